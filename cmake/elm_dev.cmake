@@ -1,0 +1,37 @@
+# Settings for the project's own targets (tests, examples, benchmarks). Consumers never see them.
+set(CMAKE_RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
+set(CMAKE_CXX_EXTENSIONS OFF)  # -std=c++17, not gnu++17: no implicit FP contraction, reproducible RNG
+
+find_program(ELM_CCACHE ccache)
+if(ELM_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${ELM_CCACHE})
+endif()
+
+add_library(elm_dev INTERFACE)
+target_link_libraries(elm_dev INTERFACE elm::elm)
+if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  target_compile_options(elm_dev INTERFACE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+    -Woverloaded-virtual -Wdouble-promotion)
+  if(ELM_WERROR)
+    target_compile_options(elm_dev INTERFACE -Werror)
+  endif()
+  if(CMAKE_BUILD_TYPE STREQUAL "Release")
+    target_compile_options(elm_dev INTERFACE -O3)
+  endif()
+elseif(MSVC)
+  target_compile_options(elm_dev INTERFACE /W4 /permissive-)
+endif()
+if(ELM_SANITIZE)
+  target_compile_options(elm_dev INTERFACE -fsanitize=${ELM_SANITIZE} -fno-sanitize-recover=all
+    -fno-omit-frame-pointer -D_GLIBCXX_ASSERTIONS)
+  target_link_options(elm_dev INTERFACE -fsanitize=${ELM_SANITIZE})
+endif()
+
+find_package(fmt REQUIRED)
+find_package(CLI11 CONFIG REQUIRED)
+
+# elm_add_program(NAME SOURCE): an example program built as bin/NAME.
+function(elm_add_program name source)
+  add_executable(${name} ${source})
+  target_link_libraries(${name} PRIVATE elm_dev fmt::fmt CLI11::CLI11)
+endfunction()

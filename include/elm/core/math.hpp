@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+// Numerically stable log-sum-exp, softmax and log-softmax over the columns of a matrix.
+#pragma once
+
+#include <cmath>
+#include <limits>
+
+#include "elm/core/types.hpp"
+
+namespace elm {
+
+/// log(sum_i exp(x_i)), stable: the maximum is subtracted first. Returns -inf for an empty or all -inf input.
+template <typename Derived>
+typename Derived::Scalar log_sum_exp(const Eigen::DenseBase<Derived>& x) {
+  using Scalar = typename Derived::Scalar;
+  if (x.size() == 0) return -std::numeric_limits<Scalar>::infinity();
+  const Scalar m = x.maxCoeff();
+  if (!std::isfinite(m)) return m;
+  return m + std::log((x.derived().array() - m).exp().sum());
+}
+
+/// Softmax of each column: y_ij = exp(x_ij - max_j) / sum_i exp(x_ij - max_j).  x: (V, T) -> y: (V, T).
+template <typename Scalar>
+void softmax_columns(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y) {
+  y.resize(x.rows(), x.cols());
+  for (Index t = 0; t < x.cols(); ++t) {
+    const Scalar m = x.col(t).maxCoeff();
+    y.col(t) = (x.col(t).array() - m).exp().matrix();
+    y.col(t) /= y.col(t).sum();
+  }
+}
+
+/// Log-softmax of each column: y_ij = x_ij - log_sum_exp(x_.j).  x: (V, T) -> y: (V, T).
+template <typename Scalar>
+void log_softmax_columns(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y) {
+  y.resize(x.rows(), x.cols());
+  for (Index t = 0; t < x.cols(); ++t) y.col(t) = x.col(t).array() - log_sum_exp(x.col(t));
+}
+
+}  // namespace elm

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+// Parameter: a trainable tensor's value and gradient, with the shape it has in PyTorch and on disk.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "elm/core/check.hpp"
+#include "elm/core/types.hpp"
+
+namespace elm::nn {
+
+/// A trainable tensor. `shape` is its logical, row-major shape as PyTorch and safetensors give it;
+/// `value` holds the same bytes as an Eigen column-major matrix whose rows are the last dimension and
+/// whose columns are the product of the others. A PyTorch Linear weight (out, in) is therefore an Eigen
+/// (in, out) matrix, and a bias (out) an (out, 1) matrix: loading and saving is a plain copy.
+/// Gradient contract: layers add into `grad`; callers zero it (zero_grad) before each accumulation.
+template <typename Scalar>
+struct Parameter {
+  static_assert(std::is_floating_point_v<Scalar>, "Parameter needs a floating-point Scalar");
+
+  std::vector<Index> shape;
+  Matrix<Scalar> value;
+  Matrix<Scalar> grad;
+  bool trainable = true;
+
+  Parameter() = default;
+  /// A zero-initialised parameter of the given row-major shape (at least one dimension).
+  explicit Parameter(std::vector<Index> tensor_shape) : shape(std::move(tensor_shape)) {
+    ELM_EXPECT(!shape.empty(), ShapeError, "elm::nn::Parameter: expected at least one dimension, got none");
+    Index rows = shape.back();
+    Index cols = 1;
+    for (std::size_t d = 0; d + 1 < shape.size(); ++d) cols *= shape[d];
+    for (Index d : shape)
+      ELM_EXPECT(d >= 0, ShapeError, "elm::nn::Parameter: dimension ", d, " is negative");
+    value = Matrix<Scalar>::Zero(rows, cols);
+    grad = Matrix<Scalar>::Zero(rows, cols);
+  }
+
+  Index numel() const { return value.size(); }
+  void zero_grad() { grad.setZero(); }
+};
+
+/// Joins a dotted parameter name: join_name("h.0", "attn") == "h.0.attn"; an empty prefix adds nothing.
+inline std::string join_name(std::string_view prefix, std::string_view name) {
+  if (prefix.empty()) return std::string(name);
+  std::string out(prefix);
+  out += '.';
+  out += name;
+  return out;
+}
+
+/// Sum of numel over every parameter a module visits with for_each_parameter.
+template <typename Module>
+Index count_parameters(Module& module) {
+  Index total = 0;
+  module.for_each_parameter("", [&](const std::string&, auto& p) { total += p.numel(); });
+  return total;
+}
+
+/// Zeroes every gradient of a module.
+template <typename Module>
+void zero_grad(Module& module) {
+  module.for_each_parameter("", [](const std::string&, auto& p) { p.zero_grad(); });
+}
+
+}  // namespace elm::nn
