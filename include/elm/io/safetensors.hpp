@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: MIT
+// safetensors files (the format of Hugging Face checkpoints): a memory-mapped, fully validated reader and an
+// atomic writer, with F32, F64, F16 and BF16 tensors converted to and from Eigen matrices.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "elm/core/error.hpp"
+#include "elm/core/types.hpp"
+#include "elm/io/atomic_file.hpp"
+#include "elm/io/mapped_file.hpp"
+
+namespace elm::io {
+
+/// Element types of the safetensors format.
+enum class Dtype { BOOL, U8, I8, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64 };
+
+/// Name of a dtype as the format spells it ("F32").
+inline const char* dtype_name(Dtype d) {
+  switch (d) {
+    case Dtype::BOOL: return "BOOL";
+    case Dtype::U8: return "U8";
+    case Dtype::I8: return "I8";
+    case Dtype::I16: return "I16";
+    case Dtype::U16: return "U16";
+    case Dtype::F16: return "F16";
+    case Dtype::BF16: return "BF16";
+    case Dtype::I32: return "I32";
+    case Dtype::U32: return "U32";
+    case Dtype::F32: return "F32";
+    case Dtype::F64: return "F64";
+    case Dtype::I64: return "I64";
+    case Dtype::U64: return "U64";
+  }
+  return "?";
+}
+
+/// Size in bytes of one element.
+inline std::size_t dtype_size(Dtype d) {
+  switch (d) {
+    case Dtype::BOOL: case Dtype::U8: case Dtype::I8: return 1;
+    case Dtype::I16: case Dtype::U16: case Dtype::F16: case Dtype::BF16: return 2;
+    case Dtype::I32: case Dtype::U32: case Dtype::F32: return 4;
+    case Dtype::F64: case Dtype::I64: case Dtype::U64: return 8;
+  }
+  return 0;
+}
+
+namespace detail {
+
+inline bool parse_dtype(std::string_view s, Dtype& out) {
+  for (Dtype d : {Dtype::BOOL, Dtype::U8, Dtype::I8, Dtype::I16, Dtype::U16, Dtype::F16, Dtype::BF16, Dtype::I32,
+                  Dtype::U32, Dtype::F32, Dtype::F64, Dtype::I64, Dtype::U64}) {
+    if (s == dtype_name(d)) {
+      out = d;
+      return true;
+    }
+  }
+  return false;
+}
+
+/// IEEE 754 binary16 to binary32, exact (every half is a float), subnormals and NaN payloads included.
+inline float half_to_float(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  const std::uint32_t exponent = (h >> 10) & 0x1Fu;
+  std::uint32_t mantissa = h & 0x3FFu;
+  std::uint32_t bits = 0;
+  if (exponent == 0x1F) {
+    bits = sign | 0x7F800000u | (mantissa << 13);
+  } else if (exponent != 0) {
+    bits = sign | ((exponent + 112u) << 23) | (mantissa << 13);
+  } else if (mantissa != 0) {  // subnormal half: normalise
+    std::uint32_t e = 113;
+    while ((mantissa & 0x400u) == 0) {
+      mantissa <<= 1;
+      --e;
+    }
+    bits = sign | (e << 23) | ((mantissa & 0x3FFu) << 13);
+  } else {
+    bits = sign;
+  }
+  float f = 0.0f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+/// binary32 to binary16 with round-to-nearest-even, overflow to infinity, NaN kept NaN.
+inline std::uint16_t float_to_half(float f) {
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &f, sizeof bits);
+  const auto sign = static_cast<std::uint16_t>((bits >> 16) & 0x8000u);
+  const std::uint32_t exponent = (bits >> 23) & 0xFFu;
+  std::uint32_t mantissa = bits & 0x7FFFFFu;
+  if (exponent == 0xFF) return static_cast<std::uint16_t>(sign | 0x7C00u | (mantissa ? 0x200u : 0u));
+  const int e = static_cast<int>(exponent) - 127 + 15;
+  if (e >= 0x1F) return static_cast<std::uint16_t>(sign | 0x7C00u);
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mantissa |= 0x800000u;
+    const int shift = 14 - e;
+    std::uint32_t half = mantissa >> shift;
+    const std::uint32_t rest = mantissa & ((1u << shift) - 1u);
+    const std::uint32_t midpoint = 1u << (shift - 1);
+    if (rest > midpoint || (rest == midpoint && (half & 1u))) ++half;
+    return static_cast<std::uint16_t>(sign | half);
+  }
+  std::uint32_t half = (static_cast<std::uint32_t>(e) << 10) | (mantissa >> 13);
+  const std::uint32_t rest = mantissa & 0x1FFFu;
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) ++half;  // may carry into the exponent: correct
+  return static_cast<std::uint16_t>(sign | half);
+}
+
+inline float bfloat16_to_float(std::uint16_t b) {
+  const std::uint32_t bits = static_cast<std::uint32_t>(b) << 16;
+  float f = 0.0f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+/// binary32 to bfloat16 with round-to-nearest-even; NaN stays NaN.
+inline std::uint16_t float_to_bfloat16(float f) {
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &f, sizeof bits);
+  if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<std::uint16_t>((bits >> 16) | 0x40u);
+  const std::uint32_t rounding = 0x7FFFu + ((bits >> 16) & 1u);
+  return static_cast<std::uint16_t>((bits + rounding) >> 16);
+}
+
+inline std::string shape_text(const std::vector<Index>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+/// Rows and columns of the Eigen matrix that holds a row-major tensor: rows = last dimension, columns =
+/// product of the others (a scalar tensor is 1x1).
+inline std::pair<Index, Index> matrix_dims(const std::vector<Index>& shape) {
+  if (shape.empty()) return {1, 1};
+  Index cols = 1;
+  for (std::size_t d = 0; d + 1 < shape.size(); ++d) cols *= shape[d];
+  return {shape.back(), cols};
+}
+
+}  // namespace detail
+
+/// One tensor's entry in a file's header.
+struct TensorInfo {
+  std::string name;
+  Dtype dtype = Dtype::F32;
+  std::vector<Index> shape;   ///< row-major, as PyTorch gives it
+  std::size_t begin = 0;      ///< byte offset in the data section
+  std::size_t end = 0;        ///< one past the last byte
+
+  /// Number of elements (1 for a scalar).
+  Index numel() const {
+    Index n = 1;
+    for (Index d : shape) n *= d;
+    return n;
+  }
+};
+
+/// Reads a safetensors file. The file is memory-mapped (read into memory once where mapping is not
+/// available); tensors are converted from that mapping, so the file is never copied twice. The header is
+/// validated completely on construction: header length within the file, well-formed JSON, known dtypes,
+/// non-negative shapes whose byte size matches the offsets, offsets in range, no overlap and no hole. Any
+/// violation throws FormatError naming the file and the tensor; nothing is read out of bounds.
+class SafetensorsReader {
+ public:
+  /// Largest header accepted, as in the reference implementation (100 MB).
+  static constexpr std::uint64_t max_header_bytes = 100'000'000;
+
+  explicit SafetensorsReader(const std::string& path) : path_(path), file_(std::make_unique<MappedFile>(path)) {
+    parse_header();
+  }
+
+  const std::string& path() const { return path_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+  /// Tensor names in the order of their offsets.
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    out.reserve(by_offset_.size());
+    for (std::size_t i : by_offset_) out.push_back(tensors_[i].name);
+    return out;
+  }
+
+  bool contains(std::string_view name) const { return index_.count(std::string(name)) != 0; }
+
+  /// The header entry of a tensor; throws FormatError when the file has no tensor of that name.
+  const TensorInfo& info(std::string_view name) const {
+    const auto it = index_.find(std::string(name));
+    ELM_EXPECT(it != index_.end(), FormatError, "elm::io::SafetensorsReader: ", path_, " has no tensor named '", name,
+               "'");
+    return tensors_[it->second];
+  }
+
+  /// The raw little-endian bytes of a tensor (valid while the reader lives).
+  const unsigned char* data(std::string_view name) const { return data_ + info(name).begin; }
+
+  /// A floating-point tensor (F64, F32, F16, BF16) converted to Scalar, as an Eigen matrix whose rows are the
+  /// last dimension (the same element order as the file). Integer tensors throw FormatError.
+  template <typename Scalar>
+  Matrix<Scalar> read_matrix(std::string_view name) const {
+    const TensorInfo& t = info(name);
+    const auto [rows, cols] = detail::matrix_dims(t.shape);
+    Matrix<Scalar> out(rows, cols);
+    convert(t, out.data());
+    return out;
+  }
+
+  /// Reads a tensor into `out`, first checking that its shape is `expected_shape` (ShapeError otherwise).
+  template <typename Scalar>
+  void read_into(std::string_view name, const std::vector<Index>& expected_shape, Matrix<Scalar>& out) const {
+    const TensorInfo& t = info(name);
+    ELM_EXPECT(t.shape == expected_shape, ShapeError, "elm::io::SafetensorsReader: tensor '", name, "' in ", path_,
+               " has shape ", detail::shape_text(t.shape), ", expected ", detail::shape_text(expected_shape));
+    const auto [rows, cols] = detail::matrix_dims(t.shape);
+    out.resize(rows, cols);
+    convert(t, out.data());
+  }
+
+ private:
+  template <typename Scalar>
+  void convert(const TensorInfo& t, Scalar* out) const {
+    const unsigned char* src = data_ + t.begin;
+    const auto n = static_cast<std::size_t>(t.numel());
+    switch (t.dtype) {
+      case Dtype::F32:
+        for (std::size_t i = 0; i < n; ++i) {
+          float v;
+          std::memcpy(&v, src + 4 * i, 4);
+          out[i] = static_cast<Scalar>(v);
+        }
+        return;
+      case Dtype::F64:
+        for (std::size_t i = 0; i < n; ++i) {
+          double v;
+          std::memcpy(&v, src + 8 * i, 8);
+          out[i] = static_cast<Scalar>(v);
+        }
+        return;
+      case Dtype::F16:
+      case Dtype::BF16:
+        for (std::size_t i = 0; i < n; ++i) {
+          std::uint16_t v;
+          std::memcpy(&v, src + 2 * i, 2);
+          out[i] = static_cast<Scalar>(t.dtype == Dtype::F16 ? detail::half_to_float(v) : detail::bfloat16_to_float(v));
+        }
+        return;
+      default:
+        throw FormatError(elm::detail::concat("elm::io::SafetensorsReader: tensor '", t.name, "' in ", path_, " is ",
+                                              dtype_name(t.dtype), ", expected a floating-point dtype (F64, F32, F16, BF16)"));
+    }
+  }
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw FormatError(elm::detail::concat("elm::io::SafetensorsReader: ", path_, ": ", what));
+  }
+
+  void parse_header() {
+    const std::size_t size = file_->size();
+    const unsigned char* bytes = file_->data();
+    if (size < 8) fail(elm::detail::concat("file is ", size, " bytes, expected at least 8 (the header length)"));
+    std::uint64_t header_len = 0;
+    for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
+    if (header_len > size - 8)
+      fail(elm::detail::concat("header length ", header_len, " runs past the end of the file (", size - 8,
+                               " bytes follow the length)"));
+    if (header_len > max_header_bytes)
+      fail(elm::detail::concat("header length ", header_len, " exceeds the limit of ", max_header_bytes, " bytes"));
+    if (header_len < 2 || bytes[8] != '{') fail("header does not start with '{', expected a JSON object");
+    const std::string_view text(reinterpret_cast<const char*>(bytes + 8), static_cast<std::size_t>(header_len));
+    nlohmann::json header;
+    try {
+      header = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+      fail(elm::detail::concat("header is not valid JSON (", e.what(), ")"));
+    }
+    if (!header.is_object()) fail("header is not a JSON object");
+    data_ = bytes + 8 + header_len;
+    const std::size_t data_size = size - 8 - static_cast<std::size_t>(header_len);
+
+    for (auto it = header.begin(); it != header.end(); ++it) {
+      if (it.key() == "__metadata__") {
+        if (!it.value().is_object()) fail("__metadata__ is not an object of strings");
+        for (auto m = it.value().begin(); m != it.value().end(); ++m) {
+          if (!m.value().is_string()) fail(elm::detail::concat("__metadata__ value of '", m.key(), "' is not a string"));
+          metadata_[m.key()] = m.value().get<std::string>();
+        }
+        continue;
+      }
+      tensors_.push_back(parse_tensor(it.key(), it.value(), data_size));
+      index_[it.key()] = tensors_.size() - 1;
+    }
+
+    // Offsets must tile the data section exactly: sorted by begin, each starts where the previous ended.
+    by_offset_.resize(tensors_.size());
+    for (std::size_t i = 0; i < tensors_.size(); ++i) by_offset_[i] = i;
+    std::sort(by_offset_.begin(), by_offset_.end(), [&](std::size_t a, std::size_t b) {
+      return tensors_[a].begin != tensors_[b].begin ? tensors_[a].begin < tensors_[b].begin
+                                                    : tensors_[a].end < tensors_[b].end;
+    });
+    std::size_t expected_begin = 0;
+    const TensorInfo* previous = nullptr;
+    for (std::size_t i : by_offset_) {
+      const TensorInfo& t = tensors_[i];
+      if (t.begin < expected_begin)
+        fail(elm::detail::concat("tensor '", t.name, "' at bytes [", t.begin, ", ", t.end, ") overlaps tensor '",
+                                 previous->name, "' at [", previous->begin, ", ", previous->end, ")"));
+      if (t.begin > expected_begin)
+        fail(elm::detail::concat("bytes [", expected_begin, ", ", t.begin, ") of the data section belong to no tensor",
+                                 " (a hole before tensor '", t.name, "')"));
+      expected_begin = t.end;
+      previous = &t;
+    }
+    if (expected_begin != data_size)
+      fail(elm::detail::concat("tensors cover ", expected_begin, " bytes of the data section, expected all ",
+                               data_size));
+  }
+
+  TensorInfo parse_tensor(const std::string& name, const nlohmann::json& entry, std::size_t data_size) const {
+    const auto where = [&](const std::string& what) { return elm::detail::concat("tensor '", name, "': ", what); };
+    if (!entry.is_object()) fail(where("entry is not an object"));
+    TensorInfo t;
+    t.name = name;
+    const auto dtype = entry.find("dtype");
+    if (dtype == entry.end() || !dtype->is_string()) fail(where("missing string field 'dtype'"));
+    if (!detail::parse_dtype(dtype->get<std::string>(), t.dtype))
+      fail(where(elm::detail::concat("unknown dtype '", dtype->get<std::string>(), "'")));
+    const auto shape = entry.find("shape");
+    if (shape == entry.end() || !shape->is_array()) fail(where("missing array field 'shape'"));
+    std::uint64_t numel = 1;
+    for (const auto& d : *shape) {
+      if (!d.is_number_unsigned()) fail(where("shape has an entry that is not a non-negative integer"));
+      const auto dim = d.get<std::uint64_t>();
+      if (dim > static_cast<std::uint64_t>(std::numeric_limits<Index>::max()) ||
+          (dim != 0 && numel > std::numeric_limits<std::uint64_t>::max() / dim))
+        fail(where("shape is too large"));
+      numel *= dim;
+      t.shape.push_back(static_cast<Index>(dim));
+    }
+    const auto offsets = entry.find("data_offsets");
+    if (offsets == entry.end() || !offsets->is_array() || offsets->size() != 2 || !(*offsets)[0].is_number_unsigned() ||
+        !(*offsets)[1].is_number_unsigned())
+      fail(where("'data_offsets' must be an array of two non-negative integers"));
+    const auto begin = (*offsets)[0].get<std::uint64_t>();
+    const auto end = (*offsets)[1].get<std::uint64_t>();
+    if (begin > end) fail(where(elm::detail::concat("data_offsets [", begin, ", ", end, "] are reversed")));
+    if (end > data_size)
+      fail(where(elm::detail::concat("data_offsets end ", end, " is past the data section of ", data_size, " bytes")));
+    const std::uint64_t elem = dtype_size(t.dtype);
+    if (numel > std::numeric_limits<std::uint64_t>::max() / elem || numel * elem != end - begin)
+      fail(where(elm::detail::concat("shape ", detail::shape_text(t.shape), " of ", dtype_name(t.dtype), " needs ",
+                                     numel * elem, " bytes, but data_offsets span ", end - begin)));
+    t.begin = static_cast<std::size_t>(begin);
+    t.end = static_cast<std::size_t>(end);
+    return t;
+  }
+
+  std::string path_;
+  std::unique_ptr<MappedFile> file_;
+  const unsigned char* data_ = nullptr;
+  std::vector<TensorInfo> tensors_;
+  std::map<std::string, std::size_t> index_;
+  std::vector<std::size_t> by_offset_;
+  std::map<std::string, std::string> metadata_;
+};
+
+/// Collects tensors and metadata, then writes a safetensors file atomically (temporary file + rename).
+/// Tensors are laid out in the order added; the header is padded with spaces to a multiple of 8 bytes.
+class SafetensorsWriter {
+ public:
+  void set_metadata(std::string key, std::string value) { metadata_[std::move(key)] = std::move(value); }
+
+  /// Adds a tensor of row-major shape `shape` whose elements are m's in storage order (rows = last
+  /// dimension). dtype: F32 or F64, or F16/BF16 (rounded to nearest even). Throws ShapeError when m's size
+  /// disagrees with the shape, InvalidArgument for a duplicate name or an unsupported dtype.
+  template <typename Scalar>
+  void add(std::string name, std::vector<Index> shape, const Matrix<Scalar>& m,
+           Dtype dtype = std::is_same_v<Scalar, double> ? Dtype::F64 : Dtype::F32) {
+    ELM_EXPECT(!name.empty() && name != "__metadata__", InvalidArgument,
+               "elm::io::SafetensorsWriter::add: invalid tensor name '", name, "'");
+    for (const auto& e : entries_)
+      ELM_EXPECT(e.name != name, InvalidArgument, "elm::io::SafetensorsWriter::add: tensor '", name,
+                 "' was already added");
+    Index numel = 1;
+    for (Index d : shape) {
+      ELM_EXPECT(d >= 0, ShapeError, "elm::io::SafetensorsWriter::add: tensor '", name, "' has negative dimension ", d);
+      numel *= d;
+    }
+    ELM_EXPECT(numel == m.size(), ShapeError, "elm::io::SafetensorsWriter::add: tensor '", name, "' has shape ",
+               detail::shape_text(shape), " (", numel, " elements) but the matrix holds ", m.size());
+    Entry e{std::move(name), dtype, std::move(shape), {}};
+    const auto n = static_cast<std::size_t>(m.size());
+    const Scalar* src = m.data();
+    switch (dtype) {
+      case Dtype::F32: append_values<float>(e.bytes, src, n, [](Scalar v) { return static_cast<float>(v); }); break;
+      case Dtype::F64: append_values<double>(e.bytes, src, n, [](Scalar v) { return static_cast<double>(v); }); break;
+      case Dtype::F16:
+        append_values<std::uint16_t>(e.bytes, src, n, [](Scalar v) { return detail::float_to_half(static_cast<float>(v)); });
+        break;
+      case Dtype::BF16:
+        append_values<std::uint16_t>(e.bytes, src, n,
+                                     [](Scalar v) { return detail::float_to_bfloat16(static_cast<float>(v)); });
+        break;
+      default:
+        throw InvalidArgument(elm::detail::concat("elm::io::SafetensorsWriter::add: dtype ", dtype_name(dtype),
+                                                  " is not supported for writing, expected F32, F64, F16 or BF16"));
+    }
+    entries_.push_back(std::move(e));
+  }
+
+  /// The complete file content.
+  std::string serialize() const {
+    nlohmann::ordered_json header = nlohmann::ordered_json::object();
+    if (!metadata_.empty()) header["__metadata__"] = metadata_;
+    std::size_t offset = 0;
+    for (const auto& e : entries_) {
+      header[e.name] = {{"dtype", dtype_name(e.dtype)}, {"shape", e.shape}, {"data_offsets", {offset, offset + e.bytes.size()}}};
+      offset += e.bytes.size();
+    }
+    std::string text = header.dump();
+    text.append((8 - text.size() % 8) % 8, ' ');
+    std::string out;
+    out.reserve(8 + text.size() + offset);
+    std::uint64_t len = text.size();
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((len >> (8 * i)) & 0xFFu));
+    out += text;
+    for (const auto& e : entries_) out += e.bytes;
+    return out;
+  }
+
+  /// Writes the file atomically: `path` is either left as it was or replaced by the complete new file.
+  void save(const std::string& path) const {
+    const std::string content = serialize();
+    write_atomically(path, [&](std::ostream& out) { out.write(content.data(), static_cast<std::streamsize>(content.size())); });
+  }
+
+ private:
+  struct Entry {
+    std::string name;
+    Dtype dtype;
+    std::vector<Index> shape;
+    std::string bytes;
+  };
+
+  template <typename Stored, typename Scalar, typename Convert>
+  static void append_values(std::string& bytes, const Scalar* src, std::size_t n, Convert convert) {
+    bytes.resize(n * sizeof(Stored));
+    for (std::size_t i = 0; i < n; ++i) {
+      const Stored v = convert(src[i]);
+      std::memcpy(&bytes[i * sizeof(Stored)], &v, sizeof(Stored));
+    }
+  }
+
+  std::map<std::string, std::string> metadata_;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace elm::io
