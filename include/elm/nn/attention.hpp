@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: MIT
+// Scaled dot-product attention over a batch of sequences and heads, with masks, dropout on the
+// weights, the weights themselves for inspection, and the backward pass.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "elm/core/check.hpp"
+#include "elm/core/error.hpp"
+#include "elm/core/parallel.hpp"
+#include "elm/core/rng.hpp"
+#include "elm/core/types.hpp"
+
+namespace elm::nn {
+
+/// Sizes of one batched attention call. q holds B sequences of T_q columns side by side, k and v hold
+/// B sequences of T_k columns; the rows of q, k (H * D) and v (H * D_v) are split into H heads.
+struct AttentionDims {
+  Index batch = 1;   ///< B
+  Index heads = 1;   ///< H
+  Index q_len = 0;   ///< T_q, positions per query sequence
+  Index k_len = 0;   ///< T_k, positions per key/value sequence
+};
+
+/// Which scores are hidden from the softmax. Any combination may be given; all apply.
+/// - causal: query i of a sequence sees keys j <= i + (T_k - T_q). With T_q == T_k this is PyTorch's
+///   square subsequent mask; with T_k > T_q the queries are the last T_q positions (incremental decoding).
+/// - additive: empty, or a (T_k, T_q) matrix added to every head's scores; its bytes are those of PyTorch's
+///   (L, S) float attn_mask (L = T_q, S = T_k). -inf hides a score.
+/// - key_lengths: empty, or B valid key counts; keys j >= key_lengths[b] are padding (PyTorch's
+///   key_padding_mask with True at j >= length).
+/// A query whose every key is hidden gets NaN weights and a NaN output, as in PyTorch.
+template <typename Scalar>
+struct AttentionMask {
+  bool causal = false;
+  Matrix<Scalar> additive;
+  std::vector<Index> key_lengths;
+
+  bool empty() const { return !causal && additive.size() == 0 && key_lengths.empty(); }
+};
+
+/// Training-time options of attention.
+template <typename Scalar>
+struct AttentionOptions {
+  /// Probability of zeroing each attention weight (survivors are scaled by 1 / (1 - p)); applied only
+  /// when rng is not null, i.e. in training.
+  Scalar dropout = Scalar(0);
+  Rng* rng = nullptr;
+  /// Score scale; 0 means 1 / sqrt(D).
+  Scalar scale = Scalar(0);
+};
+
+/// What backward needs from the plain path. `weights` is (T_k, B * H * T_q): column (b * H + h) * T_q + i
+/// holds the softmax weights of query i of sequence b in head h, the bytes of PyTorch's (B, H, L, S)
+/// weights. `keep` is empty without dropout, else the same shape with 0 or 1 / (1 - p).
+template <typename Scalar>
+struct AttentionCache {
+  Matrix<Scalar> weights;
+  Matrix<Scalar> keep;
+  AttentionDims dims;
+  Scalar scale = Scalar(0);
+};
+
+namespace detail {
+
+/// Checks q, k, v against dims and the mask against dims; returns D (rows per head of q and k).
+template <typename Scalar>
+Index check_attention_inputs(std::string_view where, const Eigen::Ref<const Matrix<Scalar>>& q,
+                             const Eigen::Ref<const Matrix<Scalar>>& k, const Eigen::Ref<const Matrix<Scalar>>& v,
+                             const AttentionDims& dims, const AttentionMask<Scalar>& mask) {
+  ELM_EXPECT(dims.batch > 0 && dims.heads > 0 && dims.q_len > 0 && dims.k_len > 0, InvalidArgument, where,
+             ": expected positive batch, heads, q_len and k_len, got B = ", dims.batch, ", H = ", dims.heads,
+             ", T_q = ", dims.q_len, ", T_k = ", dims.k_len);
+  ELM_EXPECT(q.rows() % dims.heads == 0 && q.rows() > 0, ShapeError, where, ": q has ", q.rows(),
+             " rows, expected a positive multiple of H = ", dims.heads);
+  ELM_EXPECT(v.rows() % dims.heads == 0 && v.rows() > 0, ShapeError, where, ": v has ", v.rows(),
+             " rows, expected a positive multiple of H = ", dims.heads);
+  check_shape(q, -1, dims.batch * dims.q_len, where, "q");
+  check_shape(k, q.rows(), dims.batch * dims.k_len, where, "k");
+  check_shape(v, -1, dims.batch * dims.k_len, where, "v");
+  if (mask.additive.size() != 0) check_shape(mask.additive, dims.k_len, dims.q_len, where, "additive mask");
+  if (!mask.key_lengths.empty()) {
+    ELM_EXPECT(to_index(mask.key_lengths.size()) == dims.batch, ShapeError, where, ": key_lengths has ",
+               mask.key_lengths.size(), " entries, expected B = ", dims.batch);
+    for (Index len : mask.key_lengths)
+      ELM_EXPECT(len >= 0 && len <= dims.k_len, RangeError, where, ": key length ", len,
+                 " is out of range, expected 0 <= length <= T_k = ", dims.k_len);
+  }
+  return q.rows() / dims.heads;
+}
+
+/// The mask as it applies to one sequence: which scores of a (T_k, T_q) tile are hidden.
+template <typename Scalar>
+struct SequenceMask {
+  bool causal = false;
+  Index offset = 0;                      // T_k - T_q: query i sees keys j <= i + offset
+  Index key_len = 0;                     // keys j >= key_len are hidden
+  const Matrix<Scalar>* additive = nullptr;
+
+  /// Applies the mask to the tile of scores s for keys [j0, j0 + s.rows()) and queries [i0, i0 + s.cols()).
+  template <typename Tile>
+  void apply(Tile& s, Index j0, Index i0) const {
+    constexpr Scalar neg_inf = -std::numeric_limits<Scalar>::infinity();
+    if (additive != nullptr) s += additive->block(j0, i0, s.rows(), s.cols());
+    const Index hidden_from = key_len - j0;  // rows >= hidden_from are padding
+    for (Index c = 0; c < s.cols(); ++c) {
+      Index last = s.rows();  // rows [last, rows) hidden
+      if (hidden_from < last) last = hidden_from;
+      if (causal) {
+        const Index visible_to = i0 + c + offset - j0 + 1;
+        if (visible_to < last) last = visible_to;
+      }
+      if (last < 0) last = 0;
+      if (last < s.rows()) s.col(c).tail(s.rows() - last).setConstant(neg_inf);
+    }
+  }
+
+  /// True when every score of the tile is hidden by the causal or padding part (skippable).
+  bool tile_hidden(Index j0, Index i0, Index i_count) const {
+    if (j0 >= key_len) return true;
+    return causal && j0 > i0 + i_count - 1 + offset;
+  }
+};
+
+template <typename Scalar>
+SequenceMask<Scalar> sequence_mask(const AttentionMask<Scalar>& mask, const AttentionDims& dims, Index b) {
+  SequenceMask<Scalar> m;
+  m.causal = mask.causal;
+  m.offset = dims.k_len - dims.q_len;
+  m.key_len = mask.key_lengths.empty() ? dims.k_len : mask.key_lengths[static_cast<std::size_t>(b)];
+  m.additive = mask.additive.size() != 0 ? &mask.additive : nullptr;
+  return m;
+}
+
+/// Softmax of each column in place; a column with no finite score becomes NaN (PyTorch's result).
+template <typename Tile>
+void softmax_columns_in_place(Tile& s) {
+  using Scalar = typename Tile::Scalar;
+  for (Index c = 0; c < s.cols(); ++c) {
+    const Scalar m = s.col(c).maxCoeff();
+    if (m == -std::numeric_limits<Scalar>::infinity()) {
+      s.col(c).setConstant(std::numeric_limits<Scalar>::quiet_NaN());
+      continue;
+    }
+    s.col(c) = (s.col(c).array() - m).exp().matrix();
+    s.col(c) /= s.col(c).sum();
+  }
+}
+
+}  // namespace detail
+
+/// Scaled dot-product attention, per sequence b and head h:
+/// O = V softmax(scale * K^T Q + mask) (softmax over keys, one column per query), dropout on the weights.
+/// q: (H * D, B * T_q), k: (H * D, B * T_k), v: (H * D_v, B * T_k) -> out: (H * D_v, B * T_q).
+/// Head h uses rows [h * D, (h + 1) * D). Stores the weights in cache when it is given.
+/// Throws ShapeError / RangeError / InvalidArgument on inconsistent sizes, masks or dropout.
+/// Memory: B * H * T_k * T_q weights when a cache is kept (see blocked_attention.hpp for long sequences).
+/// Reference: Vaswani et al. 2017, section 3.2.1; torch.nn.functional.scaled_dot_product_attention.
+template <typename Scalar>
+void scaled_dot_product_attention(const Eigen::Ref<const Matrix<Scalar>>& q, const Eigen::Ref<const Matrix<Scalar>>& k,
+                                  const Eigen::Ref<const Matrix<Scalar>>& v, const AttentionDims& dims,
+                                  const AttentionMask<Scalar>& mask, Matrix<Scalar>& out,
+                                  AttentionCache<Scalar>* cache = nullptr,
+                                  const AttentionOptions<Scalar>& options = {}) {
+  constexpr std::string_view where = "elm::nn::scaled_dot_product_attention";
+  const Index D = detail::check_attention_inputs<Scalar>(where, q, k, v, dims, mask);
+  ELM_EXPECT(options.dropout >= Scalar(0) && options.dropout < Scalar(1), InvalidArgument, where,
+             ": dropout = ", options.dropout, ", expected 0 <= dropout < 1");
+  const Index H = dims.heads, B = dims.batch, Tq = dims.q_len, Tk = dims.k_len;
+  const Index Dv = v.rows() / H;
+  const Scalar scale = options.scale != Scalar(0) ? options.scale : Scalar(1) / std::sqrt(Scalar(D));
+  const bool use_dropout = options.rng != nullptr && options.dropout > Scalar(0);
+
+  // Dropout masks are drawn up front, in a fixed order, so results do not depend on thread count.
+  Matrix<Scalar> keep;
+  if (use_dropout) {
+    keep.resize(Tk, B * H * Tq);
+    const Scalar survive = Scalar(1) / (Scalar(1) - options.dropout);
+    for (Index c = 0; c < keep.cols(); ++c)
+      for (Index r = 0; r < keep.rows(); ++r)
+        keep(r, c) = options.rng->uniform() < double(options.dropout) ? Scalar(0) : survive;
+  }
+  Matrix<Scalar> weights;
+  const bool keep_weights = cache != nullptr;
+  if (keep_weights) weights.resize(Tk, B * H * Tq);
+  out.resize(H * Dv, B * Tq);
+
+  detail::parallel_for(0, B * H, [&](Index bh) {
+    const Index b = bh / H, h = bh % H;
+    const detail::SequenceMask<Scalar> sm = detail::sequence_mask(mask, dims, b);
+    // 1) scores: (T_k, T_q) = scale * K^T Q
+    Matrix<Scalar> s(Tk, Tq);
+    s.noalias() = scale * (k.block(h * D, b * Tk, D, Tk).transpose() * q.block(h * D, b * Tq, D, Tq));
+    // 2) masks, 3) softmax over keys
+    sm.apply(s, 0, 0);
+    detail::softmax_columns_in_place(s);
+    if (keep_weights) weights.middleCols(bh * Tq, Tq) = s;
+    // 4) dropout on the weights, 5) weighted sum of values
+    if (use_dropout) s.array() *= keep.middleCols(bh * Tq, Tq).array();
+    out.block(h * Dv, b * Tq, Dv, Tq).noalias() = v.block(h * Dv, b * Tk, Dv, Tk) * s;
+  });
+  if (cache != nullptr) {
+    cache->weights = std::move(weights);
+    cache->keep = std::move(keep);
+    cache->dims = dims;
+    cache->scale = scale;
+  }
+}
+
+/// Backward of scaled_dot_product_attention, given the same q, k, v and the cache its forward filled.
+/// dout: (H * D_v, B * T_q) -> dq, dk, dv (overwritten), shaped like q, k, v.
+/// dS = P o (dP - sum_j P dP) per query column; dQ = scale K dS, dK = scale Q dS^T, dV = dO P^T.
+template <typename Scalar>
+void scaled_dot_product_attention_backward(const Eigen::Ref<const Matrix<Scalar>>& q,
+                                           const Eigen::Ref<const Matrix<Scalar>>& k,
+                                           const Eigen::Ref<const Matrix<Scalar>>& v,
+                                           const AttentionCache<Scalar>& cache,
+                                           const Eigen::Ref<const Matrix<Scalar>>& dout, Matrix<Scalar>& dq,
+                                           Matrix<Scalar>& dk, Matrix<Scalar>& dv) {
+  constexpr std::string_view where = "elm::nn::scaled_dot_product_attention_backward";
+  const AttentionDims& dims = cache.dims;
+  const Index D = detail::check_attention_inputs<Scalar>(where, q, k, v, dims, AttentionMask<Scalar>{});
+  const Index H = dims.heads, B = dims.batch, Tq = dims.q_len, Tk = dims.k_len;
+  const Index Dv = v.rows() / H;
+  check_shape(cache.weights, Tk, B * H * Tq, where, "cache.weights");
+  check_shape(dout, H * Dv, B * Tq, where, "dout");
+  const bool use_dropout = cache.keep.size() != 0;
+  const Scalar scale = cache.scale;
+  dq.resize(q.rows(), q.cols());
+  dk.resize(k.rows(), k.cols());
+  dv.resize(v.rows(), v.cols());
+
+  detail::parallel_for(0, B * H, [&](Index bh) {
+    const Index b = bh / H, h = bh % H;
+    const Eigen::Ref<const Matrix<Scalar>> p = cache.weights.middleCols(bh * Tq, Tq);
+    const Eigen::Ref<const Matrix<Scalar>> d_o = dout.block(h * Dv, b * Tq, Dv, Tq);
+    // 1) through O = V P_d
+    Matrix<Scalar> pd = p;
+    if (use_dropout) pd.array() *= cache.keep.middleCols(bh * Tq, Tq).array();
+    dv.block(h * Dv, b * Tk, Dv, Tk).noalias() = d_o * pd.transpose();
+    Matrix<Scalar> dp(Tk, Tq);
+    dp.noalias() = v.block(h * Dv, b * Tk, Dv, Tk).transpose() * d_o;
+    if (use_dropout) dp.array() *= cache.keep.middleCols(bh * Tq, Tq).array();
+    // 2) through the softmax of each column
+    const RowVector<Scalar> dot = (p.array() * dp.array()).colwise().sum().matrix();
+    Matrix<Scalar> ds = (p.array() * (dp.array().rowwise() - dot.array())).matrix();
+    // 3) through the scaled scores
+    ds *= scale;
+    dq.block(h * D, b * Tq, D, Tq).noalias() = k.block(h * D, b * Tk, D, Tk) * ds;
+    dk.block(h * D, b * Tk, D, Tk).noalias() = q.block(h * D, b * Tq, D, Tq) * ds.transpose();
+  });
+}
+
+/// Mean of the weights over heads: (T_k, B * H * T_q) -> (T_k, B * T_q), the bytes of PyTorch's (B, L, S)
+/// need_weights result with average_attn_weights=True.
+template <typename Scalar>
+Matrix<Scalar> average_heads(const Eigen::Ref<const Matrix<Scalar>>& weights, const AttentionDims& dims) {
+  check_shape(weights, dims.k_len, dims.batch * dims.heads * dims.q_len, "elm::nn::average_heads", "weights");
+  Matrix<Scalar> mean = Matrix<Scalar>::Zero(dims.k_len, dims.batch * dims.q_len);
+  for (Index b = 0; b < dims.batch; ++b)
+    for (Index h = 0; h < dims.heads; ++h)
+      mean.middleCols(b * dims.q_len, dims.q_len) += weights.middleCols((b * dims.heads + h) * dims.q_len, dims.q_len);
+  mean /= Scalar(dims.heads);
+  return mean;
+}
+
+}  // namespace elm::nn

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+// Linear: the affine layer y = W x + b over the columns of an activation, with its backward pass.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "elm/core/check.hpp"
+#include "elm/core/rng.hpp"
+#include "elm/core/types.hpp"
+#include "elm/nn/parameter.hpp"
+
+namespace elm::nn {
+
+/// Fully connected layer, PyTorch's nn.Linear. Parameters `weight` (out, in) and `bias` (out), stored as
+/// Eigen (in, out) and (out, 1) matrices (see Parameter), so y = weight.value^T x + bias.
+template <typename Scalar = float>
+class Linear {
+  static_assert(std::is_floating_point_v<Scalar>, "Linear needs a floating-point Scalar");
+
+ public:
+  using scalar_type = Scalar;
+  /// What backward needs: the input of forward.
+  struct Cache {
+    Matrix<Scalar> x;
+  };
+
+  /// Zero-initialised layer (load or set the parameters afterwards).
+  Linear(Index in_features, Index out_features, bool bias = true)
+      : weight_({out_features, in_features}), has_bias_(bias) {
+    ELM_EXPECT(in_features > 0 && out_features > 0, InvalidArgument,
+               "elm::nn::Linear: expected in_features > 0 and out_features > 0, got ", in_features, " and ",
+               out_features);
+    if (has_bias_) bias_ = Parameter<Scalar>({out_features});
+  }
+
+  /// PyTorch's default initialisation: weight and bias uniform in [-1/sqrt(in), 1/sqrt(in)).
+  Linear(Index in_features, Index out_features, Rng& rng, bool bias = true)
+      : Linear(in_features, out_features, bias) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in_features));
+    rng.fill_uniform(weight_.value, -bound, bound);
+    if (has_bias_) rng.fill_uniform(bias_.value, -bound, bound);
+  }
+
+  Index in_features() const { return weight_.value.rows(); }
+  Index out_features() const { return weight_.value.cols(); }
+  bool has_bias() const { return has_bias_; }
+  Parameter<Scalar>& weight() { return weight_; }
+  const Parameter<Scalar>& weight() const { return weight_; }
+  /// The bias; empty (0x0) when the layer has none.
+  Parameter<Scalar>& bias() { return bias_; }
+  const Parameter<Scalar>& bias() const { return bias_; }
+
+  /// y = W x + b per column.  x: (in, N) -> y: (out, N). Throws ShapeError when x has the wrong rows.
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr) const {
+    check_shape(x, in_features(), -1, "elm::nn::Linear::forward", "x");
+    y.resize(out_features(), x.cols());
+    y.noalias() = weight_.value.transpose() * x;
+    if (has_bias_) y.colwise() += bias_.value.col(0);
+    if (cache) cache->x = x;
+  }
+
+  /// dx = W^T dy (overwritten); dW += dy x^T and db += sum_n dy (added).  dy: (out, N) -> dx: (in, N).
+  void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
+    check_shape(dy, out_features(), cache.x.cols(), "elm::nn::Linear::backward", "dy");
+    accumulate_parameter_grads(cache, dy);
+    dx.resize(in_features(), dy.cols());
+    dx.noalias() = weight_.value * dy;
+  }
+
+  /// Adds the parameter gradients only, for a first layer whose input needs no gradient.
+  void accumulate_parameter_grads(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy) {
+    check_shape(dy, out_features(), cache.x.cols(), "elm::nn::Linear::backward", "dy");
+    if (weight_.trainable) weight_.grad.noalias() += cache.x * dy.transpose();
+    if (has_bias_ && bias_.trainable) bias_.grad.col(0) += dy.rowwise().sum();
+  }
+
+  /// Visits `weight` and `bias` as f(name, parameter).
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) {
+    f(join_name(prefix, "weight"), weight_);
+    if (has_bias_) f(join_name(prefix, "bias"), bias_);
+  }
+
+  void zero_grad() {
+    weight_.zero_grad();
+    if (has_bias_) bias_.zero_grad();
+  }
+
+ private:
+  Parameter<Scalar> weight_;
+  Parameter<Scalar> bias_;
+  bool has_bias_ = true;
+};
+
+}  // namespace elm::nn

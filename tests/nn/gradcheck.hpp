@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+// Central-difference gradient checks for the nn tests (double precision, h = 1e-6).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+#include "elm/core/rng.hpp"
+#include "elm/core/types.hpp"
+
+namespace elm_test {
+
+/// Matches an exception whose what() contains a substring (Catch2 v2 has only an exact Message matcher).
+class MessageContains : public Catch::MatcherBase<std::exception> {
+ public:
+  explicit MessageContains(std::string part) : part_(std::move(part)) {}
+  bool match(const std::exception& e) const override { return std::string(e.what()).find(part_) != std::string::npos; }
+  std::string describe() const override { return "message contains \"" + part_ + "\""; }
+
+ private:
+  std::string part_;
+};
+
+using MatD = elm::Matrix<double>;
+
+/// Largest |a - n| / max(|a|, |n|, 1e-8) over every entry of `variable`, where n is the central difference of
+/// loss() with step h and a is `analytic`. `variable` is perturbed in place and restored.
+inline double max_rel_error(MatD& variable, const MatD& analytic, const std::function<double()>& loss,
+                            double h = 1e-6) {
+  REQUIRE(analytic.rows() == variable.rows());
+  REQUIRE(analytic.cols() == variable.cols());
+  double worst = 0.0;
+  for (elm::Index j = 0; j < variable.cols(); ++j)
+    for (elm::Index i = 0; i < variable.rows(); ++i) {
+      const double saved = variable(i, j);
+      variable(i, j) = saved + h;
+      const double up = loss();
+      variable(i, j) = saved - h;
+      const double down = loss();
+      variable(i, j) = saved;
+      const double numeric = (up - down) / (2.0 * h);
+      const double a = analytic(i, j);
+      const double err = std::abs(a - numeric) / std::max({std::abs(a), std::abs(numeric), 1e-8});
+      worst = std::max(worst, err);
+    }
+  return worst;
+}
+
+inline MatD random_matrix(elm::Index rows, elm::Index cols, elm::Rng& rng, double stddev = 1.0) {
+  MatD m(rows, cols);
+  rng.fill_normal(m, 0.0, stddev);
+  return m;
+}
+
+/// sum(R .* y): a scalar whose gradient with respect to y is R.
+inline double project(const MatD& y, const MatD& r) { return y.cwiseProduct(r).sum(); }
+
+}  // namespace elm_test
