@@ -30,11 +30,17 @@ void softmax_columns(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& 
   }
 }
 
-/// Log-softmax of each column: y_ij = x_ij - log_sum_exp(x_.j).  x: (V, T) -> y: (V, T).
+/// Log-softmax of each column: y_ij = (x_ij - m_j) - log sum_i exp(x_ij - m_j), m_j = max_i x_ij.  x: (V, T) -> y: (V, T).
 template <typename Scalar>
 void log_softmax_columns(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y) {
   y.resize(x.rows(), x.cols());
-  for (Index t = 0; t < x.cols(); ++t) y.col(t) = x.col(t).array() - log_sum_exp(x.col(t));
+  // (x - max) - log(sum exp(x - max)), not x - log_sum_exp(x): subtracting the large max first keeps the
+  // float result exact when the logits are big (x - (1000 + log 2) loses 5 bits in float).
+  for (Index t = 0; t < x.cols(); ++t) {
+    const Scalar m = x.col(t).maxCoeff();
+    const auto shifted = (x.col(t).array() - m).eval();
+    y.col(t) = (shifted - std::log(shifted.exp().sum())).matrix();
+  }
 }
 
 }  // namespace elm
