@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+// Interpolated modified Kneser-Ney estimation, computed exactly as KenLM's lmplz computes it.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "elm/classic/ngram_counts.hpp"
+#include "elm/classic/ngram_tables.hpp"
+#include "elm/core/error.hpp"
+
+namespace elm::classic {
+
+/// Options of estimate_kneser_ney, named after lmplz's flags.
+struct KneserNeyOptions {
+  /// lmplz --discount_fallback: when the closed-form discounts of an order cannot be computed (a count-of-
+  /// counts t1..t3 is 0) or fall outside [0, k], use fallback_discounts for that order instead of throwing.
+  bool discount_fallback = false;
+  /// D1, D2, D3+ used by the fallback; with fewer than three values the last one repeats. Each Dk in [0, k].
+  std::vector<double> fallback_discounts = {0.5, 1.0, 1.5};
+  /// lmplz --interpolate_unigrams (default on): unigrams interpolate with the uniform distribution over
+  /// the vocabulary without <s>. Off: the whole unigram back-off mass goes to <unk> (SRILM's way).
+  bool interpolate_unigrams = true;
+};
+
+/// The discounts of one order and the counts-of-counts of adjusted counts they come from.
+struct KneserNeyDiscount {
+  int n = 0;
+  std::array<std::int64_t, 5> t{};  // t[k] = number of n-grams with adjusted count k, k = 1..4
+  std::array<double, 4> d{};        // d[1], d[2], d[3] = D1, D2, D3+; d[0] = 0
+  bool fallback = false;            // true when the fallback discounts replaced the closed form
+};
+
+namespace detail {
+inline void check_fallback(const std::vector<double>& f) {
+  ELM_EXPECT(!f.empty() && f.size() <= 3, InvalidArgument,
+             "elm::classic::estimate_kneser_ney: fallback_discounts has ", f.size(), " values, expected 1 to 3");
+  for (std::size_t k = 0; k < 3; ++k) {
+    const double v = f[std::min(k, f.size() - 1)];
+    ELM_EXPECT(v >= 0.0 && v <= double(k + 1), InvalidArgument,
+               "elm::classic::estimate_kneser_ney: fallback discount D", k + 1, " = ", v,
+               ", expected a value in [0, ", k + 1, "]");
+  }
+}
+}  // namespace detail
+
+/// Interpolated modified Kneser-Ney (Chen and Goodman 1998, eq. 26 discounts), step for step as lmplz:
+///   a(g) = c(g) at the highest order and for g starting with <s>, else N1+(. g) (distinct left words);
+///   Dn(k) = k - (k+1) Y t_{k+1} / t_k, Y = t1 / (t1 + 2 t2), t_k = #{order-n g : a(g) = k}, k >= 3 uses Dn(3);
+///   p(w|h) = (a(hw) - Dn(a(hw))) / S(h) + gamma(h) p(w|h'), S(h) = sum_x a(hx),
+///   gamma(h) = (Dn(1) N1(h.) + Dn(2) N2(h.) + Dn(3) N3+(h.)) / S(h);
+///   p(w) = u(w) + gamma(empty) / (|V| - 1) (uniform over the vocabulary without <s>), p(<s>) printed as 1.
+/// The ARPA back-off of g is log10 gamma(g) when g is a context and does not end in </s> or <unk>, else 0.
+/// Probabilities are written as min(0, log10 p).
+/// Throws InvalidArgument on empty training data, NumericalError when an order's discounts cannot be
+/// computed or are out of range (lmplz's BadDiscountException) unless options.discount_fallback is set.
+/// discounts (optional) receives one entry per order. Time and memory O(number of n-grams).
+inline NgramTables estimate_kneser_ney(const NgramCounts& counts, const KneserNeyOptions& options = {},
+                                       std::vector<KneserNeyDiscount>* discounts = nullptr,
+                                       const NgramProgress& progress = {}) {
+  using elm::detail::NgramStore;
+  constexpr WordId unk = 0, bos = 1, eos = 2;
+  const int N = counts.order();
+  const std::size_t order_count = static_cast<std::size_t>(N);
+  ELM_EXPECT(counts.sentences() > 0, InvalidArgument,
+             "elm::classic::estimate_kneser_ney: the training text is empty, expected at least one sentence");
+  if (options.discount_fallback) detail::check_fallback(options.fallback_discounts);
+  const auto report = [&](const char* stage, double f) {
+    if (progress) progress(stage, f);
+  };
+
+  // 1) Adjusted counts, from the highest order down.
+  std::vector<std::vector<std::int64_t>> adj(order_count);
+  for (int n = N; n >= 1; --n) {
+    const NgramStore& st = counts.store(n);
+    const auto& raw = counts.counts(n);
+    auto& a = adj[std::size_t(n - 1)];
+    a.assign(st.size(), 0);
+    for (std::size_t i = 0; i < st.size(); ++i)
+      if (n == N || st.words(i)[0] == bos) a[i] = raw[i];
+    if (n < N) {
+      const NgramStore& up = counts.store(n + 1);
+      for (std::size_t j = 0; j < up.size(); ++j) {
+        const std::size_t idx = st.find(up.words(j) + 1);
+        ELM_ASSERT(idx != NgramStore::npos);
+        if (st.words(idx)[0] != bos) a[idx] += 1;
+      }
+    }
+    if (n == 1) a[bos] = a[unk] = 0;
+    report("adjusting counts", double(N - n + 1) / double(N));
+  }
+
+  // 2) Discounts per order.
+  std::vector<KneserNeyDiscount> disc(order_count);
+  for (int n = 1; n <= N; ++n) {
+    KneserNeyDiscount& dn = disc[std::size_t(n - 1)];
+    dn.n = n;
+    for (std::int64_t v : adj[std::size_t(n - 1)])
+      if (v >= 1 && v <= 4) ++dn.t[std::size_t(v)];
+    std::string problem;
+    for (int k = 1; k <= 3 && problem.empty(); ++k)
+      if (dn.t[std::size_t(k)] == 0)
+        problem = elm::detail::concat("could not calculate Kneser-Ney discounts for ", n,
+                                      "-grams with adjusted count ", k, " because no ", n,
+                                      "-gram has adjusted count ", k, " (is this small or artificial data?)");
+    if (problem.empty()) {
+      const double t1 = double(dn.t[1]), t2 = double(dn.t[2]);
+      const double y = t1 / (t1 + 2.0 * t2);
+      for (int k = 1; k <= 3 && problem.empty(); ++k) {
+        const double v = double(k) - double(k + 1) * y * double(dn.t[std::size_t(k + 1)]) / double(dn.t[std::size_t(k)]);
+        dn.d[std::size_t(k)] = v;
+        if (!(v >= 0.0 && v <= double(k)))
+          problem = elm::detail::concat(n, "-gram discount out of range for adjusted count ", k, ": ", v,
+                                        ", expected a value in [0, ", k, "]");
+      }
+    }
+    if (!problem.empty()) {
+      ELM_EXPECT(options.discount_fallback, NumericalError, "elm::classic::estimate_kneser_ney: ", problem,
+                 "; set discount_fallback (lmplz --discount_fallback) to use fixed discounts");
+      const auto& f = options.fallback_discounts;
+      for (std::size_t k = 1; k <= 3; ++k) dn.d[k] = f[std::min(k - 1, f.size() - 1)];
+      dn.fallback = true;
+    }
+  }
+  report("discounts", 1.0);
+  const auto discount = [&](int n, std::int64_t a) {
+    return disc[std::size_t(n - 1)].d[std::size_t(std::min<std::int64_t>(a, 3))];
+  };
+
+  // 3) Context sums S(h) and gamma(h) = sum_x Dn(a(hx)) / S(h) (the same as D1 N1 + D2 N2 + D3 N3+ over S);
+  //    ctx_sum[n-1] and gamma[n-1] are indexed by the order-(n-1) entry h, for the order-n grams h x.
+  std::vector<std::vector<double>> ctx_sum(order_count), gamma(order_count);
+  std::vector<std::vector<std::uint32_t>> ctx(order_count);  // ctx[n-1][i]: index of the prefix of i
+  double empty_sum = 0.0, empty_weighted = 0.0;
+  for (std::int64_t a : adj[0]) {
+    if (a <= 0) continue;
+    empty_sum += double(a);
+    empty_weighted += discount(1, a);
+  }
+  const double empty_gamma = empty_weighted / empty_sum;
+  for (int n = 2; n <= N; ++n) {
+    const NgramStore& st = counts.store(n);
+    const NgramStore& lo = counts.store(n - 1);
+    auto& c = ctx[std::size_t(n - 1)];
+    auto& sum = ctx_sum[std::size_t(n - 1)];
+    auto& g = gamma[std::size_t(n - 1)];
+    c.resize(st.size());
+    sum.assign(lo.size(), 0.0);
+    g.assign(lo.size(), 0.0);
+    const auto& a = adj[std::size_t(n - 1)];
+    for (std::size_t i = 0; i < st.size(); ++i) {
+      const std::size_t h = lo.find(st.words(i));
+      ELM_ASSERT(h != NgramStore::npos);
+      c[i] = static_cast<std::uint32_t>(h);
+      sum[h] += double(a[i]);
+      g[h] += discount(n, a[i]);
+    }
+    for (std::size_t h = 0; h < lo.size(); ++h)
+      if (sum[h] > 0.0) g[h] /= sum[h];
+    report("context sums", double(n - 1) / double(N - 1));
+  }
+
+  // 4) Interpolated probabilities, from unigrams up: p(w|h) = u(w|h) + gamma(h) p(w|h').
+  std::vector<std::vector<double>> prob(order_count);
+  {
+    const auto& a = adj[0];
+    auto& p = prob[0];
+    p.resize(a.size());
+    const double uniform = 1.0 / double(a.size() - 1);
+    for (std::size_t w = 0; w < a.size(); ++w) {
+      const double u = a[w] > 0 ? (double(a[w]) - discount(1, a[w])) / empty_sum : 0.0;
+      p[w] = options.interpolate_unigrams ? u + empty_gamma * uniform : u;
+    }
+    if (!options.interpolate_unigrams) p[unk] = empty_gamma;
+    p[bos] = 1.0;
+  }
+  for (int n = 2; n <= N; ++n) {
+    const NgramStore& st = counts.store(n);
+    const NgramStore& lo = counts.store(n - 1);
+    const auto& a = adj[std::size_t(n - 1)];
+    const auto& c = ctx[std::size_t(n - 1)];
+    const auto& sum = ctx_sum[std::size_t(n - 1)];
+    const auto& g = gamma[std::size_t(n - 1)];
+    const auto& lower = prob[std::size_t(n - 2)];
+    auto& p = prob[std::size_t(n - 1)];
+    p.resize(st.size());
+    for (std::size_t i = 0; i < st.size(); ++i) {
+      const std::size_t s = lo.find(st.words(i) + 1);
+      ELM_ASSERT(s != NgramStore::npos);
+      const std::size_t h = c[i];
+      p[i] = (double(a[i]) - discount(n, a[i])) / sum[h] + g[h] * lower[s];
+    }
+    report("probabilities", double(n - 1) / double(N - 1));
+  }
+
+  // 5) The ARPA tables.
+  NgramTables out;
+  out.vocabulary = counts.vocabulary();
+  out.orders.resize(order_count);
+  for (int n = 1; n <= N; ++n) {
+    const NgramStore& st = counts.store(n);
+    NgramOrderTable& t = out.orders[std::size_t(n - 1)];
+    t.n = n;
+    t.words.reserve(st.size() * std::size_t(n));
+    t.log10_prob.resize(st.size());
+    for (std::size_t i = 0; i < st.size(); ++i) {
+      t.words.insert(t.words.end(), st.words(i), st.words(i) + n);
+      t.log10_prob[i] = std::min(0.0, std::log10(prob[std::size_t(n - 1)][i]));
+    }
+    if (n < N) {
+      t.log10_backoff.assign(st.size(), 0.0);
+      const auto& sum = ctx_sum[std::size_t(n)];
+      const auto& g = gamma[std::size_t(n)];
+      for (std::size_t i = 0; i < st.size(); ++i) {
+        const WordId last = st.words(i)[n - 1];
+        if (sum[i] > 0.0 && last != eos && last != unk) t.log10_backoff[i] = std::log10(g[i]);
+      }
+    }
+  }
+  if (discounts != nullptr) *discounts = std::move(disc);
+  report("writing", 1.0);
+  return out;
+}
+
+}  // namespace elm::classic
