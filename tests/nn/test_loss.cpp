@@ -40,7 +40,8 @@ TEST_CASE("Loss gradients match central differences", "[nn][loss][gradcheck]") {
   // loss's rounding (~1e-16 |L| / h) to dominate its central difference.
   MatD logits = random_matrix(6, 5, rng);
   const std::vector<Index> targets{0, 5, -100, 2, 2};
-  for (const double s : {0.0, 0.15}) {
+  // s / V stays below every probability here, so no entry of p - s / V cancels to near zero.
+  for (const double s : {0.0, 0.05}) {
     nn::CrossEntropyOptions options;
     options.label_smoothing = s;
     MatD d;
