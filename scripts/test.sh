@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite: install what is missing, build and run the tests optimised (C++17), then build and run
+# them again under AddressSanitizer + UndefinedBehaviorSanitizer with _GLIBCXX_ASSERTIONS, compiled as C++20.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+jobs=$(nproc)
+start=$SECONDS
+
+echo "== optimised build (Release, C++17, -Werror)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DELM_WERROR=ON
+cmake --build build -j "$jobs"
+echo "== build took $((SECONDS - start)) s"
+ctest --test-dir build -j "$jobs" --output-on-failure --timeout 900
+
+echo "== sanitizer build (address,undefined, C++20)"
+san_start=$SECONDS
+cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
+  -DCMAKE_CXX_STANDARD=20 -DELM_SANITIZE=address,undefined -DELM_WERROR=ON \
+  -DELM_BUILD_EXAMPLES=OFF -DELM_BUILD_BENCHMARKS=OFF
+cmake --build build-sanitize -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-sanitize -j "$jobs" --output-on-failure --timeout 1800 -LE consumer
+echo "== sanitizer stage took $((SECONDS - san_start)) s; whole run $((SECONDS - start)) s"
