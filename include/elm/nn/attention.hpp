@@ -190,7 +190,7 @@ void scaled_dot_product_attention(const Eigen::Ref<const Matrix<Scalar>>& q, con
   if (keep_weights) weights.resize(Tk, B * H * Tq);
   out.resize(H * Dv, B * Tq);
 
-  detail::parallel_for(0, B * H, [&](Index bh) {
+  elm::detail::parallel_for(0, B * H, [&](Index bh) {
     const Index b = bh / H, h = bh % H;
     const detail::SequenceMask<Scalar> sm = detail::sequence_mask(mask, dims, b);
     // 1) scores: (T_k, T_q) = scale * K^T Q
@@ -235,7 +235,7 @@ void scaled_dot_product_attention_backward(const Eigen::Ref<const Matrix<Scalar>
   dk.resize(k.rows(), k.cols());
   dv.resize(v.rows(), v.cols());
 
-  detail::parallel_for(0, B * H, [&](Index bh) {
+  elm::detail::parallel_for(0, B * H, [&](Index bh) {
     const Index b = bh / H, h = bh % H;
     const Eigen::Ref<const Matrix<Scalar>> p = cache.weights.middleCols(bh * Tq, Tq);
     const Eigen::Ref<const Matrix<Scalar>> d_o = dout.block(h * Dv, b * Tq, Dv, Tq);

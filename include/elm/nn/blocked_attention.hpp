@@ -68,7 +68,7 @@ void blocked_attention(const Eigen::Ref<const Matrix<Scalar>>& q, const Eigen::R
   out.resize(H * Dv, B * Tq);
   Vector<Scalar> lse(B * H * Tq);
 
-  detail::parallel_for(0, B * H, [&](Index bh) {
+  elm::detail::parallel_for(0, B * H, [&](Index bh) {
     const Index b = bh / H, h = bh % H;
     const detail::SequenceMask<Scalar> sm = detail::sequence_mask(mask, dims, b);
     Matrix<Scalar> s(options.key_block, options.query_block);
@@ -148,7 +148,7 @@ void blocked_attention_backward(const Eigen::Ref<const Matrix<Scalar>>& q, const
   dk.setZero(k.rows(), k.cols());
   dv.setZero(v.rows(), v.cols());
 
-  detail::parallel_for(0, B * H, [&](Index bh) {
+  elm::detail::parallel_for(0, B * H, [&](Index bh) {
     const Index b = bh / H, h = bh % H;
     const detail::SequenceMask<Scalar> sm = detail::sequence_mask(mask, dims, b);
     // 1) delta_i = sum_d dO_di O_di, the softmax correction of each query

@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: MIT
+// MultiHeadAttention: projections to H heads of queries, keys and values, scaled dot-product attention,
+// output projection; PyTorch's nn.MultiheadAttention parameters and semantics, or GPT-2's fused c_attn.
+#pragma once
+
+#include <cmath>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "elm/core/check.hpp"
+#include "elm/core/error.hpp"
+#include "elm/core/parallel.hpp"
+#include "elm/core/rng.hpp"
+#include "elm/core/types.hpp"
+#include "elm/nn/attention.hpp"
+#include "elm/nn/blocked_attention.hpp"
+#include "elm/nn/kv_cache.hpp"
+#include "elm/nn/parameter.hpp"
+#include "elm/nn/rotary_embedding.hpp"
+
+namespace elm::nn {
+
+/// How the query, key and value projections are stored.
+enum class QkvLayout {
+  /// PyTorch nn.MultiheadAttention: in_proj_weight (3C, C) applied as x W^T, in_proj_bias (3C),
+  /// out_proj.weight (C, C), out_proj.bias (C).
+  torch,
+  /// GPT-2's Conv1D: c_attn.weight (C, 3C) applied as x W, c_attn.bias (3C), c_proj.weight (C, C), c_proj.bias (C).
+  gpt2,
+};
+
+/// Which attention kernel runs.
+enum class AttentionPath {
+  automatic,  ///< plain when weights are requested, dropout is active or T_q * T_k is small; else blocked
+  plain,      ///< materialises the (T_k, T_q) weights of every head (scaled_dot_product_attention)
+  blocked,    ///< online softmax over tiles, memory linear in T (blocked_attention)
+};
+
+/// Sizes and options of a MultiHeadAttention. Checked by the constructor.
+struct MultiHeadAttentionConfig {
+  Index width = 0;          ///< C, the model width (embed_dim)
+  Index heads = 1;          ///< H, must divide C
+  double dropout = 0.0;     ///< on the attention weights, in training
+  bool bias = true;         ///< biases of the input and output projections
+  QkvLayout layout = QkvLayout::torch;
+  AttentionPath path = AttentionPath::automatic;
+  Index rotary_positions = 0;  ///< > 0: rotary embedding of q and k over that many positions (RoPE)
+  double rotary_base = 10000.0;
+  RotaryLayout rotary_layout = RotaryLayout::half;
+};
+
+/// Multi-head attention: Q = W_q x_q + b_q, K = W_k x_k + b_k, V = W_v x_v + b_v, split into H heads of
+/// D = C / H rows, per head O_h = V_h softmax(K_h^T Q_h / sqrt(D) + mask), y = W_o [O_1; ...; O_H] + b_o.
+/// query: (C, B * T_q), key and value: (C, B * T_k) -> y: (C, B * T_q) (batch_first: B sequences side by side).
+/// Reference: Vaswani et al. 2017, section 3.2.2; torch.nn.MultiheadAttention (kdim = vdim = embed_dim).
+template <typename Scalar = float>
+class MultiHeadAttention {
+  static_assert(std::is_floating_point_v<Scalar>, "MultiHeadAttention needs a floating-point Scalar");
+
+ public:
+  /// What backward needs (filled by forward).
+  struct Cache {
+    Matrix<Scalar> query, key, value;  // inputs; key and value empty for self-attention
+    Matrix<Scalar> q, k, v;            // projections, after the rotary embedding if any
+    Matrix<Scalar> attended;           // (C, B * T_q), the heads' outputs before out_proj
+    AttentionCache<Scalar> plain;
+    BlockedAttentionCache<Scalar> blocked;
+    AttentionMask<Scalar> mask;
+    AttentionDims dims;
+    bool used_blocked = false;
+    bool self_attention = false;
+  };
+
+  /// Per-call options.
+  struct ForwardOptions {
+    Rng* rng = nullptr;                  ///< training: dropout on the weights draws from it
+    Matrix<Scalar>* weights = nullptr;   ///< when set, receives the attention weights (forces the plain path)
+    bool average_weights = true;         ///< weights averaged over heads, (T_k, B * T_q); else (T_k, B * H * T_q)
+  };
+
+  /// Zero-initialised parameters (call init). Throws InvalidArgument when H does not divide C.
+  explicit MultiHeadAttention(const MultiHeadAttentionConfig& config) : config_(config) {
+    constexpr std::string_view where = "elm::nn::MultiHeadAttention";
+    ELM_EXPECT(config.width > 0 && config.heads > 0, InvalidArgument, where,
+               ": expected positive width and heads, got C = ", config.width, ", H = ", config.heads);
+    ELM_EXPECT(config.width % config.heads == 0, InvalidArgument, where, ": heads H = ", config.heads,
+               " does not divide the width C = ", config.width, ", expected C % H == 0");
+    ELM_EXPECT(config.dropout >= 0.0 && config.dropout < 1.0, InvalidArgument, where, ": dropout = ", config.dropout,
+               ", expected 0 <= dropout < 1");
+    const Index C = config.width;
+    if (config.layout == QkvLayout::torch) {
+      in_weight_ = Parameter<Scalar>({3 * C, C});
+      out_weight_ = Parameter<Scalar>({C, C});
+    } else {
+      in_weight_ = Parameter<Scalar>({C, 3 * C});
+      out_weight_ = Parameter<Scalar>({C, C});
+    }
+    if (config.bias) {
+      in_bias_ = Parameter<Scalar>({3 * C});
+      out_bias_ = Parameter<Scalar>({C});
+    }
+    if (config.rotary_positions > 0)
+      rotary_.emplace(C / config.heads, config.rotary_positions, config.rotary_base, config.rotary_layout);
+  }
+
+  const MultiHeadAttentionConfig& config() const noexcept { return config_; }
+  Index width() const noexcept { return config_.width; }
+  Index heads() const noexcept { return config_.heads; }
+  Index head_dim() const noexcept { return config_.width / config_.heads; }
+
+  /// PyTorch's initialisation (torch layout: Xavier-uniform in_proj_weight, U(+-1/sqrt(C)) out_proj.weight,
+  /// zero biases) or GPT-2's (N(0, 0.02) weights, zero biases).
+  void init(Rng& rng) {
+    const double C = double(config_.width);
+    if (config_.layout == QkvLayout::torch) {
+      const double a = std::sqrt(6.0 / (C + 3.0 * C));
+      rng.fill_uniform(in_weight_.value, -a, a);
+      const double bound = 1.0 / std::sqrt(C);
+      rng.fill_uniform(out_weight_.value, -bound, bound);
+    } else {
+      rng.fill_normal(in_weight_.value, 0.0, 0.02);
+      rng.fill_normal(out_weight_.value, 0.0, 0.02);
+    }
+    if (config_.bias) {
+      in_bias_.value.setZero();
+      out_bias_.value.setZero();
+    }
+  }
+
+  /// Self-attention: query = key = value = x. x: (C, B * T) -> y: (C, B * T).
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Index batch, const AttentionMask<Scalar>& mask,
+               Matrix<Scalar>& y, Cache* cache = nullptr, const ForwardOptions& options = {}) const {
+    constexpr std::string_view where = "elm::nn::MultiHeadAttention::forward";
+    const Index T = check_input(where, x, batch, "x");
+    const Index C = config_.width;
+    Matrix<Scalar> qkv;
+    project_in(x, 0, 3 * C, qkv);
+    Matrix<Scalar> q = qkv.topRows(C), k = qkv.middleRows(C, C), v = qkv.bottomRows(C);
+    attend(where, std::move(q), std::move(k), std::move(v), AttentionDims{batch, config_.heads, T, T}, mask, y,
+           cache, options);
+    if (cache != nullptr) {
+      cache->query = x;
+      cache->key.resize(0, 0);
+      cache->value.resize(0, 0);
+      cache->self_attention = true;
+    }
+  }
+
+  /// Cross-attention (or self-attention with distinct tensors): query: (C, B * T_q), key, value: (C, B * T_k)
+  /// -> y: (C, B * T_q). The mask's shapes are checked against T_q and T_k.
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& query, const Eigen::Ref<const Matrix<Scalar>>& key,
+               const Eigen::Ref<const Matrix<Scalar>>& value, Index batch, const AttentionMask<Scalar>& mask,
+               Matrix<Scalar>& y, Cache* cache = nullptr, const ForwardOptions& options = {}) const {
+    constexpr std::string_view where = "elm::nn::MultiHeadAttention::forward";
+    const Index Tq = check_input(where, query, batch, "query");
+    const Index Tk = check_input(where, key, batch, "key");
+    check_shape(value, config_.width, key.cols(), where, "value");
+    const Index C = config_.width;
+    Matrix<Scalar> q, k, v;
+    project_in(query, 0, C, q);
+    project_in(key, C, C, k);
+    project_in(value, 2 * C, C, v);
+    attend(where, std::move(q), std::move(k), std::move(v), AttentionDims{batch, config_.heads, Tq, Tk}, mask, y,
+           cache, options);
+    if (cache != nullptr) {
+      cache->query = query;
+      cache->key = key;
+      cache->value = value;
+      cache->self_attention = false;
+    }
+  }
+
+  /// Backward of self-attention: dx (overwritten) sums the query, key and value paths; adds parameter grads.
+  void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
+    ELM_EXPECT(cache.self_attention, InvalidArgument,
+               "elm::nn::MultiHeadAttention::backward: the cache is from cross-attention, expected self-attention "
+               "(use the overload with dquery, dkey, dvalue)");
+    Matrix<Scalar> dq, dk, dv;
+    backward_to_projections(cache, dy, dq, dk, dv);
+    const Index C = config_.width;
+    Matrix<Scalar> dqkv(3 * C, dq.cols());
+    dqkv.topRows(C) = dq;
+    dqkv.middleRows(C, C) = dk;
+    dqkv.bottomRows(C) = dv;
+    dx.setZero(C, cache.query.cols());
+    project_in_backward(cache.query, 0, 3 * C, dqkv, dx);
+  }
+
+  /// Backward of cross-attention: writes dquery, dkey, dvalue; adds parameter grads.
+  void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dquery,
+                Matrix<Scalar>& dkey, Matrix<Scalar>& dvalue) {
+    ELM_EXPECT(!cache.self_attention, InvalidArgument,
+               "elm::nn::MultiHeadAttention::backward: the cache is from self-attention, expected cross-attention "
+               "(use the overload with dx)");
+    Matrix<Scalar> dq, dk, dv;
+    backward_to_projections(cache, dy, dq, dk, dv);
+    const Index C = config_.width;
+    dquery.setZero(C, cache.query.cols());
+    dkey.setZero(C, cache.key.cols());
+    dvalue.setZero(C, cache.value.cols());
+    project_in_backward(cache.query, 0, C, dq, dquery);
+    project_in_backward(cache.key, C, C, dk, dkey);
+    project_in_backward(cache.value, 2 * C, C, dv, dvalue);
+  }
+
+  /// Incremental causal self-attention for decoding: x holds the next T_new positions of each of the B
+  /// sequences, (C, B * T_new); their keys and values are appended to kv, and each new position attends
+  /// to every cached position up to itself. y: (C, B * T_new). Inference only (no cache for backward).
+  /// Throws ShapeError when kv does not match (C, B), RangeError when kv would overflow (kv unchanged).
+  void forward_incremental(const Eigen::Ref<const Matrix<Scalar>>& x, KvCache<Scalar>& kv, Matrix<Scalar>& y) const {
+    constexpr std::string_view where = "elm::nn::MultiHeadAttention::forward_incremental";
+    ELM_EXPECT(kv.width() == config_.width, ShapeError, where, ": the cache has width ", kv.width(),
+               ", expected C = ", config_.width);
+    const Index B = kv.batch();
+    const Index T_new = check_input(where, x, B, "x");
+    ELM_EXPECT(kv.length() + T_new <= kv.max_length(), RangeError, where, ": appending ", T_new,
+               " positions to a cache holding ", kv.length(), " would exceed its max_length = ", kv.max_length());
+    const Index C = config_.width, H = config_.heads, D = head_dim();
+    Matrix<Scalar> qkv;
+    project_in(x, 0, 3 * C, qkv);
+    Matrix<Scalar> q = qkv.topRows(C), k = qkv.middleRows(C, C);
+    if (rotary_) {
+      rotary_->apply(q, B, kv.length());
+      rotary_->apply(k, B, kv.length());
+    }
+    kv.append(k, qkv.bottomRows(C));
+    const Index L = kv.length(), M = kv.max_length();
+    const Scalar scale = Scalar(1) / std::sqrt(Scalar(D));
+    Matrix<Scalar> attended(C, B * T_new);
+    elm::detail::parallel_for(0, B * H, [&](Index bh) {
+      const Index b = bh / H, h = bh % H;
+      detail::SequenceMask<Scalar> sm;
+      sm.causal = true;
+      sm.offset = L - T_new;
+      sm.key_len = L;
+      Matrix<Scalar> s(L, T_new);
+      s.noalias() = scale * (kv.keys().block(h * D, b * M, D, L).transpose() * q.block(h * D, b * T_new, D, T_new));
+      sm.apply(s, 0, 0);
+      detail::softmax_columns_in_place(s);
+      attended.block(h * D, b * T_new, D, T_new).noalias() = kv.values().block(h * D, b * M, D, L) * s;
+    });
+    project_out(attended, y);
+  }
+
+  /// Visits in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias (torch layout) or
+  /// c_attn.weight, c_attn.bias, c_proj.weight, c_proj.bias (gpt2 layout); biases only when configured.
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) {
+    const bool torch = config_.layout == QkvLayout::torch;
+    f(join_name(prefix, torch ? "in_proj_weight" : "c_attn.weight"), in_weight_);
+    if (config_.bias) f(join_name(prefix, torch ? "in_proj_bias" : "c_attn.bias"), in_bias_);
+    f(join_name(prefix, torch ? "out_proj.weight" : "c_proj.weight"), out_weight_);
+    if (config_.bias) f(join_name(prefix, torch ? "out_proj.bias" : "c_proj.bias"), out_bias_);
+  }
+  void zero_grad() {
+    for_each_parameter("", [](const std::string&, Parameter<Scalar>& p) { p.zero_grad(); });
+  }
+
+ private:
+  Index check_input(std::string_view where, const Eigen::Ref<const Matrix<Scalar>>& x, Index batch,
+                    std::string_view name) const {
+    ELM_EXPECT(x.rows() == config_.width, ShapeError, where, ": ", name, " has ", x.rows(), " rows, expected C = ",
+               config_.width);
+    ELM_EXPECT(batch > 0 && x.cols() % batch == 0 && x.cols() > 0, ShapeError, where, ": ", name, " has ", x.cols(),
+               " columns, expected a positive multiple of B = ", batch);
+    return x.cols() / batch;
+  }
+
+  /// Rows [r0, r0 + n) of the 3C input projections applied to x: (C, N) -> out: (n, N).
+  void project_in(const Eigen::Ref<const Matrix<Scalar>>& x, Index r0, Index n, Matrix<Scalar>& out) const {
+    if (config_.layout == QkvLayout::torch)
+      out.noalias() = in_weight_.value.middleCols(r0, n).transpose() * x;
+    else
+      out.noalias() = in_weight_.value.middleRows(r0, n) * x;
+    if (config_.bias) out.colwise() += in_bias_.value.col(0).segment(r0, n);
+  }
+
+  /// Adds the gradients of project_in(x, r0, n) given dout: (n, N); adds into dx.
+  void project_in_backward(const Eigen::Ref<const Matrix<Scalar>>& x, Index r0, Index n,
+                           const Eigen::Ref<const Matrix<Scalar>>& dout, Matrix<Scalar>& dx) {
+    if (config_.layout == QkvLayout::torch) {
+      in_weight_.grad.middleCols(r0, n).noalias() += x * dout.transpose();
+      dx.noalias() += in_weight_.value.middleCols(r0, n) * dout;
+    } else {
+      in_weight_.grad.middleRows(r0, n).noalias() += dout * x.transpose();
+      dx.noalias() += in_weight_.value.middleRows(r0, n).transpose() * dout;
+    }
+    if (config_.bias) in_bias_.grad.col(0).segment(r0, n) += dout.rowwise().sum();
+  }
+
+  void project_out(const Eigen::Ref<const Matrix<Scalar>>& attended, Matrix<Scalar>& y) const {
+    if (config_.layout == QkvLayout::torch)
+      y.noalias() = out_weight_.value.transpose() * attended;
+    else
+      y.noalias() = out_weight_.value * attended;
+    if (config_.bias) y.colwise() += out_bias_.value.col(0);
+  }
+
+  bool choose_blocked(const AttentionDims& dims, const ForwardOptions& options) const {
+    const bool dropout_active = options.rng != nullptr && config_.dropout > 0.0;
+    if (options.weights != nullptr || dropout_active || config_.path == AttentionPath::plain) return false;
+    if (config_.path == AttentionPath::blocked) return true;
+    return dims.q_len * dims.k_len > 256 * 256;
+  }
+
+  void attend(std::string_view where, Matrix<Scalar> q, Matrix<Scalar> k, Matrix<Scalar> v, const AttentionDims& dims,
+              const AttentionMask<Scalar>& mask, Matrix<Scalar>& y, Cache* cache,
+              const ForwardOptions& options) const {
+    ELM_EXPECT(config_.path != AttentionPath::blocked || options.weights == nullptr, InvalidArgument, where,
+               ": attention weights were requested from a MultiHeadAttention configured for the blocked path, "
+               "expected AttentionPath::automatic or plain");
+    if (rotary_) {
+      rotary_->apply(q, dims.batch, 0);
+      rotary_->apply(k, dims.batch, 0);
+    }
+    Matrix<Scalar> attended;
+    const bool blocked = choose_blocked(dims, options);
+    if (blocked) {
+      ELM_EXPECT(options.rng == nullptr || config_.dropout == 0.0, InvalidArgument, where,
+                 ": dropout on the weights is not available on the blocked path, expected AttentionPath::plain");
+      BlockedAttentionCache<Scalar> bc;
+      blocked_attention<Scalar>(q, k, v, dims, mask, attended, cache != nullptr ? &bc : nullptr);
+      if (cache != nullptr) cache->blocked = std::move(bc);
+    } else {
+      AttentionOptions<Scalar> ao;
+      ao.dropout = static_cast<Scalar>(config_.dropout);
+      ao.rng = options.rng;
+      AttentionCache<Scalar> pc;
+      const bool keep = cache != nullptr || options.weights != nullptr;
+      scaled_dot_product_attention<Scalar>(q, k, v, dims, mask, attended, keep ? &pc : nullptr, ao);
+      if (options.weights != nullptr) {
+        // PyTorch returns the weights that were applied: after dropout, when it is active.
+        Matrix<Scalar> applied = pc.weights;
+        if (pc.keep.size() != 0) applied.array() *= pc.keep.array();
+        *options.weights = options.average_weights ? average_heads<Scalar>(applied, dims) : applied;
+      }
+      if (cache != nullptr) cache->plain = std::move(pc);
+    }
+    project_out(attended, y);
+    if (cache != nullptr) {
+      cache->q = std::move(q);
+      cache->k = std::move(k);
+      cache->v = std::move(v);
+      cache->attended = std::move(attended);
+      cache->mask = mask;
+      cache->dims = dims;
+      cache->used_blocked = blocked;
+    }
+  }
+
+  /// From dy back to the gradients of the projections q, k, v (before the rotary embedding).
+  void backward_to_projections(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dq,
+                               Matrix<Scalar>& dk, Matrix<Scalar>& dv) {
+    constexpr std::string_view where = "elm::nn::MultiHeadAttention::backward";
+    check_shape(dy, config_.width, cache.attended.cols(), where, "dy");
+    // 1) output projection
+    Matrix<Scalar> d_attended;
+    if (config_.layout == QkvLayout::torch) {
+      out_weight_.grad.noalias() += cache.attended * dy.transpose();
+      d_attended.noalias() = out_weight_.value * dy;
+    } else {
+      out_weight_.grad.noalias() += dy * cache.attended.transpose();
+      d_attended.noalias() = out_weight_.value.transpose() * dy;
+    }
+    if (config_.bias) out_bias_.grad.col(0) += dy.rowwise().sum();
+    // 2) attention
+    if (cache.used_blocked)
+      blocked_attention_backward<Scalar>(cache.q, cache.k, cache.v, cache.mask, cache.attended, cache.blocked,
+                                         d_attended, dq, dk, dv);
+    else
+      scaled_dot_product_attention_backward<Scalar>(cache.q, cache.k, cache.v, cache.plain, d_attended, dq, dk, dv);
+    // 3) rotary embedding
+    if (rotary_) {
+      rotary_->apply_backward(dq, cache.dims.batch, 0);
+      rotary_->apply_backward(dk, cache.dims.batch, 0);
+    }
+  }
+
+  MultiHeadAttentionConfig config_;
+  Parameter<Scalar> in_weight_, in_bias_, out_weight_, out_bias_;
+  std::optional<RotaryEmbedding<Scalar>> rotary_;
+};
+
+}  // namespace elm::nn
