@@ -27,9 +27,11 @@ class MessageContains : public Catch::MatcherBase<std::exception> {
 using MatD = elm::Matrix<double>;
 
 /// Largest |a - n| / max(|a|, |n|, 1e-8) over every entry of `variable`, where n is the central difference of
-/// loss() with step h and a is `analytic`. `variable` is perturbed in place and restored.
-inline double max_rel_error(MatD& variable, const MatD& analytic, const std::function<double()>& loss,
-                            double h = 1e-6) {
+/// loss() with step h and a is `analytic`. `variable` is perturbed in place and restored. The difference is
+/// taken in the loss's own type (double, or long double for a loss evaluated in extended precision).
+template <typename Loss>
+double max_rel_error(MatD& variable, const MatD& analytic, const Loss& loss, double h = 1e-6) {
+  using Real = decltype(loss());
   REQUIRE(analytic.rows() == variable.rows());
   REQUIRE(analytic.cols() == variable.cols());
   double worst = 0.0;
@@ -37,11 +39,13 @@ inline double max_rel_error(MatD& variable, const MatD& analytic, const std::fun
     for (elm::Index i = 0; i < variable.rows(); ++i) {
       const double saved = variable(i, j);
       variable(i, j) = saved + h;
-      const double up = loss();
+      const double step_up = (saved + h) - saved;  // the steps actually taken, after rounding
+      const Real up = loss();
       variable(i, j) = saved - h;
-      const double down = loss();
+      const double step_down = saved - (saved - h);
+      const Real down = loss();
       variable(i, j) = saved;
-      const double numeric = (up - down) / (2.0 * h);
+      const double numeric = static_cast<double>((up - down) / static_cast<Real>(step_up + step_down));
       const double a = analytic(i, j);
       const double err = std::abs(a - numeric) / std::max({std::abs(a), std::abs(numeric), 1e-8});
       worst = std::max(worst, err);
