@@ -57,6 +57,8 @@ def handmade():
         "mixed中English混合text", "世界你好", "𠀀𠀁𪚥 rare ideographs", "\U0002B820\U0002B91F\U0002B920 z",
         "\u0378 unassigned \u0fff", "a\u2e4f\u2e5d\U00011f43b", "\U00031350 CJK Ext H", "\U0001E030a",
         "   \t  ", "a\t", "\tb", "a\u3000", "\u3000\u3000b",
+        "Unicode 8.0 classes: a\u1885b a\u1886b a\ua9bdb a\U000111c9b a\u166db a\U00011938b a\u1df6b a\U000110cdb "
+        "e\u0301\u1df6 \u2e4f\u0f0b", "hello [SEP] world", "[CLS]", "a[MASK]b [UNK] [PAD]x", "[cls] [Sep] [MASK", "[[SEP]]",
         "#include <vector>\nint main() { return 0; }\n", "def f(x):\n    return x ** 2  # square\n",
     ]
 
@@ -156,8 +158,8 @@ def main():
     tok = bert_tokenizer(True)
     pairs = []
     rng = random.Random(7)
-    prose = austen_paragraphs(12) + curriculum_lines(args.shared, 12)
-    for k in range(24):
+    prose = austen_paragraphs(12) + curriculum_lines(args.shared, 12) + ["q [SEP] r [MASK]"]
+    for k in range(26):
         a, b = prose[k % len(prose)][: rng.randint(0, 200)], prose[(k * 5 + 3) % len(prose)][: rng.randint(0, 200)]
         max_length = rng.choice([8, 9, 16, 17, 32, 64, 512])
         tok.enable_truncation(max_length=max_length)

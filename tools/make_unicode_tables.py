@@ -8,7 +8,9 @@ The UCD comes from Debian's `unicode-data` package (UnicodeData.txt, PropList.tx
 - a two-stage table giving each code point one property byte: general category (5 bits), "has a simple
   lowercase mapping" (bit 5), "has a canonical decomposition" (bit 6), "canonical combining class != 0" (bit 7);
 - the canonical decompositions (one level; the library applies them recursively), the simple lowercase
-  mappings, the non-zero canonical combining classes, and the White_Space code points.
+  mappings, the non-zero canonical combining classes, and the White_Space code points;
+- the code points whose BERT class differs in Hugging Face's normaliser, which uses Unicode 8.0 categories
+  (from DerivedAge.txt, plus five category changes checked by hand).
 """
 import argparse
 import os
@@ -69,6 +71,39 @@ def read_white_space(path):
     return out
 
 
+def read_age(path):
+    age = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.split("#")[0].strip()
+            if not line:
+                continue
+            rng, version = [x.strip() for x in line.split(";")]
+            a, b = (rng.split("..") + [rng])[:2]
+            for cp in range(int(a, 16), int(b, 16) + 1):
+                age[cp] = tuple(int(x) for x in version.split("."))
+    return age
+
+
+# Hugging Face's BertNormalizer and BertPreTokenizer take punctuation, nonspacing marks and control characters
+# from the `unicode_categories` crate, which has Unicode 8.0's categories. Code points assigned later (age > 8.0)
+# in those categories are plain characters there. Five older code points changed category after 8.0, and one
+# later character has a canonical decomposition the normaliser does not apply; all verified against tokenizers
+# 0.23.3 (each character alone between two letters). Class 0: plain; class 1: punctuation.
+HF_BERT_UNICODE = (8, 0)
+HF_BERT_CHANGED = {0x1885: 0, 0x1886: 0, 0xA9BD: 0, 0x111C9: 1, 0x166D: 1}
+
+
+def hf_bert_overrides(cat, decomp, age):
+    out = dict(HF_BERT_CHANGED)
+    special = {CATEGORIES.index(c) for c in ["Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Mn", "Cc", "Cf", "Co"]}
+    for cp in range(N):
+        newer = age.get(cp, (99, 0)) > HF_BERT_UNICODE
+        if newer and (cat[cp] in special or cp in decomp):
+            out.setdefault(cp, 0)
+    return out
+
+
 def unicode_version(ucd):
     # DerivedAge.txt's header names the version of the database it belongs to.
     with open(os.path.join(ucd, "DerivedAge.txt"), encoding="utf-8") as f:
@@ -92,6 +127,8 @@ def main():
     version = unicode_version(args.ucd)
     cat, lower, decomp, ccc = read_unicode_data(os.path.join(args.ucd, "UnicodeData.txt"))
     white = read_white_space(os.path.join(args.ucd, "PropList.txt"))
+    age = read_age(os.path.join(args.ucd, "DerivedAge.txt"))
+    overrides = hf_bert_overrides(cat, decomp, age)
 
     # Hangul syllables decompose algorithmically (Unicode 3.12); flag them so the fast path knows.
     has_decomp = set(decomp) | set(range(0xAC00, 0xAC00 + 11172))
@@ -147,12 +184,17 @@ def main():
     out.append(c_array("unicode_ccc_value", "std::uint8_t", [ccc[k] for k in ccc_keys], 32))
     out.append("\n// The White_Space property (PropList.txt).\n")
     out.append(c_array("unicode_white_space", "std::uint32_t", white, 12))
+    keys = sorted(overrides)
+    out.append("\n// Code points whose class differs in Hugging Face's BERT normaliser (Unicode 8.0 categories):\n")
+    out.append("// 0 = a plain character (not punctuation, mark or control; not decomposed), 1 = punctuation.\n")
+    out.append(c_array("unicode_hf_bert_cp", "std::uint32_t", keys, 12))
+    out.append(c_array("unicode_hf_bert_class", "std::uint8_t", [overrides[k] for k in keys], 32))
     out.append("\n}  // namespace elm::detail\n")
     with open(args.out, "w", encoding="utf-8") as f:
         f.write("".join(out))
     print(f"Unicode {version}: {len(blocks)} blocks of {BLOCK}, stage1 {len(stage1)} entries, "
           f"stage2 {len(stage2)} bytes, {len(dec_keys)} decompositions, {len(low_keys)} lowercase, "
-          f"{len(ccc_keys)} ccc, {len(white)} white space -> {args.out}")
+          f"{len(ccc_keys)} ccc, {len(white)} white space, {len(keys)} BERT overrides -> {args.out}")
 
 
 if __name__ == "__main__":

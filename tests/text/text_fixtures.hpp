@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "elm/text/bpe_tokenizer.hpp"
+#include "elm/text/wordpiece_tokenizer.hpp"
 
 namespace elm_test {
 
@@ -28,6 +29,21 @@ inline nlohmann::json load_json(const std::string& path) { return nlohmann::json
 inline const elm::text::BpeTokenizer& gpt2() {
   static const elm::text::BpeTokenizer t = elm::text::BpeTokenizer::from_files(
       source_path("examples/data/gpt2/vocab.json"), source_path("examples/data/gpt2/merges.txt"));
+  return t;
+}
+
+inline const elm::text::WordPieceTokenizer& bert_uncased() {
+  static const elm::text::WordPieceTokenizer t =
+      elm::text::WordPieceTokenizer::from_file(source_path("examples/data/bert-base-uncased/vocab.txt"));
+  return t;
+}
+
+inline const elm::text::WordPieceTokenizer& bert_cased() {
+  static const elm::text::WordPieceTokenizer t = [] {
+    elm::text::WordPieceConfig c;
+    c.lowercase = false;
+    return elm::text::WordPieceTokenizer::from_file(source_path("examples/data/bert-base-uncased/vocab.txt"), c);
+  }();
   return t;
 }
 
