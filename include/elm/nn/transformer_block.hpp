@@ -54,7 +54,7 @@ namespace detail {
 
 /// Dropout in training (rng given) or the identity.
 template <typename Scalar>
-void dropout_forward(const Dropout<Scalar>& d, const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Rng* rng,
+void dropout_forward(const Dropout<Scalar>& d, const Matrix<Scalar>& x, Matrix<Scalar>& y, Rng* rng,
                      typename Dropout<Scalar>::Cache* cache) {
   if (rng != nullptr && d.p() > 0.0)
     d.forward(x, y, *rng, cache);

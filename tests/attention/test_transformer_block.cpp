@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "elm/nn/transformer_block.hpp"
+#include "fixture.hpp"
+
+using namespace attention_test;
+using elm::nn::ActivationKind;
+using elm::nn::AttentionMask;
+using elm::nn::TransformerConfig;
+using elm::nn::TransformerDecoderLayer;
+using elm::nn::TransformerEncoder;
+using elm::nn::TransformerEncoderLayer;
+using Catch::Matchers::Contains;
+
+namespace {
+
+TransformerConfig fixture_config(const Fixture& f) {
+  TransformerConfig c;
+  c.width = f.dim("C");
+  c.heads = f.dim("H");
+  c.intermediate = f.dim("F");
+  c.layers = 1;
+  c.dropout = 0.0;
+  c.norm_first = f.meta.at("norm_first").get<bool>();
+  c.activation = f.meta.at("activation").get<std::string>() == "gelu" ? ActivationKind::gelu : ActivationKind::relu;
+  return c;
+}
+
+TransformerConfig small_config(bool norm_first, ActivationKind act, double dropout) {
+  TransformerConfig c;
+  c.width = 6;
+  c.heads = 2;
+  c.intermediate = 10;
+  c.layers = 2;
+  c.dropout = dropout;
+  c.norm_first = norm_first;
+  c.activation = act;
+  c.max_positions = 8;
+  return c;
+}
+
+template <typename Module>
+void randomise(Module& m, elm::Rng& rng) {
+  m.for_each_parameter("", [&](const std::string& name, elm::nn::Parameter<double>& p) {
+    p.value = random_matrix(rng, p.value.rows(), p.value.cols(), 0.4);
+    if (name.find("norm") != std::string::npos && name.find("weight") != std::string::npos) p.value.array() += 1.0;
+  });
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("TransformerEncoderLayer matches torch.nn.TransformerEncoderLayer (post/pre-norm, relu/gelu)",
+                   "[attention][transformer][parity]", float, double) {
+  const std::string name =
+      GENERATE(as<std::string>{}, "encoder_post_relu", "encoder_post_gelu", "encoder_pre_relu", "encoder_pre_gelu");
+  const Fixture f = load_fixture(name);
+  const double tol = parity_tolerance<TestType>();
+  TransformerEncoderLayer<TestType> layer(fixture_config(f));
+  load_parameters<TestType>(layer, f);
+  AttentionMask<TestType> mask;
+  mask.causal = f.meta.at("causal").get<bool>();
+  mask.key_lengths = f.lengths();
+  typename TransformerEncoderLayer<TestType>::Cache cache;
+  Matrix<TestType> y, dx;
+  layer.forward(f.matrix<TestType>("x"), f.dim("B"), mask, y, &cache);
+  CHECK(relative_error<TestType>("y", y, f.matrix<double>("y")) < tol);
+  layer.zero_grad();
+  layer.backward(cache, f.matrix<TestType>("g"), dx);
+  CHECK(relative_error<TestType>("grad.x", dx, f.matrix<double>("grad.x")) < tol);
+  check_parameter_grads<TestType>(layer, f, tol);
+}
+
+TEMPLATE_TEST_CASE("TransformerDecoderLayer matches torch.nn.TransformerDecoderLayer (post/pre-norm, relu/gelu)",
+                   "[attention][transformer][parity]", float, double) {
+  const std::string name =
+      GENERATE(as<std::string>{}, "decoder_post_relu", "decoder_post_gelu", "decoder_pre_relu", "decoder_pre_gelu");
+  const Fixture f = load_fixture(name);
+  const double tol = parity_tolerance<TestType>();
+  TransformerDecoderLayer<TestType> layer(fixture_config(f));
+  load_parameters<TestType>(layer, f);
+  AttentionMask<TestType> self_mask, memory_mask;
+  self_mask.causal = true;
+  memory_mask.key_lengths = f.lengths();
+  typename TransformerDecoderLayer<TestType>::Cache cache;
+  Matrix<TestType> y, dx, dmem;
+  layer.forward(f.matrix<TestType>("x"), f.matrix<TestType>("memory"), f.dim("B"), self_mask, memory_mask, y, &cache);
+  CHECK(relative_error<TestType>("y", y, f.matrix<double>("y")) < tol);
+  layer.zero_grad();
+  layer.backward(cache, f.matrix<TestType>("g"), dx, dmem);
+  CHECK(relative_error<TestType>("grad.x", dx, f.matrix<double>("grad.x")) < tol);
+  CHECK(relative_error<TestType>("grad.memory", dmem, f.matrix<double>("grad.memory")) < tol);
+  check_parameter_grads<TestType>(layer, f, tol);
+}
+
+TEST_CASE("encoder layer gradients, dropout included, pass a finite-difference check", "[attention][transformer][grad]") {
+  const bool norm_first = GENERATE(false, true);
+  const auto act = GENERATE(ActivationKind::relu, ActivationKind::gelu);
+  elm::Rng init(17);
+  TransformerEncoderLayer<double> layer(small_config(norm_first, act, 0.2));
+  randomise(layer, init);
+  const Index B = 2, T = 4;
+  Matrix<double> x = random_matrix(init, 6, B * T);
+  const Matrix<double> g = random_matrix(init, 6, B * T);
+  AttentionMask<double> mask;
+  mask.key_lengths = {4, 2};
+  // The same seed before every forward gives the same dropout masks, so the loss is a smooth function.
+  elm::Rng rng;
+  auto loss = [&]() {
+    rng.reseed(99);
+    Matrix<double> y;
+    layer.forward(x, B, mask, y, nullptr, &rng);
+    return (y.array() * g.array()).sum();
+  };
+  TransformerEncoderLayer<double>::Cache cache;
+  Matrix<double> y, dx;
+  rng.reseed(99);
+  layer.forward(x, B, mask, y, &cache, &rng);
+  CHECK(cache.d1.mask.size() > 0);
+  layer.zero_grad();
+  layer.backward(cache, g, dx);
+  check_gradient("dx", x, loss, dx);
+  layer.for_each_parameter("", [&](const std::string& name, elm::nn::Parameter<double>& p) {
+    check_gradient(name, p.value, loss, p.grad);
+  });
+}
+
+TEST_CASE("decoder layer gradients, dropout included, pass a finite-difference check", "[attention][transformer][grad]") {
+  const bool norm_first = GENERATE(false, true);
+  elm::Rng init(18);
+  TransformerDecoderLayer<double> layer(small_config(norm_first, ActivationKind::gelu, 0.2));
+  randomise(layer, init);
+  const Index B = 2, T = 3, S = 4;
+  Matrix<double> x = random_matrix(init, 6, B * T), mem = random_matrix(init, 6, B * S);
+  const Matrix<double> g = random_matrix(init, 6, B * T);
+  AttentionMask<double> self_mask, memory_mask;
+  self_mask.causal = true;
+  memory_mask.key_lengths = {3, 4};
+  elm::Rng rng;
+  auto loss = [&]() {
+    rng.reseed(7);
+    Matrix<double> y;
+    layer.forward(x, mem, B, self_mask, memory_mask, y, nullptr, &rng);
+    return (y.array() * g.array()).sum();
+  };
+  TransformerDecoderLayer<double>::Cache cache;
+  Matrix<double> y, dx, dmem;
+  rng.reseed(7);
+  layer.forward(x, mem, B, self_mask, memory_mask, y, &cache, &rng);
+  layer.zero_grad();
+  layer.backward(cache, g, dx, dmem);
+  check_gradient("dx", x, loss, dx);
+  check_gradient("dmemory", mem, loss, dmem);
+  layer.for_each_parameter("", [&](const std::string& name, elm::nn::Parameter<double>& p) {
+    check_gradient(name, p.value, loss, p.grad);
+  });
+}
+
+TEST_CASE("TransformerEncoder stacks layers with PyTorch's names and passes a gradient check",
+          "[attention][transformer][grad]") {
+  TransformerConfig c = small_config(true, ActivationKind::gelu, 0.0);
+  c.final_norm = true;
+  TransformerEncoder<double> enc(c);
+  elm::Rng rng(4);
+  enc.init(rng);
+  std::vector<std::string> names;
+  enc.for_each_parameter("encoder", [&](const std::string& n, elm::nn::Parameter<double>&) { names.push_back(n); });
+  REQUIRE(names.size() == 2 * 12 + 2);
+  CHECK(names.front() == "encoder.layers.0.self_attn.in_proj_weight");
+  CHECK(names[12] == "encoder.layers.1.self_attn.in_proj_weight");
+  CHECK(names.back() == "encoder.norm.bias");
+  // 4 C^2 + 4 C (attention) + 2 C F + F + C (feed-forward) + 4 C (norms) per layer, C = 6, F = 10, + 2 C final norm
+  CHECK(elm::nn::count_parameters(enc) == 2 * (4 * 36 + 24 + 120 + 10 + 6 + 24) + 12);
+
+  randomise(enc, rng);
+  const Index B = 1, T = 5;
+  Matrix<double> x = random_matrix(rng, 6, B * T);
+  const Matrix<double> g = random_matrix(rng, 6, B * T);
+  AttentionMask<double> mask;
+  mask.causal = true;
+  auto loss = [&]() {
+    Matrix<double> y;
+    enc.forward(x, B, mask, y);
+    return (y.array() * g.array()).sum();
+  };
+  TransformerEncoder<double>::Cache cache;
+  Matrix<double> y, dx;
+  enc.forward(x, B, mask, y, &cache);
+  enc.zero_grad();
+  enc.backward(cache, g, dx);
+  check_gradient("dx", x, loss, dx);
+  enc.for_each_parameter("", [&](const std::string& name, elm::nn::Parameter<double>& p) {
+    check_gradient(name, p.value, loss, p.grad);
+  });
+}
+
+TEST_CASE("Transformer configs and inputs are checked", "[attention][transformer][bad-input]") {
+  TransformerConfig c = small_config(false, ActivationKind::relu, 0.1);
+  c.heads = 4;
+  REQUIRE_THROWS_MATCHES(TransformerEncoderLayer<float>(c), elm::InvalidArgument,
+                         Catch::Matchers::Message("elm::nn::TransformerEncoderLayer: heads H = 4 does not divide the "
+                                                  "width C = 6, expected C % H == 0"));
+  c = small_config(false, ActivationKind::tanh, 0.1);
+  REQUIRE_THROWS_WITH(TransformerDecoderLayer<float>(c), Contains("expected a relu, gelu or gelu_tanh activation"));
+  c = small_config(false, ActivationKind::relu, 1.5);
+  REQUIRE_THROWS_AS(TransformerEncoder<float>(c), elm::InvalidArgument);
+  c = small_config(false, ActivationKind::relu, 0.0);
+  c.layers = 0;
+  REQUIRE_THROWS_AS(TransformerEncoder<float>(c), elm::InvalidArgument);
+
+  TransformerEncoder<float> enc(small_config(false, ActivationKind::relu, 0.0));
+  Matrix<float> y;
+  AttentionMask<float> none;
+  REQUIRE_THROWS_MATCHES(enc.forward(Matrix<float>::Zero(6, 9), 1, none, y), elm::RangeError,
+                         Catch::Matchers::Message("elm::nn::TransformerEncoder::forward: sequence length T = 9 "
+                                                  "exceeds max_positions = 8"));
+  REQUIRE_THROWS_WITH(enc.forward(Matrix<float>::Zero(5, 4), 1, none, y), Contains("x is 5x4, expected 6xany"));
+  AttentionMask<float> bad;
+  bad.additive = Matrix<float>::Zero(4, 3);
+  REQUIRE_THROWS_AS(enc.forward(Matrix<float>::Zero(6, 4), 1, bad, y), elm::ShapeError);
+}
