@@ -35,7 +35,9 @@ struct BackwardLattice {
   Scalar log_likelihood = 0;
 };
 
-namespace detail {
+}  // namespace elm::classic
+
+namespace elm::detail {
 
 /// Smallest per-step probability the normalized recursions accept: below it the terms being summed can be
 /// subnormal and lose digits. hmmlearn's scaling implementation stops at 1e-300 for the same reason.
@@ -49,7 +51,9 @@ void check_step_sum(Scalar sum, std::size_t t, const char* where) {
              " where normalized recursions lose precision; expected tables without such tiny entries");
 }
 
-}  // namespace detail
+}  // namespace elm::detail
+
+namespace elm::classic {
 
 /// Forward pass: alpha_0 = pi o B(., x_0), alpha_t = (A^T alpha_t-1) o B(., x_t), each column normalized
 /// (o is the element-wise product). obs: T ids in [0, V) -> alpha (N, T). O(T N^2) time, O(T N) memory.
@@ -162,16 +166,20 @@ Scalar log_likelihood(const Hmm<Scalar>& hmm, const std::vector<Sequence>& seque
   return static_cast<Scalar>(total);
 }
 
-namespace detail {
+}  // namespace elm::classic
+
+namespace elm::detail {
 template <typename Scalar>
-void check_lattices(const ForwardLattice<Scalar>& fwd, const BackwardLattice<Scalar>& bwd, const char* where) {
+void check_lattices(const classic::ForwardLattice<Scalar>& fwd, const classic::BackwardLattice<Scalar>& bwd, const char* where) {
   ELM_EXPECT(fwd.alpha.rows() == bwd.beta.rows() && fwd.alpha.cols() == bwd.beta.cols(), ShapeError, where,
              ": alpha is ", fwd.alpha.rows(), "x", fwd.alpha.cols(), ", beta is ", bwd.beta.rows(), "x",
              bwd.beta.cols(), ", expected the same N x T");
   ELM_EXPECT(std::isfinite(fwd.log_likelihood) && std::isfinite(bwd.log_likelihood), NumericalError, where,
              ": the sequence has probability zero under the model, so its posteriors are undefined");
 }
-}  // namespace detail
+}  // namespace elm::detail
+
+namespace elm::classic {
 
 /// State posteriors gamma_t(i) = P(z_t = i | x) = alpha_t(i) beta_t(i) / sum_j alpha_t(j) beta_t(j).
 /// -> (N, T); each column sums to one (hmmlearn's predict_proba, transposed). Throws NumericalError when
