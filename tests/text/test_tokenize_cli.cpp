@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+// Runs build/bin/elm-tokenize as a user would, through a shell pipe.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "text_fixtures.hpp"
+
+namespace {
+
+std::string tokenize_binary() {
+  const char* env = std::getenv("ELM_BIN_DIR");
+  return (env != nullptr ? std::string(env) : std::string(ELM_BINARY_DIR) + "/bin") + "/elm-tokenize";
+}
+
+// Runs `printf '%s' input | elm-tokenize args` and returns stdout and the exit status.
+std::pair<std::string, int> run(const std::string& input_file_contents, const std::string& args) {
+  const std::string in_path = std::string(ELM_BINARY_DIR) + "/elm_tokenize_cli_input.txt";
+  {
+    std::ofstream f(in_path, std::ios::binary);
+    f << input_file_contents;
+  }
+  const std::string cmd = "'" + tokenize_binary() + "' " + args + " < '" + in_path + "' 2>/dev/null";
+  std::FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  std::remove(in_path.c_str());
+  return {out, status};
+}
+
+}  // namespace
+
+TEST_CASE("elm-tokenize encodes and decodes with both tokenizers", "[text][cli]") {
+  {
+    std::ifstream probe(tokenize_binary());
+    INFO("build the elm-tokenize target first: " << tokenize_binary());
+    REQUIRE(probe.good());
+  }
+  const std::string gpt2 = "bpe --vocab '" + elm_test::source_path("examples/data/gpt2/vocab.json") + "' --merges '" +
+                           elm_test::source_path("examples/data/gpt2/merges.txt") + "'";
+  const std::string bert = "wordpiece --vocab '" + elm_test::source_path("examples/data/bert-base-uncased/vocab.txt") + "'";
+  // Expected ids: Hugging Face tokenizers 0.23.3 on the same files ("Hello" 15496, " world" 995, "," 11, "!" 0;
+  // BERT: [CLS] 101, "hello" 7592, "," 1010, "world" 2088, [SEP] 102).
+  CHECK(run("Hello world<|endoftext|>", gpt2) == std::make_pair(std::string("15496 995 50256\n"), 0));
+  CHECK(run("\"Hello, world!\"\n\"Hello\"\n", gpt2 + " --jsonl").first == "[15496,11,995,0]\n[15496]\n");
+  CHECK(run("[15496,11,995,0]\n", gpt2 + " --jsonl --decode").first == "\"Hello, world!\"\n");
+  CHECK(run("15496 995", gpt2 + " --decode").first == "Hello world");
+  CHECK(run("\"Hello, World\"\n", bert + " --uncased --jsonl --special").first == "[101,7592,1010,2088,102]\n");
+  CHECK(run("Hello, World", bert + " --uncased").first == "7592 1010 2088\n");
+  CHECK(run("ab\xFF", gpt2).second != 0);
+  CHECK(run("[50257]\n", gpt2 + " --jsonl --decode").second != 0);
+  CHECK(run("not json\n", bert + " --jsonl").second != 0);
+}
