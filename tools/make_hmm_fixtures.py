@@ -5,9 +5,11 @@
 For each case (a model, sequences sampled from it, and different initial tables for fitting) it records
 score and predict_proba and Viterbi decode per sequence, and fit from the initial tables with
 init_params="" (10 iterations with tol=-inf, then a run with hmmlearn's default tol=1e-2 to check the
-early stop). Run: python3 tools/make_hmm_fixtures.py [output.json]
+early stop). Also writes cli_model.json, cli_init.json, cli_obs.txt and cli_expected.json beside it for
+the elm-hmm test. Run: python3 tools/make_hmm_fixtures.py [output.json]
 """
 import json
+import os
 import sys
 
 import hmmlearn
@@ -74,8 +76,47 @@ def case(name, n, v, lengths, seed, trans_mask=None, start_mask=None, emit_mask=
     return out
 
 
+def cli_case(directory):
+    """Files for the elm-hmm test: a model, initial tables, symbol ids and hmmlearn's answers."""
+    rng = np.random.RandomState(21)
+    n, v = 3, 4
+    start, trans, emit = (dirichlet_rows(rng, 1, n)[0], dirichlet_rows(rng, n, n), dirichlet_rows(rng, n, v))
+    model = make_model(start, trans, emit)
+    sequences = [model.sample(length, random_state=2100 + k)[0][:, 0].astype(int).tolist()
+                 for k, length in enumerate([12, 1, 30, 7])]
+    with open(f"{directory}/cli_model.json", "w") as f:
+        json.dump({"startprob": start.tolist(), "transmat": trans.tolist(), "emissionprob": emit.tolist()}, f,
+                  indent=1)
+    with open(f"{directory}/cli_obs.txt", "w") as f:
+        for seq in sequences:
+            f.write(" ".join(str(x) for x in seq) + "\n")
+    init = (dirichlet_rows(rng, 1, n)[0], dirichlet_rows(rng, n, n), dirichlet_rows(rng, n, v))
+    with open(f"{directory}/cli_init.json", "w") as f:
+        json.dump({"startprob": init[0].tolist(), "transmat": init[1].tolist(), "emissionprob": init[2].tolist()}, f,
+                  indent=1)
+    expected = {"decode": []}
+    for seq in sequences:
+        x = np.asarray(seq).reshape(-1, 1)
+        log_prob, path = model.decode(x, algorithm="viterbi")
+        expected["decode"].append({"log_likelihood": float(model.score(x)), "viterbi_log_prob": float(log_prob),
+                                   "path": path.astype(int).tolist()})
+    # elm-hmm fit --iterations 10 (default --tol 0.01) against hmmlearn's defaults n_iter=10, tol=1e-2.
+    learner = make_model(*init, n_iter=10, tol=1e-2)
+    x_all = np.concatenate([np.asarray(s) for s in sequences]).reshape(-1, 1)
+    learner.fit(x_all, [len(s) for s in sequences])
+    expected["fit"] = {"startprob": learner.startprob_.tolist(), "transmat": learner.transmat_.tolist(),
+                       "emissionprob": learner.emissionprob_.tolist(),
+                       "history": [float(h) for h in learner.monitor_.history]}
+    expected["generator"] = "tools/make_hmm_fixtures.py"
+    expected["hmmlearn"] = hmmlearn.__version__
+    with open(f"{directory}/cli_expected.json", "w") as f:
+        json.dump(expected, f)
+        f.write("\n")
+
+
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "tests/data/hmm/categorical_hmm.json"
+    cli_case(os.path.dirname(path) or ".")
     band = np.triu(np.ones((4, 4))) - np.triu(np.ones((4, 4)), 2)  # left-right: stay or move one step
     band[3, 0] = 1.0  # and wrap around, so every state stays reachable
     emit_mask = np.ones((4, 5))
