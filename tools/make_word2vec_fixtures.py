@@ -9,15 +9,18 @@ Files:
   gensim.txt / gensim.bin   KeyedVectors.save_word2vec_format(binary=False/True), gensim's own layout
   c_style.txt              the original C tool's text layout ("%lf " per value, trailing space), written here
   c_style.bin              the C tool's binary layout (a newline after each vector), written here
+  kv_austen.txt / .json    small vectors gensim trains on Persuasion, and gensim's answers to queries on them
 Usage: python3 tools/make_word2vec_fixtures.py [OUT_DIR]   (default tests/data/word2vec)
 Made with gensim 4.4.0 and numpy (versions printed in README written alongside).
 """
+import json
 import os
+import re
 import sys
 
 import gensim
 import numpy as np
-from gensim.models import KeyedVectors
+from gensim.models import KeyedVectors, Word2Vec
 
 
 def write_expected(out_dir, name, words, vectors):
@@ -25,6 +28,51 @@ def write_expected(out_dir, name, words, vectors):
         for w in words:
             f.write(w + "\n")
     vectors.astype("<f4").tofile(os.path.join(out_dir, name + ".f32"))
+
+
+def make_query_fixture(out_dir):
+    """kv_austen.txt: small vectors gensim trains on Persuasion; kv_austen.json: gensim's answers to queries on them
+    (most_similar, 3CosAdd and 3CosMul analogies, similarity, and both evaluations on the bundled test sets)."""
+    root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    with open(os.path.join(root, "examples", "data", "austen", "austen-persuasion.txt"), encoding="utf-8") as f:
+        text = f.read().lower()
+    sentences = [re.findall(r"[a-z]+(?:'[a-z]+)*", s) for s in re.split(r"[.!?;:]+", text)]
+    sentences = [s for s in sentences if s]
+    model = Word2Vec(sentences, vector_size=16, window=5, min_count=10, workers=1, epochs=30, seed=1)
+    kv = model.wv
+    kv.save_word2vec_format(os.path.join(out_dir, "kv_austen.txt"), binary=False)
+    kv = KeyedVectors.load_word2vec_format(os.path.join(out_dir, "kv_austen.txt"), binary=False)
+    pairs = lambda sims: [[w, float(s)] for w, s in sims]
+    queries = {"most_similar": [], "analogy_add": [], "analogy_mul": [], "similarity": []}
+    for w in ["anne", "captain", "she", "good", "house", "went", "sister", "father", "little", "very"]:
+        queries["most_similar"].append({"positive": [w], "negative": [], "topn": 5, "restrict": 0,
+                                        "result": pairs(kv.most_similar(w, topn=5))})
+    queries["most_similar"].append({"positive": ["he", "her"], "negative": ["his"], "topn": 4, "restrict": 100,
+                                    "result": pairs(kv.most_similar(positive=["he", "her"], negative=["his"], topn=4,
+                                                                    restrict_vocab=100))})
+    for a, b, c in [("he", "she", "his"), ("man", "woman", "father"), ("good", "better", "great"),
+                    ("mr", "mrs", "sir"), ("go", "went", "come")]:
+        queries["analogy_add"].append({"abc": [a, b, c], "result": pairs(kv.most_similar(positive=[b, c], negative=[a],
+                                                                                          topn=3))})
+        queries["analogy_mul"].append({"abc": [a, b, c], "result": pairs(kv.most_similar_cosmul(
+            positive=[b, c], negative=[a], topn=3))})
+    for a, b in [("anne", "elizabeth"), ("good", "bad"), ("house", "room"), ("she", "he")]:
+        queries["similarity"].append({"a": a, "b": b, "result": float(kv.similarity(a, b))})
+    evals = {}
+    for restrict in (300000, 400):
+        score, sections = kv.evaluate_word_analogies(os.path.join(root, "examples", "data", "word2vec-eval",
+                                                                  "questions-words.txt"), restrict_vocab=restrict)
+        total = sections[-1]
+        evals[f"analogies_{restrict}"] = {
+            "accuracy": float(score), "correct": len(total["correct"]), "incorrect": len(total["incorrect"]),
+            "sections": [[s["section"], len(s["correct"]), len(s["incorrect"])] for s in sections[:-1]]}
+        pearson, spearman, oov = kv.evaluate_word_pairs(os.path.join(root, "examples", "data", "word2vec-eval",
+                                                                     "wordsim353.tsv"), restrict_vocab=restrict)
+        evals[f"pairs_{restrict}"] = {"pearson": float(pearson[0]), "spearman": float(spearman[0]),
+                                      "oov_ratio": float(oov)}
+    queries["evaluations"] = evals
+    with open(os.path.join(out_dir, "kv_austen.json"), "w", encoding="utf-8") as f:
+        json.dump(queries, f, indent=1)
 
 
 def main():
@@ -71,6 +119,8 @@ def main():
         back = KeyedVectors.load_word2vec_format(os.path.join(out_dir, name), binary=name.endswith(".bin"))
         assert back.index_to_key == c_words
         assert np.array_equal(back.vectors, values), name
+
+    make_query_fixture(out_dir)
 
     with open(os.path.join(out_dir, "README.md"), "w", encoding="utf-8") as f:
         f.write("# word2vec fixtures\n\n")

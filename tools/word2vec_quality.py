@@ -52,7 +52,7 @@ def evaluate(kv):
 
 
 def elm_evaluate(binary, vec):
-    out = subprocess.run([binary, "evaluate", "--vectors", vec, "--analogies", os.path.join(EVAL, "questions-words.txt"),
+    out = subprocess.run([binary, "evaluate", "--binary", "--vectors", vec, "--analogies", os.path.join(EVAL, "questions-words.txt"),
                           "--similarity", os.path.join(EVAL, "wordsim353.tsv")], check=True, capture_output=True,
                          text=True).stdout
     acc = float(re.search(r"analogy accuracy: ([0-9.]+)%", out).group(1))

@@ -46,6 +46,26 @@ namespace detail {
 
 inline bool is_word2vec_separator(char c) { return c == ' ' || c == '\t'; }
 
+/// Quotes at most 32 bytes of file content for a message, with bytes outside printable ASCII as \xNN, so that
+/// a binary file read as text gives a readable error.
+inline std::string quote_word2vec_snippet(std::string_view s) {
+  constexpr const char* hex = "0123456789abcdef";
+  std::string out = "\"";
+  for (char ch : s.substr(0, 32)) {
+    const auto b = static_cast<unsigned char>(ch);
+    if (b >= 0x20 && b < 0x7F && ch != '"' && ch != '\\') {
+      out.push_back(ch);
+    } else {
+      out += "\\x";
+      out.push_back(hex[b >> 4]);
+      out.push_back(hex[b & 15]);
+    }
+  }
+  if (s.size() > 32) out += "...";
+  out += '"';
+  return out;
+}
+
 /// Throws FormatError unless `word` can stand in a word2vec file: non-empty, valid UTF-8, no whitespace.
 /// `where` names the file and the position.
 inline void check_word2vec_word(std::string_view word, const std::string& where) {
@@ -81,7 +101,7 @@ struct Word2vecHeader {
 inline Word2vecHeader parse_word2vec_header(std::string_view line, std::string_view name) {
   const auto fail = [&](std::string_view why) {
     throw FormatError(elm::detail::concat(name, ":1: ", why, ", expected a header line \"<word count> <dimension>\""
-                                          ", got \"", line.substr(0, 80), "\""));
+                                          ", got ", quote_word2vec_snippet(line)));
   };
   std::size_t pos = 0;
   Index values[2] = {0, 0};
@@ -204,11 +224,11 @@ inline WordVectors read_word2vec_text(std::istream& in, std::string_view name = 
       const auto result = std::from_chars(first, line.data() + end, value);
       ELM_EXPECT(result.ec != std::errc::invalid_argument && result.ptr != first &&
                      (result.ptr == line.data() + end || detail::is_word2vec_separator(*result.ptr)),
-                 FormatError, where, ": value ", k + 1, " of word '", word, "' is not a number: \"",
-                 line.substr(pos, std::min<std::size_t>(32, end - pos)), "\"");
+                 FormatError, where, ": value ", k + 1, " of word '", word, "' is not a number: ",
+                 detail::quote_word2vec_snippet(std::string_view(line).substr(pos, end - pos)));
       ELM_EXPECT(result.ec != std::errc::result_out_of_range && std::isfinite(value), FormatError, where, ": value ",
-                 k + 1, " of word '", word, "' is not a finite float32: \"",
-                 std::string_view(first, static_cast<std::size_t>(result.ptr - first)), "\"");
+                 k + 1, " of word '", word, "' is not a finite float32: ",
+                 detail::quote_word2vec_snippet(std::string_view(first, static_cast<std::size_t>(result.ptr - first))));
       ELM_EXPECT(k < h.dim, FormatError, where, ": word '", word, "' has more than ", h.dim,
                  " values, expected the header's dimension ", h.dim);
       wv.vectors(k, j) = value;
