@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "elm/core/check.hpp"
@@ -137,6 +138,15 @@ SequenceMask<Scalar> sequence_mask(const AttentionMask<Scalar>& mask, const Atte
   return m;
 }
 
+/// exp(x - shift) per entry, exactly 0 where x is -inf (Eigen's vectorised exp clamps its argument, so
+/// exp(-inf) would give a tiny positive number and a hidden key a nonzero weight).
+template <typename Column>
+void masked_exp_in_place(Column&& x, typename std::decay_t<Column>::Scalar shift) {
+  using Scalar = typename std::decay_t<Column>::Scalar;
+  constexpr Scalar neg_inf = -std::numeric_limits<Scalar>::infinity();
+  x = (x.array() == neg_inf).select(Scalar(0), (x.array() - shift).exp()).matrix();
+}
+
 /// Softmax of each column in place; a column with no finite score becomes NaN (PyTorch's result).
 template <typename Tile>
 void softmax_columns_in_place(Tile& s) {
@@ -147,7 +157,7 @@ void softmax_columns_in_place(Tile& s) {
       s.col(c).setConstant(std::numeric_limits<Scalar>::quiet_NaN());
       continue;
     }
-    s.col(c) = (s.col(c).array() - m).exp().matrix();
+    masked_exp_in_place(s.col(c), m);
     s.col(c) /= s.col(c).sum();
   }
 }

@@ -94,7 +94,7 @@ void blocked_attention(const Eigen::Ref<const Matrix<Scalar>>& q, const Eigen::R
             continue;
           }
           const Scalar alpha = std::exp(run_max(c) - new_max);  // 0 when run_max was -inf
-          tile.col(c) = (tile.col(c).array() - new_max).exp().matrix();
+          detail::masked_exp_in_place(tile.col(c), new_max);
           run_sum(c) = run_sum(c) * alpha + tile.col(c).sum();
           run_max(c) = new_max;
           acc.col(c) *= alpha;
@@ -165,7 +165,7 @@ void blocked_attention_backward(const Eigen::Ref<const Matrix<Scalar>>& q, const
         // 2) recompute the weights of the tile
         pt.noalias() = scale * (k.block(h * D, b * Tk + j0, D, nk).transpose() * q.block(h * D, b * Tq + i0, D, nq));
         sm.apply(pt, j0, i0);
-        for (Index c = 0; c < nq; ++c) pt.col(c) = (pt.col(c).array() - cache.lse(bh * Tq + i0 + c)).exp().matrix();
+        for (Index c = 0; c < nq; ++c) detail::masked_exp_in_place(pt.col(c), cache.lse(bh * Tq + i0 + c));
         // 3) gradients through O = V P and the softmax
         dv.block(h * Dv, b * Tk + j0, Dv, nk).noalias() += dout.block(h * Dv, b * Tq + i0, Dv, nq) * pt.transpose();
         dpt.noalias() = v.block(h * Dv, b * Tk + j0, Dv, nk).transpose() * dout.block(h * Dv, b * Tq + i0, Dv, nq);
