@@ -7,6 +7,8 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
@@ -57,6 +59,20 @@ inline MatD random_matrix(elm::Index rows, elm::Index cols, elm::Rng& rng, doubl
   MatD m(rows, cols);
   rng.fill_normal(m, 0.0, stddev);
   return m;
+}
+
+/// Copies every parameter value of `from` into `to` (same architecture, any scalar types), so that a loss can
+/// be evaluated in long double for the central differences of a double model's analytic gradients.
+template <typename From, typename To>
+void copy_parameters(From& from, To& to) {
+  std::vector<elm::Matrix<double>> values;
+  from.for_each_parameter("", [&](const std::string&, auto& p) { values.push_back(p.value.template cast<double>()); });
+  std::size_t k = 0;
+  to.for_each_parameter("", [&](const std::string&, auto& p) {
+    using S = typename std::decay_t<decltype(p.value)>::Scalar;
+    p.value = values.at(k++).template cast<S>();
+  });
+  REQUIRE(k == values.size());
 }
 
 /// sum(R .* y): a scalar whose gradient with respect to y is R.
