@@ -146,6 +146,10 @@ class TransformerEncoderLayer {
   }
 
   const TransformerConfig& config() const noexcept { return config_; }
+  /// The sub-layers, for inspection (the attention weights of a block are self_attn() applied to its input,
+  /// or to norm1() of it with norm_first).
+  const MultiHeadAttention<Scalar>& self_attn() const noexcept { return self_attn_; }
+  const LayerNorm<Scalar>& norm1() const noexcept { return norm1_; }
 
   /// x: (C, B * T) -> y: (C, B * T); mask: the attention mask (causal, additive (T, T), key lengths).
   /// rng: dropout in training when not null.
