@@ -13,6 +13,7 @@
 
 #include "elm/classic/kneser_ney.hpp"
 #include "elm/classic/ngram_counts.hpp"
+#include "elm/io/arpa.hpp"
 
 namespace ngram_test {
 
@@ -51,6 +52,16 @@ inline const Estimate& estimate(int n) {
   auto it = cache.find(n);
   if (it == cache.end()) it = cache.emplace(n, Estimate(n)).first;
   return it->second;
+}
+
+/// The order-3 estimate written as ARPA text and read back (once per process: slow under sanitizers).
+inline const elm::classic::NgramTables& arpa_round_trip_o3() {
+  static const elm::classic::NgramTables t = [] {
+    std::stringstream arpa;
+    elm::io::write_arpa(estimate(3).tables, arpa);
+    return elm::io::read_arpa(arpa, "estimate.o3.arpa");
+  }();
+  return t;
 }
 
 inline std::vector<std::string> split(const std::string& s, char sep) {

@@ -59,9 +59,7 @@ TEST_CASE("ARPA: a small file read by hand", "[ngram][arpa]") {
 
 TEST_CASE("ARPA: write then read gives the same tables in float precision", "[ngram][arpa]") {
   const auto& t = ngram_test::estimate(3).tables;
-  std::stringstream s;
-  elm::io::write_arpa(t, s);
-  const auto back = elm::io::read_arpa(s, "roundtrip.arpa");
+  const auto& back = ngram_test::arpa_round_trip_o3();
   REQUIRE(back.order() == 3);
   for (int n = 1; n <= 3; ++n) {
     const auto& a = t.orders[std::size_t(n - 1)];

@@ -36,7 +36,10 @@ struct KneserNeyDiscount {
   bool fallback = false;            // true when the fallback discounts replaced the closed form
 };
 
-namespace detail {
+}  // namespace elm::classic
+
+namespace elm::detail {
+
 inline void check_fallback(const std::vector<double>& f) {
   ELM_EXPECT(!f.empty() && f.size() <= 3, InvalidArgument,
              "elm::classic::estimate_kneser_ney: fallback_discounts has ", f.size(), " values, expected 1 to 3");
@@ -47,7 +50,9 @@ inline void check_fallback(const std::vector<double>& f) {
                ", expected a value in [0, ", k + 1, "]");
   }
 }
-}  // namespace detail
+}  // namespace elm::detail
+
+namespace elm::classic {
 
 /// Interpolated modified Kneser-Ney (Chen and Goodman 1998, eq. 26 discounts), step for step as lmplz:
 ///   a(g) = c(g) at the highest order and for g starting with <s>, else N1+(. g) (distinct left words);

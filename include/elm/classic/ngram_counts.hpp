@@ -74,8 +74,9 @@ class NgramStore {
   }
 
   /// Index of w[0..n), inserting it when new; second is true when it was inserted.
-  std::pair<std::size_t, bool> insert(const std::uint32_t* w) {
-    const std::uint64_t key = ngram_key(w, n_);
+  std::pair<std::size_t, bool> insert(const std::uint32_t* w) { return insert(w, ngram_key(w, n_)); }
+  /// insert() with the key already computed (it must equal ngram_key(w, n)).
+  std::pair<std::size_t, bool> insert(const std::uint32_t* w, std::uint64_t key) {
     std::size_t slot = key & mask_;
     for (;;) {
       const std::uint32_t s = slots_[slot];
@@ -201,7 +202,7 @@ class NgramCounts {
   /// Number of distinct n-grams of order n (n in [1, order]).
   std::size_t size(int n) const { return store(n).size(); }
   /// The distinct n-grams of order n (index i has words store(n).words(i)) and their counts.
-  const detail::NgramStore& store(int n) const {
+  const elm::detail::NgramStore& store(int n) const {
     ELM_EXPECT(n >= 1 && n <= order_, InvalidArgument, "elm::classic::NgramCounts::store: n = ", n,
                ", expected 1 <= n <= ", order_);
     return stores_[std::size_t(n - 1)];
@@ -220,7 +221,7 @@ class NgramCounts {
     for (std::size_t i = 0; i < words.size(); ++i)
       if (!vocab_.find(words[i], &ids[i])) return 0;
     const std::size_t idx = store(n).find(ids.data());
-    return idx == detail::NgramStore::npos ? 0 : counts(n)[idx];
+    return idx == elm::detail::NgramStore::npos ? 0 : counts(n)[idx];
   }
 
   /// Count-of-counts of order n: result[k] = number of distinct n-grams seen exactly k times, k = 1..max_k
@@ -261,10 +262,13 @@ class NgramCounts {
     seq_.push_back(2);
     counts_[0][1] += 1;
     for (std::size_t end = 1; end < seq_.size(); ++end) {
+      // The key of a window extends the key of the window one shorter with its first word.
+      std::uint64_t key = 0;
       for (int n = 1; n <= order_ && std::size_t(n) <= end + 1; ++n) {
         const std::uint32_t* w = seq_.data() + (end + 1 - std::size_t(n));
+        key = elm::detail::ngram_key_step(key, w[0]);
         auto& st = stores_[std::size_t(n - 1)];
-        const auto [idx, inserted] = st.insert(w);
+        const auto [idx, inserted] = st.insert(w, key);
         auto& c = counts_[std::size_t(n - 1)];
         if (inserted) c.push_back(0);
         c[idx] += 1;
@@ -274,7 +278,7 @@ class NgramCounts {
 
   int order_ = 0;
   NgramVocabulary vocab_;
-  std::vector<detail::NgramStore> stores_;
+  std::vector<elm::detail::NgramStore> stores_;
   std::vector<std::vector<std::int64_t>> counts_;
   std::int64_t sentences_ = 0;
   std::int64_t tokens_count_ = 0;

@@ -79,7 +79,9 @@ inline std::vector<std::string> char_tokens(std::string_view line) {
   return out;
 }
 
-namespace detail {
+}  // namespace elm::classic
+
+namespace elm::detail {
 
 /// An n-gram below the highest order: key, log10 p, log10 back-off. A back-off of -0.0f marks an n-gram that
 /// is no context of a longer one and has no back-off (KenLM's kNoExtensionBackoff), so states stay short.
@@ -166,7 +168,9 @@ inline bool has_extension(float backoff) noexcept { return !(backoff == 0.0f && 
 
 struct NgramModelAccess;
 
-}  // namespace detail
+}  // namespace elm::detail
+
+namespace elm::classic {
 
 /// A back-off n-gram model in hash tables (KenLM's "probing" layout): unigrams in an array indexed by word
 /// id, each higher order in a linear-probing table of 64-bit keys with float log10 p and back-off.
@@ -418,7 +422,7 @@ class NgramModel {
   }
 
  private:
-  friend struct detail::NgramModelAccess;
+  friend struct elm::detail::NgramModelAccess;
   struct UnigramEntry {
     float prob;
     float backoff;

@@ -16,22 +16,24 @@ namespace elm::classic {
 /// log10 of zero as ARPA files write it (SRILM's convention).
 inline constexpr double arpa_log10_zero = -99.0;
 
-namespace detail {
+}  // namespace elm::classic
 
-inline double log10_or_zero(double p) { return p > 0.0 ? std::log10(p) : arpa_log10_zero; }
+namespace elm::detail {
+
+inline double log10_or_zero(double p) { return p > 0.0 ? std::log10(p) : classic::arpa_log10_zero; }
 
 /// Tables with the words of counts and zeroed values; ctx[n-1][i] = index of the prefix of order-n entry i.
-inline NgramTables tables_like(const NgramCounts& counts, std::vector<std::vector<std::size_t>>& ctx,
+inline classic::NgramTables tables_like(const classic::NgramCounts& counts, std::vector<std::vector<std::size_t>>& ctx,
                                std::vector<std::vector<char>>& is_context) {
   const int N = counts.order();
-  NgramTables t;
+  classic::NgramTables t;
   t.vocabulary = counts.vocabulary();
   t.orders.resize(std::size_t(N));
   ctx.assign(std::size_t(N), {});
   is_context.assign(std::size_t(N), {});
   for (int n = 1; n <= N; ++n) {
     const auto& st = counts.store(n);
-    NgramOrderTable& o = t.orders[std::size_t(n - 1)];
+    classic::NgramOrderTable& o = t.orders[std::size_t(n - 1)];
     o.n = n;
     for (std::size_t i = 0; i < st.size(); ++i) o.words.insert(o.words.end(), st.words(i), st.words(i) + n);
     o.log10_prob.assign(st.size(), 0.0);
@@ -50,12 +52,14 @@ inline NgramTables tables_like(const NgramCounts& counts, std::vector<std::vecto
   return t;
 }
 
-inline void check_counts(const NgramCounts& counts, const char* where) {
+inline void check_counts(const classic::NgramCounts& counts, const char* where) {
   ELM_EXPECT(counts.sentences() > 0, InvalidArgument, where,
              ": the training text is empty, expected at least one sentence");
 }
 
-}  // namespace detail
+}  // namespace elm::detail
+
+namespace elm::classic {
 
 /// Maximum likelihood: p(w|h) = c(hw) / c(h), p(w) = c(w) / T with T = words + </s> tokens. Unseen
 /// continuations of a seen context get probability 0: every context's back-off is written as log10 0 (-99),

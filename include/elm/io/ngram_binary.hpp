@@ -15,22 +15,22 @@
 #include "elm/core/error.hpp"
 #include "elm/io/atomic_file.hpp"
 
-namespace elm::classic::detail {
+namespace elm::detail {
 
-/// The binary format's view of NgramModel's internals.
+/// The binary format's view of classic::NgramModel's internals.
 struct NgramModelAccess {
-  static int& order(NgramModel& m) { return m.order_; }
-  static NgramVocabulary& vocab(NgramModel& m) { return m.vocab_; }
-  static WordId& unk(NgramModel& m) { return m.unk_; }
-  static WordId& bos(NgramModel& m) { return m.bos_; }
-  static WordId& eos(NgramModel& m) { return m.eos_; }
-  static auto& unigrams(NgramModel& m) { return m.unigrams_; }
-  static auto& middle(NgramModel& m) { return m.middle_; }
-  static auto& longest(NgramModel& m) { return m.longest_; }
-  static std::size_t& total(NgramModel& m) { return m.total_ngrams_; }
+  static int& order(classic::NgramModel& m) { return m.order_; }
+  static classic::NgramVocabulary& vocab(classic::NgramModel& m) { return m.vocab_; }
+  static classic::WordId& unk(classic::NgramModel& m) { return m.unk_; }
+  static classic::WordId& bos(classic::NgramModel& m) { return m.bos_; }
+  static classic::WordId& eos(classic::NgramModel& m) { return m.eos_; }
+  static auto& unigrams(classic::NgramModel& m) { return m.unigrams_; }
+  static auto& middle(classic::NgramModel& m) { return m.middle_; }
+  static auto& longest(classic::NgramModel& m) { return m.longest_; }
+  static std::size_t& total(classic::NgramModel& m) { return m.total_ngrams_; }
 };
 
-}  // namespace elm::classic::detail
+}  // namespace elm::detail
 
 namespace elm::io {
 
@@ -104,7 +104,7 @@ template <typename Entry>
 void check_probing_slots(const std::vector<Entry>& slots, const std::string& name, int n) {
   bool has_empty = false;
   for (const Entry& e : slots)
-    if (classic::detail::entry_key(e) == 0) {
+    if (elm::detail::entry_key(e) == 0) {
       has_empty = true;
       break;
     }
@@ -116,7 +116,7 @@ void check_probing_slots(const std::vector<Entry>& slots, const std::string& nam
 
 /// Writes model to out in the binary format. Throws InvalidArgument for an empty model.
 inline void save_ngram_binary(const classic::NgramModel& model, std::ostream& out) {
-  using A = classic::detail::NgramModelAccess;
+  using A = elm::detail::NgramModelAccess;
   auto& m = const_cast<classic::NgramModel&>(model);  // read-only use of the accessors
   ELM_EXPECT(model.order() >= 1, InvalidArgument, "elm::io::save_ngram_binary: the model is empty");
   out.write(ngram_binary_magic, sizeof ngram_binary_magic);
@@ -140,11 +140,11 @@ inline void save_ngram_binary(const classic::NgramModel& model, std::ostream& ou
   w.bytes(uni.data(), uni.size() * sizeof uni[0]);
   for (const auto& t : A::middle(m)) {
     w.value(static_cast<std::uint64_t>(t.slots().size()));
-    w.bytes(t.slots().data(), t.slots().size() * sizeof(classic::detail::NgramMiddleEntry));
+    w.bytes(t.slots().data(), t.slots().size() * sizeof(elm::detail::NgramMiddleEntry));
   }
   const auto& top = A::longest(m).slots();
   w.value(static_cast<std::uint64_t>(top.size()));
-  w.bytes(top.data(), top.size() * sizeof(classic::detail::NgramLongestEntry));
+  w.bytes(top.data(), top.size() * sizeof(elm::detail::NgramLongestEntry));
   const std::uint64_t sum = w.checksum();
   out.write(reinterpret_cast<const char*>(&sum), sizeof sum);
 }
@@ -157,7 +157,7 @@ inline void save_ngram_binary(const classic::NgramModel& model, const std::strin
 /// Reads a model written by save_ngram_binary. Checks the magic, version, byte order, sizes, that every
 /// probing table has a spare slot, and the checksum; throws FormatError naming the file on any mismatch.
 inline classic::NgramModel load_ngram_binary(std::istream& in, const std::string& name = "<stream>") {
-  using A = classic::detail::NgramModelAccess;
+  using A = elm::detail::NgramModelAccess;
   char magic[sizeof ngram_binary_magic] = {};
   in.read(magic, sizeof magic);
   ELM_EXPECT(in.gcount() == static_cast<std::streamsize>(sizeof magic) &&
@@ -206,14 +206,14 @@ inline classic::NgramModel load_ngram_binary(std::istream& in, const std::string
   middle.resize(order >= 2 ? order - 2 : 0);
   for (std::size_t k = 0; k < middle.size(); ++k) {
     auto& slots = middle[k].slots();
-    slots.resize(read_count("a table size", sizeof(classic::detail::NgramMiddleEntry)));
-    r.bytes(slots.data(), slots.size() * sizeof(classic::detail::NgramMiddleEntry), "a middle table");
+    slots.resize(read_count("a table size", sizeof(elm::detail::NgramMiddleEntry)));
+    r.bytes(slots.data(), slots.size() * sizeof(elm::detail::NgramMiddleEntry), "a middle table");
     detail::check_probing_slots(slots, name, int(k) + 2);
   }
   if (order >= 2) {
     auto& slots = A::longest(m).slots();
-    slots.resize(read_count("the top table size", sizeof(classic::detail::NgramLongestEntry)));
-    r.bytes(slots.data(), slots.size() * sizeof(classic::detail::NgramLongestEntry), "the top table");
+    slots.resize(read_count("the top table size", sizeof(elm::detail::NgramLongestEntry)));
+    r.bytes(slots.data(), slots.size() * sizeof(elm::detail::NgramLongestEntry), "the top table");
     detail::check_probing_slots(slots, name, int(order));
   } else {
     ELM_EXPECT(r.value<std::uint64_t>("the top table size") == 0, FormatError, "elm::io::load_ngram_binary: ",
