@@ -2,6 +2,7 @@
 // Reading and writing word vectors in the word2vec text and binary formats (the original C tool's, gensim's).
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -222,10 +223,16 @@ inline WordVectors read_word2vec_text(std::istream& in, std::string_view name = 
       const char* first = line.data() + pos;
       float value = 0.0f;
       const auto result = std::from_chars(first, line.data() + end, value);
-      ELM_EXPECT(result.ec != std::errc::invalid_argument && result.ptr != first &&
-                     (result.ptr == line.data() + end || detail::is_word2vec_separator(*result.ptr)),
-                 FormatError, where, ": value ", k + 1, " of word '", word, "' is not a number: ",
-                 detail::quote_word2vec_snippet(std::string_view(line).substr(pos, end - pos)));
+      if (result.ec == std::errc::invalid_argument || result.ptr == first ||
+          (result.ptr != line.data() + end && !detail::is_word2vec_separator(*result.ptr))) {
+        const std::string_view rest = std::string_view(line).substr(pos, end - pos);
+        const bool binary_bytes = std::any_of(rest.begin(), rest.end(), [](char ch) {
+          return static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) >= 0x80;
+        });
+        throw FormatError(elm::detail::concat(where, ": value ", k + 1, " of word '", word, "' is not a number: ",
+                                              detail::quote_word2vec_snippet(rest),
+                                              binary_bytes ? " (is this a binary word2vec file?)" : ""));
+      }
       ELM_EXPECT(result.ec != std::errc::result_out_of_range && std::isfinite(value), FormatError, where, ": value ",
                  k + 1, " of word '", word, "' is not a finite float32: ",
                  detail::quote_word2vec_snippet(std::string_view(first, static_cast<std::size_t>(result.ptr - first))));
