@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "elm/core/check.hpp"
@@ -267,14 +268,18 @@ std::vector<std::vector<double>> lstm_lm_sentence_log_probs(const LstmLm<Scalar>
   check_id(bos_id, model.config().vocab_size, where, "bos_id");
   check_id(eos_id, model.config().vocab_size, where, "eos_id");
   std::vector<std::vector<double>> out(sentences.size());
-  for (std::size_t first = 0; first < sentences.size(); first += to_size(batch_size)) {
-    const std::size_t last = std::min(sentences.size(), first + to_size(batch_size));
-    Index t_size = 1;
-    for (std::size_t s = first; s < last; ++s) t_size = std::max(t_size, to_index(sentences[s].size()) + 1);
+  // Batches of sentences of similar lengths (longest first), so little of each batch is padding.
+  std::vector<std::size_t> order(sentences.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return sentences[a].size() > sentences[b].size(); });
+  for (std::size_t first = 0; first < order.size(); first += to_size(batch_size)) {
+    const std::size_t last = std::min(order.size(), first + to_size(batch_size));
     const Index b_size = to_index(last - first);
+    const Index t_size = to_index(sentences[order[first]].size()) + 1;
     std::vector<Index> ids(to_size(b_size * t_size), eos_id), lengths(to_size(b_size));
     for (Index b = 0; b < b_size; ++b) {
-      const auto& sentence = sentences[first + to_size(b)];
+      const auto& sentence = sentences[order[first + to_size(b)]];
       lengths[to_size(b)] = to_index(sentence.size()) + 1;
       ids[to_size(b * t_size)] = bos_id;
       for (std::size_t k = 0; k < sentence.size(); ++k) ids[to_size(b * t_size) + k + 1] = sentence[k];
@@ -282,8 +287,8 @@ std::vector<std::vector<double>> lstm_lm_sentence_log_probs(const LstmLm<Scalar>
     Matrix<Scalar> logits;
     model.forward(ids, lengths, logits);
     for (Index b = 0; b < b_size; ++b) {
-      const auto& sentence = sentences[first + to_size(b)];
-      auto& scores = out[first + to_size(b)];
+      const auto& sentence = sentences[order[first + to_size(b)]];
+      auto& scores = out[order[first + to_size(b)]];
       scores.resize(sentence.size() + 1);
       for (std::size_t k = 0; k <= sentence.size(); ++k) {
         const Index col = b * t_size + to_index(k);
@@ -331,6 +336,123 @@ std::vector<Index> lstm_lm_sample(const LstmLm<Scalar>& model, const std::vector
     model.forward({next}, {1}, logits, &in, &state);
   }
   return out;
+}
+
+/// The tokens of one line: words (split at spaces) or characters (bytes; the bundled corpora are ASCII after
+/// lower-casing, and a space is a token of its own).
+inline std::vector<std::string> lstm_lm_tokens(std::string_view line, bool chars) {
+  std::vector<std::string> out;
+  if (chars) {
+    for (char ch : line) out.emplace_back(1, ch);
+    return out;
+  }
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && line[i] == ' ') ++i;
+    std::size_t j = i;
+    while (j < line.size() && line[j] != ' ') ++j;
+    if (j > i) out.emplace_back(line.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+/// A corpus prepared for an LstmLm: the vocabulary (id 0 "<unk>", id 1 "</s>", then the training tokens seen
+/// at least min_count times, most frequent first), the training stream "</s> s_1 </s> s_2 </s> ...", and the
+/// held-out sentences as ids. Tokens below min_count map to <unk>, so the model learns <unk> from them.
+struct LstmLmCorpus {
+  static constexpr Index unk_id = 0;
+  static constexpr Index boundary_id = 1;  ///< </s>: ends a sentence, and is the input before its first token
+  bool chars = false;
+  std::vector<std::string> tokens;
+  std::unordered_map<std::string, Index> ids;
+  std::vector<Index> train_stream;
+  std::vector<std::vector<Index>> test_sentences;
+  /// Training token types mapped to <unk>, plus one for types never seen: how many types share <unk>'s mass.
+  Index unk_types = 1;
+
+  Index vocab_size() const { return to_index(tokens.size()); }
+  /// Ids of a line's tokens (unknown ones as <unk>).
+  std::vector<Index> encode(std::string_view line) const {
+    std::vector<Index> out;
+    for (const auto& token : lstm_lm_tokens(line, chars)) {
+      const auto it = ids.find(token);
+      out.push_back(it == ids.end() ? unk_id : it->second);
+    }
+    return out;
+  }
+  /// Text of ids: words joined by spaces, characters concatenated; </s> ends the text.
+  std::string decode(const std::vector<Index>& sequence) const {
+    std::string out;
+    for (Index id : sequence) {
+      if (id == boundary_id) break;
+      if (!chars && !out.empty()) out += ' ';
+      out += tokens.at(to_size(id));
+    }
+    return out;
+  }
+};
+
+/// Builds an LstmLmCorpus from lines of training and held-out text. Throws InvalidArgument for min_count < 1 or
+/// an empty training set.
+inline LstmLmCorpus make_lstm_lm_corpus(const std::vector<std::string>& train, const std::vector<std::string>& test,
+                                        bool chars, Index min_count = 2) {
+  constexpr const char* where = "elm::models::make_lstm_lm_corpus";
+  check_argument(min_count >= 1, where, "expected min_count >= 1, got ", min_count);
+  check_argument(!train.empty(), where, "expected training lines, got none");
+  LstmLmCorpus c;
+  c.chars = chars;
+  std::unordered_map<std::string, std::int64_t> counts;
+  for (const auto& line : train)
+    for (auto& token : lstm_lm_tokens(line, chars)) ++counts[token];
+  std::vector<std::pair<std::string, std::int64_t>> sorted(counts.begin(), counts.end());
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  c.tokens = {"<unk>", "</s>"};
+  for (const auto& [token, count] : sorted) {
+    if (count >= min_count && token != "<unk>" && token != "</s>")
+      c.tokens.push_back(token);
+    else
+      ++c.unk_types;
+  }
+  for (std::size_t i = 0; i < c.tokens.size(); ++i) c.ids.emplace(c.tokens[i], to_index(i));
+  c.train_stream.push_back(LstmLmCorpus::boundary_id);
+  for (const auto& line : train) {
+    for (Index id : c.encode(line)) c.train_stream.push_back(id);
+    c.train_stream.push_back(LstmLmCorpus::boundary_id);
+  }
+  for (const auto& line : test) c.test_sentences.push_back(c.encode(line));
+  return c;
+}
+
+/// Held-out perplexity of an LstmLm, with the conventions of NgramModel::perplexity: every token and the </s>
+/// of every sentence is predicted, each sentence from its start. A token outside the model's vocabulary is
+/// scored as p(<unk>) / unk_types (<unk>'s mass shared evenly by the types it stands for), so the number is
+/// comparable with a model whose vocabulary holds every training type.
+struct LstmLmPerplexity {
+  double log_prob = 0.0;  ///< natural log, summed
+  Index tokens = 0;
+  Index unk_tokens = 0;
+  double perplexity() const { return std::exp(-log_prob / static_cast<double>(tokens)); }
+};
+
+template <typename Scalar>
+LstmLmPerplexity lstm_lm_perplexity(const LstmLm<Scalar>& model, const LstmLmCorpus& corpus, Index batch_size = 64) {
+  const auto scores = lstm_lm_sentence_log_probs(model, corpus.test_sentences, LstmLmCorpus::boundary_id,
+                                                 LstmLmCorpus::boundary_id, batch_size);
+  LstmLmPerplexity result;
+  const double unk_share = std::log(static_cast<double>(corpus.unk_types));
+  for (std::size_t s = 0; s < scores.size(); ++s)
+    for (std::size_t k = 0; k < scores[s].size(); ++k) {
+      result.log_prob += scores[s][k];
+      ++result.tokens;
+      if (k < corpus.test_sentences[s].size() && corpus.test_sentences[s][k] == LstmLmCorpus::unk_id) {
+        result.log_prob -= unk_share;
+        ++result.unk_tokens;
+      }
+    }
+  return result;
 }
 
 }  // namespace elm::models
