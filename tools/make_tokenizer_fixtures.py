@@ -58,7 +58,7 @@ def handmade():
         "\u0378 unassigned \u0fff", "a\u2e4f\u2e5d\U00011f43b", "\U00031350 CJK Ext H", "\U0001E030a",
         "   \t  ", "a\t", "\tb", "a\u3000", "\u3000\u3000b",
         "Unicode 8.0 classes: a\u1885b a\u1886b a\ua9bdb a\U000111c9b a\u166db a\U00011938b a\u1df6b a\U000110cdb "
-        "e\u0301\u1df6 \u2e4f\u0f0b", "hello [SEP] world", "[CLS]", "a[MASK]b [UNK] [PAD]x", "[cls] [Sep] [MASK", "[[SEP]]",
+        "e\u0301\u1df6 \u2e4f\u0f0b", "a\u1734b \u1734 x\uf902y \uf98a \U0002f929 \ufa47", "hello [SEP] world", "[CLS]", "a[MASK]b [UNK] [PAD]x", "[cls] [Sep] [MASK", "[[SEP]]",
         "#include <vector>\nint main() { return 0; }\n", "def f(x):\n    return x ** 2  # square\n",
     ]
 

@@ -10,7 +10,7 @@ The UCD comes from Debian's `unicode-data` package (UnicodeData.txt, PropList.tx
 - the canonical decompositions (one level; the library applies them recursively), the simple lowercase
   mappings, the non-zero canonical combining classes, and the White_Space code points;
 - the code points whose BERT class differs in Hugging Face's normaliser, which uses Unicode 8.0 categories
-  (from DerivedAge.txt, plus five category changes checked by hand).
+  (from DerivedAge.txt, plus six category changes checked by hand).
 """
 import argparse
 import os
@@ -87,11 +87,12 @@ def read_age(path):
 
 # Hugging Face's BertNormalizer and BertPreTokenizer take punctuation, nonspacing marks and control characters
 # from the `unicode_categories` crate, which has Unicode 8.0's categories. Code points assigned later (age > 8.0)
-# in those categories are plain characters there. Five older code points changed category after 8.0, and one
+# in those categories are plain characters there. Six older code points changed category after 8.0, and one
 # later character has a canonical decomposition the normaliser does not apply; all verified against tokenizers
-# 0.23.3 (each character alone between two letters). Class 0: plain; class 1: punctuation.
+# 0.23.3 (each character alone between two letters, and 50,000 random strings over all assigned code points).
+# Class 0: plain; 1: punctuation; 2: nonspacing mark.
 HF_BERT_UNICODE = (8, 0)
-HF_BERT_CHANGED = {0x1885: 0, 0x1886: 0, 0xA9BD: 0, 0x111C9: 1, 0x166D: 1}
+HF_BERT_CHANGED = {0x1885: 0, 0x1886: 0, 0xA9BD: 0, 0x111C9: 1, 0x166D: 1, 0x1734: 2}
 
 
 def hf_bert_overrides(cat, decomp, age):
@@ -186,7 +187,8 @@ def main():
     out.append(c_array("unicode_white_space", "std::uint32_t", white, 12))
     keys = sorted(overrides)
     out.append("\n// Code points whose class differs in Hugging Face's BERT normaliser (Unicode 8.0 categories):\n")
-    out.append("// 0 = a plain character (not punctuation, mark or control; not decomposed), 1 = punctuation.\n")
+    out.append("// 0 = a plain character (not punctuation, mark or control; not decomposed), 1 = punctuation,\n")
+    out.append("// 2 = a nonspacing mark.\n")
     out.append(c_array("unicode_hf_bert_cp", "std::uint32_t", keys, 12))
     out.append(c_array("unicode_hf_bert_class", "std::uint8_t", [overrides[k] for k in keys], 32))
     out.append("\n}  // namespace elm::detail\n")

@@ -78,7 +78,10 @@ inline BertClass bert_class(char32_t cp, bool hf_unicode8) noexcept {
   if (c == GeneralCategory::Lo || c == GeneralCategory::Ll || c == GeneralCategory::Lu) return BertClass::plain;
   if (hf_unicode8) {
     const auto i = find_sorted(elm::detail::unicode_hf_bert_cp, static_cast<std::uint32_t>(cp));
-    if (i >= 0) return elm::detail::unicode_hf_bert_class[i] == 1 ? BertClass::punctuation : BertClass::plain;
+    if (i >= 0) {
+      const auto k = elm::detail::unicode_hf_bert_class[i];
+      return k == 1 ? BertClass::punctuation : k == 2 ? BertClass::mark : BertClass::plain;
+    }
   }
   if (c >= GeneralCategory::Pc && c <= GeneralCategory::Po) return BertClass::punctuation;
   if (c == GeneralCategory::Mn) return BertClass::mark;
@@ -244,12 +247,12 @@ class WordPieceTokenizer {
         if (cp == 0 || cp == 0xFFFD || detail::bert_class(cp, hf) == detail::BertClass::control) continue;
         if (cp == '\t' || cp == '\n' || cp == '\r' || is_white_space(cp)) cp = ' ';
       }
-      if (config_.handle_chinese_chars && detail::is_bert_chinese_char(cp)) {
+      // Spaces go around an ideograph before decomposition, so a compatibility ideograph (U+F900..U+FAFF) is
+      // padded and then decomposed to its unified form, as in Hugging Face's order of steps.
+      const bool chinese = config_.handle_chinese_chars && detail::is_bert_chinese_char(cp);
+      if (chinese) {
         n.cps.push_back(' ');
-        n.cps.push_back(cp);
-        n.cps.push_back(' ');
-        n.origin.insert(n.origin.end(), 3, at);
-        continue;
+        n.origin.push_back(at);
       }
       if (strip && cp >= 0x80 && detail::bert_decomposes(cp, hf)) {
         scratch.clear();
@@ -259,10 +262,14 @@ class WordPieceTokenizer {
           n.cps.push_back(c);
           n.origin.push_back(at);
         }
-        continue;
+      } else {
+        n.cps.push_back(cp);
+        n.origin.push_back(at);
       }
-      n.cps.push_back(cp);
-      n.origin.push_back(at);
+      if (chinese) {
+        n.cps.push_back(' ');
+        n.origin.push_back(at);
+      }
     }
     if (strip) {
       if (any_combining) canonical_order(n.cps, n.origin);
