@@ -135,6 +135,9 @@ TEST_CASE("both tokenizers give the same results from several threads", "[text][
   CHECK(bpe_out == bpe_serial);
   CHECK(wp_out == wp_serial);
   CHECK(bpe.encode_batch(texts) == bpe_serial);
+  const auto full = bpe.encode_full_batch(texts);
+  REQUIRE(full.size() == texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) CHECK(full[i].ids == bpe_serial[i]);
 }
 
 TEST_CASE("BPE rejects malformed vocab.json and merges.txt", "[text][bpe][errors]") {

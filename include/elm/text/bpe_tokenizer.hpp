@@ -233,6 +233,15 @@ class BpeTokenizer {
     return out;
   }
 
+  /// Full encodings (ids, spellings, byte offsets) of each text, through elm::detail::parallel_for.
+  std::vector<Encoding> encode_full_batch(const std::vector<std::string>& texts) const {
+    std::vector<Encoding> out(texts.size());
+    elm::detail::parallel_for(0, static_cast<Index>(texts.size()), [&](Index i) {
+      out[static_cast<std::size_t>(i)] = encode_full(texts[static_cast<std::size_t>(i)]);
+    });
+    return out;
+  }
+
   /// The exact bytes the ids stand for (possibly not valid UTF-8 if the ids split a character).
   /// Throws RangeError for an id outside [0, V).
   std::string decode(const std::vector<Index>& ids) const {
