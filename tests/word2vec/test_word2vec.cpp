@@ -223,4 +223,11 @@ TEST_CASE("invalid training settings throw InvalidArgument", "[word2vec][bad-inp
   broken.tokens[0] = 99;
   REQUIRE_THROWS_AS(Word2Vec::train(broken, Word2VecConfig{}, rng), elm::RangeError);
   REQUIRE_THROWS_AS(Word2Vec::train(Word2VecCorpus{}, Word2VecConfig{}, rng), elm::InvalidArgument);
+  broken = corpus;
+  broken.sentence_starts = {0};
+  REQUIRE_THROWS_WITH(Word2Vec::train(broken, Word2VecConfig{}, rng),
+                      Contains("sentence_starts must rise from 0 to the token count 6"));
+  broken = corpus;
+  broken.counts[1] = 0;
+  REQUIRE_THROWS_WITH(Word2Vec::train(broken, Word2VecConfig{}, rng), Contains("is 0, expected >= 1"));
 }

@@ -411,6 +411,15 @@ class Word2Vec {
                    " tokens), expected a corpus from build_word2vec_corpus");
     for (std::int32_t t : corpus.tokens)
       check_id(t, corpus.vocab_size(), where, "corpus token id");
+    for (std::size_t w = 0; w < corpus.counts.size(); ++w)
+      check_argument(corpus.counts[w] >= 1, where, "corpus count of '", corpus.words[w], "' is ", corpus.counts[w],
+                     ", expected >= 1");
+    const auto& starts = corpus.sentence_starts;
+    bool starts_ok = starts.size() >= 2 && starts.front() == 0 &&
+                     starts.back() == std::int64_t(corpus.tokens.size());
+    for (std::size_t s = 1; starts_ok && s < starts.size(); ++s) starts_ok = starts[s] >= starts[s - 1];
+    check_argument(starts_ok, where, "corpus sentence_starts must rise from 0 to the token count ",
+                   corpus.tokens.size(), " (", starts.size(), " entries given)");
 
     config_ = config;
     words_ = corpus.words;
