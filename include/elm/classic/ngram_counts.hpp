@@ -66,9 +66,9 @@ class NgramStore {
   std::size_t find(const std::uint32_t* w, std::uint64_t key) const noexcept {
     std::size_t slot = key & mask_;
     for (;;) {
-      const std::uint32_t s = slots_[slot];
-      if (s == 0) return npos;
-      if (keys_[s - 1] == key && equal(s - 1, w)) return s - 1;
+      const Slot& s = slots_[slot];
+      if (s.index == 0) return npos;
+      if (s.key == key && equal(s.index - 1, w)) return s.index - 1;
       slot = (slot + 1) & mask_;
     }
   }
@@ -79,15 +79,15 @@ class NgramStore {
   std::pair<std::size_t, bool> insert(const std::uint32_t* w, std::uint64_t key) {
     std::size_t slot = key & mask_;
     for (;;) {
-      const std::uint32_t s = slots_[slot];
-      if (s == 0) break;
-      if (keys_[s - 1] == key && equal(s - 1, w)) return {s - 1, false};
+      const Slot& s = slots_[slot];
+      if (s.index == 0) break;
+      if (s.key == key && equal(s.index - 1, w)) return {s.index - 1, false};
       slot = (slot + 1) & mask_;
     }
     ELM_EXPECT(keys_.size() < 0xFFFFFFF0u, RangeError, "elm::detail::NgramStore::insert: more than 2^32 n-grams");
     keys_.push_back(key);
     words_.insert(words_.end(), w, w + n_);
-    slots_[slot] = static_cast<std::uint32_t>(keys_.size());
+    slots_[slot] = {key, static_cast<std::uint32_t>(keys_.size())};
     if (2 * keys_.size() > slots_.size()) rehash(2 * slots_.size());
     return {keys_.size() - 1, true};
   }
@@ -108,19 +108,24 @@ class NgramStore {
     return true;
   }
   void rehash(std::size_t capacity) {
-    slots_.assign(capacity, 0);
+    slots_.assign(capacity, Slot{});
     mask_ = capacity - 1;
     for (std::size_t i = 0; i < keys_.size(); ++i) {
       std::size_t slot = keys_[i] & mask_;
-      while (slots_[slot] != 0) slot = (slot + 1) & mask_;
-      slots_[slot] = static_cast<std::uint32_t>(i + 1);
+      while (slots_[slot].index != 0) slot = (slot + 1) & mask_;
+      slots_[slot] = {keys_[i], static_cast<std::uint32_t>(i + 1)};
     }
   }
+  // The key sits in the slot so that a probe touches one cache line until the words are compared.
+  struct Slot {
+    std::uint64_t key = 0;
+    std::uint32_t index = 0;  // entry + 1; 0 is empty
+  };
 
   int n_;
   std::vector<std::uint64_t> keys_;
   std::vector<std::uint32_t> words_;
-  std::vector<std::uint32_t> slots_;  // index + 1; 0 is empty
+  std::vector<Slot> slots_;
   std::size_t mask_ = 0;
 };
 
@@ -263,8 +268,9 @@ class NgramCounts {
     counts_[0][1] += 1;
     for (std::size_t end = 1; end < seq_.size(); ++end) {
       // The key of a window extends the key of the window one shorter with its first word.
-      std::uint64_t key = 0;
-      for (int n = 1; n <= order_ && std::size_t(n) <= end + 1; ++n) {
+      counts_[0][seq_[end]] += 1;  // the unigram index is the word id
+      std::uint64_t key = elm::detail::ngram_key_step(0, seq_[end]);
+      for (int n = 2; n <= order_ && std::size_t(n) <= end + 1; ++n) {
         const std::uint32_t* w = seq_.data() + (end + 1 - std::size_t(n));
         key = elm::detail::ngram_key_step(key, w[0]);
         auto& st = stores_[std::size_t(n - 1)];
