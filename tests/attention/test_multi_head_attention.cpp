@@ -279,7 +279,7 @@ TEST_CASE("MultiHeadAttention rejects bad configurations and inputs", "[attentio
   AttentionMask<float> wrong_additive;
   wrong_additive.additive = Matrix<float>::Zero(3, 4);
   REQUIRE_THROWS_MATCHES(mha.forward(x, 2, wrong_additive, y), elm::ShapeError,
-                         Catch::Matchers::Message("elm::nn::scaled_dot_product_attention: additive mask is 3x4, "
+                         Catch::Matchers::Message("elm::nn::MultiHeadAttention::forward: additive mask is 3x4, "
                                                   "expected 3x3"));
   AttentionMask<float> wrong_lengths;
   wrong_lengths.key_lengths = {3};

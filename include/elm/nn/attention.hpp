@@ -69,6 +69,19 @@ struct AttentionCache {
 
 namespace detail {
 
+/// Checks the mask against dims: additive (T_k, T_q), B key lengths in [0, T_k].
+template <typename Scalar>
+void check_attention_mask(std::string_view where, const AttentionMask<Scalar>& mask, const AttentionDims& dims) {
+  if (mask.additive.size() != 0) check_shape(mask.additive, dims.k_len, dims.q_len, where, "additive mask");
+  if (!mask.key_lengths.empty()) {
+    ELM_EXPECT(to_index(mask.key_lengths.size()) == dims.batch, ShapeError, where, ": key_lengths has ",
+               mask.key_lengths.size(), " entries, expected B = ", dims.batch);
+    for (Index len : mask.key_lengths)
+      ELM_EXPECT(len >= 0 && len <= dims.k_len, RangeError, where, ": key length ", len,
+                 " is out of range, expected 0 <= length <= T_k = ", dims.k_len);
+  }
+}
+
 /// Checks q, k, v against dims and the mask against dims; returns D (rows per head of q and k).
 template <typename Scalar>
 Index check_attention_inputs(std::string_view where, const Eigen::Ref<const Matrix<Scalar>>& q,
@@ -84,14 +97,7 @@ Index check_attention_inputs(std::string_view where, const Eigen::Ref<const Matr
   check_shape(q, -1, dims.batch * dims.q_len, where, "q");
   check_shape(k, q.rows(), dims.batch * dims.k_len, where, "k");
   check_shape(v, -1, dims.batch * dims.k_len, where, "v");
-  if (mask.additive.size() != 0) check_shape(mask.additive, dims.k_len, dims.q_len, where, "additive mask");
-  if (!mask.key_lengths.empty()) {
-    ELM_EXPECT(to_index(mask.key_lengths.size()) == dims.batch, ShapeError, where, ": key_lengths has ",
-               mask.key_lengths.size(), " entries, expected B = ", dims.batch);
-    for (Index len : mask.key_lengths)
-      ELM_EXPECT(len >= 0 && len <= dims.k_len, RangeError, where, ": key length ", len,
-                 " is out of range, expected 0 <= length <= T_k = ", dims.k_len);
-  }
+  check_attention_mask(where, mask, dims);
   return q.rows() / dims.heads;
 }
 
@@ -138,13 +144,28 @@ SequenceMask<Scalar> sequence_mask(const AttentionMask<Scalar>& mask, const Atte
   return m;
 }
 
-/// exp(x - shift) per entry, exactly 0 where x is -inf (Eigen's vectorised exp clamps its argument, so
-/// exp(-inf) would give a tiny positive number and a hidden key a nonzero weight).
+/// exp(x - shift) per entry, exactly 0 where x is -inf: Eigen's vectorised exp clamps its argument, so
+/// exp(-inf) would give a tiny positive number and a hidden key a nonzero weight. The exponentials stay
+/// vectorised (a select() would make them scalar); hidden entries are found by a cheap scalar scan.
 template <typename Column>
 void masked_exp_in_place(Column&& x, typename std::decay_t<Column>::Scalar shift) {
   using Scalar = typename std::decay_t<Column>::Scalar;
   constexpr Scalar neg_inf = -std::numeric_limits<Scalar>::infinity();
-  x = (x.array() == neg_inf).select(Scalar(0), (x.array() - shift).exp()).matrix();
+  const Index n = x.size();
+  Index first_hidden = n;
+  for (Index i = 0; i < n; ++i)
+    if (x(i) == neg_inf) {
+      first_hidden = i;
+      break;
+    }
+  if (first_hidden == n) {
+    x = (x.array() - shift).exp().matrix();
+    return;
+  }
+  const Vector<Scalar> scores = x;
+  x = (x.array() - shift).exp().matrix();
+  for (Index i = first_hidden; i < n; ++i)
+    if (scores(i) == neg_inf) x(i) = Scalar(0);
 }
 
 /// Softmax of each column in place; a column with no finite score becomes NaN (PyTorch's result).

@@ -19,8 +19,8 @@ namespace elm::nn {
 /// Tile sizes of the blocked path. Each (B, H) pair needs one key_block x query_block score tile.
 template <typename Scalar>
 struct BlockedAttentionOptions {
-  Index query_block = 64;
-  Index key_block = 128;
+  Index query_block = 128;
+  Index key_block = 256;
   /// Score scale; 0 means 1 / sqrt(D).
   Scalar scale = Scalar(0);
 };

@@ -32,7 +32,7 @@ enum class QkvLayout {
 
 /// Which attention kernel runs.
 enum class AttentionPath {
-  automatic,  ///< plain when weights are requested, dropout is active or T_q * T_k is small; else blocked
+  automatic,  ///< plain for weights, dropout, or a training forward whose weights fit in 2^25 numbers; else blocked
   plain,      ///< materialises the (T_k, T_q) weights of every head (scaled_dot_product_attention)
   blocked,    ///< online softmax over tiles, memory linear in T (blocked_attention)
 };
@@ -297,11 +297,13 @@ class MultiHeadAttention {
     if (config_.bias) y.colwise() += out_bias_.value.col(0);
   }
 
-  bool choose_blocked(const AttentionDims& dims, const ForwardOptions& options) const {
+  /// Automatic choice: the blocked path is the faster forward (no weights written out) and the smaller
+  /// cache; the plain path's backward is faster (no recomputation) while its weights fit in 128 MB of floats.
+  bool choose_blocked(const AttentionDims& dims, const ForwardOptions& options, bool keeps_cache) const {
     const bool dropout_active = options.rng != nullptr && config_.dropout > 0.0;
     if (options.weights != nullptr || dropout_active || config_.path == AttentionPath::plain) return false;
-    if (config_.path == AttentionPath::blocked) return true;
-    return dims.q_len * dims.k_len > 256 * 256;
+    if (config_.path == AttentionPath::blocked || !keeps_cache) return true;
+    return double(dims.batch) * double(dims.heads) * double(dims.q_len) * double(dims.k_len) > double(1 << 25);
   }
 
   void attend(std::string_view where, Matrix<Scalar> q, Matrix<Scalar> k, Matrix<Scalar> v, const AttentionDims& dims,
@@ -310,12 +312,13 @@ class MultiHeadAttention {
     ELM_EXPECT(config_.path != AttentionPath::blocked || options.weights == nullptr, InvalidArgument, where,
                ": attention weights were requested from a MultiHeadAttention configured for the blocked path, "
                "expected AttentionPath::automatic or plain");
+    detail::check_attention_mask(where, mask, dims);
     if (rotary_) {
       rotary_->apply(q, dims.batch, 0);
       rotary_->apply(k, dims.batch, 0);
     }
     Matrix<Scalar> attended;
-    const bool blocked = choose_blocked(dims, options);
+    const bool blocked = choose_blocked(dims, options, cache != nullptr);
     if (blocked) {
       ELM_EXPECT(options.rng == nullptr || config_.dropout == 0.0, InvalidArgument, where,
                  ": dropout on the weights is not available on the blocked path, expected AttentionPath::plain");
