@@ -283,6 +283,7 @@ class BpeTokenizer {
     const auto V = static_cast<std::int64_t>(entries.size());
     ELM_EXPECT(V > 0, FormatError, where, ": empty vocabulary, expected a JSON object of token -> id");
     id_to_token_.assign(entries.size(), std::string());
+    token_to_id_.reserve(entries.size());
     std::vector<bool> seen(entries.size(), false);
     for (auto& [token, id] : entries) {
       ELM_EXPECT(id >= 0 && id < V, FormatError, where, ": token '", token, "' has id ", id,
@@ -295,22 +296,26 @@ class BpeTokenizer {
       id_to_token_[static_cast<std::size_t>(id)] = std::move(token);
     }
     // Byte strings of the tokens: each character of a token stands for one byte (GPT-2's byte-to-unicode map).
+    // The byte alphabet is U+0021..U+0143: an array indexed by code point inverts it.
     const auto table = detail::byte_to_unicode_table();
-    std::unordered_map<char32_t, int> unicode_to_byte;
+    std::array<int, 0x144> unicode_to_byte{};
+    unicode_to_byte.fill(-1);
     for (int b = 0; b < 256; ++b) unicode_to_byte[table[static_cast<std::size_t>(b)]] = b;
     id_to_bytes_.resize(id_to_token_.size());
+    bytes_to_id_.reserve(id_to_token_.size());
     for (std::size_t id = 0; id < id_to_token_.size(); ++id) {
       const std::string& token = id_to_token_[id];
-      const std::u32string cps = decode_utf8(token, where);
       std::string bytes;
       bool byte_level = true;
-      for (char32_t cp : cps) {
-        const auto it = unicode_to_byte.find(cp);
-        if (it == unicode_to_byte.end()) {
+      for (std::size_t pos = 0; pos < token.size();) {
+        const DecodedCodePoint d = decode_code_point(token, pos);
+        if (d.length == 0) detail::throw_invalid_utf8(token, pos, where);
+        pos += d.length;
+        if (d.code_point >= unicode_to_byte.size() || unicode_to_byte[d.code_point] < 0) {
           byte_level = false;
           break;
         }
-        bytes.push_back(static_cast<char>(it->second));
+        bytes.push_back(static_cast<char>(unicode_to_byte[d.code_point]));
       }
       // A token outside the byte alphabet can only be an added token: it decodes to its own spelling.
       id_to_bytes_[id] = byte_level ? bytes : token;
