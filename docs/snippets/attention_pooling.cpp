@@ -7,11 +7,11 @@
 int main() {
   using elm::Matrix;
   // Two sequences of T = 3 positions, C = 2 features; the second has one padding position.
-  Matrix<float> x(2, 2 * 3);
+  Matrix<double> x(2, 2 * 3);
   x << 1, 2, 3, 10, 20, 99,
        0, 0, 6, 1, 1, 99;
-  elm::nn::AttentionPooling<float> pool(/*width C=*/2, /*hidden A=*/4);  // zero parameters: equal scores
-  Matrix<float> y, a;
+  elm::nn::AttentionPooling<double> pool(/*width C=*/2, /*hidden A=*/4);  // zero parameters: equal scores
+  Matrix<double> y, a;
   pool.forward(x, {3, 2}, y, nullptr, &a);
   std::printf("equal scores: y = (%.1f, %.1f) and (%.1f, %.1f); a = (%.2f %.2f %.2f), (%.2f %.2f %.2f)\n",
               y(0, 0), y(1, 0), y(0, 1), y(1, 1), a(0, 0), a(1, 0), a(2, 0), a(0, 1), a(1, 1), a(2, 1));
