@@ -148,6 +148,20 @@ void BM_QueryBinaryLoaded(benchmark::State& state) { query(state, true); }
 BENCHMARK(BM_QueryArpaLoaded)->Arg(3)->Arg(5)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_QueryBinaryLoaded)->Arg(3)->Arg(5)->Unit(benchmark::kMillisecond);
 
+// Whole sentences from text, as kenlm's model.score(sentence) works: split, vocabulary lookup, then scoring.
+void BM_QuerySentences(benchmark::State& state) {
+  const elm::classic::NgramModel m = elm::io::load_ngram_binary(model_file(static_cast<int>(state.range(0)), true));
+  std::int64_t tokens = 0;
+  for (auto _ : state) {
+    elm::classic::NgramPerplexity totals;
+    for (const auto& line : test()) m.accumulate(line, totals);
+    benchmark::DoNotOptimize(totals.log10_prob);
+    tokens += totals.tokens;
+  }
+  state.SetItemsProcessed(tokens);
+}
+BENCHMARK(BM_QuerySentences)->Arg(3)->Arg(5)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 BENCHMARK_MAIN();

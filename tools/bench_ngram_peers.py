@@ -87,6 +87,12 @@ def lmplz_log(reference, order):
     return int(m.group(1)), float(m.group(2)) + float(m.group(3))
 
 
+def probing_bytes(reference, order, ngrams):
+    text = (Path(reference) / f"lmplz.o{order}.log").read_text()
+    kb = int(re.search(r"probing (\d+) assuming -p 1.5\n", text).group(1))
+    return kb * 1024 / ngrams
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("bin_dir")
@@ -116,6 +122,7 @@ def main():
         q_elm_arpa = b[f"BM_QueryArpaLoaded/{order}"]["items_per_second"]
         q_elm_bin = b[f"BM_QueryBinaryLoaded/{order}"]["items_per_second"]
         q_kenlm = k["tokens"] / k["query"]
+        q_elm_text = b[f"BM_QuerySentences/{order}"]["items_per_second"]
         rows += [
             ("estimate, KN (count + probabilities)", order, f"{est * 1e3:.1f} ms", "NLTK fit (counting only)",
              f"{nl['fit'] * 1e3:.0f} ms", f"{nl['fit'] / est:.0f}x"),
@@ -127,9 +134,12 @@ def main():
              "lmplz -S 1G (its log)", f"{lmplz_rss / 1024:.0f} MB", "-"),
             ("estimate CPU (`elm-ngram estimate`, with file I/O)", order, f"{elm_cpu:.2f} s",
              "lmplz (its log)", f"{lmplz_cpu:.2f} s", f"{lmplz_cpu / elm_cpu:.1f}x"),
-            ("query, tokens/s, ARPA-loaded", order, f"{q_elm_arpa / 1e6:.1f} M/s", "kenlm model.score",
+            ("query sentences from text (split + vocabulary + scores), tokens/s", order,
+             f"{q_elm_text / 1e6:.1f} M/s", "kenlm model.score(sentence)", f"{q_kenlm / 1e6:.2f} M/s",
+             f"{q_elm_text / q_kenlm:.2f}x (elm / kenlm speed)"),
+            ("query n-gram lookups (word ids, State API), ARPA-loaded", order, f"{q_elm_arpa / 1e6:.1f} M/s", "kenlm model.score",
              f"{q_kenlm / 1e6:.2f} M/s", f"{q_elm_arpa / q_kenlm:.2f}x (elm / kenlm speed)"),
-            ("query, tokens/s, binary-loaded", order, f"{q_elm_bin / 1e6:.1f} M/s", "kenlm model.score",
+            ("query n-gram lookups (word ids, State API), binary-loaded", order, f"{q_elm_bin / 1e6:.1f} M/s", "kenlm model.score",
              f"{q_kenlm / 1e6:.2f} M/s", f"{q_elm_bin / q_kenlm:.2f}x (elm / kenlm speed)"),
             ("load ARPA", order, f"{cpu(f'BM_LoadArpa/{order}') * 1e3:.0f} ms", "kenlm.Model(arpa)",
              f"{k['load'] * 1e3:.0f} ms", f"{k['load'] / cpu(f'BM_LoadArpa/{order}'):.1f}x"),
@@ -137,7 +147,7 @@ def main():
              f"{cpu(f'BM_LoadArpa/{order}') * 1e3:.0f} ms",
              f"{cpu(f'BM_LoadArpa/{order}') / cpu(f'BM_LoadBinary/{order}'):.0f}x"),
             ("memory per n-gram", order, f"{b[f'BM_QueryArpaLoaded/{order}']['bytes_per_ngram']:.1f} B",
-             "KenLM probing -p 1.5 (lmplz's estimate)", "see below", "-"),
+             "KenLM probing -p 1.5 (lmplz's log)", f"{probing_bytes(args.reference, order, ngrams):.1f} B", "-"),
         ]
     for r in rows:
         print("| " + " | ".join(str(x) for x in r) + " |")

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -164,6 +165,22 @@ class ProbingTable {
   std::vector<Entry> slots_;
 };
 
+/// 64-bit hash of a word, 8 bytes per step.
+inline std::uint64_t word_hash(std::string_view s) noexcept {
+  std::uint64_t h = 0x9E3779B97F4A7C15ULL ^ s.size();
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 29;
+  }
+  std::uint64_t tail = 0;
+  if (i < s.size()) std::memcpy(&tail, s.data() + i, s.size() - i);
+  h = (h ^ tail) * 0x94D049BB133111EBULL;
+  return h ^ (h >> 32);
+}
+
 inline bool has_extension(float backoff) noexcept { return !(backoff == 0.0f && std::signbit(backoff)); }
 
 struct NgramModelAccess;
@@ -264,6 +281,7 @@ class NgramModel {
         if (slots[i].key != 0 && !mid_ext[m][i] && slots[i].backoff == 0.0f) slots[i].backoff = -0.0f;
     }
     total_ngrams_ = tables.total_size();
+    build_word_index();
   }
 
   int order() const noexcept { return order_; }
@@ -273,9 +291,19 @@ class NgramModel {
   WordId eos_id() const noexcept { return eos_; }
   /// Id of word, or unk_id() when it is not in the vocabulary.
   WordId index(std::string_view word) const {
-    WordId id = unk_;
-    vocab_.find(word, &id);
-    return id;
+    if (word_slots_.empty()) {
+      WordId id = unk_;
+      vocab_.find(word, &id);
+      return id;
+    }
+    const std::uint64_t h = elm::detail::word_hash(word);
+    std::size_t i = h & word_mask_;
+    for (;;) {
+      const WordSlot& slot = word_slots_[i];
+      if (slot.id == empty_word_slot) return unk_;
+      if (slot.hash == h && vocab_.word(slot.id) == word) return slot.id;
+      i = (i + 1) & word_mask_;
+    }
   }
   std::size_t total_ngrams() const noexcept { return total_ngrams_; }
 
@@ -366,9 +394,17 @@ class NgramModel {
     if (chars) {
       for (const std::string& t : char_tokens(line)) add(index(t));
     } else {
-      std::vector<std::string_view> tokens;
-      split_tokens(line, tokens);
-      for (std::string_view t : tokens) add(index(t));
+      // The separators of split_tokens, scanned in place: no allocation per sentence.
+      const auto is_space = [](char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f' || c == '\0';
+      };
+      std::size_t i = 0;
+      while (i < line.size()) {
+        while (i < line.size() && is_space(line[i])) ++i;
+        const std::size_t start = i;
+        while (i < line.size() && !is_space(line[i])) ++i;
+        if (i > start) add(index(line.substr(start, i - start)));
+      }
     }
     add(eos_);
     ++totals.sentences;
@@ -447,6 +483,27 @@ class NgramModel {
   std::vector<detail::ProbingTable<detail::NgramMiddleEntry>> middle_;  // orders 2 .. N-1
   detail::ProbingTable<detail::NgramLongestEntry> longest_;             // order N (N >= 2)
   std::size_t total_ngrams_ = 0;
+  // Word -> id as a probing table of 64-bit string hashes (the words are compared on a hash match).
+  struct WordSlot {
+    std::uint64_t hash = 0;
+    WordId id = empty_word_slot;
+  };
+  static constexpr WordId empty_word_slot = static_cast<WordId>(-1);
+  std::vector<WordSlot> word_slots_;
+  std::size_t word_mask_ = 0;
+
+  void build_word_index() {
+    std::size_t cap = 16;
+    while (cap < 2 * vocab_.size()) cap *= 2;
+    word_slots_.assign(cap, WordSlot{});
+    word_mask_ = cap - 1;
+    for (std::size_t id = 0; id < vocab_.size(); ++id) {
+      const std::uint64_t h = elm::detail::word_hash(vocab_.word(WordId(id)));
+      std::size_t i = h & word_mask_;
+      while (word_slots_[i].id != empty_word_slot) i = (i + 1) & word_mask_;
+      word_slots_[i] = {h, WordId(id)};
+    }
+  }
 };
 
 }  // namespace elm::classic

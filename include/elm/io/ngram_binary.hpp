@@ -28,6 +28,7 @@ struct NgramModelAccess {
   static auto& middle(classic::NgramModel& m) { return m.middle_; }
   static auto& longest(classic::NgramModel& m) { return m.longest_; }
   static std::size_t& total(classic::NgramModel& m) { return m.total_ngrams_; }
+  static void finish_load(classic::NgramModel& m) { m.build_word_index(); }
 };
 
 }  // namespace elm::detail
@@ -226,6 +227,7 @@ inline classic::NgramModel load_ngram_binary(std::istream& in, const std::string
              "elm::io::load_ngram_binary: ", name, ": file truncated before the checksum");
   ELM_EXPECT(stored == expected, FormatError, "elm::io::load_ngram_binary: ", name,
              ": checksum mismatch, the file is corrupt");
+  A::finish_load(m);
   return m;
 }
 
