@@ -94,7 +94,7 @@ const Data& data() {
 void BM_HmmViterbi(benchmark::State& state) {
   const Data& d = data();
   for (auto _ : state)
-    for (const auto& s : d.sequences) benchmark::DoNotOptimize(elm::classic::viterbi(d.model, s).log_prob);
+    benchmark::DoNotOptimize(elm::classic::viterbi(d.model, d.sequences).back().log_prob);
   state.SetItemsProcessed(state.iterations() * d.observations);
 }
 

@@ -49,6 +49,12 @@ TEST_CASE("score, predict_proba and Viterbi decode match hmmlearn", "[hmm][parit
       worst_gamma = std::max(worst_gamma, err.value);
       worst_viterbi = std::max(worst_viterbi, vit_err);
     }
+    const auto all = viterbi(hmm, sequences);
+    REQUIRE(all.size() == sequences.size());
+    for (std::size_t s = 0; s < sequences.size(); ++s) {
+      CHECK(all[s].path == c["viterbi_path"][s].get<Sequence>());
+      CHECK(all[s].log_prob == viterbi(hmm, sequences[s]).log_prob);
+    }
     const double total = log_likelihood(hmm, sequences);
     CHECK(std::abs(total - c["score_total"].get<double>()) / std::abs(c["score_total"].get<double>()) < 1e-9);
     WARN(name << ": max rel error score " << worst_score << ", posteriors " << worst_gamma << ", Viterbi "

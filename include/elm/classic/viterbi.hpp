@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "elm/classic/hmm.hpp"
@@ -103,6 +104,21 @@ ViterbiResult<Scalar> viterbi(const Hmm<Scalar>& hmm, const Sequence& obs) {
   if (n <= 16) return detail::viterbi_padded<16>(hmm, obs, 16);
   if (n <= 32) return detail::viterbi_padded<32>(hmm, obs, 32);
   return detail::viterbi_padded<0>(hmm, obs, n);
+}
+
+/// Viterbi decoding of many independent sequences: one result per sequence (hmmlearn's decode with
+/// lengths returns their concatenation and the sum of the log-probabilities). Throws as viterbi, naming
+/// the sequence.
+template <typename Scalar>
+std::vector<ViterbiResult<Scalar>> viterbi(const Hmm<Scalar>& hmm, const std::vector<Sequence>& sequences) {
+  for (std::size_t s = 0; s < sequences.size(); ++s) {
+    const std::string where = detail::concat("elm::classic::viterbi (sequence ", s, ")");
+    hmm.check_sequence(sequences[s], where.c_str());
+  }
+  std::vector<ViterbiResult<Scalar>> out;
+  out.reserve(sequences.size());
+  for (const auto& obs : sequences) out.push_back(viterbi(hmm, obs));
+  return out;
 }
 
 }  // namespace elm::classic
