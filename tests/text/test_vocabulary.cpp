@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "elm/text/detail/json_lite.hpp"
+#include "elm/text/encoding.hpp"
+#include "elm/text/vocabulary.hpp"
+
+using Catch::Matchers::Contains;
+using elm::text::TokenOffset;
+using elm::text::Vocabulary;
+
+TEST_CASE("Vocabulary maps tokens to line numbers and back", "[text][vocabulary]") {
+  // Trailing white space and a final newline are dropped, as BERT's loader does.
+  const Vocabulary v = Vocabulary::from_text("[PAD]\r\nhello \n##s\n世\n");
+  CHECK(v.size() == 4);
+  CHECK(v.find("hello") == 1);
+  CHECK(v.find("##s") == 2);
+  CHECK(v.find("世") == 3);
+  CHECK(v.find("absent") == -1);
+  CHECK(v.token(0) == "[PAD]");
+  REQUIRE_THROWS_AS(v.token(4), elm::RangeError);
+  REQUIRE_THROWS_WITH(v.id("absent"), Contains("'absent' is not in the vocabulary"));
+  REQUIRE_THROWS_WITH(Vocabulary(std::vector<std::string>{"a", "b", "a"}), Contains("duplicate token 'a'"));
+}
+
+TEST_CASE("code-point offsets of byte offsets", "[text][encoding]") {
+  // "aé中😀": a at byte 0, é bytes 1-2, 中 bytes 3-5, 😀 bytes 6-9 -> code points 0, 1, 2, 3.
+  const std::string text = "a\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80";
+  const std::vector<TokenOffset> bytes = {{0, 1}, {1, 3}, {3, 6}, {6, 10}, {0, 0}, {0, 10}};
+  const std::vector<TokenOffset> cps = {{0, 1}, {1, 2}, {2, 3}, {3, 4}, {0, 0}, {0, 4}};
+  CHECK(elm::text::to_code_point_offsets(text, bytes) == cps);
+  REQUIRE_THROWS_AS(elm::text::to_code_point_offsets(text, {{0, 11}}), elm::RangeError);
+}
+
+TEST_CASE("JSON reader: escapes, surrogate pairs and errors", "[text][json]") {
+  elm::text::detail::JsonLite ok(R"({"a\"b": 1, "\u00e9\ud83d\ude00": 2, "\n\t\/\\": -3})", "t.json");
+  const auto entries = ok.parse_string_to_int_object();
+  REQUIRE(entries.size() == 3);
+  CHECK(entries[0].first == "a\"b");
+  CHECK(entries[1].first == "\xC3\xA9\xF0\x9F\x98\x80");
+  CHECK(entries[2].first == "\n\t/\\");
+  CHECK(entries[2].second == -3);
+  const auto parse = [](const std::string& s) { return elm::text::detail::JsonLite(s, "t.json").parse_string_to_int_object(); };
+  REQUIRE_THROWS_WITH(parse(R"({"a": 1} x)"), Contains("t.json: malformed JSON at byte offset 9"));
+  REQUIRE_THROWS_WITH(parse(R"({"\ud83d": 1})"), Contains("a low surrogate escape"));
+  REQUIRE_THROWS_WITH(parse(R"({"\ude00": 1})"), Contains("no lone low surrogate"));
+  REQUIRE_THROWS_WITH(parse(R"({"\q": 1})"), Contains("a valid escape"));
+  REQUIRE_THROWS_WITH(parse("{\"a\x01\": 1}"), Contains("no raw control character"));
+  REQUIRE_THROWS_WITH(parse(R"({"a": "1"})"), Contains("an integer value"));
+  REQUIRE_THROWS_WITH(parse(R"({"a": 99999999999999999999})"), Contains("fits in 64 bits"));
+  REQUIRE_THROWS_AS(parse(R"(["a"])"), elm::FormatError);
+}
