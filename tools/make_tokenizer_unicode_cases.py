@@ -3,7 +3,7 @@
 """Writes tests/data/text/unicode_cases.json: general category, NFD and lowercase of sampled code points, from
 Python's unicodedata (an independent copy of the UCD, version printed in the file), for tests/text/test_unicode.cpp.
 
-Usage: python3 tools/make_unicode_test_cases.py [--out tests/data/text/unicode_cases.json]
+Usage: python3 tools/make_tokenizer_unicode_cases.py [--out tests/data/text/unicode_cases.json]
 Code points are every 4th assigned one below U+3400 and every 97th above; all of them exist in both versions.
 """
 import argparse
