@@ -116,9 +116,9 @@ def gpt2_tokenizer():
     return tok
 
 
-def bert_tokenizer(lowercase):
+def bert_tokenizer(lowercase, **options):
     return BertWordPieceTokenizer(os.path.join(ROOT, "examples", "data", "bert-base-uncased", "vocab.txt"),
-                                  lowercase=lowercase)
+                                  lowercase=lowercase, **options)
 
 
 def main():
@@ -147,8 +147,11 @@ def main():
         json.dump({"meta": meta, "cases": gpt2_cases, "newer_unicode": known}, f, ensure_ascii=False)
 
     bert_out = {"meta": meta, "texts": texts}
-    for name, lowercase in [("uncased", True), ("cased", False)]:
-        tok = bert_tokenizer(lowercase)
+    # "raw": no clean-up, no CJK spaces, accents stripped without lower-casing.
+    for name, lowercase, options in [("uncased", True, {}), ("cased", False, {}),
+                                     ("raw", False, {"clean_text": False, "handle_chinese_chars": False,
+                                                     "strip_accents": True})]:
+        tok = bert_tokenizer(lowercase, **options)
         cases = []
         for t in texts:
             e = tok.encode(t)

@@ -92,6 +92,17 @@ TEST_CASE("WordPiece equals Hugging Face (cased normaliser) on ids and offsets",
   check_parity(elm_test::bert_cased(), fixture["texts"], fixture["cased"]);
 }
 
+TEST_CASE("WordPiece equals Hugging Face without clean-up and CJK spaces, accents stripped", "[text][wordpiece][parity]") {
+  const auto fixture = elm_test::load_json(elm_test::data_path("bert_hf_cases.json"));
+  elm::text::WordPieceConfig c;
+  c.lowercase = false;
+  c.clean_text = false;
+  c.handle_chinese_chars = false;
+  c.strip_accents = true;
+  const WordPieceTokenizer t(elm_test::bert_uncased().vocabulary(), c);
+  check_parity(t, fixture["texts"], fixture["raw"]);
+}
+
 TEST_CASE("pairs, truncation and padding equal Hugging Face", "[text][wordpiece][parity]") {
   const auto fixture = elm_test::load_json(elm_test::data_path("bert_hf_cases.json"));
   const WordPieceTokenizer& t = elm_test::bert_uncased();
