@@ -40,7 +40,7 @@ struct KneserNeyDiscount {
 
 namespace elm::detail {
 
-inline void check_fallback(const std::vector<double>& f) {
+inline void check_kn_fallback(const std::vector<double>& f) {
   ELM_EXPECT(!f.empty() && f.size() <= 3, InvalidArgument,
              "elm::classic::estimate_kneser_ney: fallback_discounts has ", f.size(), " values, expected 1 to 3");
   for (std::size_t k = 0; k < 3; ++k) {
@@ -74,7 +74,7 @@ inline NgramTables estimate_kneser_ney(const NgramCounts& counts, const KneserNe
   const std::size_t order_count = static_cast<std::size_t>(N);
   ELM_EXPECT(counts.sentences() > 0, InvalidArgument,
              "elm::classic::estimate_kneser_ney: the training text is empty, expected at least one sentence");
-  if (options.discount_fallback) detail::check_fallback(options.fallback_discounts);
+  if (options.discount_fallback) detail::check_kn_fallback(options.fallback_discounts);
   const auto report = [&](const char* stage, double f) {
     if (progress) progress(stage, f);
   };

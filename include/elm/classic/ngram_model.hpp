@@ -98,12 +98,12 @@ struct NgramLongestEntry {
   float prob;
 };
 
-inline std::uint64_t entry_key(const NgramMiddleEntry& e) noexcept { return e.key; }
-inline std::uint64_t entry_key(const NgramLongestEntry& e) noexcept {
+inline std::uint64_t ngram_entry_key(const NgramMiddleEntry& e) noexcept { return e.key; }
+inline std::uint64_t ngram_entry_key(const NgramLongestEntry& e) noexcept {
   return (std::uint64_t(e.key_hi) << 32) | e.key_lo;
 }
-inline void set_entry_key(NgramMiddleEntry& e, std::uint64_t k) noexcept { e.key = k; }
-inline void set_entry_key(NgramLongestEntry& e, std::uint64_t k) noexcept {
+inline void set_ngram_entry_key(NgramMiddleEntry& e, std::uint64_t k) noexcept { e.key = k; }
+inline void set_ngram_entry_key(NgramLongestEntry& e, std::uint64_t k) noexcept {
   e.key_lo = static_cast<std::uint32_t>(k);
   e.key_hi = static_cast<std::uint32_t>(k >> 32);
 }
@@ -112,10 +112,10 @@ inline void set_entry_key(NgramLongestEntry& e, std::uint64_t k) noexcept {
 /// like KenLM's probing model it does not store the words, so two n-grams whose keys collide (probability
 /// about count^2 / 2^65) would be refused at build time rather than silently merged.
 template <typename Entry>
-class ProbingTable {
+class NgramProbingTable {
  public:
-  ProbingTable() = default;
-  explicit ProbingTable(std::size_t count) : slots_(count + count / 2 + 1, Entry{}) {}
+  NgramProbingTable() = default;
+  explicit NgramProbingTable(std::size_t count) : slots_(count + count / 2 + 1, Entry{}) {}
 
   static std::uint64_t stored_key(std::uint64_t key) noexcept { return key == 0 ? 1 : key; }
 
@@ -125,7 +125,7 @@ class ProbingTable {
     std::size_t i = bucket(key);
     for (;;) {
       const Entry& e = slots_[i];
-      const std::uint64_t k = entry_key(e);
+      const std::uint64_t k = ngram_entry_key(e);
       if (k == key) return &e;
       if (k == 0) return nullptr;
       if (++i == slots_.size()) i = 0;
@@ -139,10 +139,10 @@ class ProbingTable {
     std::size_t i = bucket(key);
     for (;;) {
       Entry& e = slots_[i];
-      const std::uint64_t k = entry_key(e);
+      const std::uint64_t k = ngram_entry_key(e);
       if (k == key) return nullptr;
       if (k == 0) {
-        set_entry_key(e, key);
+        set_ngram_entry_key(e, key);
         return &e;
       }
       if (++i == slots_.size()) i = 0;
@@ -166,7 +166,7 @@ class ProbingTable {
 };
 
 /// 64-bit hash of a word, 8 bytes per step.
-inline std::uint64_t word_hash(std::string_view s) noexcept {
+inline std::uint64_t ngram_word_hash(std::string_view s) noexcept {
   std::uint64_t h = 0x9E3779B97F4A7C15ULL ^ s.size();
   std::size_t i = 0;
   for (; i + 8 <= s.size(); i += 8) {
@@ -181,7 +181,7 @@ inline std::uint64_t word_hash(std::string_view s) noexcept {
   return h ^ (h >> 32);
 }
 
-inline bool has_extension(float backoff) noexcept { return !(backoff == 0.0f && std::signbit(backoff)); }
+inline bool ngram_has_extension(float backoff) noexcept { return !(backoff == 0.0f && std::signbit(backoff)); }
 
 struct NgramModelAccess;
 
@@ -236,7 +236,7 @@ class NgramModel {
       for (int n = 2; n < N; ++n) {
         const NgramOrderTable& o = tables.orders[std::size_t(n - 1)];
         auto& table = middle_[std::size_t(n - 2)];
-        table = detail::ProbingTable<detail::NgramMiddleEntry>(o.size());
+        table = detail::NgramProbingTable<detail::NgramMiddleEntry>(o.size());
         for (std::size_t i = 0; i < o.size(); ++i) {
           detail::NgramMiddleEntry* e = table.insert(elm::detail::ngram_key(o.ngram(i), n));
           ELM_EXPECT(e != nullptr, FormatError, "elm::classic::NgramModel: ", n, "-gram '", text_of(o.ngram(i), n),
@@ -246,7 +246,7 @@ class NgramModel {
         }
       }
       const NgramOrderTable& top = tables.orders[std::size_t(N - 1)];
-      longest_ = detail::ProbingTable<detail::NgramLongestEntry>(top.size());
+      longest_ = detail::NgramProbingTable<detail::NgramLongestEntry>(top.size());
       for (std::size_t i = 0; i < top.size(); ++i) {
         detail::NgramLongestEntry* e = longest_.insert(elm::detail::ngram_key(top.ngram(i), N));
         ELM_EXPECT(e != nullptr, FormatError, "elm::classic::NgramModel: ", N, "-gram '", text_of(top.ngram(i), N),
@@ -296,7 +296,7 @@ class NgramModel {
       vocab_.find(word, &id);
       return id;
     }
-    const std::uint64_t h = elm::detail::word_hash(word);
+    const std::uint64_t h = elm::detail::ngram_word_hash(word);
     std::size_t i = h & word_mask_;
     for (;;) {
       const WordSlot& slot = word_slots_[i];
@@ -341,7 +341,7 @@ class NgramModel {
     NgramState next;
     next.words[0] = word;
     next.backoff[0] = u.backoff;
-    next.length = (order_ > 1 && detail::has_extension(u.backoff)) ? 1 : 0;
+    next.length = (order_ > 1 && detail::ngram_has_extension(u.backoff)) ? 1 : 0;
     std::uint64_t key = elm::detail::ngram_key_step(0, word);
     int j = 0;
     for (; j < len; ++j) {
@@ -353,7 +353,7 @@ class NgramModel {
         prob = e->prob;
         next.words[std::size_t(j + 1)] = in.words[std::size_t(j)];
         next.backoff[std::size_t(j + 1)] = e->backoff;
-        if (detail::has_extension(e->backoff)) next.length = static_cast<std::uint8_t>(j + 2);
+        if (detail::ngram_has_extension(e->backoff)) next.length = static_cast<std::uint8_t>(j + 2);
       } else {
         const detail::NgramLongestEntry* e = longest_.find(key);
         if (e == nullptr) break;
@@ -480,8 +480,8 @@ class NgramModel {
   NgramVocabulary vocab_;
   WordId unk_ = 0, bos_ = 1, eos_ = 2;
   std::vector<UnigramEntry> unigrams_;
-  std::vector<detail::ProbingTable<detail::NgramMiddleEntry>> middle_;  // orders 2 .. N-1
-  detail::ProbingTable<detail::NgramLongestEntry> longest_;             // order N (N >= 2)
+  std::vector<detail::NgramProbingTable<detail::NgramMiddleEntry>> middle_;  // orders 2 .. N-1
+  detail::NgramProbingTable<detail::NgramLongestEntry> longest_;             // order N (N >= 2)
   std::size_t total_ngrams_ = 0;
   // Word -> id as a probing table of 64-bit string hashes (the words are compared on a hash match).
   struct WordSlot {
@@ -498,7 +498,7 @@ class NgramModel {
     word_slots_.assign(cap, WordSlot{});
     word_mask_ = cap - 1;
     for (std::size_t id = 0; id < vocab_.size(); ++id) {
-      const std::uint64_t h = elm::detail::word_hash(vocab_.word(WordId(id)));
+      const std::uint64_t h = elm::detail::ngram_word_hash(vocab_.word(WordId(id)));
       std::size_t i = h & word_mask_;
       while (word_slots_[i].id != empty_word_slot) i = (i + 1) & word_mask_;
       word_slots_[i] = {h, WordId(id)};

@@ -20,10 +20,10 @@ inline constexpr double arpa_log10_zero = -99.0;
 
 namespace elm::detail {
 
-inline double log10_or_zero(double p) { return p > 0.0 ? std::log10(p) : classic::arpa_log10_zero; }
+inline double ngram_log10_or_zero(double p) { return p > 0.0 ? std::log10(p) : classic::arpa_log10_zero; }
 
 /// Tables with the words of counts and zeroed values; ctx[n-1][i] = index of the prefix of order-n entry i.
-inline classic::NgramTables tables_like(const classic::NgramCounts& counts, std::vector<std::vector<std::size_t>>& ctx,
+inline classic::NgramTables ngram_tables_like(const classic::NgramCounts& counts, std::vector<std::vector<std::size_t>>& ctx,
                                std::vector<std::vector<char>>& is_context) {
   const int N = counts.order();
   classic::NgramTables t;
@@ -52,7 +52,7 @@ inline classic::NgramTables tables_like(const classic::NgramCounts& counts, std:
   return t;
 }
 
-inline void check_counts(const classic::NgramCounts& counts, const char* where) {
+inline void check_ngram_counts(const classic::NgramCounts& counts, const char* where) {
   ELM_EXPECT(counts.sentences() > 0, InvalidArgument, where,
              ": the training text is empty, expected at least one sentence");
 }
@@ -65,14 +65,14 @@ namespace elm::classic {
 /// continuations of a seen context get probability 0: every context's back-off is written as log10 0 (-99),
 /// as are p(<s>) and p(<unk>). Throws InvalidArgument on empty training data.
 inline NgramTables estimate_mle(const NgramCounts& counts) {
-  detail::check_counts(counts, "elm::classic::estimate_mle");
+  detail::check_ngram_counts(counts, "elm::classic::estimate_mle");
   std::vector<std::vector<std::size_t>> ctx;
   std::vector<std::vector<char>> is_ctx;
-  NgramTables t = detail::tables_like(counts, ctx, is_ctx);
+  NgramTables t = detail::ngram_tables_like(counts, ctx, is_ctx);
   const int N = counts.order();
   const double total = double(counts.tokens() + counts.sentences());
   const auto& c1 = counts.counts(1);
-  for (std::size_t w = 0; w < c1.size(); ++w) t.orders[0].log10_prob[w] = detail::log10_or_zero(w == 1 ? 0.0 : double(c1[w]) / total);
+  for (std::size_t w = 0; w < c1.size(); ++w) t.orders[0].log10_prob[w] = detail::ngram_log10_or_zero(w == 1 ? 0.0 : double(c1[w]) / total);
   for (int n = 2; n <= N; ++n) {
     const auto& c = counts.counts(n);
     const auto& ch = counts.counts(n - 1);
@@ -92,12 +92,12 @@ inline NgramTables estimate_mle(const NgramCounts& counts) {
 /// b(h) = unseen mass / (1 - sum_{x seen after h} p(x|h'))). Unigrams are exactly add-k; every distribution
 /// sums to 1. Throws InvalidArgument for k <= 0 or empty training data.
 inline NgramTables estimate_add_k(const NgramCounts& counts, double k = 1.0) {
-  detail::check_counts(counts, "elm::classic::estimate_add_k");
+  detail::check_ngram_counts(counts, "elm::classic::estimate_add_k");
   ELM_EXPECT(k > 0.0 && std::isfinite(k), InvalidArgument, "elm::classic::estimate_add_k: k = ", k,
              ", expected a finite k > 0");
   std::vector<std::vector<std::size_t>> ctx;
   std::vector<std::vector<char>> is_ctx;
-  NgramTables t = detail::tables_like(counts, ctx, is_ctx);
+  NgramTables t = detail::ngram_tables_like(counts, ctx, is_ctx);
   const int N = counts.order();
   const double vp = double(counts.vocabulary().size() - 1);
   const double total = double(counts.tokens() + counts.sentences());
@@ -106,7 +106,7 @@ inline NgramTables estimate_add_k(const NgramCounts& counts, double k = 1.0) {
   prob[0].resize(c1.size());
   for (std::size_t w = 0; w < c1.size(); ++w) {
     prob[0][w] = w == 1 ? 0.0 : (double(c1[w]) + k) / (total + k * vp);
-    t.orders[0].log10_prob[w] = detail::log10_or_zero(prob[0][w]);
+    t.orders[0].log10_prob[w] = detail::ngram_log10_or_zero(prob[0][w]);
   }
   for (int n = 2; n <= N; ++n) {
     const auto& c = counts.counts(n);
@@ -128,7 +128,7 @@ inline NgramTables estimate_add_k(const NgramCounts& counts, double k = 1.0) {
       if (!is_ctx[std::size_t(n - 2)][h]) continue;
       const double unseen = k * (vp - types[h]) / (double(ch[h]) + k * vp);
       const double rest = 1.0 - lower_seen[h];
-      t.orders[std::size_t(n - 2)].log10_backoff[h] = detail::log10_or_zero(rest > 0.0 ? unseen / rest : 0.0);
+      t.orders[std::size_t(n - 2)].log10_backoff[h] = detail::ngram_log10_or_zero(rest > 0.0 ? unseen / rest : 0.0);
     }
   }
   return t;
@@ -138,13 +138,13 @@ inline NgramTables estimate_add_k(const NgramCounts& counts, double k = 1.0) {
 /// S(w) = c(w) / T. Scores, not probabilities: they do not sum to 1. As ARPA, every seen context carries
 /// back-off log10 alpha. Throws InvalidArgument for alpha outside (0, 1] or empty training data.
 inline NgramTables estimate_stupid_backoff(const NgramCounts& counts, double alpha = 0.4) {
-  detail::check_counts(counts, "elm::classic::estimate_stupid_backoff");
+  detail::check_ngram_counts(counts, "elm::classic::estimate_stupid_backoff");
   ELM_EXPECT(alpha > 0.0 && alpha <= 1.0, InvalidArgument, "elm::classic::estimate_stupid_backoff: alpha = ",
              alpha, ", expected 0 < alpha <= 1");
   NgramTables t = estimate_mle(counts);
   std::vector<std::vector<std::size_t>> ctx;
   std::vector<std::vector<char>> is_ctx;
-  detail::tables_like(counts, ctx, is_ctx);
+  detail::ngram_tables_like(counts, ctx, is_ctx);
   for (int n = 1; n < counts.order(); ++n)
     for (std::size_t i = 0; i < is_ctx[std::size_t(n - 1)].size(); ++i)
       if (is_ctx[std::size_t(n - 1)][i]) t.orders[std::size_t(n - 1)].log10_backoff[i] = std::log10(alpha);

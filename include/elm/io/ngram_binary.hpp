@@ -105,7 +105,7 @@ template <typename Entry>
 void check_probing_slots(const std::vector<Entry>& slots, const std::string& name, int n) {
   bool has_empty = false;
   for (const Entry& e : slots)
-    if (elm::detail::entry_key(e) == 0) {
+    if (elm::detail::ngram_entry_key(e) == 0) {
       has_empty = true;
       break;
     }
