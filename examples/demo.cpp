@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+// elm-demo: the library's main demo. Trains two language models on Jane Austen's six novels, an n-gram model
+// with interpolated modified Kneser-Ney smoothing (as KenLM's lmplz estimates it) and an LSTM, and prints their
+// held-out perplexities side by side, with a sentence sampled from each.
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/austen.hpp"
+#include "elm/classic/ngram_estimate.hpp"
+#include "elm/models/lstm_lm.hpp"
+#include "elm/nn/optim/adamw.hpp"
+#include "elm/version.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string find_corpus(const char* argv0) {
+  if (fs::is_directory("examples/data/austen")) return "examples/data/austen";
+  std::error_code ec;
+  const fs::path exe = fs::canonical(argv0, ec);  // build/bin/elm-demo -> <source>/examples/data/austen
+  if (!ec) {
+    const fs::path candidate = exe.parent_path().parent_path().parent_path() / "examples" / "data" / "austen";
+    if (fs::is_directory(candidate)) return candidate.string();
+  }
+  return "examples/data/austen";
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void bar(const char* label, double fraction, const std::string& detail) {
+  const int width = 30;
+  const int filled = std::clamp(int(fraction * width + 0.5), 0, width);
+  std::fprintf(stderr, "\r  %-10s [%s%s] %3d%% %s   ", label, std::string(std::size_t(filled), '#').c_str(),
+               std::string(std::size_t(width - filled), '.').c_str(), int(fraction * 100 + 0.5), detail.c_str());
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"elm's main demo: an n-gram model and an LSTM language model trained on Jane Austen's novels, "
+               "compared on the same held-out sentences"};
+  std::string data_dir = find_corpus(argv[0]);
+  int order = 4;
+  double lstm_seconds = 150;
+  std::uint64_t seed = 1;
+  app.add_option("--data", data_dir, "Folder of the corpus (*.txt)")->capture_default_str();
+  app.add_option("--order", order, "Order of the n-gram model")->capture_default_str()->check(CLI::Range(1, 7));
+  app.add_option("--lstm-seconds", lstm_seconds, "Training time of the LSTM")->capture_default_str()->check(
+      CLI::PositiveNumber);
+  app.add_option("--seed", seed, "Seed of initialisation, batches and samples")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    fmt::print("elm {}: language models on Jane Austen's six novels\n\n", elm::version_string);
+    const auto split = elm::examples::load_austen(data_dir);
+    std::size_t train_words = 0;
+    for (const auto& s : split.train) train_words += std::size_t(std::count(s.begin(), s.end(), ' ')) + 1;
+    fmt::print("corpus: {} sentences for training ({} words), {} held out (every tenth sentence)\n\n",
+               split.train.size(), train_words, split.test.size());
+
+    // 1) The n-gram model: counting, adjusted counts, discounts, interpolation, exactly as lmplz.
+    fmt::print("[1/2] {}-gram model, interpolated modified Kneser-Ney\n", order);
+    auto t0 = std::chrono::steady_clock::now();
+    elm::classic::NgramEstimateOptions options;
+    options.order = order;
+    const auto ngram = elm::classic::estimate_ngram_model(split.train, options, [&](std::string_view stage, double f) {
+      bar("estimate", f, std::string(stage));
+    });
+    bar("estimate", 1.0, "done");
+    std::fprintf(stderr, "\n");
+    const double ngram_seconds = seconds_since(t0);
+    const auto ngram_ppl = ngram.perplexity(split.test);
+    elm::classic::NgramEstimateOptions addk_options;
+    addk_options.order = 3;
+    addk_options.smoothing = elm::classic::Smoothing::add_k;
+    addk_options.add_k = 0.01;
+    const auto addk_ppl = elm::classic::estimate_ngram_model(split.train, addk_options).perplexity(split.test);
+    fmt::print("      {} n-grams, {:.1f} bytes each, estimated in {:.1f} s\n\n", ngram.total_ngrams(),
+               ngram.bytes_per_ngram(), ngram_seconds);
+
+    // 2) The LSTM language model: Embedding -> LSTM -> Linear, AdamW with warmup and cosine decay, for a fixed time.
+    fmt::print("[2/2] LSTM language model, trained for {:.0f} s\n", lstm_seconds);
+    const auto corpus = elm::models::make_lstm_lm_corpus(split.train, split.test, /*chars=*/false, /*min_count=*/3);
+    elm::models::LstmLmConfig config;
+    config.vocab_size = corpus.vocab_size();
+    config.embedding_dim = 128;
+    config.hidden_size = 256;
+    config.num_layers = 1;
+    elm::models::LstmLmTrainOptions train;
+    train.steps = 100000;  // the schedule follows time: max_seconds ends the run
+    train.max_seconds = lstm_seconds;
+    train.batch_size = 32;
+    train.seq_len = 35;
+    train.seed = seed;
+    elm::Rng rng(seed);
+    elm::models::LstmLm<float> lstm(config, rng);
+    elm::nn::AdamW<float> optimizer({train.lr, 0.9, 0.999, 1e-8, train.weight_decay});
+    auto last_draw = std::chrono::steady_clock::now();
+    const auto result = elm::models::train_lstm_lm(lstm, corpus.train_stream, train, optimizer,
+                                                   [&](const elm::models::LstmLmProgress& p) {
+                                                     if (seconds_since(last_draw) < 0.25 && p.fraction < 1.0) return;
+                                                     last_draw = std::chrono::steady_clock::now();
+                                                     bar("train", p.fraction,
+                                                         fmt::format("loss {:.2f}, {:.0f} tokens/s", p.loss,
+                                                                     p.tokens_per_second));
+                                                   });
+    std::fprintf(stderr, "\n");
+    fmt::print("      V = {}, {} parameters, {} steps, {} tokens in {:.0f} s\n", config.vocab_size,
+               elm::nn::count_parameters(lstm), result.losses.size(), result.tokens, result.seconds);
+    const auto lstm_ppl = elm::models::lstm_lm_perplexity(lstm, corpus);
+
+    fmt::print("\nheld-out perplexity ({} sentences, {} tokens with </s>):\n", split.test.size(), ngram_ppl.tokens);
+    fmt::print("  {:<46} {:>8.1f}\n", "3-gram, add-k smoothing (k = 0.01)", addk_ppl.perplexity());
+    fmt::print("  {:<46} {:>8.1f}\n", fmt::format("{}-gram, interpolated modified Kneser-Ney", order),
+               ngram_ppl.perplexity());
+    fmt::print("  {:<46} {:>8.1f}\n", fmt::format("LSTM ({} x {}, {:.0f} s of training)", config.num_layers,
+                                                  config.hidden_size, result.seconds),
+               lstm_ppl.perplexity());
+    fmt::print("  (OOV words: the n-gram models score them as <unk>, KenLM's convention; the LSTM shares <unk>'s\n"
+               "   probability among the {} rare or unseen types it stands for)\n", corpus.unk_types);
+
+    fmt::print("\nsampled sentences (seed {}):\n", seed);
+    elm::Rng sample_rng(seed);
+    fmt::print("  Kneser-Ney: {}\n", ngram.sample_text(sample_rng, 40));
+    const auto ids = elm::models::lstm_lm_sample(lstm, {elm::models::LstmLmCorpus::boundary_id}, 40,
+                                                 elm::models::LstmLmCorpus::boundary_id, 0.8, sample_rng);
+    fmt::print("  LSTM:       {}\n", corpus.decode(ids));
+  } catch (const elm::Error& e) {
+    std::fprintf(stderr, "elm-demo: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
