@@ -10,7 +10,8 @@ and into words at anything but letters and apostrophes, written once to a tempor
 code, gensim's evaluate_word_analogies (questions-words.txt, covered questions only, restrict_vocab 300000) and
 evaluate_word_pairs (wordsim353.tsv, Spearman), and also by `elm-word2vec evaluate`, whose numbers must equal
 gensim's evaluation of the same vectors (a check of elm's evaluator).
-Usage: python3 tools/word2vec_quality.py --elm-word2vec build/bin/elm-word2vec [--seeds 3] [--corpus DIR]
+With --with-brown the bundled Brown corpus (tags removed, same tokenisation) is appended: 1.9 million tokens.
+Usage: python3 tools/word2vec_quality.py --elm-word2vec build/bin/elm-word2vec [--seeds 3] [--corpus DIR] [--with-brown]
 """
 import argparse
 import glob
@@ -45,6 +46,22 @@ def tokenize_austen(corpus_dir, out_path):
     return words
 
 
+def tokenize_brown(corpus_dir, out_path):
+    """Appends the Brown corpus (word/tag tokens, one sentence per line) with the tags removed, lower-cased and
+    tokenised as tokenize_austen does; returns the number of tokens written."""
+    words = 0
+    with open(out_path, "a", encoding="utf-8") as out:
+        for path in sorted(glob.glob(os.path.join(corpus_dir, "c[a-r][0-9][0-9]"))):
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    text = " ".join(t.rsplit("/", 1)[0] for t in line.split()).lower()
+                    tokens = re.findall(r"[a-z]+(?:'[a-z]+)*", text)
+                    if tokens:
+                        out.write(" ".join(tokens) + "\n")
+                        words += len(tokens)
+    return words
+
+
 def evaluate(kv):
     analogy, _ = kv.evaluate_word_analogies(os.path.join(EVAL, "questions-words.txt"))
     pearson, spearman, oov = kv.evaluate_word_pairs(os.path.join(EVAL, "wordsim353.tsv"))
@@ -66,14 +83,21 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--corpus", default=os.path.join(ROOT, "examples", "data", "austen"))
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--modes", default="sg,cbow", help="comma-separated subset of sg,cbow")
+    parser.add_argument("--with-brown", action="store_true",
+                        help="append the bundled Brown corpus (examples/data/brown/) to Austen: a larger corpus")
     args = parser.parse_args()
     print(f"gensim {gensim.__version__}, numpy {np.__version__}, Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as tmp:
         corpus = os.path.join(tmp, "corpus.txt")
         n = tokenize_austen(args.corpus, corpus)
-        print(f"corpus: {args.corpus}, {n} tokens")
+        if args.with_brown:
+            n += tokenize_brown(os.path.join(ROOT, "examples", "data", "brown"), corpus)
+        print(f"corpus: {args.corpus}{' + Brown' if args.with_brown else ''}, {n} tokens")
         worst = 0.0
-        for mode, sg, alpha in (("skip-gram/NS", 1, 0.025), ("CBOW/NS", 0, 0.05)):
+        modes = [m for m in (("skip-gram/NS", 1, 0.025, "sg"), ("CBOW/NS", 0, 0.05, "cbow"))
+                 if m[3] in args.modes.split(",")]
+        for mode, sg, alpha, _ in modes:
             rows = {"gensim": [], "elm": []}
             for seed in range(1, args.seeds + 1):
                 t0 = time.time()
