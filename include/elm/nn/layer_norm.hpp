@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "elm/core/check.hpp"
 #include "elm/core/types.hpp"
@@ -42,24 +43,19 @@ class LayerNorm {
   /// y = gamma * (x - mean) / sqrt(var + eps) + beta per column (biased variance).  x: (C, N) -> y: (C, N).
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr) const {
     check_shape(x, width(), -1, "elm::nn::LayerNorm::forward", "x");
-    const Index n = x.cols();
     const Scalar inv_c = Scalar(1) / static_cast<Scalar>(width());
-    y.resize(width(), n);
+    // 1) mean, 2) biased variance (two passes: stable for large means), 3) normalise, 4) scale and shift;
+    // whole-matrix expressions so that Eigen vectorises along each column.
+    const RowVector<Scalar> mean = x.colwise().sum() * inv_c;
+    Matrix<Scalar> centered = x.rowwise() - mean;
+    const RowVector<Scalar> rstd =
+        ((centered.array().square().colwise().sum() * inv_c) + eps_).rsqrt().matrix();
+    centered.array().rowwise() *= rstd.array();
+    y.resize(width(), x.cols());
+    y.array() = (centered.array().colwise() * weight_.value.col(0).array()).colwise() + bias_.value.col(0).array();
     if (cache) {
-      cache->x_hat.resize(width(), n);
-      cache->rstd.resize(n);
-    }
-    for (Index t = 0; t < n; ++t) {
-      // 1) mean, 2) biased variance (two passes: stable for large means), 3) normalise, scale and shift.
-      const Scalar mean = x.col(t).sum() * inv_c;
-      const Scalar var = (x.col(t).array() - mean).square().sum() * inv_c;
-      const Scalar rstd = Scalar(1) / std::sqrt(var + eps_);
-      y.col(t) = ((x.col(t).array() - mean) * rstd).matrix();
-      if (cache) {
-        cache->x_hat.col(t) = y.col(t);
-        cache->rstd(t) = rstd;
-      }
-      y.col(t) = (y.col(t).array() * weight_.value.col(0).array() + bias_.value.col(0).array()).matrix();
+      cache->x_hat = std::move(centered);
+      cache->rstd = rstd;
     }
   }
 
@@ -67,17 +63,15 @@ class LayerNorm {
   /// dbeta += sum dy (added).  dy: (C, N) -> dx: (C, N).
   void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
     check_shape(dy, width(), cache.x_hat.cols(), "elm::nn::LayerNorm::backward", "dy");
-    const Index n = dy.cols();
     const Scalar inv_c = Scalar(1) / static_cast<Scalar>(width());
     if (weight_.trainable) weight_.grad.col(0) += dy.cwiseProduct(cache.x_hat).rowwise().sum();
     if (bias_.trainable) bias_.grad.col(0) += dy.rowwise().sum();
-    dx.resize(width(), n);
-    for (Index t = 0; t < n; ++t) {
-      const auto g = (dy.col(t).array() * weight_.value.col(0).array()).eval();
-      const Scalar mean_g = g.sum() * inv_c;
-      const Scalar mean_gx = (g * cache.x_hat.col(t).array()).sum() * inv_c;
-      dx.col(t) = ((g - mean_g - cache.x_hat.col(t).array() * mean_gx) * cache.rstd(t)).matrix();
-    }
+    dx.resize(width(), dy.cols());
+    dx.array() = dy.array().colwise() * weight_.value.col(0).array();  // g = gamma dy
+    const RowVector<Scalar> mean_g = dx.colwise().sum() * inv_c;
+    const RowVector<Scalar> mean_gx = dx.cwiseProduct(cache.x_hat).colwise().sum() * inv_c;
+    dx.array() = ((dx.rowwise() - mean_g).array() - cache.x_hat.array().rowwise() * mean_gx.array()).rowwise() *
+                 cache.rstd.array();
   }
 
   template <typename F>

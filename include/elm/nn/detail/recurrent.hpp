@@ -50,7 +50,8 @@ class RecurrentNetwork {
   using scalar_type = Scalar;
   using State = RecurrentState<Scalar>;
 
-  /// What backward needs from one layer; every matrix has one column per (b, t), zero at padding.
+  /// What backward needs from one layer; every matrix has one column per (t, b), time-major (column t B + b),
+  /// zero at padding.
   struct LayerCache {
     Matrix<Scalar> x;       ///< (I_k, B T) the layer's input
     Matrix<Scalar> gates;   ///< (G H, B T) activated gates (RNN: the new h)
@@ -136,17 +137,20 @@ class RecurrentNetwork {
       cache->batch = batch;
       cache->steps = steps;
     }
-    Matrix<Scalar> input = x;
+    // The layers work time-major (column t B + b), so that each step's batch is one contiguous block.
+    Matrix<Scalar> input = to_time_major(x, batch, steps, &lengths);
+    Matrix<Scalar> out;
     for (Index l = 0; l < num_layers_; ++l) {
       LayerCache* lc = cache ? &cache->layers[to_size(l)] : nullptr;
       Matrix<Scalar> h = fin.h.middleCols(l * batch, batch);
       Matrix<Scalar> c;
       if (kind_ == RecurrentKind::lstm) c = fin.c.middleCols(l * batch, batch);
-      layer_forward(l, input, lengths, steps, h, c, y, lc);
+      layer_forward(l, input, lengths, steps, h, c, out, lc);
       fin.h.middleCols(l * batch, batch) = h;
       if (kind_ == RecurrentKind::lstm) fin.c.middleCols(l * batch, batch) = c;
-      if (l + 1 < num_layers_) input = y;
+      if (l + 1 < num_layers_) input.swap(out);
     }
+    y = to_batch_first(out, batch, steps);
     if (final_state) *final_state = std::move(fin);
   }
 
@@ -166,7 +170,8 @@ class RecurrentNetwork {
       if (kind_ == RecurrentKind::lstm) check_shape(dfinal->c, hidden_size_, num_layers_ * batch, where, "dfinal c");
     }
     State dinit = zero_state(batch);
-    Matrix<Scalar> d_out = dy.size() != 0 ? Matrix<Scalar>(dy) : Matrix<Scalar>::Zero(hidden_size_, batch * steps);
+    Matrix<Scalar> d_out = dy.size() != 0 ? to_time_major(dy, batch, steps, &cache.lengths)
+                                          : Matrix<Scalar>::Zero(hidden_size_, batch * steps);
     Matrix<Scalar> d_in;
     for (Index l = num_layers_ - 1; l >= 0; --l) {
       Matrix<Scalar> dh = dfinal ? Matrix<Scalar>(dfinal->h.middleCols(l * batch, batch))
@@ -179,7 +184,7 @@ class RecurrentNetwork {
       if (kind_ == RecurrentKind::lstm) dinit.c.middleCols(l * batch, batch) = dc;
       d_out.swap(d_in);
     }
-    dx = std::move(d_out);
+    dx = to_batch_first(d_out, batch, steps);
     if (dinitial) *dinitial = std::move(dinit);
   }
 
@@ -208,7 +213,29 @@ class RecurrentNetwork {
     }
   }
 
-  // One layer forward. h, c: (H, B) state in, updated in place (unchanged past each sequence's end).
+  // (C, B T) batch-first -> time-major; columns at padding (t >= lengths[b]) become zero, so that nothing a
+  // caller leaves there (even NaN) reaches a gradient.
+  static Matrix<Scalar> to_time_major(const Eigen::Ref<const Matrix<Scalar>>& m, Index batch, Index steps,
+                                      const std::vector<Index>* lengths) {
+    Matrix<Scalar> out(m.rows(), m.cols());
+    for (Index b = 0; b < batch; ++b)
+      for (Index t = 0; t < steps; ++t) {
+        if (lengths && t >= (*lengths)[to_size(b)])
+          out.col(t * batch + b).setZero();
+        else
+          out.col(t * batch + b) = m.col(b * steps + t);
+      }
+    return out;
+  }
+  static Matrix<Scalar> to_batch_first(const Matrix<Scalar>& m, Index batch, Index steps) {
+    Matrix<Scalar> out(m.rows(), m.cols());
+    for (Index b = 0; b < batch; ++b)
+      for (Index t = 0; t < steps; ++t) out.col(b * steps + t) = m.col(t * batch + b);
+    return out;
+  }
+
+  // One layer forward over time-major x (I_k, T B). h, c: (H, B) state in, updated in place (unchanged past
+  // each sequence's end). Writes time-major y (H, T B), zero at padding.
   void layer_forward(Index l, const Matrix<Scalar>& x, const std::vector<Index>& lengths, Index steps,
                      Matrix<Scalar>& h, Matrix<Scalar>& c, Matrix<Scalar>& y, LayerCache* lc) const {
     const std::size_t li = to_size(l);
@@ -216,86 +243,102 @@ class RecurrentNetwork {
     const Index hs = hidden_size_;
     const Index gh = gate_count() * hs;
     const Index n = batch * steps;
+    const bool lstm = kind_ == RecurrentKind::lstm, gru = kind_ == RecurrentKind::gru;
     // 1) input projections of every token at once: one large product instead of T small ones
     Matrix<Scalar> gx(gh, n);
     gx.noalias() = weight_ih_[li].value.transpose() * x;
     gx.colwise() += bias_ih_[li].value.col(0);
     const auto& w_hh = weight_hh_[li].value;
     const auto b_hh = bias_hh_[li].value.col(0);
-    Matrix<Scalar> y_out = Matrix<Scalar>::Zero(hs, n);
+    y.setZero(hs, n);
     if (lc) {
       lc->x = x;
-      lc->gates = Matrix<Scalar>::Zero(gh, n);
-      lc->h_prev = Matrix<Scalar>::Zero(hs, n);
-      if (kind_ == RecurrentKind::lstm) {
-        lc->c_prev = Matrix<Scalar>::Zero(hs, n);
-        lc->c = Matrix<Scalar>::Zero(hs, n);
+      lc->gates.setZero(gh, n);
+      lc->h_prev.setZero(hs, n);
+      if (lstm) {
+        lc->c_prev.setZero(hs, n);
+        lc->c.setZero(hs, n);
       }
-      if (kind_ == RecurrentKind::gru) lc->hh_n = Matrix<Scalar>::Zero(hs, n);
+      if (gru) lc->hh_n.setZero(hs, n);
     }
-    Matrix<Scalar> hh(gh, batch), pre(gh, batch);
+    Matrix<Scalar> hh(gh, batch), act(gh, batch), h_new(hs, batch), c_new;
     for (Index t = 0; t < steps; ++t) {
-      // 2) recurrent projection of the whole batch (padded sequences included, then left unchanged)
+      Index active = 0;
+      for (Index len : lengths) active += t < len ? 1 : 0;
+      if (active == 0) break;
+      const bool all_active = active == batch;
+      // 2) recurrent projection of the whole batch
       hh.noalias() = w_hh.transpose() * h;
       hh.colwise() += b_hh;
-      for (Index b = 0; b < batch; ++b) {
-        if (t >= lengths[to_size(b)]) continue;
-        const Index col = b * steps + t;
-        if (lc) {
-          lc->h_prev.col(col) = h.col(b);
-          if (kind_ == RecurrentKind::lstm) lc->c_prev.col(col) = c.col(b);
+      const auto gxt = gx.middleCols(t * batch, batch);
+      // 3) gates and new state for every sequence (vectorised over the block), kept only where t < length
+      switch (kind_) {
+        case RecurrentKind::lstm: {
+          act = gxt + hh;
+          act.topRows(2 * hs).array() = act.topRows(2 * hs).array().logistic();  // input, forget gates
+          act.middleRows(2 * hs, hs).array() = act.middleRows(2 * hs, hs).array().tanh();  // cell candidate
+          act.bottomRows(hs).array() = act.bottomRows(hs).array().logistic();   // output gate
+          c_new = (act.middleRows(hs, hs).array() * c.array() +
+                   act.topRows(hs).array() * act.middleRows(2 * hs, hs).array()).matrix();
+          h_new.array() = act.bottomRows(hs).array() * c_new.array().tanh();
+          break;
         }
-        // 3) gates and the new state of sequence b
-        switch (kind_) {
-          case RecurrentKind::lstm: {
-            auto p = pre.col(b);
-            p = gx.col(col) + hh.col(b);
-            for (Index i = 0; i < hs; ++i) {
-              p(i) = recurrent_sigmoid(p(i));                    // input gate
-              p(hs + i) = recurrent_sigmoid(p(hs + i));          // forget gate
-              p(2 * hs + i) = std::tanh(p(2 * hs + i));          // cell candidate
-              p(3 * hs + i) = recurrent_sigmoid(p(3 * hs + i));  // output gate
-              c(i, b) = p(hs + i) * c(i, b) + p(i) * p(2 * hs + i);
-              h(i, b) = p(3 * hs + i) * std::tanh(c(i, b));
-            }
-            if (lc) lc->c.col(col) = c.col(b);
-            break;
-          }
-          case RecurrentKind::gru: {
-            auto p = pre.col(b);
-            for (Index i = 0; i < hs; ++i) {
-              const Scalar r = recurrent_sigmoid(gx(i, col) + hh(i, b));
-              const Scalar z = recurrent_sigmoid(gx(hs + i, col) + hh(hs + i, b));
-              const Scalar cand = std::tanh(gx(2 * hs + i, col) + r * hh(2 * hs + i, b));
-              p(i) = r;
-              p(hs + i) = z;
-              p(2 * hs + i) = cand;
-              h(i, b) = (Scalar(1) - z) * cand + z * h(i, b);
-            }
-            if (lc) lc->hh_n.col(col) = hh.col(b).tail(hs);
-            break;
-          }
-          case RecurrentKind::rnn_tanh:
-          case RecurrentKind::rnn_relu: {
-            auto p = pre.col(b);
-            p = gx.col(col) + hh.col(b);
-            if (kind_ == RecurrentKind::rnn_tanh)
-              p = p.array().tanh().matrix();
-            else
-              p = p.cwiseMax(Scalar(0));
-            h.col(b) = p;
-            break;
-          }
+        case RecurrentKind::gru: {
+          act.topRows(2 * hs).array() = (gxt.topRows(2 * hs) + hh.topRows(2 * hs)).array().logistic();  // r, z
+          act.bottomRows(hs).array() =
+              (gxt.bottomRows(hs).array() + act.topRows(hs).array() * hh.bottomRows(hs).array()).tanh();  // n
+          h_new.array() = (Scalar(1) - act.middleRows(hs, hs).array()) * act.bottomRows(hs).array() +
+                          act.middleRows(hs, hs).array() * h.array();
+          break;
         }
-        if (lc) lc->gates.col(col) = pre.col(b);
-        y_out.col(col) = h.col(b);
+        case RecurrentKind::rnn_tanh:
+        case RecurrentKind::rnn_relu: {
+          act = gxt + hh;
+          if (kind_ == RecurrentKind::rnn_tanh)
+            act.array() = act.array().tanh();
+          else
+            act = act.cwiseMax(Scalar(0));
+          h_new = act;
+          break;
+        }
+      }
+      auto keep = [&](Index b) { return all_active || t < lengths[to_size(b)]; };
+      if (lc) {
+        lc->h_prev.middleCols(t * batch, batch) = h;
+        if (lstm) lc->c_prev.middleCols(t * batch, batch) = c;
+        lc->gates.middleCols(t * batch, batch) = act;
+        if (lstm) lc->c.middleCols(t * batch, batch) = c_new;
+        if (gru) lc->hh_n.middleCols(t * batch, batch) = hh.bottomRows(hs);
+        if (!all_active)
+          for (Index b = 0; b < batch; ++b)
+            if (!keep(b)) {
+              const Index col = t * batch + b;
+              lc->h_prev.col(col).setZero();
+              lc->gates.col(col).setZero();
+              if (lstm) {
+                lc->c_prev.col(col).setZero();
+                lc->c.col(col).setZero();
+              }
+              if (gru) lc->hh_n.col(col).setZero();
+            }
+      }
+      if (all_active) {
+        h = h_new;
+        if (lstm) c = c_new;
+        y.middleCols(t * batch, batch) = h;
+      } else {
+        for (Index b = 0; b < batch; ++b)
+          if (keep(b)) {
+            h.col(b) = h_new.col(b);
+            if (lstm) c.col(b) = c_new.col(b);
+            y.col(t * batch + b) = h.col(b);
+          }
       }
     }
-    y = std::move(y_out);
   }
 
-  // One layer backward. d_out: (H, B T) gradient of its outputs; dh, dc: (H, B) gradient of its final state,
-  // replaced by the gradient of its initial state. Writes d_in (I_k, B T).
+  // One layer backward. d_out: (H, T B) time-major gradient of its outputs; dh, dc: (H, B) gradient of its
+  // final state, replaced by the gradient of its initial state. Writes time-major d_in (I_k, T B).
   void layer_backward(Index l, const LayerCache& lc, const std::vector<Index>& lengths, Index steps,
                       const Matrix<Scalar>& d_out, Matrix<Scalar>& dh, Matrix<Scalar>& dc, Matrix<Scalar>& d_in) {
     const std::size_t li = to_size(l);
@@ -304,71 +347,87 @@ class RecurrentNetwork {
     const Index gh = gate_count() * hs;
     const Index n = batch * steps;
     const bool gru = kind_ == RecurrentKind::gru;
-    Matrix<Scalar> dgx = Matrix<Scalar>::Zero(gh, n);               // d pre-activation, input side
-    Matrix<Scalar> dgh = gru ? Matrix<Scalar>::Zero(gh, n) : Matrix<Scalar>();  // GRU: recurrent side differs
+    Matrix<Scalar> dgx = Matrix<Scalar>::Zero(gh, n);  // d pre-activation, input side
+    Matrix<Scalar> dgh = gru ? Matrix<Scalar>::Zero(gh, n) : Matrix<Scalar>();  // GRU: the recurrent side differs
     const auto& w_hh = weight_hh_[li].value;
-    Matrix<Scalar> dpre = Matrix<Scalar>::Zero(gh, batch);  // recurrent-side gradient of this step
-    Matrix<Scalar> dh_prev(hs, batch);
+    Matrix<Scalar> dpre(gh, batch), dh_direct(hs, batch), dct(hs, batch), tc(hs, batch);
+    RowVector<Scalar> mask(batch);
     for (Index t = steps - 1; t >= 0; --t) {
-      dpre.setZero();
-      Matrix<Scalar> dh_direct = Matrix<Scalar>::Zero(hs, batch);  // the part of dh_prev not through W_hh
+      Index active = 0;
       for (Index b = 0; b < batch; ++b) {
-        if (t >= lengths[to_size(b)]) {
-          dh_direct.col(b) = dh.col(b);  // padding: the state passes through unchanged
-          continue;
+        const bool on = t < lengths[to_size(b)];
+        mask(b) = on ? Scalar(1) : Scalar(0);
+        active += on ? 1 : 0;
+      }
+      if (active == 0) continue;  // every sequence has ended: the state passes through unchanged
+      const bool all_active = active == batch;
+      const Index c0 = t * batch;
+      dh += d_out.middleCols(c0, batch);  // zero at padding (to_time_major)
+      const auto g = lc.gates.middleCols(c0, batch);
+      switch (kind_) {
+        case RecurrentKind::lstm: {
+          const auto ig = g.topRows(hs).array(), fg = g.middleRows(hs, hs).array(),
+                     cg = g.middleRows(2 * hs, hs).array(), og = g.bottomRows(hs).array();
+          tc.array() = lc.c.middleCols(c0, batch).array().tanh();
+          dct.array() = dc.array() + dh.array() * og * (Scalar(1) - tc.array().square());
+          dpre.topRows(hs).array() = dct.array() * cg * ig * (Scalar(1) - ig);
+          dpre.middleRows(hs, hs).array() =
+              dct.array() * lc.c_prev.middleCols(c0, batch).array() * fg * (Scalar(1) - fg);
+          dpre.middleRows(2 * hs, hs).array() = dct.array() * ig * (Scalar(1) - cg.square());
+          dpre.bottomRows(hs).array() = dh.array() * tc.array() * og * (Scalar(1) - og);
+          // padding: no gate gradient, and dc passes through
+          if (all_active) {
+            dc.array() = dct.array() * fg;
+          } else {
+            dpre.array().rowwise() *= mask.array();
+            for (Index b = 0; b < batch; ++b)
+              if (mask(b) != Scalar(0)) dc.col(b) = (dct.col(b).array() * fg.col(b)).matrix();
+          }
+          dgx.middleCols(c0, batch) = dpre;
+          break;
         }
-        const Index col = b * steps + t;
-        dh.col(b) += d_out.col(col);
-        const auto g = lc.gates.col(col);
-        switch (kind_) {
-          case RecurrentKind::lstm: {
-            for (Index i = 0; i < hs; ++i) {
-              const Scalar ig = g(i), fg = g(hs + i), cg = g(2 * hs + i), og = g(3 * hs + i);
-              const Scalar tc = std::tanh(lc.c(i, col));
-              const Scalar dct = dc(i, b) + dh(i, b) * og * (Scalar(1) - tc * tc);
-              dgx(i, col) = dct * cg * ig * (Scalar(1) - ig);
-              dgx(hs + i, col) = dct * lc.c_prev(i, col) * fg * (Scalar(1) - fg);
-              dgx(2 * hs + i, col) = dct * ig * (Scalar(1) - cg * cg);
-              dgx(3 * hs + i, col) = dh(i, b) * tc * og * (Scalar(1) - og);
-              dc(i, b) = dct * fg;
-            }
-            dpre.col(b) = dgx.col(col);
-            break;
-          }
-          case RecurrentKind::gru: {
-            for (Index i = 0; i < hs; ++i) {
-              const Scalar r = g(i), z = g(hs + i), cand = g(2 * hs + i);
-              const Scalar d = dh(i, b);
-              const Scalar dcand = d * (Scalar(1) - z) * (Scalar(1) - cand * cand);
-              const Scalar dz = d * (lc.h_prev(i, col) - cand) * z * (Scalar(1) - z);
-              const Scalar dr = dcand * lc.hh_n(i, col) * r * (Scalar(1) - r);
-              dgx(i, col) = dr;
-              dgx(hs + i, col) = dz;
-              dgx(2 * hs + i, col) = dcand;
-              dgh(i, col) = dr;
-              dgh(hs + i, col) = dz;
-              dgh(2 * hs + i, col) = dcand * r;
-              dh_direct(i, b) = d * z;
-            }
-            dpre.col(b) = dgh.col(col);
-            break;
-          }
-          case RecurrentKind::rnn_tanh:
-          case RecurrentKind::rnn_relu: {
-            for (Index i = 0; i < hs; ++i) {
-              const Scalar hv = g(i);
-              const Scalar slope = kind_ == RecurrentKind::rnn_tanh ? Scalar(1) - hv * hv
-                                                                    : (hv > Scalar(0) ? Scalar(1) : Scalar(0));
-              dgx(i, col) = dh(i, b) * slope;
-            }
-            dpre.col(b) = dgx.col(col);
-            break;
-          }
+        case RecurrentKind::gru: {
+          const auto r = g.topRows(hs).array(), z = g.middleRows(hs, hs).array(), cand = g.bottomRows(hs).array();
+          // dcand (pre-tanh), dz and dr (pre-sigmoid)
+          dct.array() = dh.array() * (Scalar(1) - z) * (Scalar(1) - cand.square());
+          dpre.middleRows(hs, hs).array() =
+              dh.array() * (lc.h_prev.middleCols(c0, batch).array() - cand) * z * (Scalar(1) - z);
+          dpre.topRows(hs).array() = dct.array() * lc.hh_n.middleCols(c0, batch).array() * r * (Scalar(1) - r);
+          dpre.bottomRows(hs) = dct;
+          if (!all_active) dpre.array().rowwise() *= mask.array();
+          dgx.middleCols(c0, batch) = dpre;
+          dpre.bottomRows(hs).array() *= r;  // the recurrent side of n is scaled by the reset gate
+          dgh.middleCols(c0, batch) = dpre;
+          dh_direct.array() = dh.array() * z;
+          break;
+        }
+        case RecurrentKind::rnn_tanh:
+        case RecurrentKind::rnn_relu: {
+          if (kind_ == RecurrentKind::rnn_tanh)
+            dpre.array() = dh.array() * (Scalar(1) - g.array().square());
+          else
+            dpre.array() = (g.array() > Scalar(0)).select(dh.array(), Scalar(0));
+          if (!all_active) dpre.array().rowwise() *= mask.array();
+          dgx.middleCols(c0, batch) = dpre;
+          break;
         }
       }
-      // dh_{t-1} = W_hh d(pre) (+ the direct term); padded sequences keep their gradient
-      dh_prev.noalias() = w_hh * dpre;
-      dh = dh_prev + dh_direct;
+      // dh_{t-1} = W_hh d(pre) (+ GRU's direct term); padded sequences keep their gradient
+      Matrix<Scalar> dh_prev = w_hh * dpre;
+      if (gru && all_active) {
+        dh_prev += dh_direct;
+      } else if (gru) {
+        for (Index b = 0; b < batch; ++b) {
+          if (mask(b) != Scalar(0))
+            dh_prev.col(b) += dh_direct.col(b);
+          else
+            dh_prev.col(b) += dh.col(b);
+        }
+      } else if (!all_active) {
+        for (Index b = 0; b < batch; ++b)
+          if (mask(b) == Scalar(0)) dh_prev.col(b) += dh.col(b);
+      }
+      dh.swap(dh_prev);
     }
     // 4) parameter gradients of all steps in three large products
     const Matrix<Scalar>& drec = gru ? dgh : dgx;

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: MIT
+// Neural core against PyTorch on the same shapes in the same run: a 2-layer LSTM training step (B = 32, T = 64,
+// I = 256, H = 512, forward + backward through time) and Linear (768 -> 3072), LayerNorm (768) and GELU (tanh,
+// 3072) forward + backward on B T = 1024 tokens (GPT-2 small's MLP and norms at T = 256, B = 4).
+//
+// PyTorch runs first, in a child python3 process with torch.set_num_threads(ELM_BENCH_TORCH_THREADS, default
+// 1); its median times become the counters torch_ms and ratio (elm time / PyTorch time: below 1 means elm is
+// faster). Set ELM_BENCH_TORCH=0 to skip it. elm runs on one thread unless the build enables OpenMP.
+#include <benchmark/benchmark.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "elm/core/rng.hpp"
+#include "elm/core/types.hpp"
+#include "elm/nn/activations.hpp"
+#include "elm/nn/layer_norm.hpp"
+#include "elm/nn/linear.hpp"
+#include "elm/nn/lstm.hpp"
+
+namespace {
+
+using elm::Index;
+using elm::Matrix;
+namespace nn = elm::nn;
+
+std::map<std::string, double>& torch_ms() {
+  static std::map<std::string, double> times;
+  return times;
+}
+
+constexpr const char* torch_script = R"PY(
+import sys, time, statistics, torch
+torch.set_num_threads(int(sys.argv[1]))
+torch.manual_seed(0)
+def timeit(f, reps):
+    f()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter(); f(); ts.append(time.perf_counter() - t0)
+    return statistics.median(ts) * 1e3
+B, T, I, H = 32, 64, 256, 512
+lstm = torch.nn.LSTM(I, H, num_layers=2, batch_first=True)
+x = torch.randn(B, T, I, requires_grad=True)
+def lstm_step():
+    y, _ = lstm(x)
+    y.backward(torch.ones_like(y))
+print("lstm", timeit(lstm_step, 3))
+N, C = 1024, 768
+lin = torch.nn.Linear(C, 4 * C)
+xl = torch.randn(N, C, requires_grad=True)
+dyl = torch.randn(N, 4 * C)
+def lin_step():
+    lin(xl).backward(dyl)
+print("linear", timeit(lin_step, 10))
+ln = torch.nn.LayerNorm(C)
+xn = torch.randn(N, C, requires_grad=True)
+dyn = torch.randn(N, C)
+def ln_step():
+    ln(xn).backward(dyn)
+print("layer_norm", timeit(ln_step, 20))
+xg = torch.randn(N, 4 * C, requires_grad=True)
+def gelu_step():
+    torch.nn.functional.gelu(xg, approximate="tanh").backward(dyl)
+print("gelu_tanh", timeit(gelu_step, 20))
+)PY";
+
+void run_torch_peer() {
+  const char* enabled = std::getenv("ELM_BENCH_TORCH");
+  if (enabled != nullptr && std::string(enabled) == "0") return;
+  const char* threads = std::getenv("ELM_BENCH_TORCH_THREADS");
+  const std::string path = "/tmp/elm_bench_nn_peer.py";
+  {
+    std::ofstream script(path);
+    script << torch_script;
+  }
+  const std::string command = "python3 " + path + " " + (threads ? threads : "1") + " 2>/dev/null";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  if (!pipe) return;
+  std::array<char, 256> buffer{};
+  while (std::fgets(buffer.data(), int(buffer.size()), pipe.get()) != nullptr) {
+    std::istringstream line(buffer.data());
+    std::string name;
+    double ms = 0;
+    if (line >> name >> ms) torch_ms()[name] = ms;
+  }
+}
+
+void report(benchmark::State& state, const std::string& name, Index tokens) {
+  state.SetItemsProcessed(state.iterations() * tokens);
+  const auto it = torch_ms().find(name);
+  if (it != torch_ms().end()) {
+    state.counters["torch_ms"] = it->second;
+    state.counters["ratio"] = benchmark::Counter(it->second * 1e-3, benchmark::Counter::kIsIterationInvariantRate |
+                                                                        benchmark::Counter::kInvert);
+  }
+}
+
+template <typename Scalar>
+void BM_LstmTrainStep(benchmark::State& state) {
+  const Index b = 32, t = 64, in = 256, h = 512;
+  elm::Rng rng(1);
+  nn::Lstm<Scalar> lstm(in, h, 2, rng);
+  Matrix<Scalar> x(in, b * t);
+  rng.fill_normal(x, 0.0, 1.0);
+  const std::vector<Index> lengths(b, t);
+  const Matrix<Scalar> dy = Matrix<Scalar>::Ones(h, b * t);
+  typename nn::Lstm<Scalar>::Cache cache;
+  Matrix<Scalar> y, dx;
+  for (auto _ : state) {
+    lstm.forward(x, lengths, y, nullptr, nullptr, &cache);
+    lstm.backward(cache, dy, nullptr, dx);
+    benchmark::DoNotOptimize(dx.data());
+  }
+  report(state, "lstm", b * t);
+}
+
+template <typename Scalar>
+void BM_LinearForwardBackward(benchmark::State& state) {
+  const Index n = 1024, c = 768;
+  elm::Rng rng(2);
+  nn::Linear<Scalar> lin(c, 4 * c, rng);
+  Matrix<Scalar> x(c, n), dy(4 * c, n), y, dx;
+  rng.fill_normal(x, 0.0, 1.0);
+  rng.fill_normal(dy, 0.0, 1.0);
+  typename nn::Linear<Scalar>::Cache cache;
+  for (auto _ : state) {
+    lin.forward(x, y, &cache);
+    lin.backward(cache, dy, dx);
+    benchmark::DoNotOptimize(dx.data());
+  }
+  report(state, "linear", n);
+}
+
+template <typename Scalar>
+void BM_LayerNormForwardBackward(benchmark::State& state) {
+  const Index n = 1024, c = 768;
+  elm::Rng rng(3);
+  nn::LayerNorm<Scalar> norm(c);
+  Matrix<Scalar> x(c, n), dy(c, n), y, dx;
+  rng.fill_normal(x, 0.0, 1.0);
+  rng.fill_normal(dy, 0.0, 1.0);
+  typename nn::LayerNorm<Scalar>::Cache cache;
+  for (auto _ : state) {
+    norm.forward(x, y, &cache);
+    norm.backward(cache, dy, dx);
+    benchmark::DoNotOptimize(dx.data());
+  }
+  report(state, "layer_norm", n);
+}
+
+template <typename Scalar>
+void BM_GeluTanhForwardBackward(benchmark::State& state) {
+  const Index n = 1024, c = 3072;
+  elm::Rng rng(4);
+  nn::Activation<Scalar> gelu(nn::ActivationKind::gelu_tanh);
+  Matrix<Scalar> x(c, n), dy(c, n), y, dx;
+  rng.fill_normal(x, 0.0, 1.0);
+  rng.fill_normal(dy, 0.0, 1.0);
+  typename nn::Activation<Scalar>::Cache cache;
+  for (auto _ : state) {
+    gelu.forward(x, y, &cache);
+    gelu.backward(cache, dy, dx);
+    benchmark::DoNotOptimize(dx.data());
+  }
+  report(state, "gelu_tanh", n);
+}
+
+}  // namespace
+
+BENCHMARK_TEMPLATE(BM_LstmTrainStep, float)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_LinearForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_LayerNormForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_GeluTanhForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  run_torch_peer();
+  benchmark::AddCustomContext("torch threads",
+                              std::getenv("ELM_BENCH_TORCH_THREADS") ? std::getenv("ELM_BENCH_TORCH_THREADS") : "1");
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
