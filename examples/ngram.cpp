@@ -82,6 +82,7 @@ struct EstimateArgs {
   int order = 3;
   std::string text, arpa, binary, smoothing = "kneser-ney";
   std::vector<double> fallback;
+  std::vector<std::int64_t> prune;
   bool discount_fallback = false, chars = false, quiet = false;
   double add_k = 1.0, alpha = 0.4;
 };
@@ -97,6 +98,7 @@ int run_estimate(const EstimateArgs& a) {
   opt.stupid_backoff_alpha = a.alpha;
   opt.kneser_ney.discount_fallback = a.discount_fallback || !a.fallback.empty();
   if (!a.fallback.empty()) opt.kneser_ney.fallback_discounts = a.fallback;
+  opt.kneser_ney.prune = a.prune;
   Progress progress(a.quiet);
   const auto t0 = std::chrono::steady_clock::now();
   const auto lines = read_lines(a.text);
@@ -283,6 +285,8 @@ int main(int argc, char** argv) {
   e->add_flag("--discount-fallback", est.discount_fallback,
               "use fixed discounts 0.5 1 1.5 for orders whose Kneser-Ney discounts cannot be computed");
   e->add_option("--fallback-discounts", est.fallback, "D1 [D2 [D3+]] for --discount-fallback")->expected(1, 3);
+  e->add_option("--prune", est.prune,
+                "Kneser-Ney pruning thresholds per order, e.g. 0 1 1 (n-grams with adjusted count <= t are dropped)");
   e->add_flag("--chars", est.chars, "character n-grams (code points) instead of words");
   e->add_option("--add-k", est.add_k, "k of add-k smoothing");
   e->add_option("--alpha", est.alpha, "back-off factor of stupid back-off");

@@ -111,3 +111,43 @@ TEST_CASE("Kneser-Ney: discount errors and --discount_fallback as in lmplz", "[n
   NgramCounts empty(3);
   CHECK_THROWS_AS(estimate_kneser_ney(empty), elm::InvalidArgument);
 }
+
+TEST_CASE("Kneser-Ney pruning: fewer n-grams, consistent tables, normalised distributions", "[ngram][kneser_ney][prune]") {
+  NgramCounts c(3);
+  const auto& lines = ngram_test::train_lines();
+  for (std::size_t i = 0; i < 1500; ++i) c.add_line(lines[i]);
+  const auto full = estimate_kneser_ney(c);
+  KneserNeyOptions opt;
+  opt.prune = {0, 1};  // singletons of orders 2 and 3 (the last value repeats)
+  const auto pruned = estimate_kneser_ney(c, opt);
+  CHECK(pruned.orders[0].size() == full.orders[0].size());
+  CHECK(pruned.orders[1].size() < full.orders[1].size());
+  CHECK(pruned.orders[2].size() < full.orders[2].size() / 2);
+  // NgramModel checks that every context is listed; every suffix must be listed too.
+  const elm::classic::NgramModel m(pruned);
+  for (int n = 2; n <= 3; ++n) {
+    elm::detail::NgramStore lower(n - 1);
+    const auto& lo = pruned.orders[std::size_t(n - 2)];
+    for (std::size_t i = 0; i < lo.size(); ++i) lower.insert(lo.ngram(i));
+    const auto& o = pruned.orders[std::size_t(n - 1)];
+    std::size_t missing = 0;
+    for (std::size_t i = 0; i < o.size(); ++i) missing += lower.find(o.ngram(i) + 1) == elm::detail::NgramStore::npos;
+    CHECK(missing == 0);
+  }
+  for (const std::vector<std::string_view>& h : std::vector<std::vector<std::string_view>>{
+           {"<s>"}, {"of", "the"}, {"and", "god"}, {"the", "lord"}, {"in"}}) {
+    double sum = 0.0;
+    for (std::size_t w = 0; w < m.vocabulary().size(); ++w)
+      if (w != m.bos_id()) sum += std::pow(10.0, m.log_prob(h, m.vocabulary().word(elm::classic::WordId(w))));
+    CHECK_THAT(sum, Catch::Matchers::WithinAbs(1.0, 1e-5));
+  }
+  const elm::classic::NgramModel unpruned(full);
+  const auto test = std::vector<std::string>(ngram_test::test_lines().begin(), ngram_test::test_lines().begin() + 200);
+  const double p_full = unpruned.perplexity(test).perplexity(), p_pruned = m.perplexity(test).perplexity();
+  CHECK(p_pruned > p_full);
+  CHECK(p_pruned < 1.5 * p_full);  // a sanity bound: on 1,500 sentences half the bigrams are singletons
+  opt.prune = {1};
+  CHECK_THROWS_AS(estimate_kneser_ney(c, opt), elm::InvalidArgument);
+  opt.prune = {0, 2, 1};
+  CHECK_THROWS_AS(estimate_kneser_ney(c, opt), elm::InvalidArgument);
+}

@@ -26,6 +26,12 @@ struct KneserNeyOptions {
   /// lmplz --interpolate_unigrams (default on): unigrams interpolate with the uniform distribution over
   /// the vocabulary without <s>. Off: the whole unigram back-off mass goes to <unk> (SRILM's way).
   bool interpolate_unigrams = true;
+  /// Pruning thresholds per order (lmplz's --prune form): an n-gram of order n >= 2 whose adjusted count is at
+  /// most prune[n-1] is left out, unless a kept longer n-gram needs it as its context or suffix; the last value
+  /// repeats for higher orders; prune[0] must be 0 (no unigram pruning) and the values must not decrease.
+  /// The pruned n-grams' own mass sum u(w|h) joins gamma(h), so every distribution still sums to 1. Empty: no
+  /// pruning (the default). Not checked against lmplz's --prune output, which the reference does not include.
+  std::vector<std::int64_t> prune{};
 };
 
 /// The discounts of one order and the counts-of-counts of adjusted counts they come from.
@@ -75,6 +81,16 @@ inline NgramTables estimate_kneser_ney(const NgramCounts& counts, const KneserNe
   ELM_EXPECT(counts.sentences() > 0, InvalidArgument,
              "elm::classic::estimate_kneser_ney: the training text is empty, expected at least one sentence");
   if (options.discount_fallback) detail::check_kn_fallback(options.fallback_discounts);
+  const auto& prune = options.prune;
+  for (std::size_t k = 0; k < prune.size(); ++k)
+    ELM_EXPECT(k == 0 ? prune[0] == 0 : prune[k] >= prune[k - 1], InvalidArgument,
+               "elm::classic::estimate_kneser_ney: prune = [", k == 0 ? prune[0] : prune[k - 1], ", ",
+               k == 0 ? std::int64_t(0) : prune[k], "] at order ", k + 1,
+               ", expected prune[0] = 0 and non-decreasing thresholds");
+  const auto threshold = [&](int n) -> std::int64_t {
+    if (prune.empty()) return 0;
+    return prune[std::min(std::size_t(n - 1), prune.size() - 1)];
+  };
   const auto report = [&](const char* stage, double f) {
     if (progress) progress(stage, f);
   };
@@ -137,6 +153,27 @@ inline NgramTables estimate_kneser_ney(const NgramCounts& counts, const KneserNe
     return disc[std::size_t(n - 1)].d[std::size_t(std::min<std::int64_t>(a, 3))];
   };
 
+  // 2b) Pruning: from the highest order down, an n-gram stays when its adjusted count is above the threshold or
+  //     a kept longer n-gram has it as context (prefix) or suffix, so the ARPA file stays consistent.
+  std::vector<std::vector<char>> keep(order_count);
+  for (int n = N; n >= 1; --n) {
+    auto& k = keep[std::size_t(n - 1)];
+    if (k.empty()) k.assign(counts.store(n).size(), 0);
+    const auto& a = adj[std::size_t(n - 1)];
+    for (std::size_t i = 0; i < k.size(); ++i)
+      if (n == 1 || prune.empty() || a[i] > threshold(n)) k[i] = 1;
+    if (n == 1) break;
+    const NgramStore& st = counts.store(n);
+    const NgramStore& lo = counts.store(n - 1);
+    auto& lower = keep[std::size_t(n - 2)];
+    lower.assign(lo.size(), 0);
+    for (std::size_t i = 0; i < k.size(); ++i) {
+      if (!k[i]) continue;
+      lower[lo.find(st.words(i))] = 1;
+      lower[lo.find(st.words(i) + 1)] = 1;
+    }
+  }
+
   // 3) Context sums S(h) and gamma(h) = sum_x Dn(a(hx)) / S(h) (the same as D1 N1 + D2 N2 + D3 N3+ over S);
   //    ctx_sum[n-1] and gamma[n-1] are indexed by the order-(n-1) entry h, for the order-n grams h x.
   std::vector<std::vector<double>> ctx_sum(order_count), gamma(order_count);
@@ -167,6 +204,9 @@ inline NgramTables estimate_kneser_ney(const NgramCounts& counts, const KneserNe
     }
     for (std::size_t h = 0; h < lo.size(); ++h)
       if (sum[h] > 0.0) g[h] /= sum[h];
+    // Pruned n-grams give their own mass u(w|h) to gamma(h).
+    for (std::size_t i = 0; i < st.size(); ++i)
+      if (!keep[std::size_t(n - 1)][i]) g[c[i]] += (double(a[i]) - discount(n, a[i])) / sum[c[i]];
     report("context sums", double(n - 1) / double(N - 1));
   }
 
@@ -203,27 +243,34 @@ inline NgramTables estimate_kneser_ney(const NgramCounts& counts, const KneserNe
     report("probabilities", double(n - 1) / double(N - 1));
   }
 
-  // 5) The ARPA tables.
+  // 5) The ARPA tables: the kept n-grams; a back-off wherever a kept longer n-gram extends the n-gram.
   NgramTables out;
   out.vocabulary = counts.vocabulary();
   out.orders.resize(order_count);
+  std::vector<std::vector<char>> extended(order_count);
+  for (int n = 2; n <= N; ++n) {
+    extended[std::size_t(n - 2)].assign(counts.store(n - 1).size(), 0);
+    const auto& c = ctx[std::size_t(n - 1)];
+    for (std::size_t i = 0; i < c.size(); ++i)
+      if (keep[std::size_t(n - 1)][i]) extended[std::size_t(n - 2)][c[i]] = 1;
+  }
   for (int n = 1; n <= N; ++n) {
     const NgramStore& st = counts.store(n);
+    const auto& k = keep[std::size_t(n - 1)];
     NgramOrderTable& t = out.orders[std::size_t(n - 1)];
     t.n = n;
-    t.words.reserve(st.size() * std::size_t(n));
-    t.log10_prob.resize(st.size());
+    const auto kept = static_cast<std::size_t>(std::count(k.begin(), k.end(), char(1)));
+    t.words.reserve(kept * std::size_t(n));
+    t.log10_prob.reserve(kept);
+    if (n < N) t.log10_backoff.reserve(kept);
     for (std::size_t i = 0; i < st.size(); ++i) {
+      if (!k[i]) continue;
       t.words.insert(t.words.end(), st.words(i), st.words(i) + n);
-      t.log10_prob[i] = std::min(0.0, std::log10(prob[std::size_t(n - 1)][i]));
-    }
-    if (n < N) {
-      t.log10_backoff.assign(st.size(), 0.0);
-      const auto& sum = ctx_sum[std::size_t(n)];
-      const auto& g = gamma[std::size_t(n)];
-      for (std::size_t i = 0; i < st.size(); ++i) {
+      t.log10_prob.push_back(std::min(0.0, std::log10(prob[std::size_t(n - 1)][i])));
+      if (n < N) {
         const WordId last = st.words(i)[n - 1];
-        if (sum[i] > 0.0 && last != eos && last != unk) t.log10_backoff[i] = std::log10(g[i]);
+        const bool context = extended[std::size_t(n - 1)][i] && last != eos && last != unk;
+        t.log10_backoff.push_back(context ? std::log10(gamma[std::size_t(n)][i]) : 0.0);
       }
     }
   }
