@@ -152,3 +152,30 @@ TEST_CASE("LstmLm rejects bad ids, sizes and options", "[nn][lstm_lm][bad-input]
   REQUIRE_THROWS_AS(models::lstm_lm_sample(lm, {}, 3, -1, 1.0, sample_rng), elm::InvalidArgument);
   REQUIRE_THROWS_AS(models::lstm_lm_sample(lm, {1}, 3, -1, 0.0, sample_rng), elm::InvalidArgument);
 }
+
+TEST_CASE("make_lstm_lm_corpus maps rare words to <unk> and shares <unk>'s mass in perplexity", "[nn][lstm_lm]") {
+  // Training counts: a 3, b 2, c 1 (rare at min_count 2). Vocabulary: <unk>, </s>, a, b.
+  const auto corpus = models::make_lstm_lm_corpus({"a b a", "a c b"}, {"a c", "d"}, false, 2);
+  CHECK(corpus.tokens == std::vector<std::string>{"<unk>", "</s>", "a", "b"});
+  CHECK(corpus.unk_types == 2);  // c, plus one for types never seen (d)
+  CHECK(corpus.train_stream == std::vector<Index>{1, 2, 3, 2, 1, 2, 0, 3, 1});
+  CHECK(corpus.test_sentences == std::vector<std::vector<Index>>{{2, 0}, {0}});
+  CHECK(corpus.decode({2, 3, 1, 2}) == "a b");
+  const auto chars = models::make_lstm_lm_corpus({"ab a"}, {"ba"}, true, 1);
+  CHECK(chars.tokens == std::vector<std::string>{"<unk>", "</s>", "a", " ", "b"});
+  CHECK(chars.decode({4, 3, 2}) == "b a");
+  // Perplexity: 5 predicted tokens (a, c, </s>, d, </s>), two through <unk>, each charged log 2 more than
+  // the model's own log p(<unk>).
+  elm::Rng rng(4);
+  models::LstmLm<double> lm({4, 2, 3, 1}, rng);
+  const auto ppl = models::lstm_lm_perplexity(lm, corpus);
+  const auto raw = models::lstm_lm_sentence_log_probs(lm, corpus.test_sentences, 1, 1);
+  double total = 0;
+  for (const auto& s : raw)
+    for (double v : s) total += v;
+  CHECK(ppl.tokens == 5);
+  CHECK(ppl.unk_tokens == 2);
+  CHECK_THAT(ppl.log_prob, Catch::Matchers::WithinAbs(total - 2 * std::log(2.0), 1e-12));
+  CHECK_THAT(ppl.perplexity(), Catch::Matchers::WithinRel(std::exp(-(total - 2 * std::log(2.0)) / 5), 1e-12));
+  REQUIRE_THROWS_AS(models::make_lstm_lm_corpus({}, {}, false), elm::InvalidArgument);
+}
