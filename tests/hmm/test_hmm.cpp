@@ -244,3 +244,30 @@ TEST_CASE("Viterbi breaks ties as hmmlearn does", "[hmm]") {
   const Hmm<double> hmm(start, a, b);
   CHECK(viterbi(hmm, Sequence{0, 1, 1}).path == Sequence{1, 1, 0});
 }
+
+TEST_CASE("Baum-Welch expected counts equal the sums of posteriors and pairwise posteriors", "[hmm][baum_welch]") {
+  // N = 5 runs the fixed-width kernel of baum_welch.hpp, N = 18 the lattice code; both must equal the
+  // sums of posteriors() and xi_sum(), which normalize forward and backward independently.
+  const Index n = GENERATE(as<Index>{}, 5, 18);
+  elm::Rng rng(static_cast<std::uint64_t>(n));
+  const auto hmm = random_model(n, 7, rng, true);
+  std::vector<Sequence> data;
+  for (Index len : {40, 1, 17}) data.push_back(hmm.sample(len, rng).symbols);
+  const auto stats = BaumWelch<double>().expected_counts(hmm, data);
+  elm::Vector<double> start = elm::Vector<double>::Zero(n);
+  elm::Matrix<double> trans = elm::Matrix<double>::Zero(n, n), emit = elm::Matrix<double>::Zero(n, 7);
+  double ll = 0;
+  for (const auto& obs : data) {
+    const auto fwd = forward(hmm, obs);
+    const auto bwd = backward(hmm, obs);
+    const auto gamma = posteriors(fwd, bwd);
+    start += gamma.col(0);
+    for (std::size_t t = 0; t < obs.size(); ++t) emit.col(obs[t]) += gamma.col(Index(t));
+    trans += xi_sum(hmm, obs, fwd, bwd);
+    ll += fwd.log_likelihood;
+  }
+  CHECK((stats.start - start).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK((stats.trans - trans).cwiseAbs().maxCoeff() < 1e-11);
+  CHECK((stats.emission - emit).cwiseAbs().maxCoeff() < 1e-11);
+  CHECK_THAT(stats.log_likelihood, WithinRel(ll, 1e-13));
+}

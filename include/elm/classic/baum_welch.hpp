@@ -48,6 +48,90 @@ struct HmmStatistics {
   double log_likelihood = 0;
 };
 
+}  // namespace elm::classic
+
+namespace elm::detail {
+
+/// The E-step for N <= W states with every vector padded to the compile-time width W (zeros in the padding),
+/// so the per-step products are unrolled and run on SIMD packets. Rabiner's scaling: the forward pass stores
+/// alpha_t / P(x_0..t) and the step probabilities s_t = P(x_t | x_0..t-1); the backward pass divides by the
+/// same s_t, so alpha_t o beta_t is gamma_t and alpha_t (B(., x_t+1) o beta_t+1 / s_t+1)^T o A is xi_t, and
+/// both are accumulated during the backward sweep. The xi sum is one (W, T-1) x (T-1, W) product per
+/// sequence, multiplied by A once at the end. Throws NumericalError when a sequence is impossible.
+template <int W, typename Scalar>
+void expected_counts_padded(const classic::Hmm<Scalar>& hmm, const std::vector<classic::Sequence>& sequences,
+                            classic::HmmStatistics<Scalar>& stats, const char* where) {
+  using Column = Eigen::Matrix<Scalar, W, 1>;
+  using Square = Eigen::Matrix<Scalar, W, W>;
+  const Index n = hmm.n_states();
+  const Index v = hmm.n_symbols();
+  Square a = Square::Zero();
+  a.topLeftCorner(n, n) = hmm.transmat();
+  const Square a_t = a.transpose();
+  Matrix<Scalar> b = Matrix<Scalar>::Zero(W, v);
+  b.topRows(n) = hmm.emissionprob();
+  Column pi = Column::Zero();
+  pi.head(n) = hmm.startprob();
+  Column start = Column::Zero();
+  Square pair_counts = Square::Zero();
+  Matrix<Scalar> emission = Matrix<Scalar>::Zero(W, v);
+  Matrix<Scalar> alpha, weighted;  // (W, T) workspaces, reused across sequences
+  std::vector<Scalar> step;
+  double log_likelihood = 0;
+  for (std::size_t s = 0; s < sequences.size(); ++s) {
+    const classic::Sequence& x = sequences[s];
+    const Index length = to_index(x.size());
+    if (alpha.cols() < length) {
+      alpha.resize(W, length);
+      weighted.resize(W, length);
+    }
+    step.resize(x.size());
+    // 1) forward: alpha_t = (A^T alpha_t-1) o B(., x_t), normalized by s_t.
+    Column cur = pi.cwiseProduct(b.col(x[0]));
+    for (Index t = 0; t < length; ++t) {
+      if (t > 0) {
+        const auto prev = alpha.col(t - 1);
+        Column predicted = a_t.col(0) * prev(0);
+        for (Index i = 1; i < n; ++i) predicted += a_t.col(i) * prev(i);
+        cur = predicted.cwiseProduct(b.col(x[static_cast<std::size_t>(t)]));
+      }
+      const Scalar sum = cur.sum();
+      check_step_sum(sum, static_cast<std::size_t>(t), where);
+      ELM_EXPECT(sum > Scalar(0), NumericalError, where, ": sequence ", s,
+                 " has probability zero under the current tables");
+      alpha.col(t) = cur / sum;
+      step[static_cast<std::size_t>(t)] = sum;
+      log_likelihood += std::log(static_cast<double>(sum));
+    }
+    // 2) backward, accumulating gamma_t = alpha_t o beta_t and the weights of xi_t-1.
+    Column beta = Column::Ones();
+    for (Index t = length - 1; t >= 0; --t) {
+      const Index symbol = x[static_cast<std::size_t>(t)];
+      const Column gamma = alpha.col(t).cwiseProduct(beta);
+      emission.col(symbol) += gamma;
+      if (t == 0) {
+        start += gamma;
+        break;
+      }
+      const Column u = b.col(symbol).cwiseProduct(beta) / step[static_cast<std::size_t>(t)];
+      weighted.col(t - 1) = u;
+      Column next = a.col(0) * u(0);
+      for (Index j = 1; j < n; ++j) next += a.col(j) * u(j);
+      beta = next;
+    }
+    // 3) sum_t alpha_t u_t+1^T for this sequence.
+    if (length > 1) pair_counts.noalias() += alpha.leftCols(length - 1) * weighted.leftCols(length - 1).transpose();
+  }
+  stats.start = start.head(n);
+  stats.trans = pair_counts.cwiseProduct(a).topLeftCorner(n, n);
+  stats.emission = emission.topRows(n);
+  stats.log_likelihood = log_likelihood;
+}
+
+}  // namespace elm::detail
+
+namespace elm::classic {
+
 /// Baum-Welch (EM) training of an Hmm. Holds only options, so one trainer can fit many models.
 template <typename Scalar = double>
 class BaumWelch {
@@ -73,6 +157,16 @@ class BaumWelch {
     ELM_EXPECT(!sequences.empty(), InvalidArgument, where, ": no sequences, expected at least one");
     const Index n = hmm.n_states();
     HmmStatistics<Scalar> stats;
+    for (std::size_t s = 0; s < sequences.size(); ++s) {
+      ELM_EXPECT(!sequences[s].empty(), InvalidArgument, where, ": sequence ", s, " is empty, expected T >= 1");
+      hmm.check_sequence(sequences[s], where);
+    }
+    if (n <= 2) return detail::expected_counts_padded<2>(hmm, sequences, stats, where), stats;
+    if (n <= 4) return detail::expected_counts_padded<4>(hmm, sequences, stats, where), stats;
+    if (n <= 8) return detail::expected_counts_padded<8>(hmm, sequences, stats, where), stats;
+    if (n <= 12) return detail::expected_counts_padded<12>(hmm, sequences, stats, where), stats;
+    if (n <= 16) return detail::expected_counts_padded<16>(hmm, sequences, stats, where), stats;
+    // Larger N: the lattices of forward_backward.hpp, whose products are already efficient at that size.
     stats.start = Vector<Scalar>::Zero(n);
     stats.trans = Matrix<Scalar>::Zero(n, n);
     stats.emission = Matrix<Scalar>::Zero(n, hmm.n_symbols());
