@@ -9,6 +9,7 @@
 #include <benchmark/benchmark.h>
 
 #include <array>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -31,8 +32,12 @@ using elm::Index;
 using elm::Matrix;
 namespace nn = elm::nn;
 
-std::map<std::string, double>& torch_ms() {
-  static std::map<std::string, double> times;
+// Median wall and CPU (process) milliseconds of PyTorch per benchmark.
+struct PeerTime {
+  double wall_ms = 0, cpu_ms = 0;
+};
+std::map<std::string, PeerTime>& torch_ms() {
+  static std::map<std::string, PeerTime> times;
   return times;
 }
 
@@ -42,10 +47,12 @@ torch.set_num_threads(int(sys.argv[1]))
 torch.manual_seed(0)
 def timeit(f, reps):
     f()
-    ts = []
+    ts, cs = [], []
     for _ in range(reps):
-        t0 = time.perf_counter(); f(); ts.append(time.perf_counter() - t0)
-    return statistics.median(ts) * 1e3
+        t0, c0 = time.perf_counter(), time.process_time()
+        f()
+        ts.append(time.perf_counter() - t0); cs.append(time.process_time() - c0)
+    return "%g %g" % (statistics.median(ts) * 1e3, statistics.median(cs) * 1e3)
 B, T, I, H = 32, 64, 256, 512
 lstm = torch.nn.LSTM(I, H, num_layers=2, batch_first=True)
 x = torch.randn(B, T, I, requires_grad=True)
@@ -88,18 +95,23 @@ void run_torch_peer() {
   while (std::fgets(buffer.data(), int(buffer.size()), pipe.get()) != nullptr) {
     std::istringstream line(buffer.data());
     std::string name;
-    double ms = 0;
-    if (line >> name >> ms) torch_ms()[name] = ms;
+    PeerTime t;
+    if (line >> name >> t.wall_ms >> t.cpu_ms) torch_ms()[name] = t;
   }
 }
 
-void report(benchmark::State& state, const std::string& name, Index tokens) {
+// ratio: elm wall time / PyTorch wall time. cpu_ratio: elm CPU time / PyTorch process CPU time, the fairer
+// number on a loaded machine when both run one thread (with more PyTorch threads it counts all of them).
+void report(benchmark::State& state, const std::string& name, Index tokens, std::clock_t cpu_start) {
   state.SetItemsProcessed(state.iterations() * tokens);
+  const double elm_cpu_ms = 1e3 * double(std::clock() - cpu_start) / CLOCKS_PER_SEC / double(state.iterations());
   const auto it = torch_ms().find(name);
   if (it != torch_ms().end()) {
-    state.counters["torch_ms"] = it->second;
-    state.counters["ratio"] = benchmark::Counter(it->second * 1e-3, benchmark::Counter::kIsIterationInvariantRate |
-                                                                        benchmark::Counter::kInvert);
+    state.counters["torch_ms"] = it->second.wall_ms;
+    state.counters["torch_cpu_ms"] = it->second.cpu_ms;
+    state.counters["ratio"] = benchmark::Counter(it->second.wall_ms * 1e-3,
+                                                 benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+    state.counters["cpu_ratio"] = elm_cpu_ms / it->second.cpu_ms;
   }
 }
 
@@ -114,12 +126,13 @@ void BM_LstmTrainStep(benchmark::State& state) {
   const Matrix<Scalar> dy = Matrix<Scalar>::Ones(h, b * t);
   typename nn::Lstm<Scalar>::Cache cache;
   Matrix<Scalar> y, dx;
+  const std::clock_t cpu_start = std::clock();
   for (auto _ : state) {
     lstm.forward(x, lengths, y, nullptr, nullptr, &cache);
     lstm.backward(cache, dy, nullptr, dx);
     benchmark::DoNotOptimize(dx.data());
   }
-  report(state, "lstm", b * t);
+  report(state, "lstm", b * t, cpu_start);
 }
 
 template <typename Scalar>
@@ -131,12 +144,13 @@ void BM_LinearForwardBackward(benchmark::State& state) {
   rng.fill_normal(x, 0.0, 1.0);
   rng.fill_normal(dy, 0.0, 1.0);
   typename nn::Linear<Scalar>::Cache cache;
+  const std::clock_t cpu_start = std::clock();
   for (auto _ : state) {
     lin.forward(x, y, &cache);
     lin.backward(cache, dy, dx);
     benchmark::DoNotOptimize(dx.data());
   }
-  report(state, "linear", n);
+  report(state, "linear", n, cpu_start);
 }
 
 template <typename Scalar>
@@ -148,12 +162,13 @@ void BM_LayerNormForwardBackward(benchmark::State& state) {
   rng.fill_normal(x, 0.0, 1.0);
   rng.fill_normal(dy, 0.0, 1.0);
   typename nn::LayerNorm<Scalar>::Cache cache;
+  const std::clock_t cpu_start = std::clock();
   for (auto _ : state) {
     norm.forward(x, y, &cache);
     norm.backward(cache, dy, dx);
     benchmark::DoNotOptimize(dx.data());
   }
-  report(state, "layer_norm", n);
+  report(state, "layer_norm", n, cpu_start);
 }
 
 template <typename Scalar>
@@ -165,12 +180,13 @@ void BM_GeluTanhForwardBackward(benchmark::State& state) {
   rng.fill_normal(x, 0.0, 1.0);
   rng.fill_normal(dy, 0.0, 1.0);
   typename nn::Activation<Scalar>::Cache cache;
+  const std::clock_t cpu_start = std::clock();
   for (auto _ : state) {
     gelu.forward(x, y, &cache);
     gelu.backward(cache, dy, dx);
     benchmark::DoNotOptimize(dx.data());
   }
-  report(state, "gelu_tanh", n);
+  report(state, "gelu_tanh", n, cpu_start);
 }
 
 }  // namespace
