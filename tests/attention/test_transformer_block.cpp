@@ -10,6 +10,7 @@ using namespace attention_test;
 using elm::nn::ActivationKind;
 using elm::nn::AttentionMask;
 using elm::nn::TransformerConfig;
+using elm::nn::TransformerDecoder;
 using elm::nn::TransformerDecoderLayer;
 using elm::nn::TransformerEncoder;
 using elm::nn::TransformerEncoderLayer;
@@ -220,4 +221,40 @@ TEST_CASE("Transformer configs and inputs are checked", "[attention][transformer
   AttentionMask<float> bad;
   bad.additive = Matrix<float>::Zero(4, 3);
   REQUIRE_THROWS_AS(enc.forward(Matrix<float>::Zero(6, 4), 1, bad, y), elm::ShapeError);
+}
+
+TEST_CASE("TransformerDecoder stacks decoder layers and passes a gradient check", "[attention][transformer][grad]") {
+  TransformerConfig c = small_config(false, ActivationKind::relu, 0.0);
+  c.final_norm = true;
+  TransformerDecoder<double> dec(c);
+  elm::Rng rng(8);
+  randomise(dec, rng);
+  std::vector<std::string> names;
+  dec.for_each_parameter("", [&](const std::string& n, elm::nn::Parameter<double>&) { names.push_back(n); });
+  CHECK(names.front() == "layers.0.self_attn.in_proj_weight");
+  CHECK(names[4] == "layers.0.multihead_attn.in_proj_weight");
+  CHECK(names.back() == "norm.bias");
+  const Index B = 2, T = 3, S = 2;
+  Matrix<double> x = random_matrix(rng, 6, B * T), mem = random_matrix(rng, 6, B * S);
+  const Matrix<double> g = random_matrix(rng, 6, B * T);
+  AttentionMask<double> self_mask, memory_mask;
+  self_mask.causal = true;
+  memory_mask.key_lengths = {2, 1};
+  auto loss = [&]() {
+    Matrix<double> y;
+    dec.forward(x, mem, B, self_mask, memory_mask, y);
+    return (y.array() * g.array()).sum();
+  };
+  TransformerDecoder<double>::Cache cache;
+  Matrix<double> y, dx, dmem;
+  dec.forward(x, mem, B, self_mask, memory_mask, y, &cache);
+  dec.zero_grad();
+  dec.backward(cache, g, dx, dmem);
+  check_gradient("dx", x, loss, dx);
+  check_gradient("dmemory", mem, loss, dmem);
+  dec.for_each_parameter("", [&](const std::string& name, elm::nn::Parameter<double>& p) {
+    check_gradient(name, p.value, loss, p.grad);
+  });
+  REQUIRE_THROWS_WITH(dec.forward(Matrix<double>::Zero(6, 9), mem.leftCols(2), 1, self_mask, {}, y),
+                      Contains("sequence length T = 9 exceeds max_positions = 8"));
 }

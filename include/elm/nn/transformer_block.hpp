@@ -430,4 +430,89 @@ class TransformerEncoder {
   LayerNorm<Scalar> norm_;
 };
 
+/// A stack of config.layers decoder layers (PyTorch's nn.TransformerDecoder, parameters layers.<i>.*, and
+/// norm.* when config.final_norm), all attending to the same memory. Rejects targets longer than
+/// config.max_positions.
+template <typename Scalar = float>
+class TransformerDecoder {
+ public:
+  struct Cache {
+    std::vector<typename TransformerDecoderLayer<Scalar>::Cache> layers;
+    typename LayerNorm<Scalar>::Cache norm;
+  };
+
+  explicit TransformerDecoder(const TransformerConfig& config)
+      : config_((config.check("elm::nn::TransformerDecoder"), config)),
+        norm_(config.width, static_cast<Scalar>(config.layer_norm_eps)) {
+    layers_.reserve(to_size(config.layers));
+    for (Index i = 0; i < config.layers; ++i) layers_.emplace_back(config);
+  }
+
+  void init(Rng& rng) {
+    for (auto& layer : layers_) layer.init(rng);
+  }
+
+  const TransformerConfig& config() const noexcept { return config_; }
+  Index size() const noexcept { return to_index(layers_.size()); }
+  TransformerDecoderLayer<Scalar>& layer(Index i) { return layers_.at(to_size(i)); }
+
+  /// x: (C, B * T), memory: (C, B * S) -> y: (C, B * T). Throws ShapeError on a wrong shape, RangeError when
+  /// T > max_positions.
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, const Eigen::Ref<const Matrix<Scalar>>& memory, Index batch,
+               const AttentionMask<Scalar>& self_mask, const AttentionMask<Scalar>& memory_mask, Matrix<Scalar>& y,
+               Cache* cache = nullptr, Rng* rng = nullptr) const {
+    constexpr std::string_view where = "elm::nn::TransformerDecoder::forward";
+    check_shape(x, config_.width, -1, where, "x");
+    ELM_EXPECT(batch > 0 && x.cols() % batch == 0 && x.cols() > 0, ShapeError, where, ": x has ", x.cols(),
+               " columns, expected a positive multiple of B = ", batch);
+    const Index T = x.cols() / batch;
+    ELM_EXPECT(T <= config_.max_positions, RangeError, where, ": sequence length T = ", T,
+               " exceeds max_positions = ", config_.max_positions);
+    if (cache) cache->layers.resize(layers_.size());
+    Matrix<Scalar> h = x, next;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      layers_[i].forward(h, memory, batch, self_mask, memory_mask, next, cache ? &cache->layers[i] : nullptr, rng);
+      h.swap(next);
+    }
+    if (config_.final_norm)
+      norm_.forward(h, y, cache ? &cache->norm : nullptr);
+    else
+      y = std::move(h);
+  }
+
+  /// dx and dmemory (the sum over layers) from dy, both overwritten; adds into every parameter gradient.
+  void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx,
+                Matrix<Scalar>& dmemory) {
+    Matrix<Scalar> g, next, dm;
+    if (config_.final_norm)
+      norm_.backward(cache.norm, dy, g);
+    else
+      g = dy;
+    for (std::size_t i = layers_.size(); i-- > 0;) {
+      layers_[i].backward(cache.layers[i], g, next, dm);
+      if (i + 1 == layers_.size())
+        dmemory = dm;
+      else
+        dmemory += dm;
+      g.swap(next);
+    }
+    dx = std::move(g);
+  }
+
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) {
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      layers_[i].for_each_parameter(join_name(join_name(prefix, "layers"), std::to_string(i)), f);
+    if (config_.final_norm) norm_.for_each_parameter(join_name(prefix, "norm"), f);
+  }
+  void zero_grad() {
+    for_each_parameter("", [](const std::string&, Parameter<Scalar>& p) { p.zero_grad(); });
+  }
+
+ private:
+  TransformerConfig config_;
+  std::vector<TransformerDecoderLayer<Scalar>> layers_;
+  LayerNorm<Scalar> norm_;
+};
+
 }  // namespace elm::nn
