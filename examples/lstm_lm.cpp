@@ -103,16 +103,20 @@ int main(int argc, char** argv) {
                "compare its held-out perplexity with n-gram models on the same split"};
   std::string data_dir = default_data_dir(argv[0]);
   std::string out_dir = "lstm-lm-out";
-  std::string level = "word";
+  std::string level = "char";
   std::string resume_path;
   Index min_count = 2;
   elm::models::LstmLmConfig config;
   elm::models::LstmLmTrainOptions train;
-  train.steps = 600;
-  train.seq_len = 35;
+  // Defaults: the two-minute character-level run of docs/nn/lstm_lm.md (word level: see that page).
+  train.steps = 2000;
+  train.seq_len = 64;
   train.batch_size = 32;
-  config.embedding_dim = 128;
-  config.hidden_size = 256;
+  train.lr = 0.01;
+  train.warmup = 20;
+  train.max_seconds = 120;
+  config.embedding_dim = 32;
+  config.hidden_size = 128;
   int ngram_order = 3;
   Index eval_sentences = 0;
   int samples = 3;
