@@ -5,17 +5,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 jobs=$(nproc)
+# ccache (when installed) reuses objects across checkouts in different folders.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 start=$SECONDS
 
 echo "== optimised build (Release, C++17, -Werror)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DELM_WERROR=ON
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DELM_WERROR=ON -DELM_BUILD_BENCHMARKS=ON
 cmake --build build -j "$jobs"
 echo "== build took $((SECONDS - start)) s"
 ctest --test-dir build -j "$jobs" --output-on-failure --timeout 900
 
 echo "== sanitizer build (address,undefined, C++20)"
 san_start=$SECONDS
-cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
+cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" \
   -DCMAKE_CXX_STANDARD=20 -DELM_SANITIZE=address,undefined -DELM_WERROR=ON \
   -DELM_BUILD_EXAMPLES=OFF -DELM_BUILD_BENCHMARKS=OFF -DELM_HEADER_HYGIENE=OFF
 cmake --build build-sanitize -j "$jobs"
