@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// elm-demo: the library's main demo. Trains two language models on Jane Austen's six novels, an n-gram model
-// with interpolated modified Kneser-Ney smoothing (as KenLM's lmplz estimates it) and an LSTM, and prints their
-// held-out perplexities side by side, with a sentence sampled from each.
+// elm-demo: the library's main demo. Trains language models on Jane Austen's six novels: a word n-gram model with
+// interpolated modified Kneser-Ney smoothing (as KenLM's lmplz estimates it), character n-gram models and a
+// character LSTM, and prints their held-out perplexities side by side, with text sampled from each.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
                "compared on the same held-out sentences"};
   std::string data_dir = find_corpus(argv[0]);
   int order = 4;
-  double lstm_seconds = 150;
+  double lstm_seconds = 120;
   std::uint64_t seed = 1;
   app.add_option("--data", data_dir, "Folder of the corpus (*.txt)")->capture_default_str();
   app.add_option("--order", order, "Order of the n-gram model")->capture_default_str()->check(CLI::Range(1, 7));
@@ -69,39 +69,66 @@ int main(int argc, char** argv) {
     fmt::print("corpus: {} sentences for training ({} words), {} held out (every tenth sentence)\n\n",
                split.train.size(), train_words, split.test.size());
 
-    // 1) The n-gram model: counting, adjusted counts, discounts, interpolation, exactly as lmplz.
-    fmt::print("[1/2] {}-gram model, interpolated modified Kneser-Ney\n", order);
+    // 1) Words: an n-gram model with interpolated modified Kneser-Ney, exactly as lmplz estimates it.
+    fmt::print("[1/3] words: {}-gram model, interpolated modified Kneser-Ney\n", order);
     auto t0 = std::chrono::steady_clock::now();
     elm::classic::NgramEstimateOptions options;
     options.order = order;
-    const auto ngram = elm::classic::estimate_ngram_model(split.train, options, [&](std::string_view stage, double f) {
+    const auto words = elm::classic::estimate_ngram_model(split.train, options, [&](std::string_view stage, double f) {
       bar("estimate", f, std::string(stage));
     });
     bar("estimate", 1.0, "done");
     std::fprintf(stderr, "\n");
-    const double ngram_seconds = seconds_since(t0);
-    const auto ngram_ppl = ngram.perplexity(split.test);
-    elm::classic::NgramEstimateOptions addk_options;
-    addk_options.order = 3;
-    addk_options.smoothing = elm::classic::Smoothing::add_k;
-    addk_options.add_k = 0.01;
-    const auto addk_ppl = elm::classic::estimate_ngram_model(split.train, addk_options).perplexity(split.test);
-    fmt::print("      {} n-grams, {:.1f} bytes each, estimated in {:.1f} s\n\n", ngram.total_ngrams(),
-               ngram.bytes_per_ngram(), ngram_seconds);
+    const auto words_ppl = words.perplexity(split.test);
+    fmt::print("      {} n-grams, {:.1f} bytes each, estimated in {:.1f} s; held-out perplexity {:.1f} per word "
+               "({} tokens with </s>, {} OOV)\n\n",
+               words.total_ngrams(), words.bytes_per_ngram(), seconds_since(t0), words_ppl.perplexity(),
+               words_ppl.tokens, words_ppl.oov);
 
-    // 2) The LSTM language model: Embedding -> LSTM -> Linear, AdamW with warmup and cosine decay, for a fixed time.
-    fmt::print("[2/2] LSTM language model, trained for {:.0f} s\n", lstm_seconds);
-    const auto corpus = elm::models::make_lstm_lm_corpus(split.train, split.test, /*chars=*/false, /*min_count=*/3);
+    // 2) Characters: n-gram baselines, then an LSTM on the same characters, so their perplexities compare.
+    fmt::print("[2/3] characters: n-gram models\n");
+    struct Baseline {
+      std::string name;
+      elm::classic::Smoothing smoothing;
+      int order;
+      double k;
+    };
+    const std::vector<Baseline> baselines{{"3-gram, add-k (k = 0.01)", elm::classic::Smoothing::add_k, 3, 0.01},
+                                          {"5-gram, interpolated modified Kneser-Ney", elm::classic::Smoothing::kneser_ney, 5, 0},
+                                          {"7-gram, interpolated modified Kneser-Ney", elm::classic::Smoothing::kneser_ney, 7, 0}};
+    std::vector<double> baseline_ppl;
+    std::string ngram_sample;
+    for (const auto& b : baselines) {
+      elm::classic::NgramEstimateOptions char_options;
+      char_options.order = b.order;
+      char_options.chars = true;
+      char_options.smoothing = b.smoothing;
+      char_options.add_k = b.k;
+      char_options.kneser_ney.discount_fallback = true;  // character unigrams have no count-1 types
+      const auto model = elm::classic::estimate_ngram_model(split.train, char_options);
+      baseline_ppl.push_back(model.perplexity(split.test, true).perplexity());
+      bar("estimate", double(baseline_ppl.size()) / double(baselines.size()), b.name);
+      if (b.order == 7) {
+        elm::Rng sample_rng(seed);
+        ngram_sample = model.sample_text(sample_rng, 200, true);
+      }
+    }
+    std::fprintf(stderr, "\n\n");
+
+    fmt::print("[3/3] characters: LSTM language model, trained for {:.0f} s\n", lstm_seconds);
+    const auto corpus = elm::models::make_lstm_lm_corpus(split.train, split.test, /*chars=*/true, /*min_count=*/2);
     elm::models::LstmLmConfig config;
     config.vocab_size = corpus.vocab_size();
-    config.embedding_dim = 128;
-    config.hidden_size = 256;
+    config.embedding_dim = 32;
+    config.hidden_size = 128;
     config.num_layers = 1;
     elm::models::LstmLmTrainOptions train;
+    train.batch_size = 32;
+    train.seq_len = 64;
     train.steps = 100000;  // the schedule follows time: max_seconds ends the run
     train.max_seconds = lstm_seconds;
-    train.batch_size = 32;
-    train.seq_len = 35;
+    train.lr = 0.01;
+    train.warmup = 20;
     train.seed = seed;
     elm::Rng rng(seed);
     elm::models::LstmLm<float> lstm(config, rng);
@@ -112,30 +139,31 @@ int main(int argc, char** argv) {
                                                      if (seconds_since(last_draw) < 0.25 && p.fraction < 1.0) return;
                                                      last_draw = std::chrono::steady_clock::now();
                                                      bar("train", p.fraction,
-                                                         fmt::format("loss {:.2f}, {:.0f} tokens/s", p.loss,
+                                                         fmt::format("loss {:.2f}, {:.0f} chars/s", p.loss,
                                                                      p.tokens_per_second));
                                                    });
     std::fprintf(stderr, "\n");
-    fmt::print("      V = {}, {} parameters, {} steps, {} tokens in {:.0f} s\n", config.vocab_size,
-               elm::nn::count_parameters(lstm), result.losses.size(), result.tokens, result.seconds);
+    fmt::print("      V = {} characters, {} parameters, {} steps, {} characters seen in {:.0f} s; scoring...\n",
+               config.vocab_size, elm::nn::count_parameters(lstm), result.losses.size(), result.tokens,
+               result.seconds);
     const auto lstm_ppl = elm::models::lstm_lm_perplexity(lstm, corpus);
 
-    fmt::print("\nheld-out perplexity ({} sentences, {} tokens with </s>):\n", split.test.size(), ngram_ppl.tokens);
-    fmt::print("  {:<46} {:>8.1f}\n", "3-gram, add-k smoothing (k = 0.01)", addk_ppl.perplexity());
-    fmt::print("  {:<46} {:>8.1f}\n", fmt::format("{}-gram, interpolated modified Kneser-Ney", order),
-               ngram_ppl.perplexity());
-    fmt::print("  {:<46} {:>8.1f}\n", fmt::format("LSTM ({} x {}, {:.0f} s of training)", config.num_layers,
-                                                  config.hidden_size, result.seconds),
+    fmt::print("\nheld-out perplexity per character ({} held-out sentences, {} characters with </s>):\n",
+               split.test.size(), lstm_ppl.tokens);
+    for (std::size_t i = 0; i < baselines.size(); ++i)
+      fmt::print("  {:<48} {:>7.2f}\n", baselines[i].name, baseline_ppl[i]);
+    fmt::print("  {:<48} {:>7.2f}\n",
+               fmt::format("LSTM, {} x {}, {:.0f} s of training", config.num_layers, config.hidden_size,
+                           result.seconds),
                lstm_ppl.perplexity());
-    fmt::print("  (OOV words: the n-gram models score them as <unk>, KenLM's convention; the LSTM shares <unk>'s\n"
-               "   probability among the {} rare or unseen types it stands for)\n", corpus.unk_types);
 
-    fmt::print("\nsampled sentences (seed {}):\n", seed);
+    fmt::print("\nsampled text (seed {}):\n", seed);
     elm::Rng sample_rng(seed);
-    fmt::print("  Kneser-Ney: {}\n", ngram.sample_text(sample_rng, 40));
-    const auto ids = elm::models::lstm_lm_sample(lstm, {elm::models::LstmLmCorpus::boundary_id}, 40,
+    fmt::print("  words, Kneser-Ney:  {}\n", words.sample_text(sample_rng, 40));
+    fmt::print("  chars, Kneser-Ney:  {}\n", ngram_sample);
+    const auto ids = elm::models::lstm_lm_sample(lstm, {elm::models::LstmLmCorpus::boundary_id}, 200,
                                                  elm::models::LstmLmCorpus::boundary_id, 0.8, sample_rng);
-    fmt::print("  LSTM:       {}\n", corpus.decode(ids));
+    fmt::print("  chars, LSTM:        {}\n", corpus.decode(ids));
   } catch (const elm::Error& e) {
     std::fprintf(stderr, "elm-demo: %s\n", e.what());
     return 1;
