@@ -3,12 +3,14 @@
 // against OpenBLAS's sgemm in the same run, in GFLOP/s and as a fraction of this machine's peak.
 //
 // Peak = cores x FMA units per core x FP32 lanes per FMA x 2 flops x clock. Cores and clock come from
-// /proc/cpuinfo; lanes from the widest vector extension the CPU reports (8 for AVX2 or AVX-512 on a 256-bit
-// datapath such as AMD Zen 4, 4 for SSE); FMA units per core default to 2 (Zen 2-4, Intel Skylake and later)
-// and can be set with ELM_FMA_UNITS. Benchmarks are single-threaded unless the build enables OpenMP, so the
-// per-core peak is the one that matters; both are reported.
+// /proc/cpuinfo; lanes from the widest vector extension the CPU reports (16 for AVX-512, 8 for AVX2, 4 for SSE;
+// AMD Zen 4 splits each AVX-512 FMA in two: set ELM_FMA_LANES=8 there); FMA units per core default to 2 (Zen 2-5,
+// Intel Skylake and later) and can be set with ELM_FMA_UNITS. In a virtual machine /proc/cpuinfo reports the
+// nominal clock, below the boost clock, so the fraction of peak is an upper bound. Benchmarks are
+// single-threaded unless the build enables OpenMP, so the per-core peak is the one that matters.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -41,11 +43,16 @@ Peak detect_peak() {
   while (std::getline(in, line)) {
     if (line.rfind("processor", 0) == 0) ++processors;
     if (line.rfind("cpu MHz", 0) == 0 && p.mhz == 0) p.mhz = std::stod(line.substr(line.find(':') + 1));
-    if (line.rfind("flags", 0) == 0 && (line.find(" avx2") != std::string::npos || line.find(" avx512f") != std::string::npos))
-      p.lanes = 8;
+    if (line.rfind("flags", 0) == 0) {
+      if (line.find(" avx512f") != std::string::npos)
+        p.lanes = 16;
+      else if (line.find(" avx2") != std::string::npos)
+        p.lanes = std::max(p.lanes, 8);
+    }
   }
   p.cores = processors > 0 ? processors : 1;
   if (const char* units = std::getenv("ELM_FMA_UNITS")) p.fma_units = std::atoi(units);
+  if (const char* lanes = std::getenv("ELM_FMA_LANES")) p.lanes = std::atoi(lanes);
   return p;
 }
 
