@@ -14,6 +14,7 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 
+#include "elm/io/atomic_file.hpp"
 #include "elm/core/error.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/nn/attention.hpp"
@@ -130,20 +131,6 @@ std::string heatmap_svg(const Matrix<float>& weights, const std::vector<std::str
   return fmt::to_string(svg);
 }
 
-void write_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
-    ELM_EXPECT(file.good(), elm::IoError, "elm-attention: cannot open \"", tmp, "\" for writing");
-    file << text;
-    file.close();
-    ELM_EXPECT(!file.fail(), elm::IoError, "elm-attention: cannot write \"", tmp, "\"");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  ELM_EXPECT(!ec, elm::IoError, "elm-attention: cannot rename \"", tmp, "\" to \"", path, "\": ", ec.message());
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -256,7 +243,7 @@ int main(int argc, char** argv) {
     }
     const std::string title = fmt::format("elm-attention: {} task, {} heads, after {} steps (rows: queries, columns: keys)",
                                           task, heads, steps);
-    write_atomically(out_path, heatmap_svg(weights, words, heads, title));
+    elm::io::write_text_atomically(out_path, heatmap_svg(weights, words, heads, title));
     fmt::print("wrote {}\n", out_path);
     return 0;
   } catch (const elm::Error& e) {

@@ -22,17 +22,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string find_corpus(const char* argv0) {
-  if (fs::is_directory("examples/data/austen")) return "examples/data/austen";
-  std::error_code ec;
-  const fs::path exe = fs::canonical(argv0, ec);  // build/bin/elm-demo -> <source>/examples/data/austen
-  if (!ec) {
-    const fs::path candidate = exe.parent_path().parent_path().parent_path() / "examples" / "data" / "austen";
-    if (fs::is_directory(candidate)) return candidate.string();
-  }
-  return "examples/data/austen";
-}
-
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -50,7 +39,7 @@ void bar(const char* label, double fraction, const std::string& detail) {
 int main(int argc, char** argv) {
   CLI::App app{"elm's main demo: an n-gram model and an LSTM language model trained on Jane Austen's novels, "
                "compared on the same held-out sentences"};
-  std::string data_dir = find_corpus(argv[0]);
+  std::string data_dir = elm::examples::find_data_dir(argv[0], "austen");
   int order = 4;
   double lstm_seconds = 120;
   std::uint64_t seed = 1;

@@ -19,6 +19,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "elm/io/atomic_file.hpp"
 #include "elm/classic/baum_welch.hpp"
 #include "elm/classic/forward_backward.hpp"
 #include "elm/classic/hmm.hpp"
@@ -40,21 +41,6 @@ std::string read_file(const std::string& path) {
   text << in.rdbuf();
   ELM_EXPECT(!in.bad(), elm::IoError, "elm-hmm: error while reading \"", path, "\"");
   return text.str();
-}
-
-// Writes next to the target and renames, so a reader never sees half a file.
-void write_file_atomically(const std::string& path, const std::string& contents) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    ELM_EXPECT(out.good(), elm::IoError, "elm-hmm: cannot open \"", temp, "\" for writing");
-    out << contents;
-    out.flush();
-    ELM_EXPECT(out.good(), elm::IoError, "elm-hmm: error while writing \"", temp, "\"");
-  }
-  std::error_code ec;
-  std::filesystem::rename(temp, path, ec);
-  ELM_EXPECT(!ec, elm::IoError, "elm-hmm: cannot rename \"", temp, "\" to \"", path, "\": ", ec.message());
 }
 
 std::vector<double> numbers_of(const Json& j, const std::string& path, const std::string& what) {
@@ -252,7 +238,7 @@ int run_train_tagger(const std::string& corpus, const std::string& tagset_name, 
   if (!out_path.empty()) {
     std::ostringstream text;
     tagger.save(text);
-    write_file_atomically(out_path, text.str());
+    elm::io::write_text_atomically(out_path, text.str());
     fmt::print("wrote {}\n", out_path);
   }
   return 0;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/austen.hpp"
+#include "elm/io/atomic_file.hpp"
 #include "elm/classic/ngram_estimate.hpp"
 #include "elm/io/checkpoint.hpp"
 #include "elm/io/training_state.hpp"
@@ -23,29 +24,6 @@ namespace fs = std::filesystem;
 using elm::Index;
 
 namespace {
-
-std::string default_data_dir(const char* argv0) {
-  const fs::path here = "examples/data/austen";
-  if (fs::is_directory(here)) return here.string();
-  std::error_code ec;
-  const fs::path exe = fs::canonical(argv0, ec);
-  if (!ec) {
-    const fs::path from_build = exe.parent_path().parent_path().parent_path() / "examples" / "data" / "austen";
-    if (fs::is_directory(from_build)) return from_build.string();
-  }
-  return here.string();
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    ELM_EXPECT(out.good(), elm::IoError, "elm-lstm-lm: cannot write ", tmp.string());
-    out << text;
-    ELM_EXPECT(out.good(), elm::IoError, "elm-lstm-lm: error while writing ", tmp.string());
-  }
-  fs::rename(tmp, path);
-}
 
 // The loss per step (thin) and its exponential moving average (thick), as a standalone SVG.
 std::string loss_svg(const std::vector<double>& losses, const std::string& title) {
@@ -101,7 +79,7 @@ void draw_progress(const elm::models::LstmLmProgress& p, bool final_line) {
 int main(int argc, char** argv) {
   CLI::App app{"Train an LSTM language model (Embedding -> LSTM -> Linear) on the bundled Austen novels and "
                "compare its held-out perplexity with n-gram models on the same split"};
-  std::string data_dir = default_data_dir(argv[0]);
+  std::string data_dir = elm::examples::find_data_dir(argv[0], "austen");
   std::string out_dir = "lstm-lm-out";
   std::string level = "char";
   std::string resume_path;
@@ -195,13 +173,13 @@ int main(int argc, char** argv) {
     const std::int64_t first_step = result.steps_done - std::int64_t(result.losses.size());
     for (std::size_t i = 0; i < result.losses.size(); ++i)
       csv += fmt::format("{},{:.6f}\n", first_step + std::int64_t(i) + 1, result.losses[i]);
-    write_text(fs::path(out_dir) / "loss.csv", csv);
-    write_text(fs::path(out_dir) / "loss.svg",
+    elm::io::write_text_atomically((fs::path(out_dir) / "loss.csv").string(), csv);
+    elm::io::write_text_atomically((fs::path(out_dir) / "loss.svg").string(),
                loss_svg(result.losses, fmt::format("elm-lstm-lm: training loss ({} level, H = {})", level,
                                                    config.hidden_size)));
     std::string vocab;
     for (const auto& t : corpus.tokens) vocab += (t == " " ? std::string("\xE2\x96\x81") : t) + "\n";
-    write_text(fs::path(out_dir) / "vocab.txt", vocab);
+    elm::io::write_text_atomically((fs::path(out_dir) / "vocab.txt").string(), vocab);
     auto meta = model.metadata();
     meta["level"] = level;
     elm::io::save_parameters((fs::path(out_dir) / "model.safetensors").string(), model, meta);

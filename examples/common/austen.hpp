@@ -15,6 +15,21 @@
 
 namespace elm::examples {
 
+/// The folder examples/data/<name>: relative to the working directory when run from the source tree, else found
+/// from the program's own path (build/bin/elm-x -> <source>/examples/data/<name>).
+inline std::string find_data_dir(const char* argv0, const std::string& name) {
+  namespace fs = std::filesystem;
+  const fs::path relative = fs::path("examples") / "data" / name;
+  if (fs::is_directory(relative)) return relative.string();
+  std::error_code ec;
+  const fs::path exe = fs::canonical(argv0, ec);
+  if (!ec) {
+    const fs::path candidate = exe.parent_path().parent_path().parent_path() / relative;
+    if (fs::is_directory(candidate)) return candidate.string();
+  }
+  return relative.string();
+}
+
 /// Sentences as lines of space-separated tokens.
 struct AustenSplit {
   std::vector<std::string> train;

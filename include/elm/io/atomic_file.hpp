@@ -68,4 +68,9 @@ void write_atomically(const std::string& path, Writer&& write) {
   }
 }
 
+/// Writes `text` to `path` atomically (see write_atomically).
+inline void write_text_atomically(const std::string& path, const std::string& text) {
+  write_atomically(path, [&](std::ostream& out) { out.write(text.data(), static_cast<std::streamsize>(text.size())); });
+}
+
 }  // namespace elm::io
