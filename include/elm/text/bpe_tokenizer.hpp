@@ -23,6 +23,7 @@
 #include "elm/core/types.hpp"
 #include "elm/text/detail/json_lite.hpp"
 #include "elm/text/detail/read_file.hpp"
+#include "elm/text/detail/special_tokens.hpp"
 #include "elm/text/encoding.hpp"
 #include "elm/text/unicode.hpp"
 #include "elm/text/utf8.hpp"
@@ -474,15 +475,9 @@ class BpeTokenizer {
     std::size_t pos = 0;
     while (pos < text.size()) {
       // 1) the earliest special token (the longest one if several start there)
-      std::size_t best = std::string_view::npos;
-      const std::pair<std::string, Index>* which = nullptr;
-      for (const auto& s : specials_) {
-        const std::size_t at = text.find(s.first, pos);
-        if (at < best || (at == best && at != std::string_view::npos && s.first.size() > which->first.size())) {
-          best = at;
-          which = &s;
-        }
-      }
+      const auto match = detail::find_special_token(text, pos, specials_);
+      const std::size_t best = match.at;
+      const std::pair<std::string, Index>* which = match.token;
       const std::size_t end = best == std::string_view::npos ? text.size() : best;
       // 2) pre-tokens of the plain text before it, each merged
       encode_plain(text.substr(pos, end - pos), pos, ids, offsets);

@@ -16,6 +16,7 @@
 #include "elm/core/error.hpp"
 #include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
+#include "elm/text/detail/special_tokens.hpp"
 #include "elm/text/encoding.hpp"
 #include "elm/text/unicode.hpp"
 #include "elm/text/utf8.hpp"
@@ -387,15 +388,9 @@ class WordPieceTokenizer {
     // 1) special tokens written in the text (leftmost, then longest)
     std::size_t pos = 0;
     while (pos < text.size()) {
-      std::size_t best = std::string_view::npos;
-      const std::pair<std::string, Index>* which = nullptr;
-      for (const auto& s : specials_) {
-        const std::size_t at = text.find(s.first, pos);
-        if (at < best || (at == best && at != std::string_view::npos && s.first.size() > which->first.size())) {
-          best = at;
-          which = &s;
-        }
-      }
+      const auto match = detail::find_special_token(text, pos, specials_);
+      const std::size_t best = match.at;
+      const std::pair<std::string, Index>* which = match.token;
       const std::size_t end = best == std::string_view::npos ? text.size() : best;
       encode_segment(text.substr(pos, end - pos), pos, e);
       if (which == nullptr) break;
