@@ -13,7 +13,7 @@ int main() {
   for (int s = 0; s < 1000; ++s) {
     const bool animal = data.below(2) == 0;
     const char* fill = animal ? (data.below(2) ? "cat" : "dog") : (data.below(2) ? "car" : "bus");
-    text += fmt::format(animal ? "the {} ate the food\n" : "the {} drove down the road\n", fill);
+    text += animal ? fmt::format("the {} ate the food\n", fill) : fmt::format("the {} drove down the road\n", fill);
   }
   std::istringstream in(text);
   const auto corpus = elm::models::build_word2vec_corpus(in, /*min_count=*/1);
