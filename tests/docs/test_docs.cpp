@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The docs cannot rot: every ```cpp block in docs/ is a compiled and run file of docs/snippets/, and every
-// ```text block that follows one is that program's checked output.
+// The docs cannot rot: every ```cpp block in docs/ is a compiled and run file of docs/snippets/, every
+// ```text block that follows one is that program's checked output, and every ```cmake block is a CMake file of
+// the suite (the consumer project, built and run by CTest).
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -59,6 +60,15 @@ TEST_CASE("every C++ block in docs/ is a compiled snippet, and its shown output 
     const auto blocks = fenced_blocks(read_file(entry.path()));
     for (std::size_t i = 0; i < blocks.size(); ++i) {
       const Block& b = blocks[i];
+      if (b.language == "cmake") {
+        // A CMake block names, on its first line, the file of the suite that it shows.
+        INFO(entry.path().string() << " line " << b.line);
+        REQUIRE(b.body.rfind("# ", 0) == 0);
+        const fs::path file = fs::path(ELM_SOURCE_DIR) / b.body.substr(2, b.body.find('\n') - 2);
+        REQUIRE(fs::exists(file));
+        CHECK(read_file(file) == b.body);
+        continue;
+      }
       if (b.language != "cpp" && b.language != "c++") continue;
       INFO(entry.path().string() << " line " << b.line);
       const std::string marker = "// docs/snippets/";
