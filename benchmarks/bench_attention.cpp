@@ -212,8 +212,15 @@ void grid(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(mha_forward)->Apply(grid);
 BENCHMARK(mha_forward_backward)->Apply(grid);
-BENCHMARK(mha_forward_backward_plain)->ArgNames({"T", "B"})->Args({128, 8})->Args({512, 8})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(mha_forward_backward_blocked)->ArgNames({"T", "B"})->Args({128, 8})->Args({512, 8})->Unit(benchmark::kMillisecond)->UseRealTime();
+// Plain against blocked; the B = 1 cases from T = 512 to 4096 are there to measure each path's peak memory, one
+// case per process (--benchmark_filter, under /usr/bin/time -v): blocked grows linearly in T, plain as T^2.
+void memory_grid(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"T", "B"})->Args({128, 8})->Args({512, 8});
+  for (int T : {512, 1024, 2048, 4096}) b->Args({T, 1});
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+BENCHMARK(mha_forward_backward_plain)->Apply(memory_grid);
+BENCHMARK(mha_forward_backward_blocked)->Apply(memory_grid);
 BENCHMARK(encoder_forward_backward)->ArgNames({"T", "B"})->Args({128, 8})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv) {
