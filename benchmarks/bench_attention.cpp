@@ -11,6 +11,8 @@
 // cache_MB is what forward keeps for backward: linear in T on the blocked path, quadratic on the plain one.
 #include <benchmark/benchmark.h>
 
+#include "python_peer.hpp"
+
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -90,20 +92,8 @@ for T, B in ((128, 8),):
 )PY";
 
 void run_torch_peer() {
-  const char* enabled = std::getenv("ELM_BENCH_TORCH");
-  if (enabled != nullptr && std::string(enabled) == "0") return;
-  const char* threads = std::getenv("ELM_BENCH_TORCH_THREADS");
-  const std::string path = "/tmp/elm_bench_attention_peer.py";
-  {
-    std::ofstream script(path);
-    script << torch_script;
-  }
-  const std::string command = "python3 " + path + " " + (threads ? threads : "1") + " 2>/dev/null";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  if (!pipe) return;
-  std::array<char, 256> buffer{};
-  while (std::fgets(buffer.data(), int(buffer.size()), pipe.get()) != nullptr) {
-    std::istringstream line(buffer.data());
+  for (const std::string& text : elm_bench::run_python_peer(torch_script, "elm_bench_attention_peer.py")) {
+    std::istringstream line(text);
     std::string name;
     double ms = 0;
     if (line >> name >> ms) torch_ms()[name] = ms;

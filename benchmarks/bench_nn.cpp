@@ -8,6 +8,8 @@
 // faster). Set ELM_BENCH_TORCH=0 to skip it. elm runs on one thread unless the build enables OpenMP.
 #include <benchmark/benchmark.h>
 
+#include "python_peer.hpp"
+
 #include <array>
 #include <ctime>
 #include <cstdio>
@@ -80,20 +82,8 @@ print("gelu_tanh", timeit(gelu_step, 20))
 )PY";
 
 void run_torch_peer() {
-  const char* enabled = std::getenv("ELM_BENCH_TORCH");
-  if (enabled != nullptr && std::string(enabled) == "0") return;
-  const char* threads = std::getenv("ELM_BENCH_TORCH_THREADS");
-  const std::string path = "/tmp/elm_bench_nn_peer.py";
-  {
-    std::ofstream script(path);
-    script << torch_script;
-  }
-  const std::string command = "python3 " + path + " " + (threads ? threads : "1") + " 2>/dev/null";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  if (!pipe) return;
-  std::array<char, 256> buffer{};
-  while (std::fgets(buffer.data(), int(buffer.size()), pipe.get()) != nullptr) {
-    std::istringstream line(buffer.data());
+  for (const std::string& text : elm_bench::run_python_peer(torch_script, "elm_bench_nn_peer.py")) {
+    std::istringstream line(text);
     std::string name;
     PeerTime t;
     if (line >> name >> t.wall_ms >> t.cpu_ms) torch_ms()[name] = t;
