@@ -354,19 +354,21 @@ class TransformerDecoderLayer {
   Dropout<Scalar> dropout1_, dropout2_, dropout3_;
 };
 
-/// A stack of config.layers encoder layers (PyTorch's nn.TransformerEncoder, parameters layers.<i>.*, and
-/// norm.* when config.final_norm). Rejects sequences longer than config.max_positions.
-template <typename Scalar = float>
-class TransformerEncoder {
+namespace detail {
+
+/// What the encoder and decoder stacks share: config.layers layers of one kind, parameters layers.<i>.*, and
+/// a final LayerNorm (norm.*) when config.final_norm; the checks on the input; the final norm's forward and
+/// backward. The stacks add the forward and backward that thread their own inputs through the layers.
+template <typename Layer, typename Scalar>
+class TransformerStack {
  public:
   struct Cache {
-    std::vector<typename TransformerEncoderLayer<Scalar>::Cache> layers;
+    std::vector<typename Layer::Cache> layers;
     typename LayerNorm<Scalar>::Cache norm;
   };
 
-  explicit TransformerEncoder(const TransformerConfig& config)
-      : config_((config.check("elm::nn::TransformerEncoder"), config)),
-        norm_(config.width, static_cast<Scalar>(config.layer_norm_eps)) {
+  TransformerStack(const TransformerConfig& config, const char* where)
+      : config_((config.check(where), config)), norm_(config.width, static_cast<Scalar>(config.layer_norm_eps)) {
     layers_.reserve(to_size(config.layers));
     for (Index i = 0; i < config.layers; ++i) layers_.emplace_back(config);
   }
@@ -377,42 +379,7 @@ class TransformerEncoder {
 
   const TransformerConfig& config() const noexcept { return config_; }
   Index size() const noexcept { return to_index(layers_.size()); }
-  TransformerEncoderLayer<Scalar>& layer(Index i) { return layers_.at(to_size(i)); }
-
-  /// x: (C, B * T) -> y: (C, B * T). Throws ShapeError on a wrong shape, RangeError when T > max_positions.
-  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Index batch, const AttentionMask<Scalar>& mask,
-               Matrix<Scalar>& y, Cache* cache = nullptr, Rng* rng = nullptr) const {
-    constexpr std::string_view where = "elm::nn::TransformerEncoder::forward";
-    check_shape(x, config_.width, -1, where, "x");
-    ELM_EXPECT(batch > 0 && x.cols() % batch == 0 && x.cols() > 0, ShapeError, where, ": x has ", x.cols(),
-               " columns, expected a positive multiple of B = ", batch);
-    const Index T = x.cols() / batch;
-    ELM_EXPECT(T <= config_.max_positions, RangeError, where, ": sequence length T = ", T,
-               " exceeds max_positions = ", config_.max_positions);
-    if (cache) cache->layers.resize(layers_.size());
-    Matrix<Scalar> h = x, next;
-    for (std::size_t i = 0; i < layers_.size(); ++i) {
-      layers_[i].forward(h, batch, mask, next, cache ? &cache->layers[i] : nullptr, rng);
-      h.swap(next);
-    }
-    if (config_.final_norm)
-      norm_.forward(h, y, cache ? &cache->norm : nullptr);
-    else
-      y = std::move(h);
-  }
-
-  void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
-    Matrix<Scalar> g, next;
-    if (config_.final_norm)
-      norm_.backward(cache.norm, dy, g);
-    else
-      g = dy;
-    for (std::size_t i = layers_.size(); i-- > 0;) {
-      layers_[i].backward(cache.layers[i], g, next);
-      g.swap(next);
-    }
-    dx = std::move(g);
-  }
+  Layer& layer(Index i) { return layers_.at(to_size(i)); }
 
   template <typename F>
   void for_each_parameter(std::string_view prefix, F&& f) {
@@ -424,70 +391,109 @@ class TransformerEncoder {
     for_each_parameter("", [](const std::string&, Parameter<Scalar>& p) { p.zero_grad(); });
   }
 
- private:
-  TransformerConfig config_;
-  std::vector<TransformerEncoderLayer<Scalar>> layers_;
-  LayerNorm<Scalar> norm_;
-};
-
-/// A stack of config.layers decoder layers (PyTorch's nn.TransformerDecoder, parameters layers.<i>.*, and
-/// norm.* when config.final_norm), all attending to the same memory. Rejects targets longer than
-/// config.max_positions.
-template <typename Scalar = float>
-class TransformerDecoder {
- public:
-  struct Cache {
-    std::vector<typename TransformerDecoderLayer<Scalar>::Cache> layers;
-    typename LayerNorm<Scalar>::Cache norm;
-  };
-
-  explicit TransformerDecoder(const TransformerConfig& config)
-      : config_((config.check("elm::nn::TransformerDecoder"), config)),
-        norm_(config.width, static_cast<Scalar>(config.layer_norm_eps)) {
-    layers_.reserve(to_size(config.layers));
-    for (Index i = 0; i < config.layers; ++i) layers_.emplace_back(config);
-  }
-
-  void init(Rng& rng) {
-    for (auto& layer : layers_) layer.init(rng);
-  }
-
-  const TransformerConfig& config() const noexcept { return config_; }
-  Index size() const noexcept { return to_index(layers_.size()); }
-  TransformerDecoderLayer<Scalar>& layer(Index i) { return layers_.at(to_size(i)); }
-
-  /// x: (C, B * T), memory: (C, B * S) -> y: (C, B * T). Throws ShapeError on a wrong shape, RangeError when
-  /// T > max_positions.
-  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, const Eigen::Ref<const Matrix<Scalar>>& memory, Index batch,
-               const AttentionMask<Scalar>& self_mask, const AttentionMask<Scalar>& memory_mask, Matrix<Scalar>& y,
-               Cache* cache = nullptr, Rng* rng = nullptr) const {
-    constexpr std::string_view where = "elm::nn::TransformerDecoder::forward";
+ protected:
+  /// Checks x: (C, B * T) with T <= max_positions; ShapeError or RangeError otherwise.
+  void check_input(const Eigen::Ref<const Matrix<Scalar>>& x, Index batch, std::string_view where) const {
     check_shape(x, config_.width, -1, where, "x");
     ELM_EXPECT(batch > 0 && x.cols() % batch == 0 && x.cols() > 0, ShapeError, where, ": x has ", x.cols(),
                " columns, expected a positive multiple of B = ", batch);
     const Index T = x.cols() / batch;
     ELM_EXPECT(T <= config_.max_positions, RangeError, where, ": sequence length T = ", T,
                " exceeds max_positions = ", config_.max_positions);
-    if (cache) cache->layers.resize(layers_.size());
-    Matrix<Scalar> h = x, next;
-    for (std::size_t i = 0; i < layers_.size(); ++i) {
-      layers_[i].forward(h, memory, batch, self_mask, memory_mask, next, cache ? &cache->layers[i] : nullptr, rng);
-      h.swap(next);
-    }
+  }
+
+  /// y = norm(h) when config.final_norm, else h (moved).
+  void finish_forward(Matrix<Scalar>& h, Matrix<Scalar>& y, Cache* cache) const {
     if (config_.final_norm)
       norm_.forward(h, y, cache ? &cache->norm : nullptr);
     else
       y = std::move(h);
   }
 
-  /// dx and dmemory (the sum over layers) from dy, both overwritten; adds into every parameter gradient.
-  void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx,
-                Matrix<Scalar>& dmemory) {
-    Matrix<Scalar> g, next, dm;
+  /// The gradient entering the last layer: through the final norm when there is one.
+  void start_backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& g) {
     if (config_.final_norm)
       norm_.backward(cache.norm, dy, g);
     else
       g = dy;
+  }
+
+  TransformerConfig config_;
+  std::vector<Layer> layers_;
+  LayerNorm<Scalar> norm_;
+};
+
+}  // namespace detail
+
+/// A stack of config.layers encoder layers (PyTorch's nn.TransformerEncoder, parameters layers.<i>.*, and
+/// norm.* when config.final_norm). Rejects sequences longer than config.max_positions.
+template <typename Scalar = float>
+class TransformerEncoder : public detail::TransformerStack<TransformerEncoderLayer<Scalar>, Scalar> {
+  using Base = detail::TransformerStack<TransformerEncoderLayer<Scalar>, Scalar>;
+  using Base::layers_;
+
+ public:
+  using Cache = typename Base::Cache;
+
+  explicit TransformerEncoder(const TransformerConfig& config) : Base(config, "elm::nn::TransformerEncoder") {}
+
+  /// x: (C, B * T) -> y: (C, B * T). Throws ShapeError on a wrong shape, RangeError when T > max_positions.
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Index batch, const AttentionMask<Scalar>& mask,
+               Matrix<Scalar>& y, Cache* cache = nullptr, Rng* rng = nullptr) const {
+    this->check_input(x, batch, "elm::nn::TransformerEncoder::forward");
+    if (cache) cache->layers.resize(layers_.size());
+    Matrix<Scalar> h = x, next;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      layers_[i].forward(h, batch, mask, next, cache ? &cache->layers[i] : nullptr, rng);
+      h.swap(next);
+    }
+    this->finish_forward(h, y, cache);
+  }
+
+  void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
+    Matrix<Scalar> g, next;
+    this->start_backward(cache, dy, g);
+    for (std::size_t i = layers_.size(); i-- > 0;) {
+      layers_[i].backward(cache.layers[i], g, next);
+      g.swap(next);
+    }
+    dx = std::move(g);
+  }
+};
+
+/// A stack of config.layers decoder layers (PyTorch's nn.TransformerDecoder, parameters layers.<i>.*, and
+/// norm.* when config.final_norm), all attending to the same memory. Rejects targets longer than
+/// config.max_positions.
+template <typename Scalar = float>
+class TransformerDecoder : public detail::TransformerStack<TransformerDecoderLayer<Scalar>, Scalar> {
+  using Base = detail::TransformerStack<TransformerDecoderLayer<Scalar>, Scalar>;
+  using Base::layers_;
+
+ public:
+  using Cache = typename Base::Cache;
+
+  explicit TransformerDecoder(const TransformerConfig& config) : Base(config, "elm::nn::TransformerDecoder") {}
+
+  /// x: (C, B * T), memory: (C, B * S) -> y: (C, B * T). Throws ShapeError on a wrong shape, RangeError when
+  /// T > max_positions.
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, const Eigen::Ref<const Matrix<Scalar>>& memory, Index batch,
+               const AttentionMask<Scalar>& self_mask, const AttentionMask<Scalar>& memory_mask, Matrix<Scalar>& y,
+               Cache* cache = nullptr, Rng* rng = nullptr) const {
+    this->check_input(x, batch, "elm::nn::TransformerDecoder::forward");
+    if (cache) cache->layers.resize(layers_.size());
+    Matrix<Scalar> h = x, next;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      layers_[i].forward(h, memory, batch, self_mask, memory_mask, next, cache ? &cache->layers[i] : nullptr, rng);
+      h.swap(next);
+    }
+    this->finish_forward(h, y, cache);
+  }
+
+  /// dx and dmemory (the sum over layers) from dy, both overwritten; adds into every parameter gradient.
+  void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx,
+                Matrix<Scalar>& dmemory) {
+    Matrix<Scalar> g, next, dm;
+    this->start_backward(cache, dy, g);
     for (std::size_t i = layers_.size(); i-- > 0;) {
       layers_[i].backward(cache.layers[i], g, next, dm);
       if (i + 1 == layers_.size())
@@ -498,21 +504,6 @@ class TransformerDecoder {
     }
     dx = std::move(g);
   }
-
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) {
-    for (std::size_t i = 0; i < layers_.size(); ++i)
-      layers_[i].for_each_parameter(join_name(join_name(prefix, "layers"), std::to_string(i)), f);
-    if (config_.final_norm) norm_.for_each_parameter(join_name(prefix, "norm"), f);
-  }
-  void zero_grad() {
-    for_each_parameter("", [](const std::string&, Parameter<Scalar>& p) { p.zero_grad(); });
-  }
-
- private:
-  TransformerConfig config_;
-  std::vector<TransformerDecoderLayer<Scalar>> layers_;
-  LayerNorm<Scalar> norm_;
 };
 
 }  // namespace elm::nn
