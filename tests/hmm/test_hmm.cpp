@@ -2,8 +2,15 @@
 // Hmm tables, forward/backward, posteriors, Viterbi, sampling: hand-sized cases, brute force, properties.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
+#include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include "elm/classic/baum_welch.hpp"
 #include "elm/classic/forward_backward.hpp"
@@ -285,4 +292,105 @@ TEST_CASE("Baum-Welch expected counts equal the sums of posteriors and pairwise 
   CHECK((stats.trans - trans).cwiseAbs().maxCoeff() < 1e-11);
   CHECK((stats.emission - emit).cwiseAbs().maxCoeff() < 1e-11);
   CHECK_THAT(stats.log_likelihood, WithinRel(ll, 1e-13));
+}
+
+namespace {
+
+// Viterbi as hmmlearn's _hmmc.viterbi writes it: scalar loops, max over (score, index) pairs while tracing
+// back (so the highest index wins a tie) and numpy's argmax (the lowest) for the last state.
+ViterbiResult<double> textbook_viterbi(const Hmm<double>& hmm, const Sequence& obs) {
+  const Index n = hmm.n_states(), length = Index(obs.size());
+  const auto& log_a = hmm.log_transmat();
+  const auto& log_b = hmm.log_emissionprob();
+  elm::Matrix<double> lattice(length, n);
+  for (Index i = 0; i < n; ++i) lattice(0, i) = hmm.log_startprob()(i) + log_b(i, obs[0]);
+  for (Index t = 1; t < length; ++t)
+    for (Index i = 0; i < n; ++i) {
+      double best = -std::numeric_limits<double>::infinity();
+      for (Index j = 0; j < n; ++j) best = std::max(best, lattice(t - 1, j) + log_a(j, i));
+      lattice(t, i) = best + log_b(i, obs[std::size_t(t)]);
+    }
+  ViterbiResult<double> out;
+  out.path.resize(obs.size());
+  Index state = 0;
+  for (Index i = 1; i < n; ++i)
+    if (lattice(length - 1, i) > lattice(length - 1, state)) state = i;
+  out.log_prob = lattice(length - 1, state);
+  out.path.back() = state;
+  for (Index t = length - 2; t >= 0; --t) {
+    std::pair<double, Index> best(-std::numeric_limits<double>::infinity(), 0);
+    for (Index i = 0; i < n; ++i) best = std::max(best, std::make_pair(lattice(t, i) + log_a(i, state), i));
+    state = best.second;
+    out.path[std::size_t(t)] = state;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Viterbi equals hmmlearn's scalar recursion at every padded width, one sequence or many",
+          "[hmm][viterbi]") {
+  // N = 1, 3, 10, 17 and 40 cover widths padded to a SIMD multiple, unpadded, 32 and the run-time width;
+  // uniform tables make every step a tie, sparse ones put -inf into the lattice.
+  const Index n = GENERATE(as<Index>{}, 1, 3, 10, 17, 40);
+  const int kind = GENERATE(0, 1, 2);
+  INFO("N = " << n << ", tables " << (kind == 0 ? "random" : kind == 1 ? "sparse" : "uniform"));
+  elm::Rng rng(static_cast<std::uint64_t>(n * 3 + kind));
+  Hmm<double> hmm = random_model(n, 6, rng, kind == 1, false);
+  if (kind == 2)
+    hmm = Hmm<double>(elm::Vector<double>::Constant(n, 1.0 / double(n)), elm::Matrix<double>::Constant(n, n, 1.0 / double(n)),
+                      elm::Matrix<double>::Constant(n, 6, 1.0 / 6.0));
+  std::vector<Sequence> data;  // an odd count of unequal lengths: pairs decoded in lockstep, one alone
+  for (Index len : {1, 30, 7, 30, 12}) data.push_back(hmm.sample(len, rng).symbols);
+  const auto all = viterbi(hmm, data);
+  REQUIRE(all.size() == data.size());
+  double total = 0;
+  for (std::size_t s = 0; s < data.size(); ++s) {
+    INFO("sequence " << s);
+    const auto expected = textbook_viterbi(hmm, data[s]);
+    const auto one = viterbi(hmm, data[s]);
+    CHECK(one.path == expected.path);
+    CHECK(one.log_prob == expected.log_prob);
+    CHECK(all[s].path == expected.path);
+    CHECK(all[s].log_prob == expected.log_prob);
+    total += double(log_likelihood(hmm, data[s]));
+  }
+  CHECK(log_likelihood(hmm, data) == total);
+}
+
+TEST_CASE("Baum-Welch expected counts over more observations than one batch, with any thread count",
+          "[hmm][baum_welch]") {
+  // 2^18 observations make a batch: these sequences take two, and the sums must still be those of posteriors().
+  elm::Rng rng(11);
+  const auto hmm = random_model(5, 7, rng, true);
+  std::vector<Sequence> data;
+  for (Index len : {150000, 1, 140000, 30}) data.push_back(hmm.sample(len, rng).symbols);
+  const auto stats = BaumWelch<double>().expected_counts(hmm, data);
+  elm::Matrix<double> emit = elm::Matrix<double>::Zero(5, 7);
+  elm::Vector<double> start = elm::Vector<double>::Zero(5);
+  for (const auto& obs : data) {
+    const auto gamma = posteriors(hmm, obs);
+    start += gamma.col(0);
+    for (std::size_t t = 0; t < obs.size(); ++t) emit.col(obs[t]) += gamma.col(Index(t));
+  }
+  CHECK((stats.start - start).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK(((stats.emission - emit).array() / emit.array().max(1.0)).abs().maxCoeff() < 1e-12);
+#if defined(_OPENMP)
+  // Sequences are shared among threads, their statistics added in sequence order: the same bits.
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const auto serial = BaumWelch<double>().expected_counts(hmm, data);
+  const double serial_ll = log_likelihood(hmm, data);
+  const auto serial_paths = viterbi(hmm, data);
+  omp_set_num_threads(2);
+  const auto parallel = BaumWelch<double>().expected_counts(hmm, data);
+  CHECK(log_likelihood(hmm, data) == serial_ll);
+  const auto parallel_paths = viterbi(hmm, data);
+  omp_set_num_threads(threads);
+  CHECK(parallel.start == serial.start);
+  CHECK(parallel.trans == serial.trans);
+  CHECK(parallel.emission == serial.emission);
+  CHECK(parallel.log_likelihood == serial.log_likelihood);
+  for (std::size_t s = 0; s < data.size(); ++s) CHECK(parallel_paths[s].path == serial_paths[s].path);
+#endif
 }

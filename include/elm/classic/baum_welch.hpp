@@ -55,9 +55,11 @@ namespace elm::detail {
 /// The E-step for N <= W states with every vector padded to the compile-time width W (zeros in the padding),
 /// so the per-step products are unrolled and run on SIMD packets. Rabiner's scaling: the forward pass stores
 /// alpha_t / P(x_0..t) and the step probabilities s_t = P(x_t | x_0..t-1); the backward pass divides by the
-/// same s_t, so alpha_t o beta_t is gamma_t and alpha_t (B(., x_t+1) o beta_t+1 / s_t+1)^T o A is xi_t, and
-/// both are accumulated during the backward sweep. The xi sum is one (W, T-1) x (T-1, W) product per
-/// sequence, multiplied by A once at the end. Throws NumericalError when a sequence is impossible.
+/// same s_t, so alpha_t o beta_t is gamma_t and alpha_t (B(., x_t+1) o beta_t+1 / s_t+1)^T o A is xi_t.
+/// Each sequence's pass (forward, backward, its xi sum as one (W, T-1) x (T-1, W) product) is independent, so
+/// batches of sequences are shared among threads (parallel_for); their gamma columns, xi sums and
+/// log-likelihoods are then added to the totals in sequence order, so the statistics are the same, to the
+/// bit, with any number of threads. Throws NumericalError when a sequence is impossible.
 template <int W, typename Scalar>
 void expected_counts_padded(const classic::Hmm<Scalar>& hmm, const std::vector<classic::Sequence>& sequences,
                             classic::HmmStatistics<Scalar>& stats, const char* where) {
@@ -72,20 +74,20 @@ void expected_counts_padded(const classic::Hmm<Scalar>& hmm, const std::vector<c
   b.topRows(n) = hmm.emissionprob();
   Column pi = Column::Zero();
   pi.head(n) = hmm.startprob();
-  Column start = Column::Zero();
-  Square pair_counts = Square::Zero();
-  Matrix<Scalar> emission = Matrix<Scalar>::Zero(W, v);
-  Matrix<Scalar> alpha, weighted;  // (W, T) workspaces, reused across sequences
-  std::vector<Scalar> step;
-  double log_likelihood = 0;
-  for (std::size_t s = 0; s < sequences.size(); ++s) {
+
+  // What one sequence contributes: gamma (W, T), sum_t alpha_t u_t+1^T, log P(x).
+  struct SequenceCounts {
+    Matrix<Scalar> gamma;
+    Square pairs;
+    double log_likelihood = 0;
+  };
+  auto count = [&](std::size_t s, SequenceCounts& out) {
     const classic::Sequence& x = sequences[s];
     const Index length = to_index(x.size());
-    if (alpha.cols() < length) {
-      alpha.resize(W, length);
-      weighted.resize(W, length);
-    }
-    step.resize(x.size());
+    Matrix<Scalar> alpha(W, length), weighted(W, length);
+    std::vector<Scalar> step(x.size());  // 1 / s_t
+    out.gamma.resize(W, length);
+    out.log_likelihood = 0;
     // 1) forward: alpha_t = (A^T alpha_t-1) o B(., x_t), normalized by s_t.
     Column cur = pi.cwiseProduct(b.col(x[0]));
     for (Index t = 0; t < length; ++t) {
@@ -99,28 +101,51 @@ void expected_counts_padded(const classic::Hmm<Scalar>& hmm, const std::vector<c
       check_step_sum(sum, static_cast<std::size_t>(t), where);
       ELM_EXPECT(sum > Scalar(0), NumericalError, where, ": sequence ", s,
                  " has probability zero under the current tables");
-      alpha.col(t) = cur / sum;
-      step[static_cast<std::size_t>(t)] = sum;
-      log_likelihood += std::log(static_cast<double>(sum));
+      const Scalar inverse = Scalar(1) / sum;  // one division a step; the columns are multiplied by it
+      alpha.col(t) = cur * inverse;
+      step[static_cast<std::size_t>(t)] = inverse;
+      out.log_likelihood += std::log(static_cast<double>(sum));
     }
-    // 2) backward, accumulating gamma_t = alpha_t o beta_t and the weights of xi_t-1.
+    // 2) backward: gamma_t = alpha_t o beta_t and the weights u_t of xi_t-1.
     Column beta = Column::Ones();
     for (Index t = length - 1; t >= 0; --t) {
-      const Index symbol = x[static_cast<std::size_t>(t)];
-      const Column gamma = alpha.col(t).cwiseProduct(beta);
-      emission.col(symbol) += gamma;
-      if (t == 0) {
-        start += gamma;
-        break;
-      }
-      const Column u = b.col(symbol).cwiseProduct(beta) / step[static_cast<std::size_t>(t)];
+      out.gamma.col(t) = alpha.col(t).cwiseProduct(beta);
+      if (t == 0) break;
+      const Column u = b.col(x[static_cast<std::size_t>(t)]).cwiseProduct(beta) * step[static_cast<std::size_t>(t)];
       weighted.col(t - 1) = u;
       Column next = a.col(0) * u(0);
       for (Index j = 1; j < n; ++j) next += a.col(j) * u(j);
       beta = next;
     }
-    // 3) sum_t alpha_t u_t+1^T for this sequence.
-    if (length > 1) pair_counts.noalias() += alpha.leftCols(length - 1) * weighted.leftCols(length - 1).transpose();
+    // 3) sum_t alpha_t u_t+1^T.
+    out.pairs.setZero();
+    if (length > 1) out.pairs.noalias() = alpha.leftCols(length - 1) * weighted.leftCols(length - 1).transpose();
+  };
+
+  Column start = Column::Zero();
+  Square pair_counts = Square::Zero();
+  Matrix<Scalar> emission = Matrix<Scalar>::Zero(W, v);
+  double log_likelihood = 0;
+  // Batches of consecutive sequences of at most batch_steps observations (or one longer sequence) bound the
+  // memory the gamma columns take while they wait for the ordered reduction.
+  constexpr std::size_t batch_steps = std::size_t(1) << 18;
+  std::vector<SequenceCounts> counts;
+  for (std::size_t first = 0; first < sequences.size();) {
+    std::size_t last = first + 1, steps = sequences[first].size();
+    while (last < sequences.size() && steps + sequences[last].size() <= batch_steps) steps += sequences[last++].size();
+    if (counts.size() < last - first) counts.resize(last - first);
+    hmm_parallel_for(to_index(last - first), [&](Index k) {
+      count(first + static_cast<std::size_t>(k), counts[static_cast<std::size_t>(k)]);
+    });
+    for (std::size_t s = first; s < last; ++s) {
+      const SequenceCounts& c = counts[s - first];
+      const classic::Sequence& x = sequences[s];
+      for (Index t = to_index(x.size()) - 1; t >= 0; --t) emission.col(x[static_cast<std::size_t>(t)]) += c.gamma.col(t);
+      start += c.gamma.col(0);
+      pair_counts += c.pairs;
+      log_likelihood += c.log_likelihood;
+    }
+    first = last;
   }
   stats.start = start.head(n);
   stats.trans = pair_counts.cwiseProduct(a).topLeftCorner(n, n);
@@ -161,11 +186,17 @@ class BaumWelch {
       ELM_EXPECT(!sequences[s].empty(), InvalidArgument, where, ": sequence ", s, " is empty, expected T >= 1");
       hmm.check_sequence(sequences[s], where);
     }
-    if (n <= 2) return detail::expected_counts_padded<2>(hmm, sequences, stats, where), stats;
-    if (n <= 4) return detail::expected_counts_padded<4>(hmm, sequences, stats, where), stats;
-    if (n <= 8) return detail::expected_counts_padded<8>(hmm, sequences, stats, where), stats;
-    if (n <= 12) return detail::expected_counts_padded<12>(hmm, sequences, stats, where), stats;
-    if (n <= 16) return detail::expected_counts_padded<16>(hmm, sequences, stats, where), stats;
+    constexpr int packet = detail::hmm_packet<Scalar>;
+    const bool padded = detail::hmm_dispatch_width<packet, packet>(n, [&](auto width) {
+      constexpr int W = decltype(width)::value;
+      if constexpr (W > 0 && W <= 16) {
+        detail::expected_counts_padded<W>(hmm, sequences, stats, where);
+        return true;
+      } else {
+        return false;
+      }
+    });
+    if (padded) return stats;
     // Larger N: the lattices of forward_backward.hpp, whose products are already efficient at that size.
     stats.start = Vector<Scalar>::Zero(n);
     stats.trans = Matrix<Scalar>::Zero(n, n);

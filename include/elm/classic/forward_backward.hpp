@@ -158,11 +158,17 @@ Scalar log_likelihood(const Hmm<Scalar>& hmm, const Sequence& obs) {
   return static_cast<Scalar>(total);
 }
 
-/// Sum of log P(x) over independent sequences (hmmlearn's score with lengths).
+/// Sum of log P(x) over independent sequences (hmmlearn's score with lengths). The sequences are shared among
+/// threads (parallel_for) and their log-likelihoods added in sequence order, so the sum does not depend on
+/// the thread count.
 template <typename Scalar>
 Scalar log_likelihood(const Hmm<Scalar>& hmm, const std::vector<Sequence>& sequences) {
+  std::vector<double> each(sequences.size());
+  detail::hmm_parallel_for(to_index(sequences.size()), [&](Index s) {
+    each[static_cast<std::size_t>(s)] = static_cast<double>(log_likelihood(hmm, sequences[static_cast<std::size_t>(s)]));
+  });
   double total = 0;
-  for (const auto& obs : sequences) total += static_cast<double>(log_likelihood(hmm, obs));
+  for (const double value : each) total += value;
   return static_cast<Scalar>(total);
 }
 

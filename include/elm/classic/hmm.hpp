@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <exception>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -13,6 +14,7 @@
 
 #include "elm/core/check.hpp"
 #include "elm/core/error.hpp"
+#include "elm/core/parallel.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
 
@@ -294,3 +296,42 @@ class Hmm {
 };
 
 }  // namespace elm::classic
+
+namespace elm::detail {
+
+/// Eigen's SIMD packet width for Scalar: 2 doubles with SSE2, 4 with AVX, 8 with AVX-512.
+template <typename Scalar>
+inline constexpr int hmm_packet = Eigen::internal::packet_traits<Scalar>::size;
+
+/// Calls run(std::integral_constant<int, W>) with W the smallest multiple of Step (from W) that holds n states,
+/// up to 16, then 32, then W = 0 (a run-time width) for larger n. The recursions pad the state dimension to W
+/// so that their loops run on whole SIMD packets: N = 10 doubles take 5 SSE2 packets, 3 AVX packets.
+template <int W, int Step, typename Run>
+decltype(auto) hmm_dispatch_width(Index n, Run&& run) {
+  if constexpr (W > 16) {
+    if (n <= 32) return run(std::integral_constant<int, 32>{});
+    return run(std::integral_constant<int, 0>{});
+  } else {
+    if (n <= W) return run(std::integral_constant<int, W>{});
+    return hmm_dispatch_width<W + Step, Step>(n, std::forward<Run>(run));
+  }
+}
+
+/// parallel_for for the HMM's many-sequence entry points: body(i) may throw. An exception must not leave an
+/// OpenMP region, so each is caught; after the loop the one of the lowest index is rethrown, the same that a
+/// serial loop would have thrown first.
+template <typename Body>
+void hmm_parallel_for(Index count, Body&& body) {
+  std::vector<std::exception_ptr> errors(to_size(count));
+  parallel_for(0, count, [&](Index i) {
+    try {
+      body(i);
+    } catch (...) {
+      errors[static_cast<std::size_t>(i)] = std::current_exception();
+    }
+  });
+  for (const auto& error : errors)
+    if (error) std::rethrow_exception(error);
+}
+
+}  // namespace elm::detail
