@@ -2,8 +2,10 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "elm/classic/ngram_counts.hpp"
 #include "ngram_test_data.hpp"
@@ -39,6 +41,55 @@ TEST_CASE("NgramCounts: windows of <s> w1 .. wk </s>, counted by hand", "[ngram]
   CHECK(coc[1] == 2);
   CHECK(coc[2] == 2);
   CHECK(coc[3] == 0);
+}
+
+TEST_CASE("NgramCounts: the lower orders derived from the longest windows equal direct window counts",
+          "[ngram][counts]") {
+  // Reference: every window of every order of <s> w1 .. wk </s> counted in a map (except the unigram <s>,
+  // counted once per sentence). Lines are added in two batches with a query in between, so the lazily derived
+  // orders are also rebuilt after more text.
+  const auto& lines = ngram_test::train_lines();
+  const int N = 4;
+  NgramCounts c(N);
+  std::map<std::vector<std::string>, std::int64_t> expected;
+  for (std::size_t i = 0; i < 400; ++i) {
+    std::vector<std::string_view> tokens;
+    elm::classic::split_tokens(lines[i], tokens);
+    std::vector<std::string> seq{"<s>"};
+    seq.insert(seq.end(), tokens.begin(), tokens.end());
+    seq.emplace_back("</s>");
+    ++expected[{"<s>"}];
+    for (std::size_t end = 1; end < seq.size(); ++end)
+      for (std::size_t n = 1; n <= std::size_t(N) && n <= end + 1; ++n)
+        ++expected[std::vector<std::string>(seq.begin() + std::ptrdiff_t(end + 1 - n), seq.begin() + std::ptrdiff_t(end + 1))];
+    c.add_line(lines[i]);
+    if (i == 150) CHECK(c.size(2) > 0);  // completes the lower orders once, halfway
+  }
+  std::size_t sizes[N] = {};
+  for (const auto& kv : expected) ++sizes[kv.first.size() - 1];
+  std::size_t wrong = 0;
+  for (const auto& [gram, count] : expected) {
+    std::vector<std::string_view> words(gram.begin(), gram.end());
+    wrong += c.count(words) != count;
+  }
+  CHECK(wrong == 0);
+  for (int n = 2; n <= N; ++n) {
+    CHECK(c.size(n) == sizes[n - 1]);
+    // Every entry links to its prefix and suffix in the order below.
+    const auto& st = c.store(n);
+    const auto& lo = c.store(n - 1);
+    std::size_t bad_links = 0;
+    for (std::size_t i = 0; i < st.size(); ++i) {
+      const std::uint32_t* w = st.words(i);
+      const std::uint32_t* p = lo.words(c.prefixes(n)[i]);
+      const std::uint32_t* s = lo.words(c.suffixes(n)[i]);
+      for (int k = 0; k + 1 < n; ++k) bad_links += (p[k] != w[k]) + (s[k] != w[k + 1]);
+    }
+    CHECK(bad_links == 0);
+  }
+  CHECK(c.size(1) == c.vocabulary().size());
+  CHECK_THROWS_AS(c.prefixes(1), elm::InvalidArgument);
+  CHECK_THROWS_AS(c.suffixes(N + 1), elm::InvalidArgument);
 }
 
 TEST_CASE("NgramCounts: an empty line is the sentence <s> </s>", "[ngram][counts]") {

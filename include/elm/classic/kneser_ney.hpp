@@ -26,11 +26,11 @@ struct KneserNeyOptions {
   /// lmplz --interpolate_unigrams (default on): unigrams interpolate with the uniform distribution over
   /// the vocabulary without <s>. Off: the whole unigram back-off mass goes to <unk> (SRILM's way).
   bool interpolate_unigrams = true;
-  /// Pruning thresholds per order (lmplz's --prune form): an n-gram of order n >= 2 whose adjusted count is at
-  /// most prune[n-1] is left out, unless a kept longer n-gram needs it as its context or suffix; the last value
-  /// repeats for higher orders; prune[0] must be 0 (no unigram pruning) and the values must not decrease.
-  /// The pruned n-grams' own mass sum u(w|h) joins gamma(h), so every distribution still sums to 1. Empty: no
-  /// pruning (the default). Not checked against lmplz's --prune output, which the reference does not include.
+  /// Pruning thresholds per order, as lmplz --prune: an n-gram of order n >= 2 whose raw count is at most
+  /// prune[n-1] is left out; the last value repeats for higher orders; prune[0] must be 0 (no unigram pruning)
+  /// and the values must not decrease (so a kept n-gram's prefix and suffix are kept too). A pruned n-gram's
+  /// whole adjusted count joins gamma(h), so every distribution still sums to 1. Empty: no pruning (the
+  /// default). Checked entry by entry against lmplz's output (tests/ngram, tools/make_lmplz_prune_fixtures.py).
   std::vector<std::int64_t> prune{};
 };
 
@@ -95,22 +95,25 @@ inline NgramTables estimate_kneser_ney(const NgramCounts& counts, const KneserNe
     if (progress) progress(stage, f);
   };
 
-  // 1) Adjusted counts, from the highest order down.
+  // 1) Adjusted counts, from the highest order down: an n-gram ending a longer one gains one per distinct left
+  //    word (the longer n-grams' suffix links), except the ones starting with <s> (no word precedes <s>).
+  //    At the highest order (above unigrams) the adjusted counts are the raw counts, used in place.
   std::vector<std::vector<std::int64_t>> adj(order_count);
+  const auto adjusted = [&](int n) -> const std::vector<std::int64_t>& {
+    return n == N && N > 1 ? counts.counts(N) : adj[std::size_t(n - 1)];
+  };
   for (int n = N; n >= 1; --n) {
     const NgramStore& st = counts.store(n);
     const auto& raw = counts.counts(n);
     auto& a = adj[std::size_t(n - 1)];
-    a.assign(st.size(), 0);
-    for (std::size_t i = 0; i < st.size(); ++i)
-      if (n == N || st.words(i)[0] == bos) a[i] = raw[i];
-    if (n < N) {
-      const NgramStore& up = counts.store(n + 1);
-      for (std::size_t j = 0; j < up.size(); ++j) {
-        const std::size_t idx = st.find(up.words(j) + 1);
-        ELM_ASSERT(idx != NgramStore::npos);
-        if (st.words(idx)[0] != bos) a[idx] += 1;
-      }
+    if (n == N) {
+      if (N > 1) continue;
+      a = raw;
+    } else {
+      a.assign(st.size(), 0);
+      for (std::size_t i = 0; i < st.size(); ++i)
+        if (st.words(i)[0] == bos) a[i] = raw[i];
+      for (std::uint32_t s : counts.suffixes(n + 1)) a[s] += 1;
     }
     if (n == 1) a[bos] = a[unk] = 0;
     report("adjusting counts", double(N - n + 1) / double(N));
@@ -121,7 +124,7 @@ inline NgramTables estimate_kneser_ney(const NgramCounts& counts, const KneserNe
   for (int n = 1; n <= N; ++n) {
     KneserNeyDiscount& dn = disc[std::size_t(n - 1)];
     dn.n = n;
-    for (std::int64_t v : adj[std::size_t(n - 1)])
+    for (std::int64_t v : adjusted(n))
       if (v >= 1 && v <= 4) ++dn.t[std::size_t(v)];
     std::string problem;
     for (int k = 1; k <= 3 && problem.empty(); ++k)
@@ -153,67 +156,51 @@ inline NgramTables estimate_kneser_ney(const NgramCounts& counts, const KneserNe
     return disc[std::size_t(n - 1)].d[std::size_t(std::min<std::int64_t>(a, 3))];
   };
 
-  // 2b) Pruning: from the highest order down, an n-gram stays when its adjusted count is above the threshold or
-  //     a kept longer n-gram has it as context (prefix) or suffix, so the ARPA file stays consistent.
+  // 2b) Pruning as lmplz does it: an n-gram of order n >= 2 goes when its raw count is at most the threshold.
+  //     With non-decreasing thresholds a kept n-gram's prefix and suffix (whose raw counts are at least its
+  //     own) stay as well, so the ARPA file stays consistent without a check.
   std::vector<std::vector<char>> keep(order_count);
-  for (int n = N; n >= 1; --n) {
+  for (int n = 1; n <= N; ++n) {
+    const auto& raw = counts.counts(n);
     auto& k = keep[std::size_t(n - 1)];
-    if (k.empty()) k.assign(counts.store(n).size(), 0);
-    const auto& a = adj[std::size_t(n - 1)];
-    for (std::size_t i = 0; i < k.size(); ++i)
-      if (n == 1 || prune.empty() || a[i] > threshold(n)) k[i] = 1;
-    if (n == 1) break;
-    const NgramStore& st = counts.store(n);
-    const NgramStore& lo = counts.store(n - 1);
-    auto& lower = keep[std::size_t(n - 2)];
-    lower.assign(lo.size(), 0);
-    for (std::size_t i = 0; i < k.size(); ++i) {
-      if (!k[i]) continue;
-      lower[lo.find(st.words(i))] = 1;
-      lower[lo.find(st.words(i) + 1)] = 1;
-    }
+    k.assign(raw.size(), 1);
+    if (n == 1 || prune.empty()) continue;
+    const std::int64_t t = threshold(n);
+    for (std::size_t i = 0; i < k.size(); ++i) k[i] = raw[i] > t;
   }
 
   // 3) Context sums S(h) and gamma(h) = sum_x Dn(a(hx)) / S(h) (the same as D1 N1 + D2 N2 + D3 N3+ over S);
   //    ctx_sum[n-1] and gamma[n-1] are indexed by the order-(n-1) entry h, for the order-n grams h x.
   std::vector<std::vector<double>> ctx_sum(order_count), gamma(order_count);
-  std::vector<std::vector<std::uint32_t>> ctx(order_count);  // ctx[n-1][i]: index of the prefix of i
   double empty_sum = 0.0, empty_weighted = 0.0;
-  for (std::int64_t a : adj[0]) {
+  for (std::int64_t a : adjusted(1)) {
     if (a <= 0) continue;
     empty_sum += double(a);
     empty_weighted += discount(1, a);
   }
   const double empty_gamma = empty_weighted / empty_sum;
   for (int n = 2; n <= N; ++n) {
-    const NgramStore& st = counts.store(n);
-    const NgramStore& lo = counts.store(n - 1);
-    auto& c = ctx[std::size_t(n - 1)];
+    const auto& c = counts.prefixes(n);
     auto& sum = ctx_sum[std::size_t(n - 1)];
     auto& g = gamma[std::size_t(n - 1)];
-    c.resize(st.size());
-    sum.assign(lo.size(), 0.0);
-    g.assign(lo.size(), 0.0);
-    const auto& a = adj[std::size_t(n - 1)];
-    for (std::size_t i = 0; i < st.size(); ++i) {
-      const std::size_t h = lo.find(st.words(i));
-      ELM_ASSERT(h != NgramStore::npos);
-      c[i] = static_cast<std::uint32_t>(h);
-      sum[h] += double(a[i]);
-      g[h] += discount(n, a[i]);
+    sum.assign(counts.size(n - 1), 0.0);
+    g.assign(counts.size(n - 1), 0.0);
+    const auto& a = adjusted(n);
+    const auto& k = keep[std::size_t(n - 1)];
+    // A pruned n-gram gives its whole adjusted count to gamma(h), its discount and its own mass u(w|h).
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      sum[c[i]] += double(a[i]);
+      g[c[i]] += k[i] ? discount(n, a[i]) : double(a[i]);
     }
-    for (std::size_t h = 0; h < lo.size(); ++h)
+    for (std::size_t h = 0; h < sum.size(); ++h)
       if (sum[h] > 0.0) g[h] /= sum[h];
-    // Pruned n-grams give their own mass u(w|h) to gamma(h).
-    for (std::size_t i = 0; i < st.size(); ++i)
-      if (!keep[std::size_t(n - 1)][i]) g[c[i]] += (double(a[i]) - discount(n, a[i])) / sum[c[i]];
     report("context sums", double(n - 1) / double(N - 1));
   }
 
   // 4) Interpolated probabilities, from unigrams up: p(w|h) = u(w|h) + gamma(h) p(w|h').
   std::vector<std::vector<double>> prob(order_count);
   {
-    const auto& a = adj[0];
+    const auto& a = adjusted(1);
     auto& p = prob[0];
     p.resize(a.size());
     const double uniform = 1.0 / double(a.size() - 1);
@@ -225,20 +212,17 @@ inline NgramTables estimate_kneser_ney(const NgramCounts& counts, const KneserNe
     p[bos] = 1.0;
   }
   for (int n = 2; n <= N; ++n) {
-    const NgramStore& st = counts.store(n);
-    const NgramStore& lo = counts.store(n - 1);
-    const auto& a = adj[std::size_t(n - 1)];
-    const auto& c = ctx[std::size_t(n - 1)];
+    const auto& a = adjusted(n);
+    const auto& c = counts.prefixes(n);
+    const auto& s = counts.suffixes(n);
     const auto& sum = ctx_sum[std::size_t(n - 1)];
     const auto& g = gamma[std::size_t(n - 1)];
     const auto& lower = prob[std::size_t(n - 2)];
     auto& p = prob[std::size_t(n - 1)];
-    p.resize(st.size());
-    for (std::size_t i = 0; i < st.size(); ++i) {
-      const std::size_t s = lo.find(st.words(i) + 1);
-      ELM_ASSERT(s != NgramStore::npos);
+    p.resize(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
       const std::size_t h = c[i];
-      p[i] = (double(a[i]) - discount(n, a[i])) / sum[h] + g[h] * lower[s];
+      p[i] = (double(a[i]) - discount(n, a[i])) / sum[h] + g[h] * lower[s[i]];
     }
     report("probabilities", double(n - 1) / double(N - 1));
   }
@@ -249,29 +233,44 @@ inline NgramTables estimate_kneser_ney(const NgramCounts& counts, const KneserNe
   out.orders.resize(order_count);
   std::vector<std::vector<char>> extended(order_count);
   for (int n = 2; n <= N; ++n) {
-    extended[std::size_t(n - 2)].assign(counts.store(n - 1).size(), 0);
-    const auto& c = ctx[std::size_t(n - 1)];
+    extended[std::size_t(n - 2)].assign(counts.size(n - 1), 0);
+    const auto& c = counts.prefixes(n);
     for (std::size_t i = 0; i < c.size(); ++i)
       if (keep[std::size_t(n - 1)][i]) extended[std::size_t(n - 2)][c[i]] = 1;
   }
+  // log10 through the natural log: the same value to a few ulps, and half the time of std::log10.
+  const auto log10 = [](double x) { return std::log(x) * 0.43429448190325182765; };
   for (int n = 1; n <= N; ++n) {
     const NgramStore& st = counts.store(n);
     const auto& k = keep[std::size_t(n - 1)];
+    auto& p = prob[std::size_t(n - 1)];
     NgramOrderTable& t = out.orders[std::size_t(n - 1)];
     t.n = n;
     const auto kept = static_cast<std::size_t>(std::count(k.begin(), k.end(), char(1)));
-    t.words.reserve(kept * std::size_t(n));
-    t.log10_prob.reserve(kept);
-    if (n < N) t.log10_backoff.reserve(kept);
+    if (kept == st.size()) {
+      t.words = st.all_words();
+    } else {
+      t.words.reserve(kept * std::size_t(n));
+      for (std::size_t i = 0; i < st.size(); ++i)
+        if (k[i]) t.words.insert(t.words.end(), st.words(i), st.words(i) + n);
+    }
+    // Without pruning the probabilities become the table's column in place (no order reads them any more).
+    if (kept == st.size()) {
+      t.log10_prob = std::move(p);
+    } else {
+      t.log10_prob.resize(kept);
+    }
+    if (n < N) t.log10_backoff.resize(kept);
+    std::size_t j = 0;
     for (std::size_t i = 0; i < st.size(); ++i) {
       if (!k[i]) continue;
-      t.words.insert(t.words.end(), st.words(i), st.words(i) + n);
-      t.log10_prob.push_back(std::min(0.0, std::log10(prob[std::size_t(n - 1)][i])));
+      t.log10_prob[j] = std::min(0.0, log10(kept == st.size() ? t.log10_prob[j] : p[i]));
       if (n < N) {
         const WordId last = st.words(i)[n - 1];
         const bool context = extended[std::size_t(n - 1)][i] && last != eos && last != unk;
-        t.log10_backoff.push_back(context ? std::log10(gamma[std::size_t(n)][i]) : 0.0);
+        t.log10_backoff[j] = context ? log10(gamma[std::size_t(n)][i]) : 0.0;
       }
+      ++j;
     }
   }
   if (discounts != nullptr) *discounts = std::move(disc);

@@ -49,7 +49,9 @@ inline std::uint64_t ngram_key(const std::uint32_t* words, int n) noexcept {
   return key;
 }
 
-/// The distinct n-grams of one order, in order of insertion, with exact (word-by-word) lookups.
+/// The distinct n-grams of one order, in order of insertion, with exact (word-by-word) lookups. An open-
+/// addressing table of 8-byte slots (the key's high half, to skip most word comparisons, and the entry) over
+/// the entries' words, kept at most half full.
 class NgramStore {
  public:
   static constexpr std::size_t npos = std::numeric_limits<std::size_t>::max();
@@ -57,19 +59,20 @@ class NgramStore {
   explicit NgramStore(int n = 1) : n_(n) { rehash(16); }
 
   int order() const noexcept { return n_; }
-  std::size_t size() const noexcept { return keys_.size(); }
+  std::size_t size() const noexcept { return size_; }
   const std::uint32_t* words(std::size_t i) const noexcept { return words_.data() + i * std::size_t(n_); }
-  std::uint64_t key(std::size_t i) const noexcept { return keys_[i]; }
+  /// The words of every entry, entry after entry (size() * order() values).
+  const std::vector<std::uint32_t>& all_words() const noexcept { return words_; }
+  std::uint64_t key(std::size_t i) const noexcept { return ngram_key(words(i), n_); }
 
   /// Index of the n-gram w[0..n), or npos.
   std::size_t find(const std::uint32_t* w) const noexcept { return find(w, ngram_key(w, n_)); }
   std::size_t find(const std::uint32_t* w, std::uint64_t key) const noexcept {
-    std::size_t slot = key & mask_;
-    for (;;) {
+    const auto check = static_cast<std::uint32_t>(key >> 32);
+    for (std::size_t slot = key & mask_;; slot = (slot + 1) & mask_) {
       const Slot& s = slots_[slot];
       if (s.index == 0) return npos;
-      if (s.key == key && equal(s.index - 1, w)) return s.index - 1;
-      slot = (slot + 1) & mask_;
+      if (s.check == check && equal(s.index - 1, w)) return s.index - 1;
     }
   }
 
@@ -77,23 +80,31 @@ class NgramStore {
   std::pair<std::size_t, bool> insert(const std::uint32_t* w) { return insert(w, ngram_key(w, n_)); }
   /// insert() with the key already computed (it must equal ngram_key(w, n)).
   std::pair<std::size_t, bool> insert(const std::uint32_t* w, std::uint64_t key) {
+    const auto check = static_cast<std::uint32_t>(key >> 32);
     std::size_t slot = key & mask_;
-    for (;;) {
+    for (;; slot = (slot + 1) & mask_) {
       const Slot& s = slots_[slot];
       if (s.index == 0) break;
-      if (s.key == key && equal(s.index - 1, w)) return {s.index - 1, false};
-      slot = (slot + 1) & mask_;
+      if (s.check == check && equal(s.index - 1, w)) return {s.index - 1, false};
     }
-    ELM_EXPECT(keys_.size() < 0xFFFFFFF0u, RangeError, "elm::detail::NgramStore::insert: more than 2^32 n-grams");
-    keys_.push_back(key);
-    words_.insert(words_.end(), w, w + n_);
-    slots_[slot] = {key, static_cast<std::uint32_t>(keys_.size())};
-    if (2 * keys_.size() > slots_.size()) rehash(2 * slots_.size());
-    return {keys_.size() - 1, true};
+    ELM_EXPECT(size_ < 0xFFFFFFF0u, RangeError, "elm::detail::NgramStore::insert: more than 2^32 n-grams");
+    for (int k = 0; k < n_; ++k) words_.push_back(w[k]);
+    ++size_;
+    slots_[slot] = {check, static_cast<std::uint32_t>(size_)};
+    if (2 * size_ > slots_.size()) rehash(2 * slots_.size());
+    return {size_ - 1, true};
   }
 
+  /// Hints the cache to load the slot where the key's probe starts (a later find or insert of it is faster).
+  void prefetch(std::uint64_t key) const noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(slots_.data() + (key & mask_));
+#else
+    (void)key;
+#endif
+  }
+  /// Room for count n-grams without rehashing.
   void reserve(std::size_t count) {
-    keys_.reserve(count);
     words_.reserve(count * std::size_t(n_));
     std::size_t cap = slots_.size();
     while (cap < 2 * count + 2) cap *= 2;
@@ -110,20 +121,20 @@ class NgramStore {
   void rehash(std::size_t capacity) {
     slots_.assign(capacity, Slot{});
     mask_ = capacity - 1;
-    for (std::size_t i = 0; i < keys_.size(); ++i) {
-      std::size_t slot = keys_[i] & mask_;
+    for (std::size_t i = 0; i < size_; ++i) {
+      const std::uint64_t key = ngram_key(words(i), n_);
+      std::size_t slot = key & mask_;
       while (slots_[slot].index != 0) slot = (slot + 1) & mask_;
-      slots_[slot] = {keys_[i], static_cast<std::uint32_t>(i + 1)};
+      slots_[slot] = {static_cast<std::uint32_t>(key >> 32), static_cast<std::uint32_t>(i + 1)};
     }
   }
-  // The key sits in the slot so that a probe touches one cache line until the words are compared.
   struct Slot {
-    std::uint64_t key = 0;
+    std::uint32_t check = 0;  // key >> 32
     std::uint32_t index = 0;  // entry + 1; 0 is empty
   };
 
   int n_;
-  std::vector<std::uint64_t> keys_;
+  std::size_t size_ = 0;
   std::vector<std::uint32_t> words_;
   std::vector<Slot> slots_;
   std::size_t mask_ = 0;
@@ -138,6 +149,13 @@ namespace elm::classic {
 /// except the unigram <s>. (lmplz pads with N-1 <s> and folds the windows "<s> <s> .. w" back onto the
 /// gram that starts at the last <s>; that gives exactly these windows.) The unigram index equals the word id;
 /// count(<s>) is the number of sentences, so c(h) = sum_x c(h x) holds for every context h.
+///
+/// Counting hashes one window per token, as lmplz does: the N-gram ending there (or, in the first N-2
+/// positions of a sentence, the shorter window that starts at <s>). The other n-grams of orders below N are
+/// the suffixes of longer ones and are derived from the distinct longer n-grams when first asked for (so
+/// the first const call after adding lines may take a moment; it must not run concurrently with another
+/// call). Every n-gram of order n >= 2 knows the entries of its prefix and suffix (prefixes(n), suffixes(n)),
+/// which is what estimation needs, without a lookup.
 class NgramCounts {
  public:
   /// order N in [1, max_ngram_order]; throws InvalidArgument otherwise.
@@ -145,8 +163,13 @@ class NgramCounts {
     ELM_EXPECT(order >= 1 && order <= max_ngram_order, InvalidArgument,
                "elm::classic::NgramCounts: order = ", order, ", expected 1 <= order <= ", max_ngram_order);
     order_ = order;
+    const auto orders = std::size_t(order);
     for (int n = 1; n <= order; ++n) stores_.emplace_back(n);
-    counts_.resize(std::size_t(order));
+    counts_.resize(orders);
+    direct_.resize(orders);
+    previous_.resize(orders);
+    prefix_.resize(orders);
+    suffix_.resize(orders);
     for (WordId id = 0; id < 3; ++id) add_unigram(id);
   }
 
@@ -174,7 +197,6 @@ class NgramCounts {
     ++line_number_;
     ids_.clear();
     std::size_t pos = 0;
-    std::string one;
     while (pos < line.size()) {
       const text::DecodedCodePoint d = text::decode_code_point(line, pos);
       ELM_EXPECT(d.length != 0, FormatError, "elm::classic::NgramCounts::add_char_line: line ", line_number_,
@@ -191,7 +213,12 @@ class NgramCounts {
   }
 
   /// Counts every line; chars selects add_char_line. progress (optional) sees ("counting", fraction).
+  /// The lower orders are complete on return.
   void add_lines(const std::vector<std::string>& lines, bool chars = false, const NgramProgress& progress = {}) {
+    // One window per token and </s>: an upper bound of the new N-grams, so the tables grow once.
+    std::size_t windows = 0;
+    for (const std::string& line : lines) windows += 1 + (chars ? count_code_points(line) : count_tokens(line));
+    if (order_ >= 2) reserve_order(order_, stores_[std::size_t(order_ - 1)].size() + windows);
     const std::size_t step = std::max<std::size_t>(1, lines.size() / 100);
     for (std::size_t i = 0; i < lines.size(); ++i) {
       if (chars) {
@@ -201,6 +228,7 @@ class NgramCounts {
       }
       if (progress && (i + 1) % step == 0) progress("counting", double(i + 1) / double(lines.size()));
     }
+    complete();
     if (progress) progress("counting", 1.0);
   }
 
@@ -210,12 +238,17 @@ class NgramCounts {
   const elm::detail::NgramStore& store(int n) const {
     ELM_EXPECT(n >= 1 && n <= order_, InvalidArgument, "elm::classic::NgramCounts::store: n = ", n,
                ", expected 1 <= n <= ", order_);
+    complete();
     return stores_[std::size_t(n - 1)];
   }
   const std::vector<std::int64_t>& counts(int n) const {
     store(n);
     return counts_[std::size_t(n - 1)];
   }
+  /// For the order-n entries (n in [2, order]): the index in store(n - 1) of their first n - 1 words.
+  const std::vector<std::uint32_t>& prefixes(int n) const { return links(n, prefix_, "prefixes"); }
+  /// For the order-n entries (n in [2, order]): the index in store(n - 1) of their last n - 1 words.
+  const std::vector<std::uint32_t>& suffixes(int n) const { return links(n, suffix_, "suffixes"); }
 
   /// Raw count of the n-gram given as words (0 when absent or when a word is unknown).
   std::int64_t count(const std::vector<std::string_view>& words) const {
@@ -248,6 +281,10 @@ class NgramCounts {
   std::int64_t tokens() const noexcept { return tokens_count_; }
 
  private:
+  static constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
+  // How many windows ahead the counting and derivation loops prefetch their hash slot.
+  static constexpr std::size_t prefetch_distance = 16;
+
   WordId word_id(std::string_view w) {
     const std::size_t before = vocab_.size();
     const WordId id = vocab_.add(w);
@@ -256,8 +293,43 @@ class NgramCounts {
   }
   void add_unigram(WordId id) {
     stores_[0].insert(&id);
+    direct_[0].push_back(0);
     counts_[0].push_back(0);
   }
+  static std::size_t count_tokens(std::string_view line) noexcept {
+    std::size_t tokens = 0;
+    bool in_token = false;
+    for (char c : line) {
+      const bool space = is_token_separator(c);
+      tokens += !space && !in_token;
+      in_token = !space;
+    }
+    return tokens;
+  }
+  static std::size_t count_code_points(std::string_view line) noexcept {
+    std::size_t cps = 0;
+    for (char c : line) cps += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    return cps;
+  }
+  // Room for count entries of order n in its store and per-entry arrays.
+  void reserve_order(int n, std::size_t count) const {
+    const auto k = std::size_t(n - 1);
+    stores_[k].reserve(count);
+    if (n < order_) direct_[k].reserve(count);
+    counts_[k].reserve(count);
+    if (n >= 3) previous_[k].reserve(count);
+  }
+  // The per-entry arrays of order n follow the size of its store (one entry was just inserted).
+  void grow(int n) const {
+    const auto k = std::size_t(n - 1);
+    if (n < order_) direct_[k].push_back(0);
+    counts_[k].push_back(0);
+    if (n >= 3) previous_[k].push_back(none);
+  }
+
+  // Hashes the window that ends at each token: the N-gram, or the shorter window starting at <s> near the
+  // sentence start. A new window remembers the window before it (its prefix when it starts with <s>, else the
+  // N-gram whose suffix is its prefix), from which complete() finds every prefix without a lookup.
   void count_sentence() {
     ++sentences_;
     tokens_count_ += static_cast<std::int64_t>(ids_.size());
@@ -265,33 +337,133 @@ class NgramCounts {
     seq_.push_back(1);
     seq_.insert(seq_.end(), ids_.begin(), ids_.end());
     seq_.push_back(2);
-    counts_[0][1] += 1;
-    for (std::size_t end = 1; end < seq_.size(); ++end) {
-      // The key of a window extends the key of the window one shorter with its first word.
-      counts_[0][seq_[end]] += 1;  // the unigram index is the word id
-      std::uint64_t key = elm::detail::ngram_key_step(0, seq_[end]);
-      for (int n = 2; n <= order_ && std::size_t(n) <= end + 1; ++n) {
-        const std::uint32_t* w = seq_.data() + (end + 1 - std::size_t(n));
-        key = elm::detail::ngram_key_step(key, w[0]);
-        auto& st = stores_[std::size_t(n - 1)];
-        const auto [idx, inserted] = st.insert(w, key);
-        auto& c = counts_[std::size_t(n - 1)];
-        if (inserted) c.push_back(0);
-        c[idx] += 1;
+    direct_[0][1] += 1;
+    dirty_ = true;
+    const std::size_t len = seq_.size();
+    const auto window = [&](std::size_t end) { return std::min(std::size_t(order_), end + 1); };
+    keys_.resize(len);
+    for (std::size_t end = 1; end < len; ++end) {
+      const std::size_t n = window(end);
+      keys_[end] = elm::detail::ngram_key(seq_.data() + end + 1 - n, int(n));
+    }
+    if (order_ == 1) {
+      for (std::size_t end = 1; end < len; ++end) direct_[0][seq_[end]] += 1;
+      return;
+    }
+    std::uint32_t previous = none;
+    for (std::size_t end = 1; end < len; ++end) {
+      if (end + prefetch_distance < len) {
+        const std::size_t ahead = end + prefetch_distance;
+        stores_[window(ahead) - 1].prefetch(keys_[ahead]);
+      }
+      const std::size_t n = window(end);
+      auto& st = stores_[n - 1];
+      const auto [idx, inserted] = st.insert(seq_.data() + end + 1 - n, keys_[end]);
+      if (inserted) {
+        grow(int(n));
+        if (n >= 3) previous_[n - 1][idx] = previous;
+      }
+      (int(n) == order_ ? counts_ : direct_)[n - 1][idx] += 1;
+      previous = static_cast<std::uint32_t>(idx);
+    }
+  }
+
+  const std::vector<std::uint32_t>& links(int n, const std::vector<std::vector<std::uint32_t>>& v,
+                                          const char* what) const {
+    ELM_EXPECT(n >= 2 && n <= order_, InvalidArgument, "elm::classic::NgramCounts::", what, ": n = ", n,
+               ", expected 2 <= n <= ", order_);
+    complete();
+    return v[std::size_t(n - 1)];
+  }
+
+  // Derives the orders below N from the distinct longer n-grams, from the top down (the raw count of an
+  // n-gram that does not start with <s> is the sum of the counts of the (n+1)-grams it ends), then links
+  // every entry to its prefix: prefix(suffix(g)) = suffix(prefix(g)), so a derived n-gram takes the suffix of
+  // the prefix of the longer n-gram it was first derived from.
+  void complete() const {
+    if (!dirty_) return;
+    const int N = order_;
+    for (int n = 1; n < std::max(N, 2); ++n) counts_[std::size_t(n - 1)] = direct_[std::size_t(n - 1)];
+    std::vector<std::vector<std::uint32_t>> origin(static_cast<std::size_t>(N));
+    for (int n = N; n >= 2; --n) {
+      const elm::detail::NgramStore& st = stores_[std::size_t(n - 1)];
+      elm::detail::NgramStore& lo = stores_[std::size_t(n - 2)];
+      const auto& c = counts_[std::size_t(n - 1)];
+      auto& lower = counts_[std::size_t(n - 2)];
+      auto& sfx = suffix_[std::size_t(n - 1)];
+      auto& from = origin[std::size_t(n - 2)];
+      sfx.resize(st.size());
+      const std::size_t size = st.size();
+      if (n == 2) {
+        for (std::size_t i = 0; i < size; ++i) {
+          const WordId w = st.words(i)[1];
+          sfx[i] = w;
+          lower[w] += c[i];
+        }
+        continue;
+      }
+      reserve_order(n - 1, lo.size() + size);
+      from.reserve(lo.size() + size);
+      from.assign(lo.size(), none);
+      std::vector<std::uint64_t> keys(std::min(size, prefetch_distance));
+      const auto key_of = [&](std::size_t i) { return elm::detail::ngram_key(st.words(i) + 1, n - 1); };
+      for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = key_of(i);
+      for (std::size_t i = 0; i < size; ++i) {
+        const std::uint64_t key = keys[i % prefetch_distance];
+        if (i + prefetch_distance < size) {
+          const std::uint64_t ahead = key_of(i + prefetch_distance);
+          keys[i % prefetch_distance] = ahead;
+          lo.prefetch(ahead);
+        }
+        const auto [s, inserted] = lo.insert(st.words(i) + 1, key);
+        if (inserted) {
+          grow(n - 1);
+          from.push_back(none);
+        }
+        if (from[s] == none) from[s] = static_cast<std::uint32_t>(i);
+        sfx[i] = static_cast<std::uint32_t>(s);
+        lower[s] += c[i];
       }
     }
+    for (int n = N; n >= 2; --n) {
+      const elm::detail::NgramStore& st = stores_[std::size_t(n - 1)];
+      auto& pfx = prefix_[std::size_t(n - 1)];
+      pfx.resize(st.size());
+      if (n == 2) {
+        for (std::size_t i = 0; i < st.size(); ++i) pfx[i] = st.words(i)[0];
+        continue;
+      }
+      const auto& prev = previous_[std::size_t(n - 1)];
+      const auto& sfx = suffix_[std::size_t(n - 1)];
+      for (std::size_t i = 0; i < st.size(); ++i) {
+        if (st.words(i)[0] == 1) {
+          pfx[i] = prev[i];  // a window starting at <s>: the window before it is its prefix
+        } else if (n == N) {
+          pfx[i] = sfx[prev[i]];  // the N-gram before it ends with its prefix
+        } else {
+          pfx[i] = sfx[prefix_[std::size_t(n)][origin[std::size_t(n - 1)][i]]];
+        }
+      }
+    }
+    dirty_ = false;
   }
 
   int order_ = 0;
   NgramVocabulary vocab_;
-  std::vector<elm::detail::NgramStore> stores_;
-  std::vector<std::vector<std::int64_t>> counts_;
+  // Everything the lazy completion of the lower orders touches (store entries, counts, links) is mutable.
+  mutable std::vector<elm::detail::NgramStore> stores_;
+  mutable std::vector<std::vector<std::int64_t>> counts_;   // raw counts, all orders
+  mutable std::vector<std::vector<std::int64_t>> direct_;   // counts of windows hashed directly, orders < N
+  mutable std::vector<std::vector<std::uint32_t>> previous_;  // orders >= 3: the window before, when hashed
+  mutable std::vector<std::vector<std::uint32_t>> prefix_, suffix_;
+  mutable bool dirty_ = false;
   std::int64_t sentences_ = 0;
   std::int64_t tokens_count_ = 0;
   std::int64_t line_number_ = 0;
   std::vector<std::string_view> tokens_;
   std::vector<WordId> ids_;
   std::vector<WordId> seq_;
+  std::vector<std::uint64_t> keys_;
 };
 
 /// Counts of the code-point windows of length n in UTF-8 text (no padding), keyed by their UTF-8 bytes:

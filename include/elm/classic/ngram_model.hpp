@@ -165,22 +165,6 @@ class NgramProbingTable {
   std::vector<Entry> slots_;
 };
 
-/// 64-bit hash of a word, 8 bytes per step.
-inline std::uint64_t ngram_word_hash(std::string_view s) noexcept {
-  std::uint64_t h = 0x9E3779B97F4A7C15ULL ^ s.size();
-  std::size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    std::uint64_t w = 0;
-    std::memcpy(&w, s.data() + i, 8);
-    h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
-    h ^= h >> 29;
-  }
-  std::uint64_t tail = 0;
-  if (i < s.size()) std::memcpy(&tail, s.data() + i, s.size() - i);
-  h = (h ^ tail) * 0x94D049BB133111EBULL;
-  return h ^ (h >> 32);
-}
-
 inline bool ngram_has_extension(float backoff) noexcept { return !(backoff == 0.0f && std::signbit(backoff)); }
 
 struct NgramModelAccess;
@@ -320,7 +304,9 @@ class NgramModel {
     check_ready("begin_sentence_state");
     NgramState s;
     s.words[0] = bos_;
-    s.backoff[0] = unigrams_[bos_].backoff;
+    // (The bound check is always true after check_ready; it keeps GCC's -Warray-bounds quiet when this is
+    // inlined for a model it can see is empty.)
+    s.backoff[0] = bos_ < unigrams_.size() ? unigrams_[bos_].backoff : 0.0f;
     s.length = order_ > 1 ? 1 : 0;
     return s;
   }

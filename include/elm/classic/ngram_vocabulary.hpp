@@ -4,13 +4,33 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "elm/core/error.hpp"
+
+namespace elm::detail {
+
+/// 64-bit hash of a word, eight bytes at a time (words are short: one or two steps).
+inline std::uint64_t ngram_word_hash(std::string_view s) noexcept {
+  std::uint64_t h = 0x9E3779B97F4A7C15ULL ^ s.size();
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 29;
+  }
+  std::uint64_t tail = 0;
+  if (i < s.size()) std::memcpy(&tail, s.data() + i, s.size() - i);
+  h = (h ^ tail) * 0x94D049BB133111EBULL;
+  return h ^ (h >> 32);
+}
+
+}  // namespace elm::detail
 
 namespace elm::classic {
 
@@ -29,11 +49,12 @@ inline constexpr int max_ngram_order = 16;
 class NgramVocabulary {
  public:
   NgramVocabulary() = default;
-  NgramVocabulary(const NgramVocabulary& other) { *this = other; }
+  NgramVocabulary(const NgramVocabulary& other) : words_(other.words_), slots_(other.slots_) { make_views(); }
   NgramVocabulary& operator=(const NgramVocabulary& other) {
     if (this != &other) {
-      clear();
-      for (const std::string& w : other.words_) add(w);
+      words_ = other.words_;
+      slots_ = other.slots_;
+      make_views();
     }
     return *this;
   }
@@ -52,25 +73,30 @@ class NgramVocabulary {
 
   /// Id of word, adding it at the end when it is new.
   WordId add(std::string_view word) {
-    const auto it = ids_.find(word);
-    if (it != ids_.end()) return it->second;
+    const std::uint64_t h = elm::detail::ngram_word_hash(word);
+    std::size_t slot = probe(word, h);
+    if (slots_[slot].id != 0) return slots_[slot].id - 1;
     ELM_EXPECT(words_.size() < std::size_t(0xFFFFFFFEu), RangeError,
                "elm::classic::NgramVocabulary::add: more than 2^32 - 2 words");
     const auto id = static_cast<WordId>(words_.size());
     words_.emplace_back(word);
-    ids_.emplace(std::string_view(words_.back()), id);
+    views_.emplace_back(words_.back());
+    slots_[slot] = {static_cast<std::uint32_t>(h >> 32), id + 1};
+    if (2 * words_.size() > slots_.size()) rehash(2 * slots_.size());
     return id;
   }
 
   /// True and the id in *id when word is known.
   bool find(std::string_view word, WordId* id) const {
-    const auto it = ids_.find(word);
-    if (it == ids_.end()) return false;
-    *id = it->second;
+    const Slot& s = slots_[probe(word, elm::detail::ngram_word_hash(word))];
+    if (s.id == 0) return false;
+    *id = s.id - 1;
     return true;
   }
 
-  bool contains(std::string_view word) const { return ids_.count(word) != 0; }
+  bool contains(std::string_view word) const {
+    return slots_[probe(word, elm::detail::ngram_word_hash(word))].id != 0;
+  }
 
   /// The word of id; throws RangeError for an unknown id.
   const std::string& word(WordId id) const {
@@ -81,27 +107,63 @@ class NgramVocabulary {
 
   std::size_t size() const noexcept { return words_.size(); }
   void clear() {
-    ids_.clear();
     words_.clear();
+    views_.clear();
+    slots_.assign(16, Slot{});
   }
 
  private:
-  // A deque never moves its elements, so the string_view keys stay valid as words are added.
+  void make_views() {
+    views_.assign(words_.begin(), words_.end());
+  }
+  // An open-addressing table, at most half full, of (high half of the word's hash, id + 1; 0 is empty).
+  struct Slot {
+    std::uint32_t check = 0;
+    WordId id = 0;
+  };
+  // The slot holding word, or the empty slot where it would go.
+  std::size_t probe(std::string_view word, std::uint64_t h) const {
+    const auto check = static_cast<std::uint32_t>(h >> 32);
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t slot = h & mask;; slot = (slot + 1) & mask) {
+      const Slot& s = slots_[slot];
+      if (s.id == 0 || (s.check == check && views_[s.id - 1] == word)) return slot;
+    }
+  }
+  void rehash(std::size_t capacity) {
+    slots_.assign(capacity, Slot{});
+    const std::size_t mask = capacity - 1;
+    for (std::size_t id = 0; id < words_.size(); ++id) {
+      const std::uint64_t h = elm::detail::ngram_word_hash(views_[id]);
+      std::size_t slot = h & mask;
+      while (slots_[slot].id != 0) slot = (slot + 1) & mask;
+      slots_[slot] = {static_cast<std::uint32_t>(h >> 32), static_cast<WordId>(id + 1)};
+    }
+  }
+
+  // A deque never moves its elements, so references to words (and views_) stay valid as words are added.
   std::deque<std::string> words_;
-  std::unordered_map<std::string_view, WordId> ids_;
+  std::vector<std::string_view> views_;  // views_[id] = words_[id], one indirection less for lookups
+  std::vector<Slot> slots_ = std::vector<Slot>(16);
 };
 
-/// Splits a line into tokens at ' ', '\t', '\r', '\n', '\v', '\f' and '\0' (KenLM's separators).
+/// True for the bytes that separate tokens: ' ', '\t', '\r', '\n', '\v', '\f' and '\0' (KenLM's separators).
+inline bool is_token_separator(char c) noexcept {
+  // One test for the common case: every separator is at most ' ' (0x20); bit k of the mask is byte k.
+  const auto u = static_cast<unsigned char>(c);
+  constexpr std::uint64_t separators = (1ULL << ' ') | (1ULL << '\t') | (1ULL << '\r') | (1ULL << '\n') |
+                                       (1ULL << '\v') | (1ULL << '\f') | 1ULL;
+  return u <= 0x20 && ((separators >> u) & 1) != 0;
+}
+
+/// Splits a line into tokens at the bytes of is_token_separator (KenLM's separators).
 inline void split_tokens(std::string_view line, std::vector<std::string_view>& tokens) {
   tokens.clear();
-  const auto is_space = [](char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f' || c == '\0';
-  };
   std::size_t i = 0;
   while (i < line.size()) {
-    while (i < line.size() && is_space(line[i])) ++i;
+    while (i < line.size() && is_token_separator(line[i])) ++i;
     const std::size_t start = i;
-    while (i < line.size() && !is_space(line[i])) ++i;
+    while (i < line.size() && !is_token_separator(line[i])) ++i;
     if (i > start) tokens.push_back(line.substr(start, i - start));
   }
 }
