@@ -51,7 +51,7 @@ inline std::uint64_t ngram_key(const std::uint32_t* words, int n) noexcept {
 
 /// The distinct n-grams of one order, in order of insertion, with exact (word-by-word) lookups. An open-
 /// addressing table of 8-byte slots (the key's high half, to skip most word comparisons, and the entry) over
-/// the entries' words, kept at most half full.
+/// the entries' words, kept at most three quarters full (eight slots share a cache line, so probes stay short).
 class NgramStore {
  public:
   static constexpr std::size_t npos = std::numeric_limits<std::size_t>::max();
@@ -91,7 +91,7 @@ class NgramStore {
     for (int k = 0; k < n_; ++k) words_.push_back(w[k]);
     ++size_;
     slots_[slot] = {check, static_cast<std::uint32_t>(size_)};
-    if (2 * size_ > slots_.size()) rehash(2 * slots_.size());
+    if (4 * size_ > 3 * slots_.size()) rehash(2 * slots_.size());
     return {size_ - 1, true};
   }
 
@@ -107,7 +107,7 @@ class NgramStore {
   void reserve(std::size_t count) {
     words_.reserve(count * std::size_t(n_));
     std::size_t cap = slots_.size();
-    while (cap < 2 * count + 2) cap *= 2;
+    while (3 * cap < 4 * count + 4) cap *= 2;
     if (cap != slots_.size()) rehash(cap);
   }
 
@@ -166,7 +166,6 @@ class NgramCounts {
     const auto orders = std::size_t(order);
     for (int n = 1; n <= order; ++n) stores_.emplace_back(n);
     counts_.resize(orders);
-    direct_.resize(orders);
     previous_.resize(orders);
     prefix_.resize(orders);
     suffix_.resize(orders);
@@ -293,7 +292,6 @@ class NgramCounts {
   }
   void add_unigram(WordId id) {
     stores_[0].insert(&id);
-    direct_[0].push_back(0);
     counts_[0].push_back(0);
   }
   static std::size_t count_tokens(std::string_view line) noexcept {
@@ -315,14 +313,12 @@ class NgramCounts {
   void reserve_order(int n, std::size_t count) const {
     const auto k = std::size_t(n - 1);
     stores_[k].reserve(count);
-    if (n < order_) direct_[k].reserve(count);
     counts_[k].reserve(count);
     if (n >= 3) previous_[k].reserve(count);
   }
   // The per-entry arrays of order n follow the size of its store (one entry was just inserted).
   void grow(int n) const {
     const auto k = std::size_t(n - 1);
-    if (n < order_) direct_[k].push_back(0);
     counts_[k].push_back(0);
     if (n >= 3) previous_[k].push_back(none);
   }
@@ -337,7 +333,7 @@ class NgramCounts {
     seq_.push_back(1);
     seq_.insert(seq_.end(), ids_.begin(), ids_.end());
     seq_.push_back(2);
-    direct_[0][1] += 1;
+    counts_[0][1] += 1;
     dirty_ = true;
     const std::size_t len = seq_.size();
     const auto window = [&](std::size_t end) { return std::min(std::size_t(order_), end + 1); };
@@ -347,7 +343,7 @@ class NgramCounts {
       keys_[end] = elm::detail::ngram_key(seq_.data() + end + 1 - n, int(n));
     }
     if (order_ == 1) {
-      for (std::size_t end = 1; end < len; ++end) direct_[0][seq_[end]] += 1;
+      for (std::size_t end = 1; end < len; ++end) counts_[0][seq_[end]] += 1;
       return;
     }
     std::uint32_t previous = none;
@@ -363,7 +359,7 @@ class NgramCounts {
         grow(int(n));
         if (n >= 3) previous_[n - 1][idx] = previous;
       }
-      (int(n) == order_ ? counts_ : direct_)[n - 1][idx] += 1;
+      counts_[n - 1][idx] += 1;
       previous = static_cast<std::uint32_t>(idx);
     }
   }
@@ -383,7 +379,14 @@ class NgramCounts {
   void complete() const {
     if (!dirty_) return;
     const int N = order_;
-    for (int n = 1; n < std::max(N, 2); ++n) counts_[std::size_t(n - 1)] = direct_[std::size_t(n - 1)];
+    // Below N only the windows starting with <s> (and the unigram <s>) were hashed directly and keep their
+    // counts; the others are sums over longer n-grams, recomputed from zero.
+    for (int n = 1; n < N; ++n) {
+      const elm::detail::NgramStore& st = stores_[std::size_t(n - 1)];
+      auto& c = counts_[std::size_t(n - 1)];
+      for (std::size_t i = 0; i < c.size(); ++i)
+        if (st.words(i)[0] != 1) c[i] = 0;
+    }
     std::vector<std::vector<std::uint32_t>> origin(static_cast<std::size_t>(N));
     for (int n = N; n >= 2; --n) {
       const elm::detail::NgramStore& st = stores_[std::size_t(n - 1)];
@@ -453,7 +456,6 @@ class NgramCounts {
   // Everything the lazy completion of the lower orders touches (store entries, counts, links) is mutable.
   mutable std::vector<elm::detail::NgramStore> stores_;
   mutable std::vector<std::vector<std::int64_t>> counts_;   // raw counts, all orders
-  mutable std::vector<std::vector<std::int64_t>> direct_;   // counts of windows hashed directly, orders < N
   mutable std::vector<std::vector<std::uint32_t>> previous_;  // orders >= 3: the window before, when hashed
   mutable std::vector<std::vector<std::uint32_t>> prefix_, suffix_;
   mutable bool dirty_ = false;
