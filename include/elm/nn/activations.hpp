@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "elm/core/check.hpp"
+#include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/parameter.hpp"
 
@@ -105,26 +106,29 @@ Scalar activate_derivative(ActivationKind kind, Scalar x) {
 }  // namespace detail
 
 /// y = f(x) element-wise, any shape. Vectorised with Eigen's packet tanh and logistic, except the exact GELU
-/// (std::erf per element).
+/// (std::erf per element). Large inputs are split into column chunks run by elm::detail::parallel_chunks.
 template <typename Scalar>
 void activation_forward(ActivationKind kind, const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y) {
   y.resize(x.rows(), x.cols());
-  const auto a = x.array();
-  switch (kind) {
-    case ActivationKind::identity: y = x; return;
-    case ActivationKind::relu: y = x.cwiseMax(Scalar(0)); return;
-    case ActivationKind::tanh: y.array() = a.tanh(); return;
-    case ActivationKind::sigmoid: y.array() = a.logistic(); return;
-    case ActivationKind::gelu_tanh: {
-      const Scalar k = Scalar(0.79788456080286535588), c = Scalar(0.044715);
-      y.array() = Scalar(0.5) * a * (Scalar(1) + (k * (a + c * a * a * a)).tanh());
-      return;
+  elm::detail::parallel_chunks(x.cols(), elm::detail::column_chunk(x.rows()), [&](Index, Index first, Index last) {
+    const auto a = x.middleCols(first, last - first).array();
+    auto out = y.middleCols(first, last - first).array();
+    switch (kind) {
+      case ActivationKind::identity: out = a; return;
+      case ActivationKind::relu: out = a.cwiseMax(Scalar(0)); return;
+      case ActivationKind::tanh: out = a.tanh(); return;
+      case ActivationKind::sigmoid: out = a.logistic(); return;
+      case ActivationKind::gelu_tanh: {
+        const Scalar k = Scalar(0.79788456080286535588), c = Scalar(0.044715);
+        out = Scalar(0.5) * a * (Scalar(1) + (k * (a + c * a * a * a)).tanh());
+        return;
+      }
+      case ActivationKind::gelu:
+        for (Index j = 0; j < out.cols(); ++j)
+          for (Index i = 0; i < out.rows(); ++i) out(i, j) = detail::activate(kind, a(i, j));
+        return;
     }
-    case ActivationKind::gelu:
-      for (Index j = 0; j < x.cols(); ++j)
-        for (Index i = 0; i < x.rows(); ++i) y(i, j) = detail::activate(kind, x(i, j));
-      return;
-  }
+  });
 }
 
 /// dx = f'(x) * dy element-wise. x is the input given to forward. Throws ShapeError when shapes differ.
@@ -133,30 +137,32 @@ void activation_backward(ActivationKind kind, const Eigen::Ref<const Matrix<Scal
                          const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
   check_shape(dy, x.rows(), x.cols(), "elm::nn::activation_backward", "dy");
   dx.resize(x.rows(), x.cols());
-  const auto a = x.array();
-  const auto g = dy.array();
-  switch (kind) {
-    case ActivationKind::identity: dx = dy; return;
-    case ActivationKind::relu: dx.array() = (a > Scalar(0)).select(g, Scalar(0)); return;  // PyTorch: 0 at x = 0
-    case ActivationKind::tanh: dx.array() = g * (Scalar(1) - a.tanh().square()); return;
-    case ActivationKind::sigmoid: {
-      dx.array() = a.logistic();
-      dx.array() = g * dx.array() * (Scalar(1) - dx.array());
-      return;
+  elm::detail::parallel_chunks(x.cols(), elm::detail::column_chunk(x.rows()), [&](Index, Index first, Index last) {
+    const auto a = x.middleCols(first, last - first).array();
+    const auto g = dy.middleCols(first, last - first).array();
+    auto out = dx.middleCols(first, last - first).array();
+    switch (kind) {
+      case ActivationKind::identity: out = g; return;
+      case ActivationKind::relu: out = (a > Scalar(0)).select(g, Scalar(0)); return;  // PyTorch: 0 at x = 0
+      case ActivationKind::tanh: out = g * (Scalar(1) - a.tanh().square()); return;
+      case ActivationKind::sigmoid: {
+        out = a.logistic();
+        out = g * out * (Scalar(1) - out);
+        return;
+      }
+      case ActivationKind::gelu_tanh: {
+        // d/dx [x (1 + t) / 2] = (1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2, t = tanh(k (x + c x^3))
+        const Scalar k = Scalar(0.79788456080286535588), c = Scalar(0.044715), half = Scalar(0.5);
+        out = (k * (a + c * a * a * a)).tanh();
+        out = g * (half * (Scalar(1) + out) + half * a * (Scalar(1) - out.square()) * k * (Scalar(1) + Scalar(3) * c * a * a));
+        return;
+      }
+      case ActivationKind::gelu:
+        for (Index j = 0; j < out.cols(); ++j)
+          for (Index i = 0; i < out.rows(); ++i) out(i, j) = detail::activate_derivative(kind, a(i, j)) * g(i, j);
+        return;
     }
-    case ActivationKind::gelu_tanh: {
-      // d/dx [x (1 + t) / 2] = (1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2, t = tanh(k (x + c x^3))
-      const Scalar k = Scalar(0.79788456080286535588), c = Scalar(0.044715), half = Scalar(0.5);
-      dx.array() = (k * (a + c * a * a * a)).tanh();
-      dx.array() = g * (half * (Scalar(1) + dx.array()) +
-                        half * a * (Scalar(1) - dx.array().square()) * k * (Scalar(1) + Scalar(3) * c * a * a));
-      return;
-    }
-    case ActivationKind::gelu:
-      for (Index j = 0; j < x.cols(); ++j)
-        for (Index i = 0; i < x.rows(); ++i) dx(i, j) = detail::activate_derivative(kind, x(i, j)) * dy(i, j);
-      return;
-  }
+  });
 }
 
 /// An activation as a layer (no parameters), for Sequential and for blocks that keep one per position.

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "elm/core/check.hpp"
+#include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/parameter.hpp"
 
@@ -43,35 +44,59 @@ class LayerNorm {
   /// y = gamma * (x - mean) / sqrt(var + eps) + beta per column (biased variance).  x: (C, N) -> y: (C, N).
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr) const {
     check_shape(x, width(), -1, "elm::nn::LayerNorm::forward", "x");
+    const Index n = x.cols();
     const Scalar inv_c = Scalar(1) / static_cast<Scalar>(width());
-    // 1) mean, 2) biased variance (two passes: stable for large means), 3) normalise, 4) scale and shift;
-    // whole-matrix expressions so that Eigen vectorises along each column.
-    const RowVector<Scalar> mean = x.colwise().sum() * inv_c;
-    Matrix<Scalar> centered = x.rowwise() - mean;
-    const RowVector<Scalar> rstd =
-        ((centered.array().square().colwise().sum() * inv_c) + eps_).rsqrt().matrix();
-    centered.array().rowwise() *= rstd.array();
-    y.resize(width(), x.cols());
-    y.array() = (centered.array().colwise() * weight_.value.col(0).array()).colwise() + bias_.value.col(0).array();
-    if (cache) {
-      cache->x_hat = std::move(centered);
-      cache->rstd = rstd;
-    }
+    const auto gamma = weight_.value.col(0).array();
+    const auto beta = bias_.value.col(0).array();
+    y.resize(width(), n);
+    Matrix<Scalar> local_hat;
+    Matrix<Scalar>& x_hat = cache ? cache->x_hat : local_hat;
+    x_hat.resize(width(), n);
+    RowVector<Scalar> rstd(n);
+    // Column by column, so each column is read from memory once and its two passes (mean, then the variance
+    // about it: stable for large means) run from L1; column chunks run on OpenMP threads.
+    elm::detail::parallel_chunks(n, elm::detail::column_chunk(width()), [&](Index, Index first, Index last) {
+      for (Index j = first; j < last; ++j) {
+        const auto xj = x.col(j).array();
+        const Scalar mean = xj.sum() * inv_c;
+        const Scalar r = Scalar(1) / std::sqrt((xj - mean).square().sum() * inv_c + eps_);
+        auto hat = x_hat.col(j).array();
+        hat = (xj - mean) * r;
+        y.col(j).array() = hat * gamma + beta;
+        rstd(j) = r;
+      }
+    });
+    if (cache) cache->rstd = std::move(rstd);
   }
 
   /// dx = rstd (g - mean(g) - x_hat mean(g x_hat)) with g = gamma dy (overwritten); dgamma += sum dy x_hat,
   /// dbeta += sum dy (added).  dy: (C, N) -> dx: (C, N).
   void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
     check_shape(dy, width(), cache.x_hat.cols(), "elm::nn::LayerNorm::backward", "dy");
+    const Index n = dy.cols();
     const Scalar inv_c = Scalar(1) / static_cast<Scalar>(width());
-    if (weight_.trainable) weight_.grad.col(0) += dy.cwiseProduct(cache.x_hat).rowwise().sum();
-    if (bias_.trainable) bias_.grad.col(0) += dy.rowwise().sum();
-    dx.resize(width(), dy.cols());
-    dx.array() = dy.array().colwise() * weight_.value.col(0).array();  // g = gamma dy
-    const RowVector<Scalar> mean_g = dx.colwise().sum() * inv_c;
-    const RowVector<Scalar> mean_gx = dx.cwiseProduct(cache.x_hat).colwise().sum() * inv_c;
-    dx.array() = ((dx.rowwise() - mean_g).array() - cache.x_hat.array().rowwise() * mean_gx.array()).rowwise() *
-                 cache.rstd.array();
+    const auto gamma = weight_.value.col(0).array();
+    dx.resize(width(), n);
+    // One pass per column (dx and both parameter-gradient terms), over column chunks on OpenMP threads; each
+    // chunk sums its dgamma and dbeta terms into its own column, reduced in chunk order afterwards.
+    const Index chunk = elm::detail::column_chunk(width());
+    Matrix<Scalar> dgamma = Matrix<Scalar>::Zero(width(), elm::detail::chunk_count(n, chunk));
+    Matrix<Scalar> dbeta = Matrix<Scalar>::Zero(width(), dgamma.cols());
+    elm::detail::parallel_chunks(n, chunk, [&](Index c, Index first, Index last) {
+      for (Index j = first; j < last; ++j) {
+        const auto hat = cache.x_hat.col(j).array();
+        const auto dyj = dy.col(j).array();
+        dgamma.col(c).array() += dyj * hat;
+        dbeta.col(c).array() += dyj;
+        auto g = dx.col(j).array();
+        g = dyj * gamma;
+        const Scalar mean_g = g.sum() * inv_c;
+        const Scalar mean_gx = (g * hat).sum() * inv_c;
+        g = (g - mean_g - hat * mean_gx) * cache.rstd(j);
+      }
+    });
+    if (weight_.trainable) weight_.grad.col(0) += dgamma.rowwise().sum();
+    if (bias_.trainable) bias_.grad.col(0) += dbeta.rowwise().sum();
   }
 
   template <typename F>

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+// PackedLhs (the recurrent layers' product kernel) against Eigen's product, and the column-chunked LayerNorm
+// and activations against per-column references on inputs large enough to be split into several chunks.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "elm/core/parallel.hpp"
+#include "elm/core/rng.hpp"
+#include "elm/nn/activations.hpp"
+#include "elm/nn/detail/packed_lhs.hpp"
+#include "elm/nn/layer_norm.hpp"
+#include "gradcheck.hpp"
+
+using elm::Index;
+using elm_test::MatD;
+using elm_test::random_matrix;
+
+namespace nn = elm::nn;
+
+TEST_CASE("PackedLhs multiplies like Eigen's product, at every shape edge", "[nn][packed_lhs]") {
+  using Packed = nn::detail::PackedLhs<double>;
+  elm::Rng rng(11);
+  // rows below, at and past a panel; columns below, at and past a register block; depth 1 and odd
+  const Index m = GENERATE(Index(1), Packed::panel_rows, 3 * Packed::panel_rows + 5);
+  const Index n = GENERATE(Index(1), Index(Packed::block_cols), 2 * Index(Packed::block_cols) + 3);
+  const Index k = GENERATE(Index(1), Index(37));
+  const MatD a = random_matrix(m, k, rng), b = random_matrix(k, n, rng);
+  const MatD expected = a * b;
+  MatD out;
+  Packed(a).multiply(b, out);
+  REQUIRE(out.rows() == m);
+  REQUIRE(out.cols() == n);
+  CHECK((out - expected).cwiseAbs().maxCoeff() < 1e-12);
+  // transposed (row-major) operands, as the recurrent layers pass them
+  const MatD at = a.transpose(), bt = b.transpose();
+  Packed(at.transpose()).multiply(bt.transpose(), out);
+  CHECK((out - expected).cwiseAbs().maxCoeff() < 1e-12);
+}
+
+TEST_CASE("PackedLhs in float agrees with a double product", "[nn][packed_lhs]") {
+  elm::Rng rng(12);
+  const MatD a = random_matrix(200, 64, rng), b = random_matrix(64, 33, rng);
+  nn::detail::PackedLhs<float> packed(a.cast<float>());
+  elm::Matrix<float> out;
+  packed.multiply(b.cast<float>(), out);
+  CHECK((out.cast<double>() - a * b).cwiseAbs().maxCoeff() < 1e-4);
+}
+
+TEST_CASE("LayerNorm over many column chunks matches a per-column reference", "[nn][layer_norm]") {
+  elm::Rng rng(13);
+  const Index c = 64, n = 3 * elm::detail::column_chunk(c) + 7;  // four chunks, the last one short
+  nn::LayerNorm<double> norm(c);
+  rng.fill_normal(norm.weight().value, 1.0, 0.5);
+  rng.fill_normal(norm.bias().value, 0.0, 0.5);
+  const MatD x = random_matrix(c, n, rng, 3.0), dy = random_matrix(c, n, rng);
+  nn::LayerNorm<double>::Cache cache;
+  MatD y, dx;
+  norm.forward(x, y, &cache);
+  norm.zero_grad();
+  norm.backward(cache, dy, dx);
+  const auto gamma = norm.weight().value.col(0).array();
+  elm::Vector<double> dgamma = elm::Vector<double>::Zero(c), dbeta = elm::Vector<double>::Zero(c);
+  double y_err = 0, dx_err = 0;
+  for (Index j = 0; j < n; ++j) {
+    const double mean = x.col(j).mean();
+    const double rstd = 1.0 / std::sqrt((x.col(j).array() - mean).square().mean() + 1e-5);
+    const elm::Vector<double> hat = (x.col(j).array() - mean) * rstd;
+    const elm::Vector<double> y_ref = hat.array() * gamma + norm.bias().value.col(0).array();
+    const elm::Vector<double> g = dy.col(j).array() * gamma;
+    const elm::Vector<double> dx_ref = rstd * (g.array() - g.mean() - hat.array() * g.cwiseProduct(hat).mean());
+    y_err = std::max(y_err, (y.col(j) - y_ref).cwiseAbs().maxCoeff());
+    dx_err = std::max(dx_err, (dx.col(j) - dx_ref).cwiseAbs().maxCoeff());
+    dgamma += dy.col(j).cwiseProduct(hat);
+    dbeta += dy.col(j);
+  }
+  CHECK(y_err < 1e-12);
+  CHECK(dx_err < 1e-12);
+  CHECK((norm.weight().grad - dgamma).cwiseAbs().maxCoeff() < 1e-10);
+  CHECK((norm.bias().grad - dbeta).cwiseAbs().maxCoeff() < 1e-10);
+}
+
+TEST_CASE("Activations over many column chunks match the element-wise definition", "[nn][activations]") {
+  const nn::ActivationKind kind =
+      GENERATE(nn::ActivationKind::gelu_tanh, nn::ActivationKind::gelu, nn::ActivationKind::sigmoid);
+  elm::Rng rng(14);
+  const Index c = 96, n = 2 * elm::detail::column_chunk(c) + 1;
+  const MatD x = random_matrix(c, n, rng, 3.0), dy = random_matrix(c, n, rng);
+  MatD y, dx;
+  nn::activation_forward<double>(kind, x, y);
+  nn::activation_backward<double>(kind, x, dy, dx);
+  double y_err = 0, dx_err = 0;
+  for (Index j = 0; j < n; ++j)
+    for (Index i = 0; i < c; ++i) {
+      y_err = std::max(y_err, std::abs(y(i, j) - nn::detail::activate(kind, x(i, j))));
+      dx_err = std::max(dx_err, std::abs(dx(i, j) - nn::detail::activate_derivative(kind, x(i, j)) * dy(i, j)));
+    }
+  CHECK(y_err < 1e-12);
+  CHECK(dx_err < 1e-12);
+}
