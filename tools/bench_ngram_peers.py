@@ -11,8 +11,9 @@ Measures, all as CPU time of this machine in the same run:
     model.score() per sentence over test.txt, on the very ARPA files elm wrote.
   - NLTK 3.x nltk.lm.KneserNeyInterpolated: fit (counting only, probabilities are lazy) on train.txt,
     and logscore() on the first 20 test sentences, extrapolated to every n-gram of the model.
-  - KenLM's lmplz, with --lmplz PATH: `lmplz -o N -S 1G` (the reference's command) on train.txt writing ARPA,
-    timed like `elm-ngram estimate` (peak RSS, CPU time user + sys, wall time) by GNU time in the same run.
+  - KenLM's lmplz, with --lmplz PATH: `lmplz -o N -S 1G` (the reference's command) and `-S 50M` (near the least
+    it accepts here: it wants 24 MB for its vocabulary hash alone) on train.txt writing ARPA, timed like
+    `elm-ngram estimate` (peak RSS, CPU time user + sys, wall time) by GNU time in the same run.
     lmplz runs several threads, so its CPU time exceeds its wall time; elm-ngram is single-threaded.
     (tools/make_lmplz_prune_fixtures.py says how to build lmplz from the PyPI sdist.) Without --lmplz the rows
     quote the peak RSS and time printed in lmplz's logs in the reference folder (another run, for scale only).
@@ -96,8 +97,8 @@ def lmplz_log(reference, order):
     return int(m.group(1)), float(m.group(2)) + float(m.group(3)), float(m.group(4))
 
 
-def lmplz_run(lmplz, order, tmp):
-    return child_peak_rss_kb([lmplz, "-o", str(order), "-S", "1G", "-T", tmp, "--text", str(DATA / "train.txt"),
+def lmplz_run(lmplz, order, tmp, memory):
+    return child_peak_rss_kb([lmplz, "-o", str(order), "-S", memory, "-T", tmp, "--text", str(DATA / "train.txt"),
                               "--arpa", f"{tmp}/lmplz.o{order}.arpa"])
 
 
@@ -121,7 +122,8 @@ def main():
     cpu = lambda name: b[name]["cpu_time"] / 1e3 if b[name]["time_unit"] == "ms" else b[name]["cpu_time"]
     rows = []
     print(f"# elm-bench-ngram + kenlm {getattr(kenlm, '__version__', '0.3.0')} + nltk {nltk.__version__}, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+          f"{'+ lmplz (' + args.lmplz + ') ' if args.lmplz else ''}{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("\n| what | order | elm | peer | peer value | ratio (peer / elm time) |")
     print("|---|---|---|---|---|---|")
     for order in (3, 5):
@@ -133,11 +135,9 @@ def main():
                                                     str(order), "--text", str(DATA / "train.txt"), "--arpa",
                                                     f"{tmp}/o{order}.arpa"])
         if args.lmplz:
-            lmplz_rss, lmplz_cpu, lmplz_wall = lmplz_run(args.lmplz, order, tmp)
-            lmplz_name = "lmplz -S 1G (same run)"
+            lmplz = [(f"lmplz -S {m} (same run)", *lmplz_run(args.lmplz, order, tmp, m)) for m in ("1G", "50M")]
         else:
-            lmplz_rss, lmplz_cpu, lmplz_wall = lmplz_log(args.reference, order)
-            lmplz_name = "lmplz -S 1G (its log)"
+            lmplz = [("lmplz -S 1G (its log)", *lmplz_log(args.reference, order))]
         arpa = f"{tmp}/elm-bench-ngram.o{order}.arpa"
         k = kenlm_numbers(arpa, DATA / "test.txt")
         q_elm_arpa = b[f"BM_QueryArpaLoaded/{order}"]["items_per_second"]
@@ -151,12 +151,17 @@ def main():
              f"{(nl['fit'] + nl['materialize']):.0f} s", f"{(nl['fit'] + nl['materialize']) / est:.0f}x"),
             ("counting only", order, f"{count * 1e3:.1f} ms", "NLTK fit", f"{nl['fit'] * 1e3:.0f} ms",
              f"{nl['fit'] / count:.0f}x"),
-            ("estimate peak RSS (`elm-ngram estimate`, whole process)", order, f"{rss / 1024:.0f} MB",
-             lmplz_name, f"{lmplz_rss / 1024:.0f} MB", f"{lmplz_rss / rss:.1f}x (lmplz / elm memory)"),
-            ("estimate CPU time, user + sys (`elm-ngram estimate`, with file I/O)", order, f"{elm_cpu:.2f} s",
-             lmplz_name, f"{lmplz_cpu:.2f} s", f"{lmplz_cpu / elm_cpu:.1f}x"),
-            ("estimate wall time (`elm-ngram estimate`, 1 thread; lmplz several)", order, f"{elm_wall:.2f} s",
-             lmplz_name, f"{lmplz_wall:.2f} s", f"{lmplz_wall / elm_wall:.1f}x"),
+        ]
+        for lmplz_name, lmplz_rss, lmplz_cpu, lmplz_wall in lmplz:
+            rows += [
+                ("estimate peak RSS (`elm-ngram estimate`, whole process)", order, f"{rss / 1024:.0f} MB",
+                 lmplz_name, f"{lmplz_rss / 1024:.0f} MB", f"{lmplz_rss / rss:.1f}x (lmplz / elm memory)"),
+                ("estimate CPU time, user + sys (`elm-ngram estimate`, with file I/O)", order, f"{elm_cpu:.2f} s",
+                 lmplz_name, f"{lmplz_cpu:.2f} s", f"{lmplz_cpu / elm_cpu:.1f}x"),
+                ("estimate wall time (`elm-ngram estimate`, 1 thread; lmplz several)", order, f"{elm_wall:.2f} s",
+                 lmplz_name, f"{lmplz_wall:.2f} s", f"{lmplz_wall / elm_wall:.1f}x"),
+            ]
+        rows += [
             ("query sentences from text (split + vocabulary + scores), tokens/s", order,
              f"{q_elm_text / 1e6:.1f} M/s", "kenlm model.score(sentence)", f"{q_kenlm / 1e6:.2f} M/s",
              f"{q_elm_text / q_kenlm:.2f}x (elm / kenlm speed)"),
