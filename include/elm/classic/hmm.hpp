@@ -299,9 +299,26 @@ class Hmm {
 
 namespace elm::detail {
 
-/// Eigen's SIMD packet width for Scalar: 2 doubles with SSE2, 4 with AVX, 8 with AVX-512.
+/// The SIMD packet of the HMM recursions: Eigen's packet for Scalar, but at most 32 bytes (2 doubles with SSE2,
+/// 4 with AVX and AVX-512). A 64-byte AVX-512 packet would pad N = 10 states to 16 instead of 12, and some
+/// cores run it as two 32-byte halves anyway.
+template <typename Scalar, bool Halve = (Eigen::internal::packet_traits<Scalar>::size * sizeof(Scalar) > 32)>
+struct HmmPacketOf {
+  using type = typename Eigen::internal::packet_traits<Scalar>::type;
+  static constexpr bool type_is_half = false;
+};
 template <typename Scalar>
-inline constexpr int hmm_packet = Eigen::internal::packet_traits<Scalar>::size;
+struct HmmPacketOf<Scalar, true> {
+  using type = typename Eigen::internal::packet_traits<Scalar>::half;
+  static constexpr bool type_is_half = true;
+};
+template <typename Scalar>
+using HmmPacket = typename HmmPacketOf<Scalar>::type;
+
+/// Scalars in an HmmPacket.
+template <typename Scalar>
+inline constexpr int hmm_packet =
+    Eigen::internal::packet_traits<Scalar>::size / (HmmPacketOf<Scalar>::type_is_half ? 2 : 1);
 
 /// Calls run(std::integral_constant<int, W>) with W the smallest multiple of Step (from W) that holds n states,
 /// up to 16, then 32, then W = 0 (a run-time width) for larger n. The recursions pad the state dimension to W

@@ -70,7 +70,7 @@ classic::ViterbiResult<Scalar> viterbi_columns(const classic::Hmm<Scalar>& hmm, 
 /// lockstep, which gives the processor two independent dependency chains to overlap.
 template <int W, typename Scalar>
 class ViterbiKernel {
-  using Packet = typename Eigen::internal::packet_traits<Scalar>::type;
+  using Packet = HmmPacket<Scalar>;
   static constexpr int packet = hmm_packet<Scalar>;
   static constexpr int P = W / packet;
   static_assert(W % packet == 0, "ViterbiKernel: W must be a multiple of the packet size");
