@@ -286,7 +286,7 @@ int main(int argc, char** argv) {
               "use fixed discounts 0.5 1 1.5 for orders whose Kneser-Ney discounts cannot be computed");
   e->add_option("--fallback-discounts", est.fallback, "D1 [D2 [D3+]] for --discount-fallback")->expected(1, 3);
   e->add_option("--prune", est.prune,
-                "Kneser-Ney pruning thresholds per order, e.g. 0 1 1 (n-grams with adjusted count <= t are dropped)");
+                "Kneser-Ney pruning thresholds per order as lmplz --prune, e.g. 0 1 1 (drops counts <= t)");
   e->add_flag("--chars", est.chars, "character n-grams (code points) instead of words");
   e->add_option("--add-k", est.add_k, "k of add-k smoothing");
   e->add_option("--alpha", est.alpha, "back-off factor of stupid back-off");

@@ -56,7 +56,8 @@ void compare_with_lmplz(int order, const std::vector<std::int64_t>& prune, std::
       max_backoff = std::max(max_backoff, std::abs(it->second.second - value.second));
     }
     for (const auto& kv : a) only_ours += b.count(kv.first) == 0;
-    std::printf("lmplz --prune, order %d, %d-grams: ours %zu, lmplz %zu, max |dlog10 p| = %.3g, max |dlog10 b| = %.3g\n",
+    std::printf("lmplz --prune, order %d, %d-grams: ours %zu, lmplz %zu, max |dlog10 p| = %.3g, "
+                "max |dlog10 b| = %.3g\n",
                 order, n, a.size(), b.size(), max_prob, max_backoff);
     INFO("order " << order << ", " << n << "-grams");
     CHECK(only_ours == 0);

@@ -60,8 +60,10 @@ TEST_CASE("NgramCounts: the lower orders derived from the longest windows equal 
     seq.emplace_back("</s>");
     ++expected[{"<s>"}];
     for (std::size_t end = 1; end < seq.size(); ++end)
-      for (std::size_t n = 1; n <= std::size_t(N) && n <= end + 1; ++n)
-        ++expected[std::vector<std::string>(seq.begin() + std::ptrdiff_t(end + 1 - n), seq.begin() + std::ptrdiff_t(end + 1))];
+      for (std::size_t n = 1; n <= std::size_t(N) && n <= end + 1; ++n) {
+        const auto last = seq.begin() + std::ptrdiff_t(end + 1);
+        ++expected[std::vector<std::string>(last - std::ptrdiff_t(n), last)];
+      }
     c.add_line(lines[i]);
     if (i == 150) CHECK(c.size(2) > 0);  // completes the lower orders once, halfway
   }
