@@ -227,6 +227,10 @@ inline NgramTables estimate_kneser_ney(const NgramCounts& counts, const KneserNe
     report("probabilities", double(n - 1) / double(N - 1));
   }
 
+  // The tables below need neither the adjusted counts nor the context sums: release them first (peak memory).
+  std::vector<std::vector<std::int64_t>>().swap(adj);
+  std::vector<std::vector<double>>().swap(ctx_sum);
+
   // 5) The ARPA tables: the kept n-grams; a back-off wherever a kept longer n-gram extends the n-gram.
   NgramTables out;
   out.vocabulary = counts.vocabulary();
