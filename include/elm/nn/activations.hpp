@@ -154,7 +154,8 @@ void activation_backward(ActivationKind kind, const Eigen::Ref<const Matrix<Scal
         // d/dx [x (1 + t) / 2] = (1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2, t = tanh(k (x + c x^3))
         const Scalar k = Scalar(0.79788456080286535588), c = Scalar(0.044715), half = Scalar(0.5);
         out = (k * (a + c * a * a * a)).tanh();
-        out = g * (half * (Scalar(1) + out) + half * a * (Scalar(1) - out.square()) * k * (Scalar(1) + Scalar(3) * c * a * a));
+        out = g * (half * (Scalar(1) + out) +
+                   half * a * (Scalar(1) - out.square()) * k * (Scalar(1) + Scalar(3) * c * a * a));
         return;
       }
       case ActivationKind::gelu:

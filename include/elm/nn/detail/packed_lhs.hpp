@@ -57,8 +57,9 @@ class PackedLhs {
     data_.resize(to_size(panels_ * panel_rows * depth_));
     // Reads follow a's storage order (a row-major a, e.g. a transpose, is read row by row), so that every
     // cache line read is used whole.
-    // Panels on OpenMP threads: packing a (G H, B T) gradient moves 16 MB.
-    const Index panels_per_chunk = std::max<Index>(1, elm::detail::parallel_grain / std::max<Index>(1, panel_rows * depth_));
+    // Panels on OpenMP threads, in chunks of 128K scalars: packing a (G H, B T) gradient moves 16 MB.
+    const Index panel_size = std::max<Index>(1, panel_rows * depth_);
+    const Index panels_per_chunk = std::max<Index>(1, 4 * elm::detail::parallel_grain / panel_size);
     elm::detail::parallel_chunks(panels_, panels_per_chunk, [&](Index, Index first, Index last) {
       for (Index p = first; p < last; ++p) {
         Scalar* dst = data_.data() + p * panel_rows * depth_;
@@ -88,15 +89,21 @@ class PackedLhs {
     // b packed in blocks of block_cols columns (zero-padded), each k-major: one broadcast per entry.
     // k-major blocks of block_cols columns, zero-padded. For a row-major b (a transpose) each read is
     // block_cols contiguous scalars; for a column-major b, block_cols sequential streams.
+    // Blocks on OpenMP threads when b is large (a (G H, B T) gradient is 16 MB): chunks of 128K scalars, so a
+    // step's (G H, B) stays on one thread.
     packed_rhs_.resize(to_size(blocks * block_cols * depth_));
-    for (Index q = 0; q < blocks; ++q) {
-      Scalar* dst = packed_rhs_.data() + q * block_cols * depth_;
-      const Index c0 = q * block_cols, count = std::min<Index>(block_cols, n - c0);
-      for (Index k = 0; k < depth_; ++k, dst += block_cols) {
-        for (Index j = 0; j < count; ++j) dst[j] = b(k, c0 + j);
-        for (Index j = count; j < block_cols; ++j) dst[j] = Scalar(0);
+    const Index block_size = std::max<Index>(1, block_cols * depth_);
+    const Index blocks_per_chunk = std::max<Index>(1, 4 * elm::detail::parallel_grain / block_size);
+    elm::detail::parallel_chunks(blocks, blocks_per_chunk, [&](Index, Index first, Index last) {
+      for (Index q = first; q < last; ++q) {
+        Scalar* dst = packed_rhs_.data() + q * block_cols * depth_;
+        const Index c0 = q * block_cols, count = std::min<Index>(block_cols, n - c0);
+        for (Index k = 0; k < depth_; ++k, dst += block_cols) {
+          for (Index j = 0; j < count; ++j) dst[j] = b(k, c0 + j);
+          for (Index j = count; j < block_cols; ++j) dst[j] = Scalar(0);
+        }
       }
-    }
+    });
     out.resize(rows_, n);
     // Tiles in panel-major order, so a thread's tiles share panels (which stay in its L2 cache); a chunk is at
     // least 256K multiply-adds, below which a fork costs more than it saves.
