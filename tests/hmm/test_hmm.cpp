@@ -335,6 +335,17 @@ TEST_CASE("Viterbi equals hmmlearn's scalar recursion at every padded width, one
   const Index n = GENERATE(as<Index>{}, 1, 3, 10, 17, 40);
   const int kind = GENERATE(0, 1, 2);
   INFO("N = " << n << ", tables " << (kind == 0 ? "random" : kind == 1 ? "sparse" : "uniform"));
+#if defined(ELM_HMM_RUNTIME_AVX2)
+  // Both kernels of a generic x86-64 build: AVX2 chosen at run time (where the processor has it) and SSE2.
+  const bool avx2 = GENERATE(true, false);
+  INFO("AVX2 kernel allowed: " << avx2);
+  const bool had_avx2 = __builtin_cpu_supports("avx2");
+  elm::detail::viterbi_runtime_avx2_allowed() = avx2 && had_avx2;
+  struct Restore {
+    bool value;
+    ~Restore() { elm::detail::viterbi_runtime_avx2_allowed() = value; }
+  } restore{had_avx2};
+#endif
   elm::Rng rng(static_cast<std::uint64_t>(n * 3 + kind));
   Hmm<double> hmm = random_model(n, 6, rng, kind == 1, false);
   if (kind == 2)
