@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// PackedLhs (the recurrent layers' product kernel) against Eigen's product, and the column-chunked LayerNorm
-// and activations against per-column references on inputs large enough to be split into several chunks.
+// PackedLhs (the recurrent and Linear layers' product kernel) against Eigen's product, and the column-chunked
+// LayerNorm and activations against per-column references on inputs large enough to be split into several chunks.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -10,6 +10,7 @@
 #include "elm/nn/activations.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
 #include "elm/nn/layer_norm.hpp"
+#include "elm/nn/linear.hpp"
 #include "gradcheck.hpp"
 
 using elm::Index;
@@ -45,6 +46,28 @@ TEST_CASE("PackedLhs in float agrees with a double product", "[nn][packed_lhs]")
   elm::Matrix<float> out;
   packed.multiply(b.cast<float>(), out);
   CHECK((out.cast<double>() - a * b).cwiseAbs().maxCoeff() < 1e-4);
+}
+
+TEST_CASE("Linear wide enough for the packed products matches Eigen's products", "[nn][packed_lhs][linear]") {
+  elm::Rng rng(15);
+  // features past four panels (whole and partial), columns past 64 and not a whole register block
+  const Index in = 4 * nn::detail::PackedLhs<double>::panel_rows + 37, out = in + 61, n = 101;
+  nn::Linear<double> layer(in, out, rng);
+  const MatD x = random_matrix(in, n, rng), dy = random_matrix(out, n, rng);
+  const MatD grad0 = random_matrix(in, out, rng);  // gradients are added to what is there
+  layer.weight().grad = grad0;
+  nn::Linear<double>::Cache cache;
+  MatD y, dx;
+  layer.forward(x, y, &cache);
+  layer.backward(cache, dy, dx);
+  const MatD& w = layer.weight().value;
+  MatD y_ref = w.transpose() * x;
+  y_ref.colwise() += layer.bias().value.col(0);
+  const MatD dw_ref = grad0 + x * dy.transpose();
+  const MatD dx_ref = w * dy;
+  CHECK((y - y_ref).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK((dx - dx_ref).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK((layer.weight().grad - dw_ref).cwiseAbs().maxCoeff() < 1e-12);
 }
 
 TEST_CASE("LayerNorm over many column chunks matches a per-column reference", "[nn][layer_norm]") {

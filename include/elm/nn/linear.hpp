@@ -8,8 +8,10 @@
 #include <type_traits>
 
 #include "elm/core/check.hpp"
+#include "elm/core/parallel.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/nn/detail/packed_lhs.hpp"
 #include "elm/nn/parameter.hpp"
 
 namespace elm::nn {
@@ -56,9 +58,20 @@ class Linear {
   /// y = W x + b per column.  x: (in, N) -> y: (out, N). Throws ShapeError when x has the wrong rows.
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr) const {
     check_shape(x, in_features(), -1, "elm::nn::Linear::forward", "x");
-    y.resize(out_features(), x.cols());
-    y.noalias() = weight_.value.transpose() * x;
-    if (has_bias_) y.colwise() += bias_.value.col(0);
+    if (packed_products(x.cols())) {
+      detail::PackedLhs<Scalar>& w = detail::thread_packed_lhs<Scalar>();
+      w.pack(weight_.value.transpose());
+      w.multiply(x, y);
+    } else {
+      y.resize(out_features(), x.cols());
+      y.noalias() = weight_.value.transpose() * x;
+    }
+    if (has_bias_) {  // over column chunks on OpenMP threads: (out, N) is 12 MB for GPT-2's MLP at N = 1024
+      const auto b = bias_.value.col(0);
+      elm::detail::parallel_chunks(y.cols(), elm::detail::column_chunk(y.rows()), [&](Index, Index c0, Index c1) {
+        y.middleCols(c0, c1 - c0).colwise() += b;
+      });
+    }
     if (cache) cache->x = x;
   }
 
@@ -66,14 +79,26 @@ class Linear {
   void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
     check_shape(dy, out_features(), cache.x.cols(), "elm::nn::Linear::backward", "dy");
     accumulate_parameter_grads(cache, dy);
-    dx.resize(in_features(), dy.cols());
-    dx.noalias() = weight_.value * dy;
+    if (packed_products(dy.cols())) {
+      detail::PackedLhs<Scalar>& w = detail::thread_packed_lhs<Scalar>();
+      w.pack(weight_.value);
+      w.multiply(dy, dx);
+    } else {
+      dx.resize(in_features(), dy.cols());
+      dx.noalias() = weight_.value * dy;
+    }
   }
 
   /// Adds the parameter gradients only, for a first layer whose input needs no gradient.
   void accumulate_parameter_grads(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy) {
     check_shape(dy, out_features(), cache.x.cols(), "elm::nn::Linear::backward", "dy");
-    if (weight_.trainable) weight_.grad.noalias() += cache.x * dy.transpose();
+    if (weight_.trainable && packed_products(dy.cols())) {
+      detail::PackedLhs<Scalar>& packed_x = detail::thread_packed_lhs<Scalar>();
+      packed_x.pack(cache.x);
+      packed_x.multiply_add(dy.transpose(), weight_.grad);
+    } else if (weight_.trainable) {
+      weight_.grad.noalias() += cache.x * dy.transpose();
+    }
     if (has_bias_ && bias_.trainable) bias_.grad.col(0) += dy.rowwise().sum();
   }
 
@@ -90,6 +115,14 @@ class Linear {
   }
 
  private:
+  // Whether the products over n columns go through PackedLhs: 1.3x faster than Eigen's general product
+  // for GPT-sized layers, but it pads the packed side to whole panels (wasteful below a few panels of
+  // features) and packs a whole weight per call (wasteful for a few columns, e.g. one token at a time).
+  bool packed_products(Index n) const {
+    constexpr Index min_features = 4 * detail::PackedLhs<Scalar>::panel_rows;
+    return n >= 64 && in_features() >= min_features && out_features() >= min_features;
+  }
+
   Parameter<Scalar> weight_;
   Parameter<Scalar> bias_;
   bool has_bias_ = true;

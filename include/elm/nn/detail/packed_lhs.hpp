@@ -29,7 +29,7 @@
 namespace elm::nn::detail {
 
 /// A (M, K) matrix packed in panels of `panel_rows` rows (zero-padded at the bottom), each panel stored
-/// k-major so the kernel reads it sequentially. multiply() computes A B for any (K, N) B.
+/// k-major so the kernel reads it sequentially. multiply() computes A B for any (K, N) B, multiply_add() adds it.
 template <typename Scalar>
 class PackedLhs {
   using Packet = typename Eigen::internal::packet_traits<Scalar>::type;
@@ -54,7 +54,7 @@ class PackedLhs {
     rows_ = a.rows();
     depth_ = a.cols();
     panels_ = (rows_ + panel_rows - 1) / panel_rows;
-    data_.resize(to_size(panels_ * panel_rows * depth_));
+    grow(data_, panels_ * panel_rows * depth_);
     // Reads follow a's storage order (a row-major a, e.g. a transpose, is read row by row), so that every
     // cache line read is used whole.
     // Panels on OpenMP threads, in chunks of 128K scalars: packing a (G H, B T) gradient moves 16 MB.
@@ -84,6 +84,19 @@ class PackedLhs {
   /// column block) tiles run on OpenMP threads when there are enough of them.
   template <typename Derived>
   void multiply(const Eigen::MatrixBase<Derived>& b, Matrix<Scalar>& out) {
+    product<false>(b, out);
+  }
+
+  /// out += A b.  out must already be (M, N): a gradient accumulated without a product-sized temporary.
+  template <typename Derived>
+  void multiply_add(const Eigen::MatrixBase<Derived>& b, Matrix<Scalar>& out) {
+    eigen_assert(out.rows() == rows_ && out.cols() == b.cols());
+    product<true>(b, out);
+  }
+
+ private:
+  template <bool Accumulate, typename Derived>
+  void product(const Eigen::MatrixBase<Derived>& b, Matrix<Scalar>& out) {
     const Index n = b.cols();
     const Index blocks = (n + block_cols - 1) / block_cols;
     // b packed in blocks of block_cols columns (zero-padded), each k-major: one broadcast per entry.
@@ -91,7 +104,7 @@ class PackedLhs {
     // block_cols contiguous scalars; for a column-major b, block_cols sequential streams.
     // Blocks on OpenMP threads when b is large (a (G H, B T) gradient is 16 MB): chunks of 128K scalars, so a
     // step's (G H, B) stays on one thread.
-    packed_rhs_.resize(to_size(blocks * block_cols * depth_));
+    grow(packed_rhs_, blocks * block_cols * depth_);
     const Index block_size = std::max<Index>(1, block_cols * depth_);
     const Index blocks_per_chunk = std::max<Index>(1, 4 * elm::detail::parallel_grain / block_size);
     elm::detail::parallel_chunks(blocks, blocks_per_chunk, [&](Index, Index first, Index last) {
@@ -104,19 +117,19 @@ class PackedLhs {
         }
       }
     });
-    out.resize(rows_, n);
+    if constexpr (!Accumulate) out.resize(rows_, n);  // after packing b, which out may alias
     // Tiles in panel-major order, so a thread's tiles share panels (which stay in its L2 cache); a chunk is at
     // least 256K multiply-adds, below which a fork costs more than it saves.
     const Index tile_work = panel_rows * block_cols * depth_;
     const Index tiles_per_chunk = std::max<Index>(1, (Index(1) << 18) / std::max<Index>(1, tile_work));
     elm::detail::parallel_chunks(panels_ * blocks, tiles_per_chunk, [&](Index, Index first, Index last) {
-      for (Index tile = first; tile < last; ++tile) panel_block(tile / blocks, tile % blocks, n, out);
+      for (Index tile = first; tile < last; ++tile) panel_block<Accumulate>(tile / blocks, tile % blocks, n, out);
     });
   }
 
- private:
   // out(panel p's rows, block q's columns) = panel p times block q. The accumulators are indexed only by
   // compile-time constants (the j loops unroll) so that they live in registers, not on the stack.
+  template <bool Accumulate>
   void panel_block(Index p, Index q, Index n, Matrix<Scalar>& out) const {
     using namespace Eigen::internal;
     const Scalar* a = data_.data() + p * panel_rows * depth_;
@@ -143,16 +156,37 @@ class PackedLhs {
     }
     const Index r0 = p * panel_rows, c0 = q * block_cols;
     const Index row_count = std::min(panel_rows, rows_ - r0), col_count = std::min<Index>(block_cols, n - c0);
-    for (Index j = 0; j < col_count; ++j)
-      std::copy(tile + j * panel_rows, tile + j * panel_rows + row_count, out.data() + (c0 + j) * rows_ + r0);
+    for (Index j = 0; j < col_count; ++j) {
+      const Scalar* src = tile + j * panel_rows;
+      Scalar* dst = out.data() + (c0 + j) * rows_ + r0;
+      if constexpr (Accumulate) {
+        for (Index i = 0; i < row_count; ++i) dst[i] += src[i];
+      } else {
+        std::copy(src, src + row_count, dst);
+      }
+    }
   }
 
-  // std::vector keeps its capacity when it shrinks, so one PackedLhs reused for operands of several sizes
-  // (the layers of a network) allocates only for the largest. Eigen's allocator aligns for pload.
+  // Eigen's allocator aligns for pload. A buffer only grows: one PackedLhs reused for operands of several sizes
+  // (the layers of a network, a Linear's three products) allocates only for the largest, and does not zero
+  // again, on every call, the part a smaller operand left unused (9 MB per GPT-2 MLP step).
   using Buffer = std::vector<Scalar, Eigen::aligned_allocator<Scalar>>;
+  static void grow(Buffer& buffer, Index size) {
+    if (buffer.size() < to_size(size)) buffer.resize(to_size(size));
+  }
   Index rows_ = 0, depth_ = 0, panels_ = 0;
   Buffer data_;
   Buffer packed_rhs_;  // scratch of multiply(), kept to avoid an allocation per step
 };
+
+/// One PackedLhs per thread and Scalar, for layers that pack a weight on every call (Linear, whose forward is
+/// const and keeps no workspace of its own): its buffers keep the capacity of the largest product, so a training
+/// loop neither allocates nor faults in weight-sized buffers per call, and a network of many layers holds one
+/// workspace, not one per layer.
+template <typename Scalar>
+PackedLhs<Scalar>& thread_packed_lhs() {
+  thread_local PackedLhs<Scalar> packed;
+  return packed;
+}
 
 }  // namespace elm::nn::detail
