@@ -252,6 +252,8 @@ class ViterbiKernelAvx2 : public ViterbiKernel<W, double> {
   using Result = typename Base::Result;
   using Base::Base;
 
+  // decode and decode_pair repeat Base's schedule: they must be target("avx2") functions themselves for the
+  // AVX2 sweep and trace to be inlined into them, and the generic ones cannot call those.
   __attribute__((target("avx2"))) void decode(const classic::Sequence& obs, Result& out, double* lattice) const {
     Lane lane{obs, lattice, out, 0, {}};
     const Index length = this->begin(lane);
