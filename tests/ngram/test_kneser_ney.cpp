@@ -34,8 +34,11 @@ double entry(const NgramCounts& c, const elm::classic::NgramTables& t, const std
 
 TEST_CASE("Kneser-Ney: a bigram model worked out by hand", "[ngram][kneser_ney]") {
   // Sentences "a b", "b", "a b" -> <s> a b </s>, <s> b </s>, <s> a b </s>.
-  // Unigram adjusted counts = distinct left words: a {<s>} 1, b {a, <s>} 2, </s> {b} 1; t1 = 2, t2 = 1, t3 = 0:
-  // the closed form fails for unigrams, so (as lmplz --discount_fallback) they use D1 = 0.5, D2 = 1, D3+ = 1.5.
+  // Unigram adjusted counts = distinct left words: a {<s>} 1, b {a, <s>} 2, </s> {b} 1. For the counts-of-counts
+  // lmplz takes the raw count of the n-gram that comes last in its suffix order (here b, the largest word id:
+  // raw count 3), so t1 = 2, t2 = 0, t3 = 1 (lmplz: "adjusted count 3 because we didn't observe any 1-grams with
+  // adjusted count 2"): the closed form fails for unigrams, so (as lmplz --discount_fallback) they use D1 = 0.5,
+  // D2 = 1, D3+ = 1.5, and the probabilities use b's adjusted count 2.
   //   S = 4, u(a) = (1 - 0.5)/4 = 0.125, u(b) = (2 - 1)/4 = 0.25, u(</s>) = 0.125, gamma = (0.5 + 1 + 0.5)/4 = 0.5,
   //   |V| = 5 (<unk> <s> </s> a b), uniform 1/(|V| - 1) = 1/4:
   //   p(a) = 0.25, p(b) = 0.375, p(</s>) = 0.25, p(<unk>) = 0.125.
@@ -54,7 +57,8 @@ TEST_CASE("Kneser-Ney: a bigram model worked out by hand", "[ngram][kneser_ney]"
   REQUIRE(d.size() == 2);
   CHECK(d[0].fallback);
   CHECK(d[0].t[1] == 2);
-  CHECK(d[0].t[2] == 1);
+  CHECK(d[0].t[2] == 0);
+  CHECK(d[0].t[3] == 1);
   CHECK(!d[1].fallback);
   CHECK_THAT(d[1].d[1], Catch::Matchers::WithinAbs(0.2, 1e-12));
   CHECK_THAT(d[1].d[2], Catch::Matchers::WithinAbs(1.7, 1e-12));
@@ -97,7 +101,8 @@ TEST_CASE("Kneser-Ney: discount errors and --discount_fallback as in lmplz", "[n
   NgramCounts c(2);
   for (const char* line : {"a b", "b", "a b"}) c.add_line(line);
   ngram_test::require_throws<elm::NumericalError>([&] { estimate_kneser_ney(c); },
-                                                 {"estimate_kneser_ney", "adjusted count 3", "discount_fallback"});
+                                                 {"estimate_kneser_ney", "1-grams with adjusted count 3",
+                                                  "no 1-gram has adjusted count 2", "discount_fallback"});
   KneserNeyOptions opt;
   opt.discount_fallback = true;
   opt.fallback_discounts = {0.7};  // one value: it repeats for D2 and D3+

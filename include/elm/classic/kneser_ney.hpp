@@ -124,13 +124,31 @@ inline NgramTables estimate_kneser_ney(const NgramCounts& counts, const KneserNe
   for (int n = 1; n <= N; ++n) {
     KneserNeyDiscount& dn = disc[std::size_t(n - 1)];
     dn.n = n;
-    for (std::int64_t v : adjusted(n))
+    const auto& a = adjusted(n);
+    // lmplz's AdjustCounts flushes the n-grams still open at the end of its suffix-sorted stream (the suffixes
+    // of the last N-gram) with their raw counts where every other n-gram adds its adjusted count, so below the
+    // highest order the n-gram that is last in suffix order (compared from its last word back, by id; ids in
+    // first-appearance order as lmplz numbers them) enters the counts-of-counts with its raw count.
+    std::size_t last_in_suffix_order = a.size();
+    if (n < N) {
+      const NgramStore& st = counts.store(n);
+      const auto suffix_less = [&](std::size_t x, std::size_t y) {
+        for (int k = n - 1; k >= 0; --k)
+          if (st.words(x)[k] != st.words(y)[k]) return st.words(x)[k] < st.words(y)[k];
+        return false;
+      };
+      for (std::size_t i = 0; i < st.size(); ++i)
+        if (last_in_suffix_order == a.size() || suffix_less(last_in_suffix_order, i)) last_in_suffix_order = i;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const std::int64_t v = i == last_in_suffix_order ? counts.counts(n)[i] : a[i];
       if (v >= 1 && v <= 4) ++dn.t[std::size_t(v)];
+    }
     std::string problem;
     for (int k = 1; k <= 3 && problem.empty(); ++k)
       if (dn.t[std::size_t(k)] == 0)
         problem = elm::detail::concat("could not calculate Kneser-Ney discounts for ", n,
-                                      "-grams with adjusted count ", k, " because no ", n,
+                                      "-grams with adjusted count ", k + 1, " because no ", n,
                                       "-gram has adjusted count ", k, " (is this small or artificial data?)");
     if (problem.empty()) {
       const double t1 = double(dn.t[1]), t2 = double(dn.t[2]);
