@@ -99,9 +99,8 @@ class PackedLhs {
   void product(const Eigen::MatrixBase<Derived>& b, Matrix<Scalar>& out) {
     const Index n = b.cols();
     const Index blocks = (n + block_cols - 1) / block_cols;
-    // b packed in blocks of block_cols columns (zero-padded), each k-major: one broadcast per entry.
-    // k-major blocks of block_cols columns, zero-padded. For a row-major b (a transpose) each read is
-    // block_cols contiguous scalars; for a column-major b, block_cols sequential streams.
+    // b packed in k-major blocks of block_cols columns (zero-padded): one broadcast per entry. For a row-major
+    // b (a transpose) each read is block_cols contiguous scalars; for a column-major b, block_cols streams.
     // Blocks on OpenMP threads when b is large (a (G H, B T) gradient is 16 MB): chunks of 128K scalars, so a
     // step's (G H, B) stays on one thread.
     grow(packed_rhs_, blocks * block_cols * depth_);
