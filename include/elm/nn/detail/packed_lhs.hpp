@@ -84,25 +84,47 @@ class PackedLhs {
   /// column block) tiles run on OpenMP threads when there are enough of them.
   template <typename Derived>
   void multiply(const Eigen::MatrixBase<Derived>& b, Matrix<Scalar>& out) {
-    product<false>(b, out);
+    const Index n = b.cols();
+    pack_rhs(b);
+    out.resize(rows_, n);  // after packing b, which out may alias
+    product<false>(n, Output{out.data(), 1, out.outerStride()});
   }
 
-  /// out += A b.  out must already be (M, N): a gradient accumulated without a product-sized temporary.
+  /// out += A b.  out: (M, N), a matrix or a block of whole columns (one step's columns of a (G H, B T)
+  /// matrix): a sum formed where it is needed, without a product-sized temporary.
   template <typename Derived>
-  void multiply_add(const Eigen::MatrixBase<Derived>& b, Matrix<Scalar>& out) {
+  void multiply_add(const Eigen::MatrixBase<Derived>& b, Eigen::Ref<Matrix<Scalar>> out) {
     eigen_assert(out.rows() == rows_ && out.cols() == b.cols());
-    product<true>(b, out);
+    pack_rhs(b);
+    product<true>(b.cols(), Output{out.data(), 1, out.outerStride()});
+  }
+
+  /// out_t += (A b)^T.  out_t: (N, M). A weight gradient stored transposed (PyTorch's (out, in) bytes in a
+  /// column-major (in, out) matrix) is accumulated tile by tile, instead of through a (M, N) temporary added
+  /// transposed afterwards (a pass that misses the cache on every column).
+  template <typename Derived>
+  void multiply_add_transposed(const Eigen::MatrixBase<Derived>& b, Eigen::Ref<Matrix<Scalar>> out_t) {
+    eigen_assert(out_t.cols() == rows_ && out_t.rows() == b.cols());
+    pack_rhs(b);
+    product<true>(b.cols(), Output{out_t.data(), out_t.outerStride(), 1});
   }
 
  private:
-  template <bool Accumulate, typename Derived>
-  void product(const Eigen::MatrixBase<Derived>& b, Matrix<Scalar>& out) {
+  // Where the product goes: element (r, c) of A b at data[r * row_stride + c * col_stride].
+  struct Output {
+    Scalar* data;
+    Index row_stride, col_stride;
+  };
+
+  // b packed in k-major blocks of block_cols columns (zero-padded): one broadcast per entry. For a row-major b
+  // (a transpose) each read is block_cols contiguous scalars; for a column-major b, block_cols streams. Blocks
+  // on OpenMP threads when b is large (a (G H, B T) gradient is 16 MB): chunks of 128K scalars, so a step's
+  // (G H, B) stays on one thread.
+  template <typename Derived>
+  void pack_rhs(const Eigen::MatrixBase<Derived>& b) {
+    eigen_assert(b.rows() == depth_);
     const Index n = b.cols();
     const Index blocks = (n + block_cols - 1) / block_cols;
-    // b packed in k-major blocks of block_cols columns (zero-padded): one broadcast per entry. For a row-major
-    // b (a transpose) each read is block_cols contiguous scalars; for a column-major b, block_cols streams.
-    // Blocks on OpenMP threads when b is large (a (G H, B T) gradient is 16 MB): chunks of 128K scalars, so a
-    // step's (G H, B) stays on one thread.
     grow(packed_rhs_, blocks * block_cols * depth_);
     const Index block_size = std::max<Index>(1, block_cols * depth_);
     const Index blocks_per_chunk = std::max<Index>(1, 4 * elm::detail::parallel_grain / block_size);
@@ -116,7 +138,12 @@ class PackedLhs {
         }
       }
     });
-    if constexpr (!Accumulate) out.resize(rows_, n);  // after packing b, which out may alias
+  }
+
+  // A times the packed rhs (n columns) into out.
+  template <bool Accumulate>
+  void product(Index n, Output out) const {
+    const Index blocks = (n + block_cols - 1) / block_cols;
     // Tiles in panel-major order, so a thread's tiles share panels (which stay in its L2 cache); a chunk is at
     // least 256K multiply-adds, below which a fork costs more than it saves.
     const Index tile_work = panel_rows * block_cols * depth_;
@@ -129,7 +156,7 @@ class PackedLhs {
   // out(panel p's rows, block q's columns) = panel p times block q. The accumulators are indexed only by
   // compile-time constants (the j loops unroll) so that they live in registers, not on the stack.
   template <bool Accumulate>
-  void panel_block(Index p, Index q, Index n, Matrix<Scalar>& out) const {
+  void panel_block(Index p, Index q, Index n, Output out) const {
     using namespace Eigen::internal;
     const Scalar* a = data_.data() + p * panel_rows * depth_;
     const Scalar* b = packed_rhs_.data() + q * block_cols * depth_;
@@ -155,9 +182,19 @@ class PackedLhs {
     }
     const Index r0 = p * panel_rows, c0 = q * block_cols;
     const Index row_count = std::min(panel_rows, rows_ - r0), col_count = std::min<Index>(block_cols, n - c0);
+    if (out.row_stride != 1) {  // transposed destination: each tile row is block_cols contiguous scalars
+      for (Index i = 0; i < row_count; ++i) {
+        Scalar* dst = out.data + (r0 + i) * out.row_stride + c0;
+        for (Index j = 0; j < col_count; ++j) {
+          if constexpr (Accumulate) dst[j] += tile[j * panel_rows + i];
+          else dst[j] = tile[j * panel_rows + i];
+        }
+      }
+      return;
+    }
     for (Index j = 0; j < col_count; ++j) {
       const Scalar* src = tile + j * panel_rows;
-      Scalar* dst = out.data() + (c0 + j) * rows_ + r0;
+      Scalar* dst = out.data + (c0 + j) * out.col_stride + r0;
       if constexpr (Accumulate) {
         for (Index i = 0; i < row_count; ++i) dst[i] += src[i];
       } else {

@@ -260,8 +260,10 @@ class RecurrentNetwork {
     Matrix<Scalar>& gx = lc ? lc->gates : local_gates;
     w_ih.pack(weight_ih_[li].value.transpose());
     w_ih.multiply(x, gx);
-    gx.colwise() += bias_ih_[li].value.col(0);
-    if (!gru) gx.colwise() += bias_hh_[li].value.col(0);
+    if (gru)
+      gx.colwise() += bias_ih_[li].value.col(0);
+    else
+      gx.colwise() += bias_ih_[li].value.col(0) + bias_hh_[li].value.col(0);
     w_hh.pack(weight_hh_[li].value.transpose());  // once for all steps
     const auto b_hh = bias_hh_[li].value.col(0);
     // Every column of a step that runs is written below; the columns of the steps after every sequence has
@@ -276,7 +278,16 @@ class RecurrentNetwork {
       }
       if (gru) lc->hh_n.resize(hs, n);
     }
-    Matrix<Scalar> hh(gh, batch), act(gh, batch), h_new(hs, batch), c_new;
+    // An LSTM or RNN step adds W_hh h into its columns of gx and activates them in place, writing the new
+    // cell into the cache (c_new when there is none) and the new h into y: no per-step copies of the gates.
+    // A GRU keeps W_hh h apart (hh), as its reset gate scales part of it.
+    Matrix<Scalar> hh, act, h_new, c_new;
+    if (gru) {
+      hh.resize(gh, batch);
+      act.resize(gh, batch);
+      h_new.resize(hs, batch);
+    }
+    if (lstm && !lc) c_new.resize(hs, batch);
     // the cache holds zeros at padding
     auto zero_cache_columns = [&](Index first, Index count) {
       lc->gates.middleCols(first, count).setZero();
@@ -293,72 +304,74 @@ class RecurrentNetwork {
       for (Index len : lengths) active += t < len ? 1 : 0;
       if (active == 0) break;
       const bool all_active = active == batch;
+      const Index c0 = t * batch;
+      auto pre = gx.middleCols(c0, batch);
+      auto y_t = y.middleCols(c0, batch);
+      if (lc) {
+        lc->h_prev.middleCols(c0, batch) = h;
+        if (lstm) lc->c_prev.middleCols(c0, batch) = c;
+      }
       // 2) recurrent projection of the whole batch
-      w_hh.multiply(h, hh);
-      if (gru) hh.colwise() += b_hh;
-      const auto gxt = gx.middleCols(t * batch, batch);
-      // 3) gates and new state for every sequence (vectorised over the block), kept only where t < length
+      if (gru) {
+        w_hh.multiply(h, hh);
+        hh.colwise() += b_hh;
+      } else {
+        w_hh.multiply_add(h, pre);
+      }
+      // 3) gates and new state for every sequence (vectorised over the block); sequences that have ended are
+      // restored below
       switch (kind_) {
         case RecurrentKind::lstm: {
-          c_new.resize(hs, batch);
+          auto c_t = lc ? lc->c.middleCols(c0, batch) : c_new.middleCols(0, batch);
           // over column chunks of the batch on OpenMP threads (the step's only serial part otherwise)
           elm::detail::parallel_chunks(batch, elm::detail::column_chunk(gh), [&](Index, Index b0, Index b1) {
             const Index nb = b1 - b0;
-            auto a = act.middleCols(b0, nb);
-            a = gxt.middleCols(b0, nb) + hh.middleCols(b0, nb);
+            auto a = pre.middleCols(b0, nb);
             a.topRows(2 * hs).array() = a.topRows(2 * hs).array().logistic();            // input, forget gates
             a.middleRows(2 * hs, hs).array() = a.middleRows(2 * hs, hs).array().tanh();  // cell candidate
             a.bottomRows(hs).array() = a.bottomRows(hs).array().logistic();              // output gate
-            auto cn = c_new.middleCols(b0, nb).array();
+            auto cn = c_t.middleCols(b0, nb).array();
             cn = a.middleRows(hs, hs).array() * c.middleCols(b0, nb).array() +
                  a.topRows(hs).array() * a.middleRows(2 * hs, hs).array();
-            h_new.middleCols(b0, nb).array() = a.bottomRows(hs).array() * cn.tanh();
+            y_t.middleCols(b0, nb).array() = a.bottomRows(hs).array() * cn.tanh();
           });
           break;
         }
         case RecurrentKind::gru: {
+          const auto gxt = gx.middleCols(c0, batch);
           act.topRows(2 * hs).array() = (gxt.topRows(2 * hs) + hh.topRows(2 * hs)).array().logistic();  // r, z
           act.bottomRows(hs).array() =
               (gxt.bottomRows(hs).array() + act.topRows(hs).array() * hh.bottomRows(hs).array()).tanh();  // n
           h_new.array() = (Scalar(1) - act.middleRows(hs, hs).array()) * act.bottomRows(hs).array() +
                           act.middleRows(hs, hs).array() * h.array();
+          pre = act;
+          if (lc) lc->hh_n.middleCols(c0, batch) = hh.bottomRows(hs);
+          y_t = h_new;
           break;
         }
         case RecurrentKind::rnn_tanh:
         case RecurrentKind::rnn_relu: {
-          act = gxt + hh;
           if (kind_ == RecurrentKind::rnn_tanh)
-            act.array() = act.array().tanh();
+            pre.array() = pre.array().tanh();
           else
-            act = act.cwiseMax(Scalar(0));
-          h_new = act;
+            pre = pre.cwiseMax(Scalar(0));
+          y_t = pre;
           break;
         }
       }
-      auto keep = [&](Index b) { return all_active || t < lengths[to_size(b)]; };
-      if (lc) {
-        lc->h_prev.middleCols(t * batch, batch) = h;
-        if (lstm) lc->c_prev.middleCols(t * batch, batch) = c;
-        lc->gates.middleCols(t * batch, batch) = act;
-        if (lstm) lc->c.middleCols(t * batch, batch) = c_new;
-        if (gru) lc->hh_n.middleCols(t * batch, batch) = hh.bottomRows(hs);
-        if (!all_active)
-          for (Index b = 0; b < batch; ++b)
-            if (!keep(b)) zero_cache_columns(t * batch + b, 1);
-      }
       if (all_active) {
-        h = h_new;
-        if (lstm) c = c_new;
-        y.middleCols(t * batch, batch) = h;
+        h = y_t;
+        if (lstm) c = lc ? lc->c.middleCols(c0, batch) : c_new;
       } else {
-        for (Index b = 0; b < batch; ++b)
-          if (keep(b)) {
-            h.col(b) = h_new.col(b);
-            if (lstm) c.col(b) = c_new.col(b);
-            y.col(t * batch + b) = h.col(b);
+        for (Index b = 0; b < batch; ++b) {
+          if (t < lengths[to_size(b)]) {
+            h.col(b) = y_t.col(b);
+            if (lstm) c.col(b) = lc ? lc->c.col(c0 + b) : c_new.col(b);
           } else {
-            y.col(t * batch + b).setZero();
+            y_t.col(b).setZero();
+            if (lc) zero_cache_columns(c0 + b, 1);
           }
+        }
       }
     }
     y.rightCols(n - t * batch).setZero();  // the steps that did not run
@@ -412,7 +425,7 @@ class RecurrentNetwork {
             const auto dhb = dh.middleCols(b0, nb).array();
             auto tcb = tc.middleCols(b0, nb).array();
             auto dcb = dct.middleCols(b0, nb).array();
-            auto dp = dpre.middleCols(b0, nb);
+            auto dp = dgx.middleCols(c0 + b0, nb);  // written in place: no per-step copy
             tcb = lc.c.middleCols(c0 + b0, nb).array().tanh();
             dcb = dc.middleCols(b0, nb).array() + dhb * og * (Scalar(1) - tcb.square());
             dp.topRows(hs).array() = dcb * cg * ig * (Scalar(1) - ig);
@@ -425,11 +438,10 @@ class RecurrentNetwork {
           if (all_active) {
             dc.array() = dct.array() * fg;
           } else {
-            dpre.array().rowwise() *= mask.array();
+            dgx.middleCols(c0, batch).array().rowwise() *= mask.array();
             for (Index b = 0; b < batch; ++b)
               if (mask(b) != Scalar(0)) dc.col(b) = (dct.col(b).array() * fg.col(b)).matrix();
           }
-          dgx.middleCols(c0, batch) = dpre;
           break;
         }
         case RecurrentKind::gru: {
@@ -459,7 +471,10 @@ class RecurrentNetwork {
         }
       }
       // dh_{t-1} = W_hh d(pre) (+ GRU's direct term); padded sequences keep their gradient
-      w_hh.multiply(dpre, dh_prev);
+      if (kind_ == RecurrentKind::lstm)
+        w_hh.multiply(dgx.middleCols(c0, batch), dh_prev);
+      else
+        w_hh.multiply(dpre, dh_prev);
       if (gru && all_active) {
         dh_prev += dh_direct;
       } else if (gru) {
@@ -478,19 +493,17 @@ class RecurrentNetwork {
     // 4) parameter gradients of all steps in three large products
     const Matrix<Scalar>& drec = gru ? dgh : dgx;
     PackedLhs<Scalar>& lhs = scratch_.lhs;
-    Matrix<Scalar>& product = scratch_.product;
     // As dW^T = d(pre) x^T: the (G H, B T) gradient is the packed left side, read column by column (its
-    // transpose as the right side was packed from 8-row strips, a cache miss per column).
+    // transpose as the right side was packed from 8-row strips, a cache miss per column), and the product
+    // is added straight into the gradient, stored as dW's (I, G H) transpose.
     const bool ih_trainable = weight_ih_[li].trainable;
     if (ih_trainable) {
       lhs.pack(dgx);
-      lhs.multiply(lc.x.transpose(), product);
-      weight_ih_[li].grad += product.transpose();
+      lhs.multiply_add_transposed(lc.x.transpose(), weight_ih_[li].grad);
     }
     if (weight_hh_[li].trainable) {
       if (gru || !ih_trainable) lhs.pack(drec);  // an LSTM's or RNN's drec is dgx, packed above
-      lhs.multiply(lc.h_prev.transpose(), product);
-      weight_hh_[li].grad += product.transpose();
+      lhs.multiply_add_transposed(lc.h_prev.transpose(), weight_hh_[li].grad);
     }
     const Vector<Scalar> dbias_ih = dgx.rowwise().sum();
     if (bias_ih_[li].trainable) bias_ih_[li].grad.col(0) += dbias_ih;
@@ -509,7 +522,7 @@ class RecurrentNetwork {
     BackwardScratch(BackwardScratch&&) noexcept = default;
     BackwardScratch& operator=(BackwardScratch&&) noexcept = default;
     ~BackwardScratch() = default;
-    Matrix<Scalar> dgx, dgh, product;
+    Matrix<Scalar> dgx, dgh;
     PackedLhs<Scalar> w_hh, lhs;
   };
 
