@@ -69,6 +69,7 @@ class RecurrentNetwork {
     /// Forward's packed weights: workspace only (nothing is read from one call to the next), kept so that a
     /// reused cache does not allocate them again.
     PackedLhs<Scalar> packed_w_ih, packed_w_hh;
+    Matrix<Scalar> output;  ///< the top layer's time-major outputs (workspace)
   };
 
   /// Zero-initialised network. Throws InvalidArgument for a non-positive size.
@@ -141,22 +142,26 @@ class RecurrentNetwork {
       cache->batch = batch;
       cache->steps = steps;
     }
-    // The layers work time-major (column t B + b), so that each step's batch is one contiguous block.
-    Matrix<Scalar> input = to_time_major(x, batch, steps, &lengths);
-    Matrix<Scalar> out;
-    PackedLhs<Scalar> packed_ih, packed_hh;  // used when there is no cache
+    // The layers work time-major (column t B + b), so that each step's batch is one contiguous block. With a
+    // cache, each layer's input is written once, where backward reads it (the cache's x of that layer), and
+    // the top layer's outputs go to the cache's workspace: a training step reuses every buffer.
+    Matrix<Scalar> input, out;  // used when there is no cache
+    to_time_major(x, batch, steps, &lengths, cache ? cache->layers[0].x : input);
+    PackedLhs<Scalar> packed_ih, packed_hh;
     for (Index l = 0; l < num_layers_; ++l) {
       LayerCache* lc = cache ? &cache->layers[to_size(l)] : nullptr;
       Matrix<Scalar> h = fin.h.middleCols(l * batch, batch);
       Matrix<Scalar> c;
       if (kind_ == RecurrentKind::lstm) c = fin.c.middleCols(l * batch, batch);
-      layer_forward(l, input, lengths, steps, h, c, out, lc, cache ? cache->packed_w_ih : packed_ih,
-                    cache ? cache->packed_w_hh : packed_hh);
+      const bool top = l + 1 == num_layers_;
+      Matrix<Scalar>& layer_out = !cache ? out : top ? cache->output : cache->layers[to_size(l + 1)].x;
+      layer_forward(l, lc ? lc->x : input, lengths, steps, h, c, layer_out, lc,
+                    cache ? cache->packed_w_ih : packed_ih, cache ? cache->packed_w_hh : packed_hh);
       fin.h.middleCols(l * batch, batch) = h;
       if (kind_ == RecurrentKind::lstm) fin.c.middleCols(l * batch, batch) = c;
-      if (l + 1 < num_layers_) input.swap(out);
+      if (!cache && !top) input.swap(out);
     }
-    y = to_batch_first(out, batch, steps);
+    to_batch_first(cache ? cache->output : out, batch, steps, y);
     if (final_state) *final_state = std::move(fin);
   }
 
@@ -176,9 +181,12 @@ class RecurrentNetwork {
       if (kind_ == RecurrentKind::lstm) check_shape(dfinal->c, hidden_size_, num_layers_ * batch, where, "dfinal c");
     }
     State dinit = zero_state(batch);
-    Matrix<Scalar> d_out = dy.size() != 0 ? to_time_major(dy, batch, steps, &cache.lengths)
-                                          : Matrix<Scalar>::Zero(hidden_size_, batch * steps);
-    Matrix<Scalar> d_in;
+    Matrix<Scalar>& d_out = scratch_.d_out;
+    Matrix<Scalar>& d_in = scratch_.d_in;
+    if (dy.size() != 0)
+      to_time_major(dy, batch, steps, &cache.lengths, d_out);
+    else
+      d_out.setZero(hidden_size_, batch * steps);
     for (Index l = num_layers_ - 1; l >= 0; --l) {
       Matrix<Scalar> dh = dfinal ? Matrix<Scalar>(dfinal->h.middleCols(l * batch, batch))
                                  : Matrix<Scalar>::Zero(hidden_size_, batch);
@@ -190,7 +198,7 @@ class RecurrentNetwork {
       if (kind_ == RecurrentKind::lstm) dinit.c.middleCols(l * batch, batch) = dc;
       d_out.swap(d_in);
     }
-    dx = to_batch_first(d_out, batch, steps);
+    to_batch_first(d_out, batch, steps, dx);
     if (dinitial) *dinitial = std::move(dinit);
   }
 
@@ -221,9 +229,9 @@ class RecurrentNetwork {
 
   // (C, B T) batch-first -> time-major; columns at padding (t >= lengths[b]) become zero, so that nothing a
   // caller leaves there (even NaN) reaches a gradient.
-  static Matrix<Scalar> to_time_major(const Eigen::Ref<const Matrix<Scalar>>& m, Index batch, Index steps,
-                                      const std::vector<Index>* lengths) {
-    Matrix<Scalar> out(m.rows(), m.cols());
+  static void to_time_major(const Eigen::Ref<const Matrix<Scalar>>& m, Index batch, Index steps,
+                            const std::vector<Index>* lengths, Matrix<Scalar>& out) {
+    out.resize(m.rows(), m.cols());
     for (Index b = 0; b < batch; ++b)
       for (Index t = 0; t < steps; ++t) {
         if (lengths && t >= (*lengths)[to_size(b)])
@@ -231,13 +239,12 @@ class RecurrentNetwork {
         else
           out.col(t * batch + b) = m.col(b * steps + t);
       }
-    return out;
   }
-  static Matrix<Scalar> to_batch_first(const Matrix<Scalar>& m, Index batch, Index steps) {
-    Matrix<Scalar> out(m.rows(), m.cols());
+  // out must not alias m (each is a whole matrix the network owns, or the caller's).
+  static void to_batch_first(const Matrix<Scalar>& m, Index batch, Index steps, Matrix<Scalar>& out) {
+    out.resize(m.rows(), m.cols());
     for (Index b = 0; b < batch; ++b)
       for (Index t = 0; t < steps; ++t) out.col(b * steps + t) = m.col(t * batch + b);
-    return out;
   }
 
   // One layer forward over time-major x (I_k, T B). h, c: (H, B) state in, updated in place (unchanged past
@@ -270,7 +277,6 @@ class RecurrentNetwork {
     // ended are zeroed after the loop.
     y.resize(hs, n);
     if (lc) {
-      lc->x = x;
       lc->h_prev.resize(hs, n);
       if (lstm) {
         lc->c_prev.resize(hs, n);
@@ -522,7 +528,7 @@ class RecurrentNetwork {
     BackwardScratch(BackwardScratch&&) noexcept = default;
     BackwardScratch& operator=(BackwardScratch&&) noexcept = default;
     ~BackwardScratch() = default;
-    Matrix<Scalar> dgx, dgh;
+    Matrix<Scalar> dgx, dgh, d_out, d_in;
     PackedLhs<Scalar> w_hh, lhs;
   };
 
