@@ -6,6 +6,7 @@
 
 #include "elm/core/check.hpp"
 #include "elm/core/error.hpp"
+#include "elm/core/huge_page_allocator.hpp"
 #include "elm/core/math.hpp"
 #include "elm/core/parallel.hpp"
 #include "elm/core/rng.hpp"

@@ -10,6 +10,7 @@
 
 #include "elm/core/check.hpp"
 #include "elm/core/parallel.hpp"
+#include "elm/core/math.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/parameter.hpp"
 
@@ -95,8 +96,8 @@ class LayerNorm {
         g = (g - mean_g - hat * mean_gx) * cache.rstd(j);
       }
     });
-    if (weight_.trainable) weight_.grad.col(0) += dgamma.rowwise().sum();
-    if (bias_.trainable) bias_.grad.col(0) += dbeta.rowwise().sum();
+    if (weight_.trainable) weight_.grad.col(0) += elm::row_sums(dgamma);
+    if (bias_.trainable) bias_.grad.col(0) += elm::row_sums(dbeta);
   }
 
   template <typename F>

@@ -10,6 +10,7 @@
 #include "elm/core/check.hpp"
 #include "elm/core/parallel.hpp"
 #include "elm/core/rng.hpp"
+#include "elm/core/math.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
 #include "elm/nn/parameter.hpp"
@@ -99,7 +100,7 @@ class Linear {
     } else if (weight_.trainable) {
       weight_.grad.noalias() += cache.x * dy.transpose();
     }
-    if (has_bias_ && bias_.trainable) bias_.grad.col(0) += dy.rowwise().sum();
+    if (has_bias_ && bias_.trainable) bias_.grad.col(0) += elm::row_sums(dy);
   }
 
   /// Visits `weight` and `bias` as f(name, parameter).

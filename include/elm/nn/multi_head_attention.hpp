@@ -12,6 +12,7 @@
 #include "elm/core/error.hpp"
 #include "elm/core/parallel.hpp"
 #include "elm/core/rng.hpp"
+#include "elm/core/math.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/attention.hpp"
 #include "elm/nn/blocked_attention.hpp"
@@ -286,7 +287,7 @@ class MultiHeadAttention {
       in_weight_.grad.middleRows(r0, n).noalias() += dout * x.transpose();
       dx.noalias() += in_weight_.value.middleRows(r0, n).transpose() * dout;
     }
-    if (config_.bias) in_bias_.grad.col(0).segment(r0, n) += dout.rowwise().sum();
+    if (config_.bias) in_bias_.grad.col(0).segment(r0, n) += elm::row_sums(dout);
   }
 
   void project_out(const Eigen::Ref<const Matrix<Scalar>>& attended, Matrix<Scalar>& y) const {
@@ -366,7 +367,7 @@ class MultiHeadAttention {
       out_weight_.grad.noalias() += dy * cache.attended.transpose();
       d_attended.noalias() = out_weight_.value.transpose() * dy;
     }
-    if (config_.bias) out_bias_.grad.col(0) += dy.rowwise().sum();
+    if (config_.bias) out_bias_.grad.col(0) += elm::row_sums(dy);
     // 2) attention
     if (cache.used_blocked)
       blocked_attention_backward<Scalar>(cache.q, cache.k, cache.v, cache.mask, cache.attended, cache.blocked,

@@ -14,6 +14,7 @@
 
 #include <Eigen/Core>
 
+#include "elm/core/huge_page_allocator.hpp"
 #include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
 
@@ -67,9 +68,11 @@ class PackedLhs {
       for (Index p = first; p < last; ++p) {
         Scalar* dst = data_.data() + p * panel_rows * depth_;
         const Index r0 = p * panel_rows, count = std::min(panel_rows, rows_ - r0);
-        if (Derived::IsRowMajor) {
-          for (Index i = 0; i < panel_rows; ++i)
-            for (Index k = 0; k < depth_; ++k) dst[k * panel_rows + i] = i < count ? a(r0 + i, k) : Scalar(0);
+        if (Derived::IsRowMajor) {  // k outer: the writes are sequential, the panel's rows are read in step
+          for (Index k = 0; k < depth_; ++k, dst += panel_rows) {
+            for (Index i = 0; i < count; ++i) dst[i] = a(r0 + i, k);
+            for (Index i = count; i < panel_rows; ++i) dst[i] = Scalar(0);
+          }
           continue;
         }
         for (Index k = 0; k < depth_; ++k, dst += panel_rows) {
@@ -221,10 +224,10 @@ class PackedLhs {
     }
   }
 
-  // Eigen's allocator aligns for pload. A buffer only grows: one PackedLhs reused for operands of several sizes
+  // Aligned for pload, on huge pages when large (see huge_page_allocator.hpp). A buffer only grows: one PackedLhs reused for operands of several sizes
   // (the layers of a network, a Linear's three products) allocates only for the largest, and does not zero
   // again, on every call, the part a smaller operand left unused (9 MB per GPT-2 MLP step).
-  using Buffer = std::vector<Scalar, Eigen::aligned_allocator<Scalar>>;
+  using Buffer = std::vector<Scalar, elm::detail::HugePageAllocator<Scalar>>;
   static void grow(Buffer& buffer, Index size) {
     if (buffer.size() < to_size(size)) buffer.resize(to_size(size));
   }

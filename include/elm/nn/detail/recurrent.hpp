@@ -11,6 +11,7 @@
 
 #include "elm/core/check.hpp"
 #include "elm/core/rng.hpp"
+#include "elm/core/math.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
 #include "elm/nn/parameter.hpp"
@@ -511,9 +512,9 @@ class RecurrentNetwork {
       if (gru || !ih_trainable) lhs.pack(drec);  // an LSTM's or RNN's drec is dgx, packed above
       lhs.multiply_add_transposed(lc.h_prev.transpose(), weight_hh_[li].grad);
     }
-    const Vector<Scalar> dbias_ih = dgx.rowwise().sum();
+    const Vector<Scalar> dbias_ih = elm::row_sums(dgx);
     if (bias_ih_[li].trainable) bias_ih_[li].grad.col(0) += dbias_ih;
-    if (bias_hh_[li].trainable) bias_hh_[li].grad.col(0) += gru ? Vector<Scalar>(dgh.rowwise().sum()) : dbias_ih;
+    if (bias_hh_[li].trainable) bias_hh_[li].grad.col(0) += gru ? elm::row_sums(dgh) : dbias_ih;
     lhs.pack(weight_ih_[li].value);
     lhs.multiply(dgx, d_in);
   }
