@@ -22,10 +22,11 @@ namespace nn = elm::nn;
 TEST_CASE("PackedLhs multiplies like Eigen's product, at every shape edge", "[nn][packed_lhs]") {
   using Packed = nn::detail::PackedLhs<double>;
   elm::Rng rng(11);
-  // rows below, at and past a panel; columns below, at and past a register block; depth 1 and odd
+  // rows below, at and past a panel; columns below, at and past a register block; depth 1, odd, and deep
+  // enough for a column-major right side to be read in place (its partial last block packed)
   const Index m = GENERATE(Index(1), Packed::panel_rows, 3 * Packed::panel_rows + 5);
   const Index n = GENERATE(Index(1), Index(Packed::block_cols), 2 * Index(Packed::block_cols) + 3);
-  const Index k = GENERATE(Index(1), Index(37));
+  const Index k = GENERATE(Index(1), Index(37), Packed::direct_min_depth + 3);
   const MatD a = random_matrix(m, k, rng), b = random_matrix(k, n, rng);
   const MatD expected = a * b;
   MatD out;
@@ -37,6 +38,41 @@ TEST_CASE("PackedLhs multiplies like Eigen's product, at every shape edge", "[nn
   const MatD at = a.transpose(), bt = b.transpose();
   Packed(at.transpose()).multiply(bt.transpose(), out);
   CHECK((out - expected).cwiseAbs().maxCoeff() < 1e-12);
+}
+
+TEST_CASE("PackedLhs adds into column blocks and transposed outputs, and survives aliasing", "[nn][packed_lhs]") {
+  using Packed = nn::detail::PackedLhs<double>;
+  elm::Rng rng(13);
+  const Index k = GENERATE(Index(29), Packed::direct_min_depth + 1);
+  const Index m = 2 * Packed::panel_rows + 3, n = 3 * Index(Packed::block_cols) + 1;
+  const MatD a = random_matrix(m, k, rng), b = random_matrix(k, n, rng);
+  const MatD expected = a * b;
+  Packed packed(a);
+  SECTION("multiply_add into whole columns of a wider matrix leaves the other columns alone") {
+    const MatD start = random_matrix(m, n + 5, rng);
+    MatD out = start;
+    packed.multiply_add(b, out.middleCols(2, n));
+    CHECK((out.middleCols(2, n) - start.middleCols(2, n) - expected).cwiseAbs().maxCoeff() < 1e-12);
+    CHECK(out.leftCols(2) == start.leftCols(2));
+    CHECK(out.rightCols(3) == start.rightCols(3));
+  }
+  SECTION("multiply_add_transposed adds (A b)^T") {
+    const MatD start = random_matrix(n, m, rng);
+    MatD out_t = start;
+    packed.multiply_add_transposed(b, out_t);
+    CHECK((out_t - start - expected.transpose()).cwiseAbs().maxCoeff() < 1e-12);
+  }
+  SECTION("the right side may be the output itself") {
+    const MatD square_a = random_matrix(k, k, rng);
+    MatD x = random_matrix(k, n, rng);
+    const MatD want = square_a * x;
+    Packed(square_a).multiply(x, x);
+    CHECK((x - want).cwiseAbs().maxCoeff() < 1e-12);
+    MatD y = random_matrix(k, n, rng);
+    const MatD want_sum = y + square_a * y;
+    Packed(square_a).multiply_add(y, y);
+    CHECK((y - want_sum).cwiseAbs().maxCoeff() < 1e-12);
+  }
 }
 
 TEST_CASE("PackedLhs in float agrees with a double product", "[nn][packed_lhs]") {
