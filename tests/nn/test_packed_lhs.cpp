@@ -62,6 +62,13 @@ TEST_CASE("PackedLhs adds into column blocks and transposed outputs, and survive
     packed.multiply_add_transposed(b, out_t);
     CHECK((out_t - start - expected.transpose()).cwiseAbs().maxCoeff() < 1e-12);
   }
+  SECTION("multiply_transposed writes (A b)^T") {
+    MatD out_t = random_matrix(3, 2, rng);  // resized
+    packed.multiply_transposed(b, out_t);
+    REQUIRE(out_t.rows() == n);
+    REQUIRE(out_t.cols() == m);
+    CHECK((out_t - expected.transpose()).cwiseAbs().maxCoeff() < 1e-12);
+  }
   SECTION("the right side may be the output itself") {
     const MatD square_a = random_matrix(k, k, rng);
     MatD x = random_matrix(k, n, rng);

@@ -60,9 +60,11 @@ class Linear {
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr) const {
     check_shape(x, in_features(), -1, "elm::nn::Linear::forward", "x");
     if (packed_products(x.cols())) {
-      detail::PackedLhs<Scalar>& w = detail::thread_packed_lhs<Scalar>();
-      w.pack(weight_.value.transpose());
-      w.multiply(x, y);
+      // y^T = x^T W: the small x^T is packed and the column-major weight is the right side (2-4 % faster
+      // than packing W^T, 2.4M floats at GPT-2's MLP, and reading x in place)
+      detail::PackedLhs<Scalar>& xt = detail::thread_packed_lhs<Scalar>();
+      xt.pack(x.transpose());
+      xt.multiply_transposed(weight_.value, y);
     } else {
       y.resize(out_features(), x.cols());
       y.noalias() = weight_.value.transpose() * x;
@@ -94,9 +96,11 @@ class Linear {
   void accumulate_parameter_grads(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy) {
     check_shape(dy, out_features(), cache.x.cols(), "elm::nn::Linear::backward", "dy");
     if (weight_.trainable && packed_products(dy.cols())) {
-      detail::PackedLhs<Scalar>& packed_x = detail::thread_packed_lhs<Scalar>();
-      packed_x.pack(cache.x);
-      packed_x.multiply_add(dy.transpose(), weight_.grad);
+      // dW^T = dy x^T: dy (out, N) is the packed side, read column by column, and x^T the small right side
+      // (packing dy^T as the right side read 8-row strips of dy, 3 ms of the 24 ms product at GPT-2's MLP)
+      detail::PackedLhs<Scalar>& packed_dy = detail::thread_packed_lhs<Scalar>();
+      packed_dy.pack(dy);
+      packed_dy.multiply_add_transposed(cache.x.transpose(), weight_.grad);
     } else if (weight_.trainable) {
       weight_.grad.noalias() += cache.x * dy.transpose();
     }

@@ -110,6 +110,15 @@ class PackedLhs {
     product<true>(b.cols(), rhs, Output{out.data(), 1, out.outerStride()});
   }
 
+  /// out_t = (A b)^T.  out_t: resized to (N, M), overwritten.
+  template <typename Derived>
+  void multiply_transposed(const Eigen::MatrixBase<Derived>& b, Matrix<Scalar>& out_t) {
+    const Index n = b.cols();
+    const Rhs rhs = prepare_rhs(b, out_t.data(), out_t.data() + out_t.size());
+    out_t.resize(n, rows_);  // after preparing b, which out_t may alias (b is then packed)
+    product<false>(n, rhs, Output{out_t.data(), out_t.outerStride(), 1});
+  }
+
   /// out_t += (A b)^T.  out_t: (N, M). A weight gradient stored transposed (PyTorch's (out, in) bytes in a
   /// column-major (in, out) matrix) is accumulated tile by tile, instead of through a (M, N) temporary added
   /// transposed afterwards (a pass that misses the cache on every column).
