@@ -403,7 +403,9 @@ class RecurrentNetwork {
     dgh.resize(gru ? gh : 0, gru ? n : 0);
     PackedLhs<Scalar>& w_hh = scratch_.w_hh;
     w_hh.pack(weight_hh_[li].value);  // packed once for all steps
-    Matrix<Scalar> dpre(gh, batch), dh_direct(hs, batch), dct(hs, batch), tc(hs, batch), dh_prev;
+    // an LSTM writes its gate gradients straight into dgx; the other kinds form them in dpre first
+    const bool lstm = kind_ == RecurrentKind::lstm;
+    Matrix<Scalar> dpre(lstm ? 0 : gh, lstm ? 0 : batch), dh_direct(hs, batch), dct(hs, batch), tc(hs, batch), dh_prev;
     RowVector<Scalar> mask(batch);
     for (Index t = steps - 1; t >= 0; --t) {
       Index active = 0;
@@ -478,7 +480,7 @@ class RecurrentNetwork {
         }
       }
       // dh_{t-1} = W_hh d(pre) (+ GRU's direct term); padded sequences keep their gradient
-      if (kind_ == RecurrentKind::lstm)
+      if (lstm)
         w_hh.multiply(dgx.middleCols(c0, batch), dh_prev);
       else
         w_hh.multiply(dpre, dh_prev);
