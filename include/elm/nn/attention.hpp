@@ -146,25 +146,21 @@ SequenceMask<Scalar> sequence_mask(const AttentionMask<Scalar>& mask, const Atte
 
 /// exp(x - shift) per entry, exactly 0 where x is -inf: Eigen's vectorised exp clamps its argument, so
 /// exp(-inf) would give a tiny positive number and a hidden key a nonzero weight. The exponentials stay
-/// vectorised (a select() would make them scalar); hidden entries are found by a cheap scalar scan.
+/// vectorised (a select() would make them scalar). Whether any entry is hidden is asked of the vectorised
+/// minimum: an element-by-element scan took twice as long as the exponentials themselves.
 template <typename Column>
 void masked_exp_in_place(Column&& x, typename std::decay_t<Column>::Scalar shift) {
   using Scalar = typename std::decay_t<Column>::Scalar;
   constexpr Scalar neg_inf = -std::numeric_limits<Scalar>::infinity();
   const Index n = x.size();
-  Index first_hidden = n;
-  for (Index i = 0; i < n; ++i)
-    if (x(i) == neg_inf) {
-      first_hidden = i;
-      break;
-    }
-  if (first_hidden == n) {
+  if (n == 0) return;
+  if (!(x.minCoeff() == neg_inf)) {  // no hidden entry (a NaN score stays NaN either way)
     x = (x.array() - shift).exp().matrix();
     return;
   }
   const Vector<Scalar> scores = x;
   x = (x.array() - shift).exp().matrix();
-  for (Index i = first_hidden; i < n; ++i)
+  for (Index i = 0; i < n; ++i)
     if (scores(i) == neg_inf) x(i) = Scalar(0);
 }
 
