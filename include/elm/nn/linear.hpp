@@ -12,7 +12,7 @@
 #include "elm/core/rng.hpp"
 #include "elm/core/math.hpp"
 #include "elm/core/types.hpp"
-#include "elm/nn/detail/packed_lhs.hpp"
+#include "elm/nn/detail/dense_products.hpp"
 #include "elm/nn/parameter.hpp"
 
 namespace elm::nn {
@@ -59,16 +59,7 @@ class Linear {
   /// y = W x + b per column.  x: (in, N) -> y: (out, N). Throws ShapeError when x has the wrong rows.
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr) const {
     check_shape(x, in_features(), -1, "elm::nn::Linear::forward", "x");
-    if (packed_products(x.cols())) {
-      // y^T = x^T W: the small x^T is packed and the column-major weight is the right side (2-4 % faster
-      // than packing W^T, 2.4M floats at GPT-2's MLP, and reading x in place)
-      detail::PackedLhs<Scalar>& xt = detail::thread_packed_lhs<Scalar>();
-      xt.pack(x.transpose());
-      xt.multiply_transposed(weight_.value, y);
-    } else {
-      y.resize(out_features(), x.cols());
-      y.noalias() = weight_.value.transpose() * x;
-    }
+    detail::dense_forward<Scalar>(weight_.value, x, y);
     if (has_bias_) {  // over column chunks on OpenMP threads: (out, N) is 12 MB for GPT-2's MLP at N = 1024
       const auto b = bias_.value.col(0);
       elm::detail::parallel_chunks(y.cols(), elm::detail::column_chunk(y.rows()), [&](Index, Index c0, Index c1) {
@@ -82,28 +73,13 @@ class Linear {
   void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
     check_shape(dy, out_features(), cache.x.cols(), "elm::nn::Linear::backward", "dy");
     accumulate_parameter_grads(cache, dy);
-    if (packed_products(dy.cols())) {
-      detail::PackedLhs<Scalar>& w = detail::thread_packed_lhs<Scalar>();
-      w.pack(weight_.value);
-      w.multiply(dy, dx);
-    } else {
-      dx.resize(in_features(), dy.cols());
-      dx.noalias() = weight_.value * dy;
-    }
+    detail::dense_input_grad<Scalar>(weight_.value, dy, dx);
   }
 
   /// Adds the parameter gradients only, for a first layer whose input needs no gradient.
   void accumulate_parameter_grads(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy) {
     check_shape(dy, out_features(), cache.x.cols(), "elm::nn::Linear::backward", "dy");
-    if (weight_.trainable && packed_products(dy.cols())) {
-      // dW^T = dy x^T: dy (out, N) is the packed side, read column by column, and x^T the small right side
-      // (packing dy^T as the right side read 8-row strips of dy, 3 ms of the 24 ms product at GPT-2's MLP)
-      detail::PackedLhs<Scalar>& packed_dy = detail::thread_packed_lhs<Scalar>();
-      packed_dy.pack(dy);
-      packed_dy.multiply_add_transposed(cache.x.transpose(), weight_.grad);
-    } else if (weight_.trainable) {
-      weight_.grad.noalias() += cache.x * dy.transpose();
-    }
+    if (weight_.trainable) detail::dense_add_weight_grad<Scalar>(cache.x, dy, weight_.grad);
     if (has_bias_ && bias_.trainable) bias_.grad.col(0) += elm::row_sums(dy);
   }
 
@@ -120,14 +96,6 @@ class Linear {
   }
 
  private:
-  // Whether the products over n columns go through PackedLhs: 1.3x faster than Eigen's general product
-  // for GPT-sized layers, but it pads the packed side to whole panels (wasteful below a few panels of
-  // features) and packs a whole weight per call (wasteful for a few columns, e.g. one token at a time).
-  bool packed_products(Index n) const {
-    constexpr Index min_features = 4 * detail::PackedLhs<Scalar>::panel_rows;
-    return n >= 64 && in_features() >= min_features && out_features() >= min_features;
-  }
-
   Parameter<Scalar> weight_;
   Parameter<Scalar> bias_;
   bool has_bias_ = true;

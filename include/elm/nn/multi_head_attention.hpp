@@ -14,6 +14,7 @@
 #include "elm/core/rng.hpp"
 #include "elm/core/math.hpp"
 #include "elm/core/types.hpp"
+#include "elm/nn/detail/dense_products.hpp"
 #include "elm/nn/attention.hpp"
 #include "elm/nn/blocked_attention.hpp"
 #include "elm/nn/kv_cache.hpp"
@@ -271,7 +272,7 @@ class MultiHeadAttention {
   /// Rows [r0, r0 + n) of the 3C input projections applied to x: (C, N) -> out: (n, N).
   void project_in(const Eigen::Ref<const Matrix<Scalar>>& x, Index r0, Index n, Matrix<Scalar>& out) const {
     if (config_.layout == QkvLayout::torch)
-      out.noalias() = in_weight_.value.middleCols(r0, n).transpose() * x;
+      detail::dense_forward<Scalar>(in_weight_.value.middleCols(r0, n), x, out);
     else
       out.noalias() = in_weight_.value.middleRows(r0, n) * x;
     if (config_.bias) out.colwise() += in_bias_.value.col(0).segment(r0, n);
@@ -281,8 +282,8 @@ class MultiHeadAttention {
   void project_in_backward(const Eigen::Ref<const Matrix<Scalar>>& x, Index r0, Index n,
                            const Eigen::Ref<const Matrix<Scalar>>& dout, Matrix<Scalar>& dx) {
     if (config_.layout == QkvLayout::torch) {
-      in_weight_.grad.middleCols(r0, n).noalias() += x * dout.transpose();
-      dx.noalias() += in_weight_.value.middleCols(r0, n) * dout;
+      detail::dense_add_weight_grad<Scalar>(x, dout, in_weight_.grad.middleCols(r0, n));
+      detail::dense_input_grad<Scalar>(in_weight_.value.middleCols(r0, n), dout, dx, /*accumulate=*/true);
     } else {
       in_weight_.grad.middleRows(r0, n).noalias() += dout * x.transpose();
       dx.noalias() += in_weight_.value.middleRows(r0, n).transpose() * dout;
@@ -292,7 +293,7 @@ class MultiHeadAttention {
 
   void project_out(const Eigen::Ref<const Matrix<Scalar>>& attended, Matrix<Scalar>& y) const {
     if (config_.layout == QkvLayout::torch)
-      y.noalias() = out_weight_.value.transpose() * attended;
+      detail::dense_forward<Scalar>(out_weight_.value, attended, y);
     else
       y.noalias() = out_weight_.value * attended;
     if (config_.bias) y.colwise() += out_bias_.value.col(0);
@@ -361,8 +362,8 @@ class MultiHeadAttention {
     // 1) output projection
     Matrix<Scalar> d_attended;
     if (config_.layout == QkvLayout::torch) {
-      out_weight_.grad.noalias() += cache.attended * dy.transpose();
-      d_attended.noalias() = out_weight_.value * dy;
+      detail::dense_add_weight_grad<Scalar>(cache.attended, dy, out_weight_.grad);
+      detail::dense_input_grad<Scalar>(out_weight_.value, dy, d_attended);
     } else {
       out_weight_.grad.noalias() += dy * cache.attended.transpose();
       d_attended.noalias() = out_weight_.value.transpose() * dy;
