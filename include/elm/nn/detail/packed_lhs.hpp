@@ -45,10 +45,11 @@ class PackedLhs {
   static constexpr Index panel_rows = 3 * packet_size;
   static constexpr int block_cols = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS >= 32 ? 8 : 4;
   /// Depth from which a column-major right side is read in place rather than packed. Measured on one AVX-512
-  /// core: in place is 4-6 % faster at depth 2048-3072 (Linear's dx, a recurrent layer's dx and per-step
-  /// W_hh^T products), even at 768, and 4 % slower at 256-512 (streams of 1-2 KB per tile are too short for
-  /// the prefetchers).
-  static constexpr Index direct_min_depth = 1024;
+  /// core, builds alternated within minutes: a GPT-2-sized Linear step (depths 768 to 3072) takes 4 % less time
+  /// at 1 thread and 8 % less at 2 with 256 than with 1024; the LSTM step (depths 256 and 512 read in place
+  /// only with 256) does not change. Alone, a (2048, 256) x (256, 2048) product was 4 % slower in place:
+  /// below a few hundred rows a column's stream per tile is too short for the prefetchers.
+  static constexpr Index direct_min_depth = 256;
 
   PackedLhs() = default;
 
