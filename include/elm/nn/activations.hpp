@@ -49,6 +49,13 @@ inline ActivationKind parse_activation(std::string_view name) {
 
 namespace detail {
 
+// The GELUs' constants: 1 / sqrt(2) and 1 / sqrt(2 pi) (exact GELU), sqrt(2 / pi) and the cubic term's
+// coefficient (tanh approximation).
+inline constexpr double gelu_inv_sqrt2 = 0.70710678118654752440;
+inline constexpr double gelu_inv_sqrt_2pi = 0.39894228040143267794;
+inline constexpr double gelu_sqrt_2_over_pi = 0.79788456080286535588;
+inline constexpr double gelu_tanh_cubic = 0.044715;
+
 template <typename Scalar>
 Scalar sigmoid(Scalar x) {
   // Two branches so that exp never overflows.
@@ -63,10 +70,10 @@ Scalar activate(ActivationKind kind, Scalar x) {
   switch (kind) {
     case ActivationKind::identity: return x;
     case ActivationKind::relu: return x > Scalar(0) ? x : Scalar(0);
-    case ActivationKind::gelu: return half * x * (Scalar(1) + std::erf(x * Scalar(0.70710678118654752440)));
+    case ActivationKind::gelu: return half * x * (Scalar(1) + std::erf(x * Scalar(detail::gelu_inv_sqrt2)));
     case ActivationKind::gelu_tanh: {
-      const Scalar k = Scalar(0.79788456080286535588);  // sqrt(2 / pi)
-      return half * x * (Scalar(1) + std::tanh(k * (x + Scalar(0.044715) * x * x * x)));
+      const Scalar k = Scalar(detail::gelu_sqrt_2_over_pi);
+      return half * x * (Scalar(1) + std::tanh(k * (x + Scalar(detail::gelu_tanh_cubic) * x * x * x)));
     }
     case ActivationKind::tanh: return std::tanh(x);
     case ActivationKind::sigmoid: return sigmoid(x);
@@ -83,13 +90,13 @@ Scalar activate_derivative(ActivationKind kind, Scalar x) {
     case ActivationKind::relu: return x > Scalar(0) ? Scalar(1) : Scalar(0);  // PyTorch: 0 at x = 0
     case ActivationKind::gelu: {
       // Phi(x) + x phi(x)
-      const Scalar cdf = half * (Scalar(1) + std::erf(x * Scalar(0.70710678118654752440)));
-      const Scalar pdf = Scalar(0.39894228040143267794) * std::exp(-half * x * x);
+      const Scalar cdf = half * (Scalar(1) + std::erf(x * Scalar(detail::gelu_inv_sqrt2)));
+      const Scalar pdf = Scalar(detail::gelu_inv_sqrt_2pi) * std::exp(-half * x * x);
       return cdf + x * pdf;
     }
     case ActivationKind::gelu_tanh: {
-      const Scalar k = Scalar(0.79788456080286535588);
-      const Scalar c = Scalar(0.044715);
+      const Scalar k = Scalar(detail::gelu_sqrt_2_over_pi);
+      const Scalar c = Scalar(detail::gelu_tanh_cubic);
       const Scalar t = std::tanh(k * (x + c * x * x * x));
       return half * (Scalar(1) + t) + half * x * (Scalar(1) - t * t) * k * (Scalar(1) + Scalar(3) * c * x * x);
     }
@@ -108,7 +115,8 @@ Scalar activate_derivative(ActivationKind kind, Scalar x) {
 }  // namespace detail
 
 /// y = f(x) element-wise, any shape. Vectorised with Eigen's packet tanh, logistic and erf (the exact GELU's
-/// erf per element through std::erf took 2.7 % of a BERT-base encoder block's training step). Large inputs are split into column chunks run by elm::detail::parallel_chunks.
+/// erf per element through std::erf took 2.7 % of a BERT-base encoder block's training step). Large inputs
+/// are split into column chunks run by elm::detail::parallel_chunks.
 template <typename Scalar>
 void activation_forward(ActivationKind kind, const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y) {
   y.resize(x.rows(), x.cols());
@@ -121,12 +129,12 @@ void activation_forward(ActivationKind kind, const Eigen::Ref<const Matrix<Scala
       case ActivationKind::tanh: out = a.tanh(); return;
       case ActivationKind::sigmoid: out = a.logistic(); return;
       case ActivationKind::gelu_tanh: {
-        const Scalar k = Scalar(0.79788456080286535588), c = Scalar(0.044715);
+        const Scalar k = Scalar(detail::gelu_sqrt_2_over_pi), c = Scalar(detail::gelu_tanh_cubic);
         out = Scalar(0.5) * a * (Scalar(1) + (k * (a + c * a * a * a)).tanh());
         return;
       }
       case ActivationKind::gelu:
-        out = Scalar(0.5) * a * (Scalar(1) + (a * Scalar(0.70710678118654752440)).erf());
+        out = Scalar(0.5) * a * (Scalar(1) + (a * Scalar(detail::gelu_inv_sqrt2)).erf());
         return;
     }
   });
@@ -153,7 +161,7 @@ void activation_backward(ActivationKind kind, const Eigen::Ref<const Matrix<Scal
       }
       case ActivationKind::gelu_tanh: {
         // d/dx [x (1 + t) / 2] = (1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2, t = tanh(k (x + c x^3))
-        const Scalar k = Scalar(0.79788456080286535588), c = Scalar(0.044715), half = Scalar(0.5);
+        const Scalar k = Scalar(detail::gelu_sqrt_2_over_pi), c = Scalar(detail::gelu_tanh_cubic), half = Scalar(0.5);
         out = (k * (a + c * a * a * a)).tanh();
         out = g * (half * (Scalar(1) + out) +
                    half * a * (Scalar(1) - out.square()) * k * (Scalar(1) + Scalar(3) * c * a * a));
@@ -162,8 +170,8 @@ void activation_backward(ActivationKind kind, const Eigen::Ref<const Matrix<Scal
       case ActivationKind::gelu: {
         // Phi(x) + x phi(x)
         const Scalar half = Scalar(0.5);
-        out = g * (half * (Scalar(1) + (a * Scalar(0.70710678118654752440)).erf()) +
-                   a * Scalar(0.39894228040143267794) * (-half * a * a).exp());
+        out = g * (half * (Scalar(1) + (a * Scalar(detail::gelu_inv_sqrt2)).erf()) +
+                   a * Scalar(detail::gelu_inv_sqrt_2pi) * (-half * a * a).exp());
         return;
       }
     }

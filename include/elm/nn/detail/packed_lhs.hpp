@@ -137,11 +137,6 @@ class PackedLhs {
     Index row_stride, col_stride;
   };
 
-  // b packed in k-major blocks of block_cols columns (zero-padded): one broadcast per entry. For a row-major b
-  // (a transpose) each read is block_cols contiguous scalars; for a column-major b, block_cols streams. Blocks
-  // on OpenMP threads when b is large (a (G H, B T) gradient is 16 MB): chunks of 128K scalars, so a step's
-  // (G H, B) stays on one thread.
-  //
   // Where the right side is read: its first direct_blocks blocks in place (column j of block q at
   // data + (q block_cols + j) col_stride, rows contiguous), the rest from packed_rhs_.
   struct Rhs {
@@ -170,7 +165,10 @@ class PackedLhs {
     return Rhs{nullptr, 0, 0};
   }
 
-  // Packs b's columns [first, n) into blocks from packed_rhs_'s start.
+  // Packs b's columns [first_col, N) into blocks from packed_rhs_'s start: k-major blocks of block_cols columns
+  // (zero-padded), one broadcast per entry. For a row-major b (a transpose) each read is block_cols contiguous
+  // scalars; for a column-major b, block_cols streams. Blocks on OpenMP threads when b is large (a (G H, B T)
+  // gradient is 16 MB): chunks of 128K scalars, so a step's (G H, B) stays on one thread.
   template <typename Derived>
   void pack_rhs(const Eigen::MatrixBase<Derived>& b, Index first_col) {
     eigen_assert(b.rows() == depth_);
@@ -278,9 +276,10 @@ class PackedLhs {
     }
   }
 
-  // Aligned for pload, on huge pages when large (see huge_page_allocator.hpp). A buffer only grows: one PackedLhs reused for operands of several sizes
-  // (the layers of a network, a Linear's three products) allocates only for the largest, and does not zero
-  // again, on every call, the part a smaller operand left unused (9 MB per GPT-2 MLP step).
+  // Aligned for pload, on huge pages when large (see huge_page_allocator.hpp). A buffer only grows: one
+  // PackedLhs reused for operands of several sizes (the layers of a network, a Linear's three products)
+  // allocates only for the largest, and does not zero again, on every call, the part a smaller operand left
+  // unused (9 MB per GPT-2 MLP step).
   using Buffer = std::vector<Scalar, elm::detail::HugePageAllocator<Scalar>>;
   static void grow(Buffer& buffer, Index size) {
     if (buffer.size() < to_size(size)) buffer.resize(to_size(size));

@@ -405,7 +405,10 @@ class RecurrentNetwork {
     w_hh.pack(weight_hh_[li].value);  // packed once for all steps
     // an LSTM writes its gate gradients straight into dgx; the other kinds form them in dpre first
     const bool lstm = kind_ == RecurrentKind::lstm;
-    Matrix<Scalar> dpre(lstm ? 0 : gh, lstm ? 0 : batch), dh_direct(hs, batch), dct(hs, batch), tc(hs, batch), dh_prev;
+    Matrix<Scalar> dpre(lstm ? 0 : gh, lstm ? 0 : batch), dh_direct(hs, batch), dct(hs, batch), tc(hs, batch);
+    Matrix<Scalar> dh_prev;
+    // the pre-activation gradients on the recurrent side: an LSTM's and RNN's are dgx's, a GRU's dgh's
+    const Matrix<Scalar>& drec = gru ? dgh : dgx;
     RowVector<Scalar> mask(batch);
     for (Index t = steps - 1; t >= 0; --t) {
       Index active = 0;
@@ -480,10 +483,7 @@ class RecurrentNetwork {
         }
       }
       // dh_{t-1} = W_hh d(pre) (+ GRU's direct term); padded sequences keep their gradient
-      if (lstm)
-        w_hh.multiply(dgx.middleCols(c0, batch), dh_prev);
-      else
-        w_hh.multiply(dpre, dh_prev);
+      w_hh.multiply(drec.middleCols(c0, batch), dh_prev);
       if (gru && all_active) {
         dh_prev += dh_direct;
       } else if (gru) {
@@ -500,7 +500,6 @@ class RecurrentNetwork {
       dh.swap(dh_prev);
     }
     // 4) parameter gradients of all steps in three large products
-    const Matrix<Scalar>& drec = gru ? dgh : dgx;
     PackedLhs<Scalar>& lhs = scratch_.lhs;
     // As dW^T = d(pre) x^T: the (G H, B T) gradient is the packed left side, read column by column (its
     // transpose as the right side was packed from 8-row strips, a cache miss per column), and the product
