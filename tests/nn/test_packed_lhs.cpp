@@ -24,7 +24,9 @@ TEST_CASE("PackedLhs multiplies like Eigen's product, at every shape edge", "[nn
   elm::Rng rng(11);
   // rows below, at and past a panel; columns below, at and past a register block; depth 1, odd, and deep
   // enough for a column-major right side to be read in place (its partial last block packed)
-  const Index m = GENERATE(Index(1), Packed::panel_rows, 3 * Packed::panel_rows + 5);
+  // (the last panel's rows filling one, two or all three of its packets)
+  const Index m = GENERATE(Index(1), Packed::panel_rows, Packed::panel_rows + Packed::panel_rows / 3 + 1,
+                           3 * Packed::panel_rows + 5);
   const Index n = GENERATE(Index(1), Index(Packed::block_cols), 2 * Index(Packed::block_cols) + 3);
   const Index k = GENERATE(Index(1), Index(37), Packed::direct_min_depth + 3);
   const MatD a = random_matrix(m, k, rng), b = random_matrix(k, n, rng);
@@ -38,6 +40,18 @@ TEST_CASE("PackedLhs multiplies like Eigen's product, at every shape edge", "[nn
   const MatD at = a.transpose(), bt = b.transpose();
   Packed(at.transpose()).multiply(bt.transpose(), out);
   CHECK((out - expected).cwiseAbs().maxCoeff() < 1e-12);
+  // packed panel by panel inside each product, as the dense layers' operands used once are; a temporary
+  // expression (the transpose) is held by value, the matrix under it by reference
+  Packed per_product;
+  per_product.pack_per_product(a);
+  per_product.multiply(b, out);
+  CHECK((out - expected).cwiseAbs().maxCoeff() < 1e-12);
+  per_product.pack_per_product(at.transpose());
+  per_product.multiply(bt.transpose(), out);
+  CHECK((out - expected).cwiseAbs().maxCoeff() < 1e-12);
+  MatD out_t = MatD::Zero(n, m);
+  per_product.multiply_add_transposed(b, out_t);
+  CHECK((out_t - expected.transpose()).cwiseAbs().maxCoeff() < 1e-12);
 }
 
 TEST_CASE("PackedLhs adds into column blocks and transposed outputs, and survives aliasing", "[nn][packed_lhs]") {
@@ -98,7 +112,9 @@ TEST_CASE("Linear wide enough for the packed products matches Eigen's products",
   nn::Linear<double> layer(in, out, rng);
   const MatD x = random_matrix(in, n, rng), dy = random_matrix(out, n, rng);
   const MatD grad0 = random_matrix(in, out, rng);  // gradients are added to what is there
+  const MatD bias_grad0 = random_matrix(out, 1, rng);
   layer.weight().grad = grad0;
+  layer.bias().grad = bias_grad0;
   nn::Linear<double>::Cache cache;
   MatD y, dx;
   layer.forward(x, y, &cache);
@@ -111,6 +127,13 @@ TEST_CASE("Linear wide enough for the packed products matches Eigen's products",
   CHECK((y - y_ref).cwiseAbs().maxCoeff() < 1e-12);
   CHECK((dx - dx_ref).cwiseAbs().maxCoeff() < 1e-12);
   CHECK((layer.weight().grad - dw_ref).cwiseAbs().maxCoeff() < 1e-12);
+  const MatD db_ref = bias_grad0 + dy.rowwise().sum();
+  CHECK((layer.bias().grad - db_ref).cwiseAbs().maxCoeff() < 1e-12);
+  // a frozen weight still gives its bias a gradient
+  layer.weight().trainable = false;
+  layer.backward(cache, dy, dx);
+  CHECK((layer.weight().grad - dw_ref).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK((layer.bias().grad - bias_grad0 - 2 * dy.rowwise().sum()).cwiseAbs().maxCoeff() < 1e-12);
 }
 
 TEST_CASE("LayerNorm over many column chunks matches a per-column reference", "[nn][layer_norm]") {

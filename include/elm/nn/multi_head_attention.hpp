@@ -271,10 +271,12 @@ class MultiHeadAttention {
 
   /// Rows [r0, r0 + n) of the 3C input projections applied to x: (C, N) -> out: (n, N).
   void project_in(const Eigen::Ref<const Matrix<Scalar>>& x, Index r0, Index n, Matrix<Scalar>& out) const {
-    if (config_.layout == QkvLayout::torch)
-      detail::dense_forward<Scalar>(in_weight_.value.middleCols(r0, n), x, out);
-    else
-      out.noalias() = in_weight_.value.middleRows(r0, n) * x;
+    if (config_.layout == QkvLayout::torch) {
+      detail::dense_forward<Scalar>(in_weight_.value.middleCols(r0, n), x, out,
+                                    config_.bias ? in_bias_.value.data() + r0 : nullptr);
+      return;
+    }
+    out.noalias() = in_weight_.value.middleRows(r0, n) * x;
     if (config_.bias) out.colwise() += in_bias_.value.col(0).segment(r0, n);
   }
 
@@ -282,20 +284,22 @@ class MultiHeadAttention {
   void project_in_backward(const Eigen::Ref<const Matrix<Scalar>>& x, Index r0, Index n,
                            const Eigen::Ref<const Matrix<Scalar>>& dout, Matrix<Scalar>& dx) {
     if (config_.layout == QkvLayout::torch) {
-      detail::dense_add_weight_grad<Scalar>(x, dout, in_weight_.grad.middleCols(r0, n));
+      detail::dense_add_weight_grad<Scalar>(x, dout, in_weight_.grad.middleCols(r0, n),
+                                            config_.bias ? in_bias_.grad.data() + r0 : nullptr);
       detail::dense_input_grad<Scalar>(in_weight_.value.middleCols(r0, n), dout, dx, /*accumulate=*/true);
-    } else {
-      in_weight_.grad.middleRows(r0, n).noalias() += dout * x.transpose();
-      dx.noalias() += in_weight_.value.middleRows(r0, n).transpose() * dout;
+      return;
     }
+    in_weight_.grad.middleRows(r0, n).noalias() += dout * x.transpose();
+    dx.noalias() += in_weight_.value.middleRows(r0, n).transpose() * dout;
     if (config_.bias) in_bias_.grad.col(0).segment(r0, n) += elm::row_sums(dout);
   }
 
   void project_out(const Eigen::Ref<const Matrix<Scalar>>& attended, Matrix<Scalar>& y) const {
-    if (config_.layout == QkvLayout::torch)
-      detail::dense_forward<Scalar>(out_weight_.value, attended, y);
-    else
-      y.noalias() = out_weight_.value * attended;
+    if (config_.layout == QkvLayout::torch) {
+      detail::dense_forward<Scalar>(out_weight_.value, attended, y, config_.bias ? out_bias_.value.data() : nullptr);
+      return;
+    }
+    y.noalias() = out_weight_.value * attended;
     if (config_.bias) y.colwise() += out_bias_.value.col(0);
   }
 
@@ -361,14 +365,15 @@ class MultiHeadAttention {
     check_shape(dy, config_.width, cache.attended.cols(), where, "dy");
     // 1) output projection
     Matrix<Scalar> d_attended;
+    Scalar* const out_bias_grad = config_.bias ? out_bias_.grad.data() : nullptr;
     if (config_.layout == QkvLayout::torch) {
-      detail::dense_add_weight_grad<Scalar>(cache.attended, dy, out_weight_.grad);
+      detail::dense_add_weight_grad<Scalar>(cache.attended, dy, out_weight_.grad, out_bias_grad);
       detail::dense_input_grad<Scalar>(out_weight_.value, dy, d_attended);
     } else {
       out_weight_.grad.noalias() += dy * cache.attended.transpose();
       d_attended.noalias() = out_weight_.value.transpose() * dy;
+      if (out_bias_grad) out_bias_.grad.col(0) += elm::row_sums(dy);
     }
-    if (config_.bias) out_bias_.grad.col(0) += elm::row_sums(dy);
     // 2) attention
     if (cache.used_blocked)
       blocked_attention_backward<Scalar>(cache.q, cache.k, cache.v, cache.mask, cache.attended, cache.blocked,

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 #include <Eigen/Core>
@@ -42,7 +43,8 @@ class PackedLhs {
  public:
   /// Rows per panel: three packets. Columns per register block: as many as the registers allow with 3 nr
   /// accumulators, 3 loaded packets and one broadcast (8 with 32 vector registers, 4 with 16).
-  static constexpr Index panel_rows = 3 * packet_size;
+  static constexpr int panel_packets = 3;
+  static constexpr Index panel_rows = panel_packets * packet_size;
   static constexpr int block_cols = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS >= 32 ? 8 : 4;
   /// Depth from which a column-major right side is read in place rather than packed. Measured on one AVX-512
   /// core, builds alternated within minutes: a GPT-2-sized Linear step (depths 768 to 3072) takes 4 % less time
@@ -61,32 +63,35 @@ class PackedLhs {
 
   template <typename Derived>
   void pack(const Eigen::MatrixBase<Derived>& a) {
-    rows_ = a.rows();
-    depth_ = a.cols();
-    panels_ = (rows_ + panel_rows - 1) / panel_rows;
+    set_shape(a.rows(), a.cols());
+    pack_panel_ = nullptr;
+    add_row_sums_ = nullptr;
     grow(data_, panels_ * panel_rows * depth_);
-    // Reads follow a's storage order (a row-major a, e.g. a transpose, is read row by row), so that every
-    // cache line read is used whole.
     // Panels on OpenMP threads, in chunks of 128K scalars: packing a (G H, B T) gradient moves 16 MB.
     const Index panel_size = std::max<Index>(1, panel_rows * depth_);
     const Index panels_per_chunk = std::max<Index>(1, 4 * elm::detail::parallel_grain / panel_size);
     elm::detail::parallel_chunks(panels_, panels_per_chunk, [&](Index, Index first, Index last) {
-      for (Index p = first; p < last; ++p) {
-        Scalar* dst = data_.data() + p * panel_rows * depth_;
-        const Index r0 = p * panel_rows, count = std::min(panel_rows, rows_ - r0);
-        if (Derived::IsRowMajor) {  // k outer: the writes are sequential, the panel's rows are read in step
-          for (Index k = 0; k < depth_; ++k, dst += panel_rows) {
-            for (Index i = 0; i < count; ++i) dst[i] = a(r0 + i, k);
-            for (Index i = count; i < panel_rows; ++i) dst[i] = Scalar(0);
-          }
-          continue;
-        }
-        for (Index k = 0; k < depth_; ++k, dst += panel_rows) {
-          for (Index i = 0; i < count; ++i) dst[i] = a(r0 + i, k);
-          for (Index i = count; i < panel_rows; ++i) dst[i] = Scalar(0);
-        }
-      }
+      for (Index p = first; p < last; ++p) pack_panel(a, p, data_.data() + p * panel_rows * depth_);
     });
+  }
+
+  /// Takes a (M, K) to be packed inside each product instead of now, one panel at a time just before the
+  /// tiles that use it, into the running thread's own panel buffer, which stays in its L2 cache. For an
+  /// operand used by one product only (a dense layer's weight, input or output gradient): packing it whole
+  /// first wrote it out to memory and read it back, 3-4 ms of a 25 ms GPT-2 MLP product. a is referenced, not
+  /// copied: it must stay alive and unchanged until the last product that uses it, and must not share memory
+  /// with that product's output. With add_row_sums (M scalars), the next product also adds each row's sum
+  /// into it, from the packed panels (a bias gradient without another pass over a (out, N) gradient).
+  template <typename Derived>
+  void pack_per_product(const Eigen::MatrixBase<Derived>& a, Scalar* add_row_sums = nullptr) {
+    set_shape(a.rows(), a.cols());
+    add_row_sums_ = add_row_sums;
+    // Holds a by reference when it is a matrix and by value when it is an expression such as a transpose (a
+    // temporary, which itself refers to a matrix), as Eigen's own expressions nest their operands.
+    struct Nested {
+      typename Eigen::internal::ref_selector<Derived>::type a;
+    };
+    pack_panel_ = [nested = Nested{a.derived()}, this](Index p, Scalar* dst) { pack_panel(nested.a, p, dst); };
   }
 
   Index rows() const { return rows_; }
@@ -111,13 +116,16 @@ class PackedLhs {
     product<true>(b.cols(), rhs, Output{out.data(), 1, out.outerStride()});
   }
 
-  /// out_t = (A b)^T.  out_t: resized to (N, M), overwritten.
+  /// out_t = (A b)^T, plus bias (N scalars, not aliasing out_t) in every column when given.  out_t: resized
+  /// to (N, M), overwritten. The bias is added as the tiles are written (a dense layer's y = W^T x + b without
+  /// a second pass over y).
   template <typename Derived>
-  void multiply_transposed(const Eigen::MatrixBase<Derived>& b, Matrix<Scalar>& out_t) {
+  void multiply_transposed(const Eigen::MatrixBase<Derived>& b, Matrix<Scalar>& out_t,
+                           const Scalar* bias = nullptr) {
     const Index n = b.cols();
     const Rhs rhs = prepare_rhs(b, out_t.data(), out_t.data() + out_t.size());
     out_t.resize(n, rows_);  // after preparing b, which out_t may alias (b is then packed)
-    product<false>(n, rhs, Output{out_t.data(), out_t.outerStride(), 1});
+    product<false>(n, rhs, Output{out_t.data(), out_t.outerStride(), 1, bias});
   }
 
   /// out_t += (A b)^T.  out_t: (N, M). A weight gradient stored transposed (PyTorch's (out, in) bytes in a
@@ -131,10 +139,30 @@ class PackedLhs {
   }
 
  private:
+  void set_shape(Index rows, Index depth) {
+    rows_ = rows;
+    depth_ = depth;
+    panels_ = (rows_ + panel_rows - 1) / panel_rows;
+  }
+
+  // Packs panel p of a into dst (panel_rows * depth scalars), k-major, zero-padded at the bottom. Reads follow
+  // a's storage order (a row-major a, e.g. a transpose, is read row by row), so that every cache line read
+  // is used whole.
+  template <typename Derived>
+  void pack_panel(const Eigen::MatrixBase<Derived>& a, Index p, Scalar* dst) const {
+    const Index r0 = p * panel_rows, count = std::min(panel_rows, rows_ - r0);
+    // k outer for either order: the writes are sequential, and a row-major a's rows are read in step
+    for (Index k = 0; k < depth_; ++k, dst += panel_rows) {
+      for (Index i = 0; i < count; ++i) dst[i] = a(r0 + i, k);
+      for (Index i = count; i < panel_rows; ++i) dst[i] = Scalar(0);
+    }
+  }
+
   // Where the product goes: element (r, c) of A b at data[r * row_stride + c * col_stride].
   struct Output {
     Scalar* data;
     Index row_stride, col_stride;
+    const Scalar* column_bias = nullptr;  // if set, column_bias[c] is added to column c of A b
   };
 
   // Where the right side is read: its first direct_blocks blocks in place (column j of block q at
@@ -204,69 +232,122 @@ class PackedLhs {
 
   // A times the right side (n columns) into out.
   template <bool Accumulate>
-  void product(Index n, Rhs rhs, Output out) const {
+  void product(Index n, Rhs rhs, Output out) {
     const Index blocks = (n + block_cols - 1) / block_cols;
-    // Tiles in panel-major order, so a thread's tiles share panels (which stay in its L2 cache); a chunk is at
-    // least 256K multiply-adds, below which a fork costs more than it saves.
-    const Index tile_work = panel_rows * block_cols * depth_;
-    const Index tiles_per_chunk = std::max<Index>(1, (Index(1) << 18) / std::max<Index>(1, tile_work));
+    const auto tile = [&](const Scalar* panel, Index p, Index q) {
+      static_assert(panel_packets == 3, "the dispatch below covers 1 to 3 packets");
+      const Index packets = std::min<Index>(panel_packets, (rows_ - p * panel_rows + packet_size - 1) / packet_size);
+      if (packets == 3) tile_with<Accumulate, 3>(panel, p, q, n, rhs, out);
+      else if (packets == 2) tile_with<Accumulate, 2>(panel, p, q, n, rhs, out);
+      else tile_with<Accumulate, 1>(panel, p, q, n, rhs, out);
+    };
+    // A chunk is at least 256K multiply-adds, below which a fork costs more than it saves.
+    const Index tile_work = std::max<Index>(1, panel_rows * block_cols * depth_);
+    if (pack_panel_) {  // whole panels per chunk: each packed into the thread's buffer, then used by every block
+      const Index panels_per_chunk = std::max<Index>(1, (Index(1) << 18) / (tile_work * std::max<Index>(1, blocks)));
+      elm::detail::parallel_chunks(panels_, panels_per_chunk, [&](Index, Index first, Index last) {
+        thread_local Buffer panel;
+        grow(panel, panel_rows * depth_);
+        for (Index p = first; p < last; ++p) {
+          pack_panel_(p, panel.data());
+          if (add_row_sums_) add_panel_row_sums(panel.data(), p);
+          for (Index q = 0; q < blocks; ++q) tile(panel.data(), p, q);
+        }
+      });
+      add_row_sums_ = nullptr;  // added once, by this product
+      return;
+    }
+    // Tiles in panel-major order, so a thread's tiles share panels (which stay in its L2 cache).
+    const Index tiles_per_chunk = std::max<Index>(1, (Index(1) << 18) / tile_work);
     elm::detail::parallel_chunks(panels_ * blocks, tiles_per_chunk, [&](Index, Index first, Index last) {
-      for (Index tile = first; tile < last; ++tile) {
-        const Index p = tile / blocks, q = tile % blocks;
-        if (q < rhs.direct_blocks)
-          panel_block<Accumulate, true>(p, q, rhs.data + q * block_cols * rhs.col_stride, rhs.col_stride, n, out);
-        else
-          panel_block<Accumulate, false>(p, q, packed_rhs_.data() + (q - rhs.direct_blocks) * block_cols * depth_,
-                                         1, n, out);
+      for (Index t = first; t < last; ++t) {
+        const Index p = t / blocks;
+        tile(data_.data() + p * panel_rows * depth_, p, t % blocks);
       }
     });
   }
 
-  // out(panel p's rows, block q's columns) = panel p times block q, whose entry (k, j) is at b + k block_cols
+  // Adds the row sums of panel p (packed at panel) into add_row_sums_, summed in column order as row_sums.
+  void add_panel_row_sums(const Scalar* panel, Index p) const {
+    using namespace Eigen::internal;
+    Packet sums[panel_packets];
+    for (int i = 0; i < panel_packets; ++i) sums[i] = pset1<Packet>(Scalar(0));
+    for (Index k = 0; k < depth_; ++k, panel += panel_rows)
+      for (int i = 0; i < panel_packets; ++i) sums[i] = padd(sums[i], pload<Packet>(panel + i * packet_size));
+    alignas(64) Scalar row_sum[panel_rows];
+    for (int i = 0; i < panel_packets; ++i) pstore(row_sum + i * packet_size, sums[i]);
+    const Index r0 = p * panel_rows, count = std::min(panel_rows, rows_ - r0);
+    for (Index i = 0; i < count; ++i) add_row_sums_[r0 + i] += row_sum[i];
+  }
+
+  // One tile, its right side read in place or from packed_rhs_.
+  template <bool Accumulate, int Packets>
+  void tile_with(const Scalar* panel, Index p, Index q, Index n, Rhs rhs, Output out) const {
+    if (q < rhs.direct_blocks)
+      panel_block<Accumulate, true, Packets>(panel, p, q, rhs.data + q * block_cols * rhs.col_stride, rhs.col_stride,
+                                             n, out);
+    else
+      panel_block<Accumulate, false, Packets>(panel, p, q,
+                                              packed_rhs_.data() + (q - rhs.direct_blocks) * block_cols * depth_, 1,
+                                              n, out);
+  }
+
+  // out(panel p's rows, block q's columns) = panel p (packed at a) times block q, whose entry (k, j) is at b + k block_cols
   // + j when packed, b + k + j col_stride when read in place (Direct). The accumulators are indexed only by
   // compile-time constants (the j loops unroll) so that they live in registers, not on the stack.
-  template <bool Accumulate, bool Direct>
-  void panel_block(Index p, Index q, const Scalar* b, Index col_stride, Index n, Output out) const {
+  // Packets: how many of the panel's three packets of rows hold rows of A (fewer only in the last panel, where
+  // the rest is padding: 16 of 48 rows at 1024 rows, a third of that panel's work saved).
+  template <bool Accumulate, bool Direct, int Packets>
+  void panel_block(const Scalar* a, Index p, Index q, const Scalar* b, Index col_stride, Index n, Output out) const {
     using namespace Eigen::internal;
-    const Scalar* a = data_.data() + p * panel_rows * depth_;
     constexpr Index k_step = Direct ? 1 : block_cols;
     const Index j_step = Direct ? col_stride : 1;
-    Packet acc0[block_cols], acc1[block_cols], acc2[block_cols];
+    Packet acc[Packets][block_cols];
     ELM_UNROLL
-    for (int j = 0; j < block_cols; ++j) acc0[j] = acc1[j] = acc2[j] = pset1<Packet>(Scalar(0));
+    for (int i = 0; i < Packets; ++i) {
+      ELM_UNROLL
+      for (int j = 0; j < block_cols; ++j) acc[i][j] = pset1<Packet>(Scalar(0));
+    }
     // unrolled 4 times: 2-4 % more GFLOP/s on an AVX-512 core (the loop's own instructions)
     ELM_UNROLL_4
     for (Index k = 0; k < depth_; ++k, a += panel_rows, b += k_step) {
-      const Packet a0 = pload<Packet>(a), a1 = pload<Packet>(a + packet_size), a2 = pload<Packet>(a + 2 * packet_size);
+      Packet ak[Packets];
+      ELM_UNROLL
+      for (int i = 0; i < Packets; ++i) ak[i] = pload<Packet>(a + i * packet_size);
       ELM_UNROLL
       for (int j = 0; j < block_cols; ++j) {
         const Packet bj = pset1<Packet>(b[j * j_step]);
-        acc0[j] = pmadd(a0, bj, acc0[j]);
-        acc1[j] = pmadd(a1, bj, acc1[j]);
-        acc2[j] = pmadd(a2, bj, acc2[j]);
+        ELM_UNROLL
+        for (int i = 0; i < Packets; ++i) acc[i][j] = pmadd(ak[i], bj, acc[i][j]);
       }
     }
-    alignas(64) Scalar tile[panel_rows * block_cols];
+    constexpr Index tile_rows = Packets * packet_size;  // the rows computed, of which row_count are A's
+    alignas(64) Scalar tile[tile_rows * block_cols];
     ELM_UNROLL
     for (int j = 0; j < block_cols; ++j) {
-      pstore(tile + j * panel_rows, acc0[j]);
-      pstore(tile + j * panel_rows + packet_size, acc1[j]);
-      pstore(tile + j * panel_rows + 2 * packet_size, acc2[j]);
+      ELM_UNROLL
+      for (int i = 0; i < Packets; ++i) pstore(tile + j * tile_rows + i * packet_size, acc[i][j]);
     }
     const Index r0 = p * panel_rows, c0 = q * block_cols;
-    const Index row_count = std::min(panel_rows, rows_ - r0), col_count = std::min<Index>(block_cols, n - c0);
+    const Index row_count = std::min(tile_rows, rows_ - r0), col_count = std::min<Index>(block_cols, n - c0);
+    if (out.column_bias) {
+      for (Index j = 0; j < col_count; ++j) {
+        const Scalar bias = out.column_bias[c0 + j];
+        for (Index i = 0; i < row_count; ++i) tile[j * tile_rows + i] += bias;
+      }
+    }
     if (out.row_stride != 1) {  // transposed destination: each tile row is block_cols contiguous scalars
       for (Index i = 0; i < row_count; ++i) {
         Scalar* dst = out.data + (r0 + i) * out.row_stride + c0;
         for (Index j = 0; j < col_count; ++j) {
-          if constexpr (Accumulate) dst[j] += tile[j * panel_rows + i];
-          else dst[j] = tile[j * panel_rows + i];
+          if constexpr (Accumulate) dst[j] += tile[j * tile_rows + i];
+          else dst[j] = tile[j * tile_rows + i];
         }
       }
       return;
     }
     for (Index j = 0; j < col_count; ++j) {
-      const Scalar* src = tile + j * panel_rows;
+      const Scalar* src = tile + j * tile_rows;
       Scalar* dst = out.data + (c0 + j) * out.col_stride + r0;
       if constexpr (Accumulate) {
         for (Index i = 0; i < row_count; ++i) dst[i] += src[i];
@@ -286,6 +367,8 @@ class PackedLhs {
   }
   Index rows_ = 0, depth_ = 0, panels_ = 0;
   Buffer data_;
+  std::function<void(Index, Scalar*)> pack_panel_;  // set by pack_per_product: packs panel p into a buffer
+  Scalar* add_row_sums_ = nullptr;                   // set by pack_per_product, for one product
   Buffer packed_rhs_;  // scratch of multiply(), kept to avoid an allocation per step
 };
 
