@@ -96,6 +96,36 @@ TEST_CASE("PackedLhs adds into column blocks and transposed outputs, and survive
   }
 }
 
+TEST_CASE("PackedLhs packed per product streams many panels, packs few whole, and adds row sums once",
+          "[nn][packed_lhs]") {
+  using Packed = nn::detail::PackedLhs<double>;
+  elm::Rng rng(16);
+  const Index many = (4 * elm::detail::max_threads() + 1) * Packed::panel_rows + 5;
+  const Index m = GENERATE_COPY(Index(3), many);
+  const Index k = GENERATE(Index(17), Packed::direct_min_depth + 2);
+  const Index n = 2 * Index(Packed::block_cols) + 1;
+  const MatD a = random_matrix(m, k, rng), b = random_matrix(k, n, rng);
+  const MatD expected = a * b;
+  Packed packed;
+  MatD row_sums = random_matrix(m, 1, rng);
+  const MatD start = row_sums;
+  packed.pack_per_product(a, row_sums.data());
+  CHECK(packed.streams_panels() == (m == many || elm::detail::max_threads() == 1));
+  MatD out;
+  packed.multiply(b, out);
+  CHECK((out - expected).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK((row_sums - start - a.rowwise().sum()).cwiseAbs().maxCoeff() < 1e-12);
+  // a second product with the same operand gives the same result and does not add the sums again
+  MatD out_t = MatD::Zero(n, m);
+  packed.multiply_add_transposed(b, out_t);
+  CHECK((out_t - expected.transpose()).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK((row_sums - start - a.rowwise().sum()).cwiseAbs().maxCoeff() < 1e-12);
+  // a bias added to each column of the product as it is written
+  const MatD bias = random_matrix(n, 1, rng);
+  packed.multiply_transposed(b, out_t, bias.data());
+  CHECK((out_t - (expected.transpose().colwise() + bias.col(0))).cwiseAbs().maxCoeff() < 1e-12);
+}
+
 TEST_CASE("PackedLhs in float agrees with a double product", "[nn][packed_lhs]") {
   elm::Rng rng(12);
   const MatD a = random_matrix(200, 64, rng), b = random_matrix(64, 33, rng);

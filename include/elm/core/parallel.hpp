@@ -4,6 +4,10 @@
 
 #include <algorithm>
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 #include "elm/core/types.hpp"
 
 namespace elm::detail {
@@ -17,6 +21,15 @@ void parallel_for(Index begin, Index end, Body&& body) {
   for (Index i = begin; i < end; ++i) body(i);
 #else
   for (Index i = begin; i < end; ++i) body(i);
+#endif
+}
+
+/// Threads a parallel loop may run on: OpenMP's team size, or 1 without OpenMP.
+inline Index max_threads() {
+#if defined(_OPENMP)
+  return omp_get_max_threads();
+#else
+  return 1;
 #endif
 }
 

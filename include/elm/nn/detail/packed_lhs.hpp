@@ -94,6 +94,12 @@ class PackedLhs {
     pack_panel_ = [nested = Nested{a.derived()}, this](Index p, Scalar* dst) { pack_panel(nested.a, p, dst); };
   }
 
+  /// Whether products after pack_per_product pack a panel by panel, each thread its own (else whole first).
+  bool streams_panels() const {
+    const Index threads = elm::detail::max_threads();
+    return threads == 1 || panels_ >= 4 * threads;
+  }
+
   Index rows() const { return rows_; }
   Index cols() const { return depth_; }
 
@@ -243,7 +249,11 @@ class PackedLhs {
     };
     // A chunk is at least 256K multiply-adds, below which a fork costs more than it saves.
     const Index tile_work = std::max<Index>(1, panel_rows * block_cols * depth_);
-    if (pack_panel_) {  // whole panels per chunk: each packed into the thread's buffer, then used by every block
+    // Packed per product: whole panels per chunk, each packed into the thread's buffer, then used by every
+    // block. With too few panels to share among the threads (a forward pass over a few dozen tokens), a is
+    // packed whole first so that the tiles can be shared instead.
+    if (pack_panel_ && !streams_panels()) pack_whole_per_product();
+    if (pack_panel_ && streams_panels()) {
       const Index panels_per_chunk = std::max<Index>(1, (Index(1) << 18) / (tile_work * std::max<Index>(1, blocks)));
       elm::detail::parallel_chunks(panels_, panels_per_chunk, [&](Index, Index first, Index last) {
         thread_local Buffer panel;
@@ -265,6 +275,17 @@ class PackedLhs {
         tile(data_.data() + p * panel_rows * depth_, p, t % blocks);
       }
     });
+  }
+
+  // A product's packing of the operand of pack_per_product, all panels at once into data_.
+  void pack_whole_per_product() {
+    grow(data_, panels_ * panel_rows * depth_);
+    elm::detail::parallel_chunks(panels_, 1, [&](Index, Index p, Index) {
+      Scalar* panel = data_.data() + p * panel_rows * depth_;
+      pack_panel_(p, panel);
+      if (add_row_sums_) add_panel_row_sums(panel, p);
+    });
+    add_row_sums_ = nullptr;
   }
 
   // Adds the row sums of panel p (packed at panel) into add_row_sums_, summed in column order as row_sums.
