@@ -52,6 +52,8 @@ class PackedLhs {
   /// only with 256) does not change. Alone, a (2048, 256) x (256, 2048) product was 4 % slower in place:
   /// below a few hundred rows a column's stream per tile is too short for the prefetchers.
   static constexpr Index direct_min_depth = 256;
+  /// How many columns ahead packing a column-major operand prefetches (see pack_panel).
+  static constexpr Index pack_prefetch_columns = 8;
 
   PackedLhs() = default;
 
@@ -157,6 +159,22 @@ class PackedLhs {
   template <typename Derived>
   void pack_panel(const Eigen::MatrixBase<Derived>& a, Index p, Scalar* dst) const {
     const Index r0 = p * panel_rows, count = std::min(panel_rows, rows_ - r0);
+    if constexpr (!Derived::IsRowMajor && bool(Eigen::internal::traits<Derived>::Flags & Eigen::DirectAccessBit)) {
+      // A column-major a in memory: each column's piece is a few cache lines, a page or more from the last,
+      // a stride the hardware prefetchers do not follow across pages; prefetching pack_prefetch_columns
+      // ahead made a GPT-2 MLP's three products 1.5-2 % faster (min and mean of 6 alternated runs).
+      constexpr Index line_scalars = 64 / Index(sizeof(Scalar));
+      const Scalar* col = &a.derived().coeffRef(r0, 0);
+      const Index stride = a.derived().outerStride();
+      for (Index k = 0; k < depth_; ++k, dst += panel_rows, col += stride) {
+        if (k + pack_prefetch_columns < depth_)
+          for (Index i = 0; i < count; i += line_scalars)
+            Eigen::internal::prefetch(col + pack_prefetch_columns * stride + i);
+        for (Index i = 0; i < count; ++i) dst[i] = col[i];
+        for (Index i = count; i < panel_rows; ++i) dst[i] = Scalar(0);
+      }
+      return;
+    }
     // k outer for either order: the writes are sequential, and a row-major a's rows are read in step
     for (Index k = 0; k < depth_; ++k, dst += panel_rows) {
       for (Index i = 0; i < count; ++i) dst[i] = a(r0 + i, k);
