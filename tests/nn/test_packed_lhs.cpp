@@ -121,9 +121,9 @@ TEST_CASE("PackedLhs packed per product streams many panels, packs few whole, an
   CHECK((out_t - expected.transpose()).cwiseAbs().maxCoeff() < 1e-12);
   CHECK((row_sums - start - a.rowwise().sum()).cwiseAbs().maxCoeff() < 1e-12);
   // a bias added to each column of the product as it is written
-  const MatD bias = random_matrix(n, 1, rng);
-  packed.multiply_transposed(b, out_t, bias.data());
-  CHECK((out_t - (expected.transpose().colwise() + bias.col(0))).cwiseAbs().maxCoeff() < 1e-12);
+  const MatD bias = random_matrix(m, 1, rng);
+  packed.multiply(b, out, bias.data());
+  CHECK((out - (expected.colwise() + bias.col(0))).cwiseAbs().maxCoeff() < 1e-12);
 }
 
 TEST_CASE("PackedLhs in float agrees with a double product", "[nn][packed_lhs]") {

@@ -26,11 +26,12 @@ template <typename Scalar>
 void dense_forward(const Eigen::Ref<const Matrix<Scalar>>& w, const Eigen::Ref<const Matrix<Scalar>>& x,
                    Matrix<Scalar>& y, const Scalar* bias = nullptr) {
   if (dense_uses_packed_products<Scalar>(w.rows(), w.cols(), x.cols())) {
-    // y^T = x^T W: the small x^T is packed and the column-major weight is the right side (2-4 % faster than
-    // packing W^T, 2.4M floats at GPT-2's MLP, and reading x in place); the bias is added as y is written
-    PackedLhs<Scalar>& xt = thread_packed_lhs<Scalar>();
-    xt.pack_per_product(x.transpose());
-    xt.multiply_transposed(w, y, bias);
+    // W^T packed panel by panel and x read in place: 0.5-1 % faster at GPT-2's MLP than y^T = x^T W with x^T
+    // packed (once both were packed per product), and as many panels as output features whatever the number
+    // of tokens, for the threads to share; the bias is added as y is written
+    PackedLhs<Scalar>& wt = thread_packed_lhs<Scalar>();
+    wt.pack_per_product(w.transpose());
+    wt.multiply(x, y, bias);
     return;
   }
   y.resize(w.cols(), x.cols());

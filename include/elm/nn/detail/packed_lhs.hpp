@@ -105,14 +105,16 @@ class PackedLhs {
   Index rows() const { return rows_; }
   Index cols() const { return depth_; }
 
-  /// out = A b.  b: (K, N), any Eigen expression (e.g. a transpose) -> out: (M, N), overwritten. The (panel,
-  /// column block) tiles run on OpenMP threads when there are enough of them.
+  /// out = A b, plus row_bias (M scalars, not aliasing out) in every column when given.  b: (K, N), any Eigen
+  /// expression (e.g. a transpose) -> out: (M, N), overwritten. The (panel, column block) tiles run on OpenMP
+  /// threads when there are enough of them. The bias is added as the tiles are written (a dense layer's
+  /// y = W^T x + b without a second pass over y).
   template <typename Derived>
-  void multiply(const Eigen::MatrixBase<Derived>& b, Matrix<Scalar>& out) {
+  void multiply(const Eigen::MatrixBase<Derived>& b, Matrix<Scalar>& out, const Scalar* row_bias = nullptr) {
     const Index n = b.cols();
     const Rhs rhs = prepare_rhs(b, out.data(), out.data() + out.size());
     out.resize(rows_, n);  // after preparing b, which out may alias (b is then packed)
-    product<false>(n, rhs, Output{out.data(), 1, out.outerStride()});
+    product<false>(n, rhs, Output{out.data(), 1, out.outerStride(), row_bias});
   }
 
   /// out += A b.  out: (M, N), a matrix or a block of whole columns (one step's columns of a (G H, B T)
@@ -124,16 +126,13 @@ class PackedLhs {
     product<true>(b.cols(), rhs, Output{out.data(), 1, out.outerStride()});
   }
 
-  /// out_t = (A b)^T, plus bias (N scalars, not aliasing out_t) in every column when given.  out_t: resized
-  /// to (N, M), overwritten. The bias is added as the tiles are written (a dense layer's y = W^T x + b without
-  /// a second pass over y).
+  /// out_t = (A b)^T.  out_t: resized to (N, M), overwritten.
   template <typename Derived>
-  void multiply_transposed(const Eigen::MatrixBase<Derived>& b, Matrix<Scalar>& out_t,
-                           const Scalar* bias = nullptr) {
+  void multiply_transposed(const Eigen::MatrixBase<Derived>& b, Matrix<Scalar>& out_t) {
     const Index n = b.cols();
     const Rhs rhs = prepare_rhs(b, out_t.data(), out_t.data() + out_t.size());
     out_t.resize(n, rows_);  // after preparing b, which out_t may alias (b is then packed)
-    product<false>(n, rhs, Output{out_t.data(), out_t.outerStride(), 1, bias});
+    product<false>(n, rhs, Output{out_t.data(), out_t.outerStride(), 1});
   }
 
   /// out_t += (A b)^T.  out_t: (N, M). A weight gradient stored transposed (PyTorch's (out, in) bytes in a
@@ -186,7 +185,7 @@ class PackedLhs {
   struct Output {
     Scalar* data;
     Index row_stride, col_stride;
-    const Scalar* column_bias = nullptr;  // if set, column_bias[c] is added to column c of A b
+    const Scalar* row_bias = nullptr;  // if set, row_bias[r] is added to row r of A b
   };
 
   // Where the right side is read: its first direct_blocks blocks in place (column j of block q at
@@ -369,11 +368,9 @@ class PackedLhs {
     }
     const Index r0 = p * panel_rows, c0 = q * block_cols;
     const Index row_count = std::min(tile_rows, rows_ - r0), col_count = std::min<Index>(block_cols, n - c0);
-    if (out.column_bias) {
-      for (Index j = 0; j < col_count; ++j) {
-        const Scalar bias = out.column_bias[c0 + j];
-        for (Index i = 0; i < row_count; ++i) tile[j * tile_rows + i] += bias;
-      }
+    if (out.row_bias) {
+      for (Index j = 0; j < col_count; ++j)
+        for (Index i = 0; i < row_count; ++i) tile[j * tile_rows + i] += out.row_bias[r0 + i];
     }
     if (out.row_stride != 1) {  // transposed destination: each tile row is block_cols contiguous scalars
       for (Index i = 0; i < row_count; ++i) {
