@@ -388,7 +388,7 @@ class PackedLhs {
       if constexpr (Accumulate) {
         for (Index i = 0; i < row_count; ++i) dst[i] += src[i];
       } else {
-        for (Index i = 0; i < row_count; ++i) dst[i] = src[i];  // a loop, not a memmove call per column
+        for (Index i = 0; i < row_count; ++i) dst[i] = src[i];
       }
     }
   }
