@@ -9,6 +9,7 @@
 #include "elm/core/rng.hpp"
 #include "elm/nn/activations.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
+#include "elm/nn/detail/register_tile.hpp"
 #include "elm/nn/layer_norm.hpp"
 #include "elm/nn/linear.hpp"
 #include "gradcheck.hpp"
@@ -124,6 +125,39 @@ TEST_CASE("PackedLhs packed per product streams many panels, packs few whole, an
   const MatD bias = random_matrix(m, 1, rng);
   packed.multiply(b, out, bias.data());
   CHECK((out - (expected.colwise() + bias.col(0))).cwiseAbs().maxCoeff() < 1e-12);
+}
+
+TEST_CASE("tile_product multiplies operands in place like Eigen's product, at every shape edge", "[nn][packed_lhs]") {
+  using Tile = nn::detail::RegisterTile<double>;
+  elm::Rng rng(17);
+  // rows: a partial packet alone, whole packets, a whole panel plus a partial packet; columns: below, at and
+  // past a register block; depth 1 and an attention head's 64
+  const Index m = GENERATE(Index(3), 2 * Tile::packet_size, Tile::panel_rows + Tile::packet_size + 3);
+  const Index n = GENERATE(Index(1), Index(Tile::block_cols), 2 * Index(Tile::block_cols) + 3);
+  const Index k = GENERATE(Index(1), Index(64));
+  // operands inside larger matrices (leading dimensions past their sizes), B read both ways
+  const MatD a_store = random_matrix(m + 5, k, rng), b_store = random_matrix(k + 2, n + 4, rng);
+  const MatD bt_store = random_matrix(n + 3, k + 1, rng);
+  const auto a = a_store.topRows(m);
+  const auto b = b_store.block(1, 2, k, n);
+  const auto bt = bt_store.topLeftCorner(n, k);  // B = bt^T, read as a row-major operand
+  const MatD expected = a * b, expected_t = a * bt.transpose();
+  const MatD start = random_matrix(m + 2, n, rng);
+  MatD out = start;
+  nn::detail::TileOutput<double> dest{out.data() + 1, 1, out.outerStride()};  // rows 1 .. m of out
+  nn::detail::tile_product<false>(m, n, k, a.data(), a_store.outerStride(), &b_store(1, 2), 1, b_store.outerStride(),
+                                  dest);
+  CHECK((out.middleRows(1, m) - expected).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK(out.row(0) == start.row(0));  // the rows around the output are left alone
+  CHECK(out.bottomRows(1) == start.bottomRows(1));
+  nn::detail::tile_product<true>(m, n, k, a.data(), a_store.outerStride(), bt.data(), bt_store.outerStride(), 1, dest);
+  CHECK((out.middleRows(1, m) - expected - expected_t).cwiseAbs().maxCoeff() < 1e-12);
+  // a transposed destination, and a per-row bias
+  MatD out_t = MatD::Zero(n, m);
+  const MatD bias = random_matrix(m, 1, rng);
+  nn::detail::tile_product<false>(m, n, k, a.data(), a_store.outerStride(), &b_store(1, 2), 1, b_store.outerStride(),
+                                  nn::detail::TileOutput<double>{out_t.data(), out_t.outerStride(), 1, bias.data()});
+  CHECK((out_t - (expected.colwise() + bias.col(0)).transpose()).cwiseAbs().maxCoeff() < 1e-12);
 }
 
 TEST_CASE("PackedLhs in float agrees with a double product", "[nn][packed_lhs]") {

@@ -18,18 +18,7 @@
 #include "elm/core/huge_page_allocator.hpp"
 #include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
-
-// Asks the compiler to unroll the next loop completely (its trip count is a compile-time constant), or 4 times.
-#if defined(__clang__)
-#define ELM_UNROLL _Pragma("unroll")
-#define ELM_UNROLL_4 _Pragma("unroll 4")
-#elif defined(__GNUC__)
-#define ELM_UNROLL _Pragma("GCC unroll 16")
-#define ELM_UNROLL_4 _Pragma("GCC unroll 4")
-#else
-#define ELM_UNROLL
-#define ELM_UNROLL_4
-#endif
+#include "elm/nn/detail/register_tile.hpp"
 
 namespace elm::nn::detail {
 
@@ -37,15 +26,16 @@ namespace elm::nn::detail {
 /// k-major so the kernel reads it sequentially. multiply() computes A B for any (K, N) B, multiply_add() adds it.
 template <typename Scalar>
 class PackedLhs {
-  using Packet = typename Eigen::internal::packet_traits<Scalar>::type;
-  static constexpr Index packet_size = Eigen::internal::packet_traits<Scalar>::size;
+  using Packet = typename RegisterTile<Scalar>::Packet;
+  static constexpr Index packet_size = RegisterTile<Scalar>::packet_size;
+  using Output = TileOutput<Scalar>;
 
  public:
-  /// Rows per panel: three packets. Columns per register block: as many as the registers allow with 3 nr
-  /// accumulators, 3 loaded packets and one broadcast (8 with 32 vector registers, 4 with 16).
-  static constexpr int panel_packets = 3;
-  static constexpr Index panel_rows = panel_packets * packet_size;
-  static constexpr int block_cols = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS >= 32 ? 8 : 4;
+  /// Rows per panel: three packets; columns per register block: 8 with 32 vector registers, 4 with 16 (see
+  /// RegisterTile).
+  static constexpr int panel_packets = RegisterTile<Scalar>::panel_packets;
+  static constexpr Index panel_rows = RegisterTile<Scalar>::panel_rows;
+  static constexpr int block_cols = RegisterTile<Scalar>::block_cols;
   /// Depth from which a column-major right side is read in place rather than packed. Measured on one AVX-512
   /// core, builds alternated within minutes: a GPT-2-sized Linear step (depths 768 to 3072) takes 4 % less time
   /// at 1 thread and 8 % less at 2 with 256 than with 1024; the LSTM step (depths 256 and 512 read in place
@@ -180,13 +170,6 @@ class PackedLhs {
       for (Index i = count; i < panel_rows; ++i) dst[i] = Scalar(0);
     }
   }
-
-  // Where the product goes: element (r, c) of A b at data[r * row_stride + c * col_stride].
-  struct Output {
-    Scalar* data;
-    Index row_stride, col_stride;
-    const Scalar* row_bias = nullptr;  // if set, row_bias[r] is added to row r of A b
-  };
 
   // Where the right side is read: its first direct_blocks blocks in place (column j of block q at
   // data + (q block_cols + j) col_stride, rows contiguous), the rest from packed_rhs_.
@@ -331,66 +314,17 @@ class PackedLhs {
   }
 
   // out(panel p's rows, block q's columns) = panel p (packed at a) times block q, whose entry (k, j) is at b + k block_cols
-  // + j when packed, b + k + j col_stride when read in place (Direct). The accumulators are indexed only by
-  // compile-time constants (the j loops unroll) so that they live in registers, not on the stack.
+  // + j when packed, b + k + j col_stride when read in place (Direct).
   // Packets: how many of the panel's three packets of rows hold rows of A (fewer only in the last panel, where
   // the rest is padding: 16 of 48 rows at 1024 rows, a third of that panel's work saved).
   template <bool Accumulate, bool Direct, int Packets>
   void panel_block(const Scalar* a, Index p, Index q, const Scalar* b, Index col_stride, Index n, Output out) const {
-    using namespace Eigen::internal;
     constexpr Index k_step = Direct ? 1 : block_cols;
     const Index j_step = Direct ? col_stride : 1;
     Packet acc[Packets][block_cols];
-    ELM_UNROLL
-    for (int i = 0; i < Packets; ++i) {
-      ELM_UNROLL
-      for (int j = 0; j < block_cols; ++j) acc[i][j] = pset1<Packet>(Scalar(0));
-    }
-    // unrolled 4 times: 2-4 % more GFLOP/s on an AVX-512 core (the loop's own instructions)
-    ELM_UNROLL_4
-    for (Index k = 0; k < depth_; ++k, a += panel_rows, b += k_step) {
-      Packet ak[Packets];
-      ELM_UNROLL
-      for (int i = 0; i < Packets; ++i) ak[i] = pload<Packet>(a + i * packet_size);
-      ELM_UNROLL
-      for (int j = 0; j < block_cols; ++j) {
-        const Packet bj = pset1<Packet>(b[j * j_step]);
-        ELM_UNROLL
-        for (int i = 0; i < Packets; ++i) acc[i][j] = pmadd(ak[i], bj, acc[i][j]);
-      }
-    }
-    constexpr Index tile_rows = Packets * packet_size;  // the rows computed, of which row_count are A's
-    alignas(64) Scalar tile[tile_rows * block_cols];
-    ELM_UNROLL
-    for (int j = 0; j < block_cols; ++j) {
-      ELM_UNROLL
-      for (int i = 0; i < Packets; ++i) pstore(tile + j * tile_rows + i * packet_size, acc[i][j]);
-    }
+    accumulate_tile<Scalar, Packets, false>(a, panel_rows, b, k_step, j_step, depth_, acc);
     const Index r0 = p * panel_rows, c0 = q * block_cols;
-    const Index row_count = std::min(tile_rows, rows_ - r0), col_count = std::min<Index>(block_cols, n - c0);
-    if (out.row_bias) {
-      for (Index j = 0; j < col_count; ++j)
-        for (Index i = 0; i < row_count; ++i) tile[j * tile_rows + i] += out.row_bias[r0 + i];
-    }
-    if (out.row_stride != 1) {  // transposed destination: each tile row is block_cols contiguous scalars
-      for (Index i = 0; i < row_count; ++i) {
-        Scalar* dst = out.data + (r0 + i) * out.row_stride + c0;
-        for (Index j = 0; j < col_count; ++j) {
-          if constexpr (Accumulate) dst[j] += tile[j * tile_rows + i];
-          else dst[j] = tile[j * tile_rows + i];
-        }
-      }
-      return;
-    }
-    for (Index j = 0; j < col_count; ++j) {
-      const Scalar* src = tile + j * tile_rows;
-      Scalar* dst = out.data + (c0 + j) * out.col_stride + r0;
-      if constexpr (Accumulate) {
-        for (Index i = 0; i < row_count; ++i) dst[i] += src[i];
-      } else {
-        for (Index i = 0; i < row_count; ++i) dst[i] = src[i];
-      }
-    }
+    write_tile<Accumulate>(acc, r0, c0, rows_ - r0, std::min<Index>(block_cols, n - c0), out);
   }
 
   // Aligned for pload, on huge pages when large (see huge_page_allocator.hpp). A buffer only grows: one
