@@ -188,6 +188,34 @@ TEST_CASE("blocked attention at T = 4096 agrees with the plain path within float
   CHECK((out_b.col(0) - v.col(0)).cwiseAbs().maxCoeff() == 0.0f);
 }
 
+TEST_CASE("the plain path past its in-place product limit matches the formulas, forward and backward",
+          "[attention][sdpa]") {
+  // T_k T_q just past plain_in_place_max_scores: the head's products go through Eigen's product instead of
+  // tile_product (the other tests stay below the limit)
+  using M = Matrix<double>;
+  elm::Rng rng(41);
+  const Index D = 4, Tq = 3, Tk = elm::nn::detail::plain_in_place_max_scores / Tq + 1;
+  REQUIRE(Tk * Tq > elm::nn::detail::plain_in_place_max_scores);
+  const M q = random_matrix(rng, D, Tq), k = random_matrix(rng, D, Tk), v = random_matrix(rng, D, Tk);
+  const M dout = random_matrix(rng, D, Tq);
+  AttentionCache<double> cache;
+  M out, dq, dk, dv;
+  elm::nn::scaled_dot_product_attention<double>(q, k, v, AttentionDims{1, 1, Tq, Tk}, {}, out, &cache);
+  elm::nn::scaled_dot_product_attention_backward<double>(q, k, v, cache, dout, dq, dk, dv);
+  const double scale = 1.0 / std::sqrt(double(D));
+  M p = scale * k.transpose() * q;
+  for (Index c = 0; c < Tq; ++c) {
+    p.col(c) = (p.col(c).array() - p.col(c).maxCoeff()).exp().matrix();
+    p.col(c) /= p.col(c).sum();
+  }
+  const M dp = v.transpose() * dout;
+  const M ds = (p.array() * (dp.array().rowwise() - (p.array() * dp.array()).colwise().sum())).matrix();
+  CHECK(relative_error<double>("out", out, v * p) < 1e-12);
+  CHECK(relative_error<double>("dv", dv, dout * p.transpose()) < 1e-12);
+  CHECK(relative_error<double>("dq", dq, scale * k * ds) < 1e-10);
+  CHECK(relative_error<double>("dk", dk, scale * q * ds.transpose()) < 1e-10);
+}
+
 TEST_CASE("attention functions reject inconsistent shapes, masks and options", "[attention][sdpa][bad-input]") {
   const Matrix<float> q = Matrix<float>::Zero(4, 6), k = Matrix<float>::Zero(4, 6), v = Matrix<float>::Zero(4, 6);
   Matrix<float> out;

@@ -38,12 +38,6 @@ struct BlockedAttentionCache {
 };
 
 namespace detail {
-/// Address of element (r, c) of a column-major matrix or Ref (whose const operator() returns a copy).
-template <typename M>
-auto element_address(M& m, Index r, Index c) {
-  return m.data() + r + c * m.outerStride();
-}
-
 template <typename Scalar>
 void check_blocks(std::string_view where, const BlockedAttentionOptions<Scalar>& options) {
   ELM_EXPECT(options.query_block > 0 && options.key_block > 0, InvalidArgument, where,
