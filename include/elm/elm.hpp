@@ -11,6 +11,7 @@
 #include "elm/core/parallel.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/core/workspace.hpp"
 
 #include "elm/io/arpa.hpp"
 #include "elm/io/atomic_file.hpp"

@@ -231,8 +231,12 @@ void scaled_dot_product_attention(const Eigen::Ref<const Matrix<Scalar>>& q, con
   const Scalar scale = options.scale != Scalar(0) ? options.scale : Scalar(1) / std::sqrt(Scalar(D));
   const bool use_dropout = options.rng != nullptr && options.dropout > Scalar(0);
 
-  // Dropout masks are drawn up front, in a fixed order, so results do not depend on thread count.
-  Matrix<Scalar> keep;
+  // Dropout masks are drawn up front, in a fixed order, so results do not depend on thread count. The masks
+  // and weights are written straight into the cache when there is one, reusing its memory from the previous
+  // call (a fresh buffer moved in freed the old one, which was faulted in again on the next call).
+  Matrix<Scalar> local_keep, local_weights;
+  Matrix<Scalar>& keep = cache != nullptr ? cache->keep : local_keep;
+  if (!use_dropout) keep.resize(0, 0);
   if (use_dropout) {
     keep.resize(Tk, B * H * Tq);
     const Scalar survive = Scalar(1) / (Scalar(1) - options.dropout);
@@ -240,7 +244,7 @@ void scaled_dot_product_attention(const Eigen::Ref<const Matrix<Scalar>>& q, con
       for (Index r = 0; r < keep.rows(); ++r)
         keep(r, c) = options.rng->uniform() < double(options.dropout) ? Scalar(0) : survive;
   }
-  Matrix<Scalar> weights;
+  Matrix<Scalar>& weights = cache != nullptr ? cache->weights : local_weights;
   const bool keep_weights = cache != nullptr;
   if (keep_weights) weights.resize(Tk, B * H * Tq);
   out.resize(H * Dv, B * Tq);
@@ -262,8 +266,6 @@ void scaled_dot_product_attention(const Eigen::Ref<const Matrix<Scalar>>& q, con
     detail::head_product(v.block(h * Dv, b * Tk, Dv, Tk), s, out.block(h * Dv, b * Tq, Dv, Tq), in_place);
   });
   if (cache != nullptr) {
-    cache->weights = std::move(weights);
-    cache->keep = std::move(keep);
     cache->dims = dims;
     cache->scale = scale;
   }

@@ -13,6 +13,7 @@
 #include "elm/core/rng.hpp"
 #include "elm/core/math.hpp"
 #include "elm/core/types.hpp"
+#include "elm/core/workspace.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
 #include "elm/nn/parameter.hpp"
 
@@ -182,8 +183,8 @@ class RecurrentNetwork {
       if (kind_ == RecurrentKind::lstm) check_shape(dfinal->c, hidden_size_, num_layers_ * batch, where, "dfinal c");
     }
     State dinit = zero_state(batch);
-    Matrix<Scalar>& d_out = scratch_.d_out;
-    Matrix<Scalar>& d_in = scratch_.d_in;
+    Matrix<Scalar>& d_out = scratch_->d_out;
+    Matrix<Scalar>& d_in = scratch_->d_in;
     if (dy.size() != 0)
       to_time_major(dy, batch, steps, &cache.lengths, d_out);
     else
@@ -397,11 +398,11 @@ class RecurrentNetwork {
     const bool gru = kind_ == RecurrentKind::gru;
     // d pre-activation, input side, and (GRU only: the reset gate scales it) recurrent side; every step writes
     // its columns
-    Matrix<Scalar>& dgx = scratch_.dgx;
-    Matrix<Scalar>& dgh = scratch_.dgh;
+    Matrix<Scalar>& dgx = scratch_->dgx;
+    Matrix<Scalar>& dgh = scratch_->dgh;
     dgx.resize(gh, n);
     dgh.resize(gru ? gh : 0, gru ? n : 0);
-    PackedLhs<Scalar>& w_hh = scratch_.w_hh;
+    PackedLhs<Scalar>& w_hh = scratch_->w_hh;
     w_hh.pack(weight_hh_[li].value);  // packed once for all steps
     // an LSTM writes its gate gradients straight into dgx; the other kinds form them in dpre first
     const bool lstm = kind_ == RecurrentKind::lstm;
@@ -500,7 +501,7 @@ class RecurrentNetwork {
       dh.swap(dh_prev);
     }
     // 4) parameter gradients of all steps in three large products
-    PackedLhs<Scalar>& lhs = scratch_.lhs;
+    PackedLhs<Scalar>& lhs = scratch_->lhs;
     // As dW^T = d(pre) x^T: the (G H, B T) gradient is the packed left side, read column by column (its
     // transpose as the right side was packed from 8-row strips, a cache miss per column), and the product
     // is added straight into the gradient, stored as dW's (I, G H) transpose.
@@ -520,16 +521,9 @@ class RecurrentNetwork {
     lhs.multiply(dgx, d_in);
   }
 
-  // Buffers of backward, kept between calls so that a training loop does not allocate (and fault in) some
-  // 100 MB per step: page faults were 10 % of the B = 32, T = 64, H = 512 training step. Nothing in them is
-  // read from one call to the next, and a copied network starts with empty ones.
+  // Buffers of backward, kept between calls (see Workspace) so that a training loop does not allocate (and
+  // fault in) some 100 MB per step: page faults were 10 % of the B = 32, T = 64, H = 512 training step.
   struct BackwardScratch {
-    BackwardScratch() = default;
-    BackwardScratch(const BackwardScratch&) {}
-    BackwardScratch& operator=(const BackwardScratch&) { return *this; }
-    BackwardScratch(BackwardScratch&&) noexcept = default;
-    BackwardScratch& operator=(BackwardScratch&&) noexcept = default;
-    ~BackwardScratch() = default;
     Matrix<Scalar> dgx, dgh, d_out, d_in;
     PackedLhs<Scalar> w_hh, lhs;
   };
@@ -537,7 +531,7 @@ class RecurrentNetwork {
   RecurrentKind kind_;
   Index input_size_, hidden_size_, num_layers_;
   std::vector<Parameter<Scalar>> weight_ih_, weight_hh_, bias_ih_, bias_hh_;
-  BackwardScratch scratch_;
+  elm::detail::Workspace<BackwardScratch> scratch_;
 };
 
 }  // namespace detail
