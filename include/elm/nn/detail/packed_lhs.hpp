@@ -63,7 +63,7 @@ class PackedLhs {
     const Index panel_size = std::max<Index>(1, panel_rows * depth_);
     const Index panels_per_chunk = std::max<Index>(1, 4 * elm::detail::parallel_grain / panel_size);
     elm::detail::parallel_chunks(panels_, panels_per_chunk, [&](Index, Index first, Index last) {
-      for (Index p = first; p < last; ++p) pack_panel(a, p, data_.data() + p * panel_rows * depth_);
+      for (Index p = first; p < last; ++p) pack_panel(a, p, data_.data() + p * panel_rows * depth_, rows_, depth_);
     });
   }
 
@@ -83,7 +83,10 @@ class PackedLhs {
     struct Nested {
       typename Eigen::internal::ref_selector<Derived>::type a;
     };
-    pack_panel_ = [nested = Nested{a.derived()}, this](Index p, Scalar* dst) { pack_panel(nested.a, p, dst); };
+    // (the shape is captured by value, not through this, so that a moved PackedLhs holds nothing stale)
+    pack_panel_ = [nested = Nested{a.derived()}, rows = rows_, depth = depth_](Index p, Scalar* dst) {
+      pack_panel(nested.a, p, dst, rows, depth);
+    };
   }
 
   /// Whether products after pack_per_product pack a panel by panel, each thread its own (else whole first).
@@ -146,26 +149,28 @@ class PackedLhs {
   // a's storage order (a row-major a, e.g. a transpose, is read row by row), so that every cache line read
   // is used whole.
   template <typename Derived>
-  void pack_panel(const Eigen::MatrixBase<Derived>& a, Index p, Scalar* dst) const {
-    const Index r0 = p * panel_rows, count = std::min(panel_rows, rows_ - r0);
+  static void pack_panel(const Eigen::MatrixBase<Derived>& a, Index p, Scalar* dst, Index rows, Index depth) {
+    const Index r0 = p * panel_rows, count = std::min(panel_rows, rows - r0);
     if constexpr (!Derived::IsRowMajor && bool(Eigen::internal::traits<Derived>::Flags & Eigen::DirectAccessBit)) {
-      // A column-major a in memory: each column's piece is a few cache lines, a page or more from the last,
-      // a stride the hardware prefetchers do not follow across pages; prefetching pack_prefetch_columns
-      // ahead made a GPT-2 MLP's three products 1.5-2 % faster (min and mean of 6 alternated runs).
-      constexpr Index line_scalars = 64 / Index(sizeof(Scalar));
-      const Scalar* col = &a.derived().coeffRef(r0, 0);
-      const Index stride = a.derived().outerStride();
-      for (Index k = 0; k < depth_; ++k, dst += panel_rows, col += stride) {
-        if (k + pack_prefetch_columns < depth_)
-          for (Index i = 0; i < count; i += line_scalars)
-            Eigen::internal::prefetch(col + pack_prefetch_columns * stride + i);
-        for (Index i = 0; i < count; ++i) dst[i] = col[i];
-        for (Index i = count; i < panel_rows; ++i) dst[i] = Scalar(0);
+      if (a.derived().innerStride() == 1) {
+        // A column-major a in memory: each column's piece is a few cache lines, a page or more from the last,
+        // a stride the hardware prefetchers do not follow across pages; prefetching pack_prefetch_columns
+        // ahead made a GPT-2 MLP's three products 1.5-2 % faster (min and mean of 6 alternated runs).
+        constexpr Index line_scalars = 64 / Index(sizeof(Scalar));
+        const Index stride = a.derived().outerStride();
+        const Scalar* col = a.derived().data() + r0;
+        for (Index k = 0; k < depth; ++k, dst += panel_rows, col += stride) {
+          if (k + pack_prefetch_columns < depth)
+            for (Index i = 0; i < count; i += line_scalars)
+              Eigen::internal::prefetch(col + pack_prefetch_columns * stride + i);
+          for (Index i = 0; i < count; ++i) dst[i] = col[i];
+          for (Index i = count; i < panel_rows; ++i) dst[i] = Scalar(0);
+        }
+        return;
       }
-      return;
     }
     // k outer for either order: the writes are sequential, and a row-major a's rows are read in step
-    for (Index k = 0; k < depth_; ++k, dst += panel_rows) {
+    for (Index k = 0; k < depth; ++k, dst += panel_rows) {
       for (Index i = 0; i < count; ++i) dst[i] = a(r0 + i, k);
       for (Index i = count; i < panel_rows; ++i) dst[i] = Scalar(0);
     }
