@@ -172,25 +172,14 @@ void masked_exp_in_place(Column&& x, typename std::decay_t<Column>::Scalar shift
 /// reads were 15-35 % slower).
 template <typename A, typename B, typename Out>
 void head_product(const A& a, const B& b, Out&& out, bool in_place) {
-  if (!in_place) {
+  if (in_place)
+    block_product<false>(a, b, out);
+  else
     out.noalias() = a * b;
-    return;
-  }
-  using Scalar = typename A::Scalar;
-  const Index b_k_stride = B::IsRowMajor ? b.outerStride() : b.innerStride();
-  const Index b_j_stride = B::IsRowMajor ? b.innerStride() : b.outerStride();
-  tile_product<false>(a.rows(), b.cols(), a.cols(), a.data(), a.outerStride(), b.data(), b_k_stride, b_j_stride,
-                      TileOutput<Scalar>{out.data(), 1, out.outerStride()});
 }
 
 /// Largest T_k T_q for which the plain path's products read their operands in place (see head_product).
 inline constexpr Index plain_in_place_max_scores = Index(1) << 20;
-
-/// Address of element (r, c) of a column-major matrix or Ref (whose const operator() returns a copy).
-template <typename M>
-auto element_address(M& m, Index r, Index c) {
-  return m.data() + r + c * m.outerStride();
-}
 
 /// Softmax of each column in place; a column with no finite score becomes NaN (PyTorch's result).
 template <typename Tile>

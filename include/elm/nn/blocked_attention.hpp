@@ -73,7 +73,7 @@ void blocked_attention(const Eigen::Ref<const Matrix<Scalar>>& q, const Eigen::R
     const Index b = bh / H, h = bh % H;
     const detail::SequenceMask<Scalar> sm = detail::sequence_mask(mask, dims, b);
     // scale K^T of this head, keys as rows: the left operand of every score tile, read in place by
-    // tile_product (a copy of T_k x D per head, against the packing of both operands in every tile product)
+    // block_product (a copy of T_k x D per head, against the packing of both operands in every tile product)
     const Matrix<Scalar> k_t = scale * k.block(h * D, b * Tk, D, Tk).transpose();
     Matrix<Scalar> s(options.key_block, options.query_block);
     Matrix<Scalar> acc(Dv, options.query_block);
@@ -88,8 +88,7 @@ void blocked_attention(const Eigen::Ref<const Matrix<Scalar>>& q, const Eigen::R
         const Index nk = std::min(options.key_block, Tk - j0);
         Eigen::Block<Matrix<Scalar>> tile = s.topLeftCorner(nk, nq);
         // 1) scores of this tile, masked
-        detail::tile_product<false>(nk, nq, D, k_t.data() + j0, Tk, detail::element_address(q, h * D, b * Tq + i0), 1, q.outerStride(),
-                                    detail::TileOutput<Scalar>{tile.data(), 1, s.outerStride()});
+        detail::block_product<false>(k_t.middleRows(j0, nk), q.block(h * D, b * Tq + i0, D, nq), tile);
         sm.apply(tile, j0, i0);
         // 2) rescale what was accumulated to the new running maximum, add this tile's exponentials
         for (Index c = 0; c < nq; ++c) {
@@ -105,8 +104,7 @@ void blocked_attention(const Eigen::Ref<const Matrix<Scalar>>& q, const Eigen::R
           acc.col(c) *= alpha;
         }
         // 3) accumulate the unnormalised weighted values
-        detail::tile_product<true>(Dv, nq, nk, detail::element_address(v, h * Dv, b * Tk + j0), v.outerStride(), tile.data(), 1,
-                                   s.outerStride(), detail::TileOutput<Scalar>{acc.data(), 1, acc.outerStride()});
+        detail::block_product<true>(v.block(h * Dv, b * Tk + j0, Dv, nk), tile, acc.leftCols(nq));
       }
       // 4) normalise; a query with no visible key gets NaN, as on the plain path
       for (Index c = 0; c < nq; ++c) {
@@ -164,7 +162,6 @@ void blocked_attention_backward(const Eigen::Ref<const Matrix<Scalar>>& q, const
     const Matrix<Scalar> k_t = scale * k.block(h * D, b * Tk, D, Tk).transpose();
     const Matrix<Scalar> v_t = v.block(h * Dv, b * Tk, Dv, Tk).transpose();
     Matrix<Scalar> p(kb, qb), dp(kb, qb);
-    const detail::TileOutput<Scalar> p_out{p.data(), 1, p.outerStride()}, dp_out{dp.data(), 1, dp.outerStride()};
     for (Index j0 = 0; j0 < Tk; j0 += kb) {
       const Index nk = std::min(kb, Tk - j0);
       for (Index i0 = 0; i0 < Tq; i0 += qb) {
@@ -173,22 +170,19 @@ void blocked_attention_backward(const Eigen::Ref<const Matrix<Scalar>>& q, const
         Eigen::Block<Matrix<Scalar>> pt = p.topLeftCorner(nk, nq);
         Eigen::Block<Matrix<Scalar>> dpt = dp.topLeftCorner(nk, nq);
         // 2) recompute the weights of the tile
-        // (every product through tile_product: operands read in place, a transpose read as row-major)
-        const Scalar* q_i = detail::element_address(q, h * D, b * Tq + i0);
-        const Scalar* dout_i = detail::element_address(dout, h * Dv, b * Tq + i0);
-        detail::tile_product<false>(nk, nq, D, k_t.data() + j0, Tk, q_i, 1, q.outerStride(), p_out);
+        // (every product through block_product: operands read in place, a transpose read as row-major)
+        const auto q_i = q.block(h * D, b * Tq + i0, D, nq);
+        const auto dout_i = dout.block(h * Dv, b * Tq + i0, Dv, nq);
+        detail::block_product<false>(k_t.middleRows(j0, nk), q_i, pt);
         sm.apply(pt, j0, i0);
         for (Index c = 0; c < nq; ++c) detail::masked_exp_in_place(pt.col(c), cache.lse(bh * Tq + i0 + c));
         // 3) gradients through O = V P and the softmax: dV += dO P^T, dP = V^T dO
-        detail::tile_product<true>(Dv, nk, nq, dout_i, dout.outerStride(), p.data(), p.outerStride(), 1,
-                                   detail::TileOutput<Scalar>{detail::element_address(dv, h * Dv, b * Tk + j0), 1, dv.outerStride()});
-        detail::tile_product<false>(nk, nq, Dv, v_t.data() + j0, Tk, dout_i, 1, dout.outerStride(), dp_out);
+        detail::block_product<true>(dout_i, pt.transpose(), dv.block(h * Dv, b * Tk + j0, Dv, nk));
+        detail::block_product<false>(v_t.middleRows(j0, nk), dout_i, dpt);
         dpt = (pt.array() * (dpt.array().rowwise() - delta.segment(i0, nq).array())).matrix() * scale;
         // 4) through the scores: dQ += K dS, dK += Q dS^T
-        detail::tile_product<true>(D, nq, nk, detail::element_address(k, h * D, b * Tk + j0), k.outerStride(), dp.data(), 1, dp.outerStride(),
-                                   detail::TileOutput<Scalar>{detail::element_address(dq, h * D, b * Tq + i0), 1, dq.outerStride()});
-        detail::tile_product<true>(D, nk, nq, q_i, q.outerStride(), dp.data(), dp.outerStride(), 1,
-                                   detail::TileOutput<Scalar>{detail::element_address(dk, h * D, b * Tk + j0), 1, dk.outerStride()});
+        detail::block_product<true>(k.block(h * D, b * Tk + j0, D, nk), dpt, dq.block(h * D, b * Tq + i0, D, nq));
+        detail::block_product<true>(q_i, dpt.transpose(), dk.block(h * D, b * Tk + j0, D, nk));
       }
     }
   });

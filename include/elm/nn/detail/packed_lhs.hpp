@@ -246,11 +246,10 @@ class PackedLhs {
   void product(Index n, Rhs rhs, Output out) {
     const Index blocks = (n + block_cols - 1) / block_cols;
     const auto tile = [&](const Scalar* panel, Index p, Index q) {
-      static_assert(panel_packets == 3, "the dispatch below covers 1 to 3 packets");
       const Index packets = std::min<Index>(panel_packets, (rows_ - p * panel_rows + packet_size - 1) / packet_size);
-      if (packets == 3) tile_with<Accumulate, 3>(panel, p, q, n, rhs, out);
-      else if (packets == 2) tile_with<Accumulate, 2>(panel, p, q, n, rhs, out);
-      else tile_with<Accumulate, 1>(panel, p, q, n, rhs, out);
+      with_packets(packets, [&](auto count) {
+        tile_with<Accumulate, decltype(count)::value>(panel, p, q, n, rhs, out);
+      });
     };
     // A chunk is at least 256K multiply-adds, below which a fork costs more than it saves.
     const Index tile_work = std::max<Index>(1, panel_rows * block_cols * depth_);
@@ -318,15 +317,15 @@ class PackedLhs {
                                               n, out);
   }
 
-  // out(panel p's rows, block q's columns) = panel p (packed at a) times block q, whose entry (k, j) is at b + k block_cols
-  // + j when packed, b + k + j col_stride when read in place (Direct).
+  // out(panel p's rows, block q's columns) = panel p (packed at a) times block q, whose entry (k, j) is at
+  // b + k block_cols + j when packed, b + k + j col_stride when read in place (Direct).
   // Packets: how many of the panel's three packets of rows hold rows of A (fewer only in the last panel, where
   // the rest is padding: 16 of 48 rows at 1024 rows, a third of that panel's work saved).
   template <bool Accumulate, bool Direct, int Packets>
   void panel_block(const Scalar* a, Index p, Index q, const Scalar* b, Index col_stride, Index n, Output out) const {
     constexpr Index k_step = Direct ? 1 : block_cols;
     const Index j_step = Direct ? col_stride : 1;
-    Packet acc[Packets][block_cols];
+    TileAccumulators<Scalar, Packets> acc;
     accumulate_tile<Scalar, Packets, false>(a, panel_rows, b, k_step, j_step, depth_, acc);
     const Index r0 = p * panel_rows, c0 = q * block_cols;
     write_tile<Accumulate>(acc, r0, c0, rows_ - r0, std::min<Index>(block_cols, n - c0), out);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include <Eigen/Core>
@@ -37,6 +38,21 @@ struct RegisterTile {
   static constexpr int block_cols = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS >= 32 ? 8 : 4;
 };
 
+/// The accumulators of a tile of Packets packets of rows by block_cols columns.
+template <typename Scalar, int Packets>
+using TileAccumulators = typename RegisterTile<Scalar>::Packet[Packets][RegisterTile<Scalar>::block_cols];
+
+/// Calls f(std::integral_constant<int, P>) for P = packets (1 to panel_packets): a tile's packet count, known at
+/// run time, as the compile-time constant the kernel is instantiated with.
+template <typename F>
+void with_packets(Index packets, F&& f) {
+  static_assert(RegisterTile<float>::panel_packets == 3 && RegisterTile<double>::panel_packets == 3,
+                "the dispatch below covers 1 to 3 packets");
+  if (packets == 3) f(std::integral_constant<int, 3>{});
+  else if (packets == 2) f(std::integral_constant<int, 2>{});
+  else f(std::integral_constant<int, 1>{});
+}
+
 /// Where a product goes: element (r, c) at data[r * row_stride + c * col_stride], plus row_bias[r] if set.
 /// Either row_stride or col_stride is 1 (a column-major output or a transposed one).
 template <typename Scalar>
@@ -52,8 +68,7 @@ struct TileOutput {
 /// constants (the loops unroll) so that they live in registers, not on the stack.
 template <typename Scalar, int Packets, bool Unaligned>
 EIGEN_ALWAYS_INLINE void accumulate_tile(const Scalar* a, Index a_step, const Scalar* b, Index b_k_step,
-                                         Index b_j_step, Index depth,
-                                         typename RegisterTile<Scalar>::Packet (&acc)[Packets][RegisterTile<Scalar>::block_cols]) {
+                                         Index b_j_step, Index depth, TileAccumulators<Scalar, Packets>& acc) {
   using namespace Eigen::internal;
   using Tile = RegisterTile<Scalar>;
   using Packet = typename Tile::Packet;
@@ -81,8 +96,8 @@ EIGEN_ALWAYS_INLINE void accumulate_tile(const Scalar* a, Index a_step, const Sc
 /// Writes (or, with Accumulate, adds) the first row_count rows and col_count columns of the tile acc as the
 /// output's rows from r0 and columns from c0.
 template <bool Accumulate, typename Scalar, int Packets>
-EIGEN_ALWAYS_INLINE void write_tile(const typename RegisterTile<Scalar>::Packet (&acc)[Packets][RegisterTile<Scalar>::block_cols],
-                Index r0, Index c0, Index row_count, Index col_count, const TileOutput<Scalar>& out) {
+EIGEN_ALWAYS_INLINE void write_tile(const TileAccumulators<Scalar, Packets>& acc, Index r0, Index c0, Index row_count,
+                                    Index col_count, const TileOutput<Scalar>& out) {
   using Tile = RegisterTile<Scalar>;
   constexpr Index tile_rows = Packets * Tile::packet_size;
   alignas(64) Scalar tile[tile_rows * Tile::block_cols];
@@ -123,8 +138,8 @@ EIGEN_ALWAYS_INLINE void write_tile(const typename RegisterTile<Scalar>::Packet 
 /// took a fifth of the time of the products that accumulate; in the deep products of PackedLhs it gained
 /// nothing (and measured 1 % slower), so those keep write_tile.
 template <bool Accumulate, typename Scalar, int Packets>
-EIGEN_ALWAYS_INLINE void write_whole_tile(const typename RegisterTile<Scalar>::Packet (&acc)[Packets][RegisterTile<Scalar>::block_cols],
-                      Index r0, Index c0, Index col_count, const TileOutput<Scalar>& out) {
+EIGEN_ALWAYS_INLINE void write_whole_tile(const TileAccumulators<Scalar, Packets>& acc, Index r0, Index c0,
+                                          Index col_count, const TileOutput<Scalar>& out) {
   using namespace Eigen::internal;
   using Tile = RegisterTile<Scalar>;
   using Packet = typename Tile::Packet;
@@ -153,7 +168,6 @@ template <bool Accumulate, typename Scalar>
 void tile_product(Index m, Index n, Index depth, const Scalar* a, Index lda, const Scalar* b, Index b_k_stride,
                   Index b_j_stride, const TileOutput<Scalar>& out) {
   using Tile = RegisterTile<Scalar>;
-  using Packet = typename Tile::Packet;
   constexpr Index cols = Tile::block_cols;
   if (m <= 0 || n <= 0) return;
   // rows in whole packets, read in place; the rest (fewer than packet_size rows) from a zero-padded copy
@@ -162,7 +176,8 @@ void tile_product(Index m, Index n, Index depth, const Scalar* a, Index lda, con
   if (whole_rows < m) {
     a_tail.assign(static_cast<std::size_t>(Tile::packet_size * depth), Scalar(0));
     for (Index k = 0; k < depth; ++k)
-      for (Index r = whole_rows; r < m; ++r) a_tail[static_cast<std::size_t>(k * Tile::packet_size + r - whole_rows)] = a[r + k * lda];
+      for (Index r = whole_rows; r < m; ++r)
+        a_tail[static_cast<std::size_t>(k * Tile::packet_size + r - whole_rows)] = a[r + k * lda];
   }
   const Index whole_cols = n / cols * cols;
   if (whole_cols < n) {
@@ -172,47 +187,42 @@ void tile_product(Index m, Index n, Index depth, const Scalar* a, Index lda, con
         b_tail[static_cast<std::size_t>(k * cols + j - whole_cols)] = b[k * b_k_stride + j * b_j_stride];
   }
   const bool plain_output = out.row_stride == 1 && !out.row_bias;
-  const auto write = [&](const auto& acc, Index r0, Index c0, Index col_count) {
-    constexpr int packets = int(sizeof(acc) / sizeof(acc[0]));
-    if (plain_output) write_whole_tile<Accumulate, Scalar, packets>(acc, r0, c0, col_count, out);
-    else write_tile<Accumulate, Scalar, packets>(acc, r0, c0, packets * Tile::packet_size, col_count, out);
-  };
   for (Index c0 = 0; c0 < n; c0 += cols) {
     const bool b_in_place = c0 < whole_cols;
     const Scalar* bq = b_in_place ? b + c0 * b_j_stride : b_tail.data();
     const Index bk = b_in_place ? b_k_stride : cols, bj = b_in_place ? b_j_stride : 1;
     const Index col_count = std::min(cols, n - c0);
-    for (Index r0 = 0; r0 < m; r0 += Tile::panel_rows) {
-      const Index rows_here = std::min(Tile::panel_rows, whole_rows - r0);
-      if (rows_here <= 0) {  // only the tail rows are left
-        Packet acc[1][cols];
-        accumulate_tile<Scalar, 1, true>(a_tail.data(), Tile::packet_size, bq, bk, bj, depth, acc);
-        write_tile<Accumulate>(acc, r0, c0, m - r0, col_count, out);
-        break;
-      }
-      const Scalar* ap = a + r0;
-      // rows_here is a whole number of packets here: a tile of 3, 2 or 1 packets
-      if (rows_here == Tile::panel_rows) {
-        Packet acc[3][cols];
-        accumulate_tile<Scalar, 3, true>(ap, lda, bq, bk, bj, depth, acc);
-        write(acc, r0, c0, col_count);
-      } else if (rows_here > Tile::packet_size) {
-        Packet acc[2][cols];
-        accumulate_tile<Scalar, 2, true>(ap, lda, bq, bk, bj, depth, acc);
-        write(acc, r0, c0, col_count);
-      } else {
-        Packet acc[1][cols];
-        accumulate_tile<Scalar, 1, true>(ap, lda, bq, bk, bj, depth, acc);
-        write(acc, r0, c0, col_count);
-      }
-      if (r0 + rows_here == whole_rows && whole_rows < m) {  // the tail rows after the last whole packet
-        Packet acc[1][cols];
-        accumulate_tile<Scalar, 1, true>(a_tail.data(), Tile::packet_size, bq, bk, bj, depth, acc);
-        write_tile<Accumulate>(acc, whole_rows, c0, m - whole_rows, col_count, out);
-        break;
-      }
+    // the whole packets of rows: panels of three packets, the last one of one to three
+    for (Index r0 = 0; r0 < whole_rows; r0 += Tile::panel_rows) {
+      with_packets(std::min<Index>(Tile::panel_packets, (whole_rows - r0) / Tile::packet_size), [&](auto packets) {
+        constexpr int P = decltype(packets)::value;
+        TileAccumulators<Scalar, P> acc;
+        accumulate_tile<Scalar, P, true>(a + r0, lda, bq, bk, bj, depth, acc);
+        if (plain_output) write_whole_tile<Accumulate, Scalar, P>(acc, r0, c0, col_count, out);
+        else write_tile<Accumulate, Scalar, P>(acc, r0, c0, P * Tile::packet_size, col_count, out);
+      });
+    }
+    if (whole_rows < m) {  // the rows after the last whole packet
+      TileAccumulators<Scalar, 1> acc;
+      accumulate_tile<Scalar, 1, true>(a_tail.data(), Tile::packet_size, bq, bk, bj, depth, acc);
+      write_tile<Accumulate>(acc, whole_rows, c0, m - whole_rows, col_count, out);
     }
   }
+}
+
+/// tile_product on Eigen blocks: out (+)= a b.  a: a column-major block with contiguous columns; b: such a
+/// block or the transpose of one (read as a row-major operand); out: a column-major block with contiguous
+/// columns, of a's rows and b's columns.
+template <bool Accumulate, typename A, typename B, typename Out>
+void block_product(const A& a, const B& b, Out&& out) {
+  using Scalar = typename A::Scalar;
+  static_assert(!A::IsRowMajor && !std::decay_t<Out>::IsRowMajor, "block_product needs column-major a and out");
+  eigen_assert(a.innerStride() == 1 && b.innerStride() == 1 && out.innerStride() == 1);
+  eigen_assert(a.cols() == b.rows() && out.rows() == a.rows() && out.cols() == b.cols());
+  const Index b_k_stride = B::IsRowMajor ? b.outerStride() : 1;
+  const Index b_j_stride = B::IsRowMajor ? 1 : b.outerStride();
+  tile_product<Accumulate>(a.rows(), b.cols(), a.cols(), a.data(), a.outerStride(), b.data(), b_k_stride, b_j_stride,
+                           TileOutput<Scalar>{out.data(), 1, out.outerStride()});
 }
 
 }  // namespace elm::nn::detail
