@@ -1,39 +1,78 @@
 // SPDX-License-Identifier: MIT
-// PackedLhs (the recurrent and Linear layers' product kernel) against Eigen's product, and the column-chunked
-// LayerNorm and activations against per-column references on inputs large enough to be split into several chunks.
+// The product kernel (PackedLhs, block_product and the dense layers' products) in every variant this build and
+// CPU support, against Eigen's product and against the reference path; the choice of variant; and the
+// column-chunked LayerNorm and activations against per-column references on inputs large enough to be split
+// into several chunks.
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <fstream>
+#include <regex>
+#include <string>
 
 #include "elm/core/parallel.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/nn/activations.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
-#include "elm/nn/detail/register_tile.hpp"
 #include "elm/nn/layer_norm.hpp"
 #include "elm/nn/linear.hpp"
+#include "elm/nn/lstm.hpp"
+#include "elm/nn/multi_head_attention.hpp"
+#include "elm/nn/product_kernel.hpp"
 #include "gradcheck.hpp"
 
 using elm::Index;
 using elm_test::MatD;
 using elm_test::random_matrix;
-
 namespace nn = elm::nn;
+using nn::ProductKernel;
 
-TEST_CASE("PackedLhs multiplies like Eigen's product, at every shape edge", "[nn][packed_lhs]") {
+namespace {
+
+// Every kernel this build and CPU can run, one per GENERATE.
+ProductKernel each_kernel() {
+  const std::vector<ProductKernel> kernels = nn::supported_product_kernels();
+  return GENERATE_COPY(from_range(kernels));
+}
+
+// out (+)= A B through the named kernel's tile_product (any output, including a transposed one with a bias).
+template <bool Accumulate>
+void tile_product_with(ProductKernel kernel, Index m, Index n, Index k, const double* a, Index lda, const double* b,
+                       Index b_k_stride, Index b_j_stride, const nn::detail::TileOutput<double>& out) {
+  switch (kernel) {
+#if ELM_X86_KERNELS
+    case ProductKernel::avx2:
+      nn::detail::avx2::tile_product<Accumulate>(m, n, k, a, lda, b, b_k_stride, b_j_stride, out);
+      return;
+    case ProductKernel::avx512:
+      nn::detail::avx512::tile_product<Accumulate>(m, n, k, a, lda, b, b_k_stride, b_j_stride, out);
+      return;
+#endif
+    default: nn::detail::generic::tile_product<Accumulate>(m, n, k, a, lda, b, b_k_stride, b_j_stride, out);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("PackedLhs multiplies like Eigen's product, at every shape edge, in every kernel", "[nn][packed_lhs]") {
   using Packed = nn::detail::PackedLhs<double>;
+  const ProductKernel kernel = each_kernel();
+  nn::ScopedProductKernel scoped(kernel);
+  const nn::detail::KernelLayout layout = nn::detail::kernel_layout<double>(kernel);
   elm::Rng rng(11);
   // rows below, at and past a panel; columns below, at and past a register block; depth 1, odd, and deep
   // enough for a column-major right side to be read in place (its partial last block packed)
   // (the last panel's rows filling one, two or all three of its packets)
-  const Index m = GENERATE(Index(1), Packed::panel_rows, Packed::panel_rows + Packed::panel_rows / 3 + 1,
-                           3 * Packed::panel_rows + 5);
-  const Index n = GENERATE(Index(1), Index(Packed::block_cols), 2 * Index(Packed::block_cols) + 3);
-  const Index k = GENERATE(Index(1), Index(37), Packed::direct_min_depth + 3);
+  const Index m = GENERATE_COPY(Index(1), layout.panel_rows, layout.panel_rows + layout.panel_rows / 3 + 1,
+                                3 * layout.panel_rows + 5);
+  const Index n = GENERATE_COPY(Index(1), layout.block_cols, 2 * layout.block_cols + 3);
+  const Index k = GENERATE_COPY(Index(1), Index(37), layout.direct_min_depth + 3);
   const MatD a = random_matrix(m, k, rng), b = random_matrix(k, n, rng);
   const MatD expected = a * b;
   MatD out;
-  Packed(a).multiply(b, out);
+  Packed packed(a);
+  CHECK(packed.kernel() == kernel);
+  packed.multiply(b, out);
   REQUIRE(out.rows() == m);
   REQUIRE(out.cols() == n);
   CHECK((out - expected).cwiseAbs().maxCoeff() < 1e-12);
@@ -41,25 +80,25 @@ TEST_CASE("PackedLhs multiplies like Eigen's product, at every shape edge", "[nn
   const MatD at = a.transpose(), bt = b.transpose();
   Packed(at.transpose()).multiply(bt.transpose(), out);
   CHECK((out - expected).cwiseAbs().maxCoeff() < 1e-12);
-  // packed panel by panel inside each product, as the dense layers' operands used once are; a temporary
-  // expression (the transpose) is held by value, the matrix under it by reference
-  Packed per_product;
-  per_product.pack_per_product(a);
-  per_product.multiply(b, out);
+  // packed panel by panel inside each product, as the dense layers' operands used once are
+  Packed streamed;
+  streamed.multiply_streamed(a, b, out);
   CHECK((out - expected).cwiseAbs().maxCoeff() < 1e-12);
-  per_product.pack_per_product(at.transpose());
-  per_product.multiply(bt.transpose(), out);
+  streamed.multiply_streamed(at.transpose(), bt.transpose(), out);
   CHECK((out - expected).cwiseAbs().maxCoeff() < 1e-12);
   MatD out_t = MatD::Zero(n, m);
-  per_product.multiply_add_transposed(b, out_t);
+  streamed.multiply_add_transposed_streamed(a, b, out_t);
   CHECK((out_t - expected.transpose()).cwiseAbs().maxCoeff() < 1e-12);
 }
 
 TEST_CASE("PackedLhs adds into column blocks and transposed outputs, and survives aliasing", "[nn][packed_lhs]") {
   using Packed = nn::detail::PackedLhs<double>;
+  const ProductKernel kernel = each_kernel();
+  nn::ScopedProductKernel scoped(kernel);
+  const nn::detail::KernelLayout layout = nn::detail::kernel_layout<double>(kernel);
   elm::Rng rng(13);
-  const Index k = GENERATE(Index(29), Packed::direct_min_depth + 1);
-  const Index m = 2 * Packed::panel_rows + 3, n = 3 * Index(Packed::block_cols) + 1;
+  const Index k = GENERATE_COPY(Index(29), layout.direct_min_depth + 1);
+  const Index m = 2 * layout.panel_rows + 3, n = 3 * layout.block_cols + 1;
   const MatD a = random_matrix(m, k, rng), b = random_matrix(k, n, rng);
   const MatD expected = a * b;
   Packed packed(a);
@@ -70,6 +109,15 @@ TEST_CASE("PackedLhs adds into column blocks and transposed outputs, and survive
     CHECK((out.middleCols(2, n) - start.middleCols(2, n) - expected).cwiseAbs().maxCoeff() < 1e-12);
     CHECK(out.leftCols(2) == start.leftCols(2));
     CHECK(out.rightCols(3) == start.rightCols(3));
+  }
+  SECTION("multiply_add_streamed into a block of rows leaves the other rows alone") {
+    const MatD start = random_matrix(m + 4, n, rng);
+    MatD out = start;
+    Packed streamed;
+    streamed.multiply_add_streamed(a, b, out.middleRows(1, m));
+    CHECK((out.middleRows(1, m) - start.middleRows(1, m) - expected).cwiseAbs().maxCoeff() < 1e-12);
+    CHECK(out.row(0) == start.row(0));
+    CHECK(out.bottomRows(3) == start.bottomRows(3));
   }
   SECTION("multiply_add_transposed adds (A b)^T") {
     const MatD start = random_matrix(n, m, rng);
@@ -97,43 +145,47 @@ TEST_CASE("PackedLhs adds into column blocks and transposed outputs, and survive
   }
 }
 
-TEST_CASE("PackedLhs packed per product streams many panels, packs few whole, and adds row sums once",
-          "[nn][packed_lhs]") {
+TEST_CASE("Streamed products pack many panels per thread, few whole, and add row sums once", "[nn][packed_lhs]") {
   using Packed = nn::detail::PackedLhs<double>;
+  const ProductKernel kernel = each_kernel();
+  nn::ScopedProductKernel scoped(kernel);
+  const nn::detail::KernelLayout layout = nn::detail::kernel_layout<double>(kernel);
   elm::Rng rng(16);
-  const Index many = (4 * elm::detail::max_threads() + 1) * Packed::panel_rows + 5;
+  const Index many = (4 * elm::detail::max_threads() + 1) * layout.panel_rows + 5;
   const Index m = GENERATE_COPY(Index(3), many);
-  const Index k = GENERATE(Index(17), Packed::direct_min_depth + 2);
-  const Index n = 2 * Index(Packed::block_cols) + 1;
+  const Index k = GENERATE_COPY(Index(17), layout.direct_min_depth + 2);
+  const Index n = 2 * layout.block_cols + 1;
   const MatD a = random_matrix(m, k, rng), b = random_matrix(k, n, rng);
   const MatD expected = a * b;
   Packed packed;
   MatD row_sums = random_matrix(m, 1, rng);
   const MatD start = row_sums;
-  packed.pack_per_product(a, row_sums.data());
-  CHECK(packed.streams_panels() == (m == many || elm::detail::max_threads() == 1));
-  MatD out;
-  packed.multiply(b, out);
-  CHECK((out - expected).cwiseAbs().maxCoeff() < 1e-12);
-  CHECK((row_sums - start - a.rowwise().sum()).cwiseAbs().maxCoeff() < 1e-12);
-  // a second product with the same operand gives the same result and does not add the sums again
   MatD out_t = MatD::Zero(n, m);
-  packed.multiply_add_transposed(b, out_t);
+  packed.multiply_add_transposed_streamed(a, b, out_t, row_sums.data());
   CHECK((out_t - expected.transpose()).cwiseAbs().maxCoeff() < 1e-12);
   CHECK((row_sums - start - a.rowwise().sum()).cwiseAbs().maxCoeff() < 1e-12);
+  // the same object for another product: the sums are added only when asked
+  MatD out = MatD::Zero(m, n);
+  packed.multiply_add_streamed(a, b, out);
+  CHECK((out - expected).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK((row_sums - start - a.rowwise().sum()).cwiseAbs().maxCoeff() < 1e-12);
+  packed.multiply_add_streamed(a, b, out, row_sums.data());
+  CHECK((out - 2 * expected).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK((row_sums - start - 2 * a.rowwise().sum()).cwiseAbs().maxCoeff() < 1e-12);
   // a bias added to each column of the product as it is written
   const MatD bias = random_matrix(m, 1, rng);
-  packed.multiply(b, out, bias.data());
+  packed.multiply_streamed(a, b, out, bias.data());
   CHECK((out - (expected.colwise() + bias.col(0))).cwiseAbs().maxCoeff() < 1e-12);
 }
 
 TEST_CASE("tile_product multiplies operands in place like Eigen's product, at every shape edge", "[nn][packed_lhs]") {
-  using Tile = nn::detail::RegisterTile<double>;
+  const ProductKernel kernel = each_kernel();
+  const nn::detail::KernelLayout layout = nn::detail::kernel_layout<double>(kernel);
   elm::Rng rng(17);
   // rows: a partial packet alone, whole packets, a whole panel plus a partial packet; columns: below, at and
   // past a register block; depth 1 and an attention head's 64
-  const Index m = GENERATE(Index(3), 2 * Tile::packet_size, Tile::panel_rows + Tile::packet_size + 3);
-  const Index n = GENERATE(Index(1), Index(Tile::block_cols), 2 * Index(Tile::block_cols) + 3);
+  const Index m = GENERATE_COPY(Index(3), 2 * layout.packet_size, layout.panel_rows + layout.packet_size + 3);
+  const Index n = GENERATE_COPY(Index(1), layout.block_cols, 2 * layout.block_cols + 3);
   const Index k = GENERATE(Index(1), Index(64));
   // operands inside larger matrices (leading dimensions past their sizes), B read both ways
   const MatD a_store = random_matrix(m + 5, k, rng), b_store = random_matrix(k + 2, n + 4, rng);
@@ -144,35 +196,52 @@ TEST_CASE("tile_product multiplies operands in place like Eigen's product, at ev
   const MatD expected = a * b, expected_t = a * bt.transpose();
   const MatD start = random_matrix(m + 2, n, rng);
   MatD out = start;
-  nn::detail::TileOutput<double> dest{out.data() + 1, 1, out.outerStride()};  // rows 1 .. m of out
-  nn::detail::tile_product<false>(m, n, k, a.data(), a_store.outerStride(), &b_store(1, 2), 1, b_store.outerStride(),
-                                  dest);
+  if (kernel != ProductKernel::reference) {
+    nn::detail::TileOutput<double> dest{out.data() + 1, 1, out.outerStride()};  // rows 1 .. m of out
+    tile_product_with<false>(kernel, m, n, k, a.data(), a_store.outerStride(), &b_store(1, 2), 1,
+                             b_store.outerStride(), dest);
+    CHECK((out.middleRows(1, m) - expected).cwiseAbs().maxCoeff() < 1e-12);
+    CHECK(out.row(0) == start.row(0));  // the rows around the output are left alone
+    CHECK(out.bottomRows(1) == start.bottomRows(1));
+    tile_product_with<true>(kernel, m, n, k, a.data(), a_store.outerStride(), bt.data(), bt_store.outerStride(), 1,
+                            dest);
+    CHECK((out.middleRows(1, m) - expected - expected_t).cwiseAbs().maxCoeff() < 1e-12);
+    // a transposed destination, and a per-row bias
+    MatD out_t = MatD::Zero(n, m);
+    const MatD bias = random_matrix(m, 1, rng);
+    tile_product_with<false>(kernel, m, n, k, a.data(), a_store.outerStride(), &b_store(1, 2), 1,
+                             b_store.outerStride(),
+                             nn::detail::TileOutput<double>{out_t.data(), out_t.outerStride(), 1, bias.data()});
+    CHECK((out_t - (expected.colwise() + bias.col(0)).transpose()).cwiseAbs().maxCoeff() < 1e-12);
+  }
+  // block_product, the attention layers' entry, in the kernel in force
+  nn::ScopedProductKernel scoped(kernel);
+  out = start;
+  nn::detail::block_product<false>(a, b, out.middleRows(1, m));
   CHECK((out.middleRows(1, m) - expected).cwiseAbs().maxCoeff() < 1e-12);
-  CHECK(out.row(0) == start.row(0));  // the rows around the output are left alone
-  CHECK(out.bottomRows(1) == start.bottomRows(1));
-  nn::detail::tile_product<true>(m, n, k, a.data(), a_store.outerStride(), bt.data(), bt_store.outerStride(), 1, dest);
+  nn::detail::block_product<true>(a, bt.transpose(), out.middleRows(1, m));
   CHECK((out.middleRows(1, m) - expected - expected_t).cwiseAbs().maxCoeff() < 1e-12);
-  // a transposed destination, and a per-row bias
-  MatD out_t = MatD::Zero(n, m);
-  const MatD bias = random_matrix(m, 1, rng);
-  nn::detail::tile_product<false>(m, n, k, a.data(), a_store.outerStride(), &b_store(1, 2), 1, b_store.outerStride(),
-                                  nn::detail::TileOutput<double>{out_t.data(), out_t.outerStride(), 1, bias.data()});
-  CHECK((out_t - (expected.colwise() + bias.col(0)).transpose()).cwiseAbs().maxCoeff() < 1e-12);
+  CHECK(out.row(0) == start.row(0));
 }
 
 TEST_CASE("PackedLhs in float agrees with a double product", "[nn][packed_lhs]") {
+  nn::ScopedProductKernel scoped(each_kernel());
   elm::Rng rng(12);
   const MatD a = random_matrix(200, 64, rng), b = random_matrix(64, 33, rng);
-  nn::detail::PackedLhs<float> packed(a.cast<float>());
+  const elm::Matrix<float> af = a.cast<float>(), bf = b.cast<float>();
+  nn::detail::PackedLhs<float> packed(af);
   elm::Matrix<float> out;
-  packed.multiply(b.cast<float>(), out);
+  packed.multiply(bf, out);
   CHECK((out.cast<double>() - a * b).cwiseAbs().maxCoeff() < 1e-4);
 }
 
 TEST_CASE("Linear wide enough for the packed products matches Eigen's products", "[nn][packed_lhs][linear]") {
+  const ProductKernel kernel = each_kernel();
+  nn::ScopedProductKernel scoped(kernel);
   elm::Rng rng(15);
-  // features past four panels (whole and partial), columns past 64 and not a whole register block
-  const Index in = 4 * nn::detail::PackedLhs<double>::panel_rows + 37, out = in + 61, n = 101;
+  // features past four panels of the widest kernel (whole and partial), columns past 64 and not a whole
+  // register block
+  const Index in = 4 * 3 * 8 + 37, out = in + 61, n = 101;
   nn::Linear<double> layer(in, out, rng);
   const MatD x = random_matrix(in, n, rng), dy = random_matrix(out, n, rng);
   const MatD grad0 = random_matrix(in, out, rng);  // gradients are added to what is there
@@ -198,6 +267,153 @@ TEST_CASE("Linear wide enough for the packed products matches Eigen's products",
   layer.backward(cache, dy, dx);
   CHECK((layer.weight().grad - dw_ref).cwiseAbs().maxCoeff() < 1e-12);
   CHECK((layer.bias().grad - bias_grad0 - 2 * dy.rowwise().sum()).cwiseAbs().maxCoeff() < 1e-12);
+}
+
+namespace {
+
+// Largest |a - b| over every entry, relative to b's largest entry.
+double relative_difference(const elm::Matrix<float>& a, const elm::Matrix<float>& b) {
+  REQUIRE(a.rows() == b.rows());
+  REQUIRE(a.cols() == b.cols());
+  const double scale = std::max(1e-30, double(b.cwiseAbs().maxCoeff()));
+  return double((a - b).cwiseAbs().maxCoeff()) / scale;
+}
+
+// A layer's output, input gradient and two parameter gradients after one forward and backward.
+struct Results {
+  elm::Matrix<float> y, dx, dw, db;
+};
+
+void check_agree(const Results& got, const Results& want) {
+  constexpr double tolerance = 1e-5;
+  CHECK(relative_difference(got.y, want.y) < tolerance);
+  CHECK(relative_difference(got.dx, want.dx) < tolerance);
+  CHECK(relative_difference(got.dw, want.dw) < tolerance);
+  CHECK(relative_difference(got.db, want.db) < tolerance);
+}
+
+}  // namespace
+
+// float results of each kernel against the reference path's (Eigen's products) on GPT-sized layers: the sums
+// are taken in another order, so they agree to float rounding over the depth, stated here as 1e-5 of the
+// largest entry of each tensor (a depth of 768 to 3072 float products of O(1) terms).
+TEST_CASE("Every kernel gives the reference path's results on the layers that use it", "[nn][packed_lhs]") {
+  const ProductKernel kernel = each_kernel();
+  elm::Rng rng(21);
+  SECTION("Linear 768 -> 3072 and back, forward and backward") {
+    nn::Linear<float> up(768, 1024, rng);
+    const elm::Matrix<float> x = random_matrix(768, 130, rng).cast<float>();
+    const elm::Matrix<float> dy = random_matrix(1024, 130, rng).cast<float>();
+    const auto run = [&](ProductKernel k) {
+      nn::ScopedProductKernel scoped(k);
+      nn::Linear<float> layer = up;
+      layer.zero_grad();
+      nn::Linear<float>::Cache cache;
+      Results r;
+      layer.forward(x, r.y, &cache);
+      layer.backward(cache, dy, r.dx);
+      r.dw = layer.weight().grad;
+      r.db = layer.bias().grad;
+      return r;
+    };
+    check_agree(run(kernel), run(ProductKernel::reference));
+  }
+  SECTION("LSTM, two layers, forward and backward through time") {
+    nn::Lstm<float> lstm(256, 256, 2, rng);
+    const Index batch = 4, steps = 20;
+    const elm::Matrix<float> x = random_matrix(256, batch * steps, rng).cast<float>();
+    const elm::Matrix<float> dy = random_matrix(256, batch * steps, rng).cast<float>();
+    const std::vector<Index> lengths{20, 17, 20, 3};
+    const auto run = [&](ProductKernel k) {
+      nn::ScopedProductKernel scoped(k);
+      nn::Lstm<float> layer = lstm;
+      layer.zero_grad();
+      typename nn::Lstm<float>::Cache cache;
+      Results r;
+      layer.forward(x, lengths, r.y, nullptr, nullptr, &cache);
+      layer.backward(cache, dy, nullptr, r.dx);
+      r.dw = layer.weight_ih(0).grad;
+      r.db = layer.weight_hh(1).grad;
+      return r;
+    };
+    check_agree(run(kernel), run(ProductKernel::reference));
+  }
+  SECTION("multi-head attention in both layouts, forward and backward") {
+    const nn::QkvLayout layout = GENERATE(nn::QkvLayout::torch, nn::QkvLayout::gpt2);
+    nn::MultiHeadAttentionConfig config;
+    config.width = 384;
+    config.heads = 6;
+    config.layout = layout;
+    nn::MultiHeadAttention<float> mha(config);
+    mha.init(rng);
+    const Index batch = 2, steps = 80;
+    const elm::Matrix<float> x = random_matrix(384, batch * steps, rng).cast<float>();
+    const elm::Matrix<float> dy = random_matrix(384, batch * steps, rng).cast<float>();
+    nn::AttentionMask<float> mask;
+    mask.causal = true;
+    const auto run = [&](ProductKernel k) {
+      nn::ScopedProductKernel scoped(k);
+      nn::MultiHeadAttention<float> layer = mha;
+      layer.zero_grad();
+      typename nn::MultiHeadAttention<float>::Cache cache;
+      Results r;
+      layer.forward(x, batch, mask, r.y, &cache);
+      layer.backward(cache, dy, r.dx);
+      layer.for_each_parameter("", [&](const std::string& name, nn::Parameter<float>& p) {
+        if (name.find("weight") != std::string::npos && name.find("out") == std::string::npos &&
+            name.find("c_proj") == std::string::npos)
+          r.dw = p.grad;
+        if (name.find("bias") != std::string::npos) r.db = p.grad;
+      });
+      return r;
+    };
+    check_agree(run(kernel), run(ProductKernel::reference));
+  }
+}
+
+TEST_CASE("The product kernel is chosen among those this CPU supports and can be set by name", "[nn][packed_lhs]") {
+  const std::vector<ProductKernel> kernels = nn::supported_product_kernels();
+  REQUIRE(kernels.size() >= 2);
+  CHECK(kernels[0] == ProductKernel::reference);
+  CHECK(kernels[1] == ProductKernel::generic);
+  CHECK(nn::product_kernel_supported(nn::product_kernel()));
+  for (ProductKernel k : kernels) CHECK(nn::parse_product_kernel(nn::product_kernel_name(k)) == k);
+  REQUIRE_THROWS_MATCHES(nn::parse_product_kernel("avx9"), elm::InvalidArgument,
+                         elm_test::MessageContains("expected one of reference, generic, avx2, avx512"));
+  for (ProductKernel k : {ProductKernel::avx2, ProductKernel::avx512})
+    if (!nn::product_kernel_supported(k))
+      REQUIRE_THROWS_MATCHES(nn::set_product_kernel(k), elm::InvalidArgument,
+                             elm_test::MessageContains("not supported"));
+  const ProductKernel before = nn::product_kernel();
+  {
+    nn::ScopedProductKernel scoped(ProductKernel::reference);
+    CHECK(nn::product_kernel() == ProductKernel::reference);
+  }
+  CHECK(nn::product_kernel() == before);
+}
+
+// The kernel's scratch belongs to its caller (a layer's cache or workspace, or a local): nothing in the neural
+// headers keeps a buffer for the life of the process or of a thread.
+TEST_CASE("No neural header keeps a thread_local or function-static buffer", "[nn][packed_lhs]") {
+  const std::string root = std::string(ELM_SOURCE_DIR) + "/include/elm/nn/";
+  const std::vector<std::string> files{"detail/packed_lhs.hpp", "detail/packed_kernel.inl", "detail/dense_products.hpp",
+                                       "detail/recurrent.hpp",  "detail/simd.hpp",          "linear.hpp",
+                                       "multi_head_attention.hpp", "attention.hpp",         "blocked_attention.hpp",
+                                       "transformer_block.hpp", "layer_norm.hpp",           "activations.hpp",
+                                       "product_kernel.hpp"};
+  // thread_local anything, or a function-local static of a type that can hold a buffer
+  const std::regex forbidden(R"(\bthread_local\b|^\s+static\s+(std::vector|std::unique_ptr|Matrix|Vector|Buffer|PackedLhs|std::string|Eigen::))");
+  for (const std::string& file : files) {
+    std::ifstream in(root + file);
+    REQUIRE(in);
+    std::string line;
+    int number = 0;
+    while (std::getline(in, line)) {
+      ++number;
+      INFO(file << ":" << number << ": " << line);
+      CHECK_FALSE(std::regex_search(line, forbidden));
+    }
+  }
 }
 
 TEST_CASE("LayerNorm over many column chunks matches a per-column reference", "[nn][layer_norm]") {

@@ -16,7 +16,7 @@
 #include "elm/core/parallel.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
-#include "elm/nn/detail/register_tile.hpp"
+#include "elm/nn/detail/packed_lhs.hpp"
 
 namespace elm::nn {
 

@@ -13,7 +13,7 @@
 #include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/attention.hpp"
-#include "elm/nn/detail/register_tile.hpp"
+#include "elm/nn/detail/packed_lhs.hpp"
 
 namespace elm::nn {
 

@@ -12,6 +12,7 @@
 #include "elm/core/rng.hpp"
 #include "elm/core/math.hpp"
 #include "elm/core/types.hpp"
+#include "elm/core/workspace.hpp"
 #include "elm/nn/detail/dense_products.hpp"
 #include "elm/nn/parameter.hpp"
 
@@ -25,9 +26,11 @@ class Linear {
 
  public:
   using scalar_type = Scalar;
-  /// What backward needs: the input of forward.
+  /// What backward needs: the input of forward (and the product kernel's buffers, kept between calls and
+  /// not copied with the cache).
   struct Cache {
     Matrix<Scalar> x;
+    elm::detail::Workspace<detail::PackedLhs<Scalar>> products;
   };
 
   /// Zero-initialised layer (load or set the parameters afterwards).
@@ -59,7 +62,9 @@ class Linear {
   /// y = W x + b per column.  x: (in, N) -> y: (out, N). Throws ShapeError when x has the wrong rows.
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr) const {
     check_shape(x, in_features(), -1, "elm::nn::Linear::forward", "x");
-    detail::dense_forward<Scalar>(weight_.value, x, y, has_bias_ ? bias_.value.data() : nullptr);
+    detail::PackedLhs<Scalar> local_products;  // inference without a cache: buffers for this call only
+    detail::dense_forward<Scalar>(weight_.value.transpose(), x, y, has_bias_ ? bias_.value.data() : nullptr,
+                                  cache ? *cache->products : local_products);
     if (cache) {  // over column chunks on OpenMP threads, as the bias (x is 3 MB at GPT-2's MLP, N = 1024)
       cache->x.resize(x.rows(), x.cols());
       elm::detail::parallel_chunks(x.cols(), elm::detail::column_chunk(x.rows()), [&](Index, Index c0, Index c1) {
@@ -72,7 +77,7 @@ class Linear {
   void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
     check_shape(dy, out_features(), cache.x.cols(), "elm::nn::Linear::backward", "dy");
     accumulate_parameter_grads(cache, dy);
-    detail::dense_input_grad<Scalar>(weight_.value, dy, dx);
+    detail::dense_input_grad<Scalar>(weight_.value.transpose(), dy, dx, /*accumulate=*/false, *products_);
   }
 
   /// Adds the parameter gradients only, for a first layer whose input needs no gradient.
@@ -80,7 +85,8 @@ class Linear {
     check_shape(dy, out_features(), cache.x.cols(), "elm::nn::Linear::backward", "dy");
     const bool bias_grad = has_bias_ && bias_.trainable;
     if (weight_.trainable)  // the bias gradient comes with the weight's, from the same pass over dy
-      detail::dense_add_weight_grad<Scalar>(cache.x, dy, weight_.grad, bias_grad ? bias_.grad.data() : nullptr);
+      detail::dense_add_weight_grad<Scalar>(cache.x, dy, weight_.grad, /*grad_transposed=*/true,
+                                            bias_grad ? bias_.grad.data() : nullptr, *products_);
     else if (bias_grad)
       bias_.grad.col(0) += elm::row_sums(dy);
   }
@@ -101,6 +107,7 @@ class Linear {
   Parameter<Scalar> weight_;
   Parameter<Scalar> bias_;
   bool has_bias_ = true;
+  elm::detail::Workspace<detail::PackedLhs<Scalar>> products_;  // the backward products' buffers
 };
 
 }  // namespace elm::nn

@@ -14,6 +14,7 @@
 #include "elm/core/rng.hpp"
 #include "elm/core/math.hpp"
 #include "elm/core/types.hpp"
+#include "elm/core/workspace.hpp"
 #include "elm/nn/detail/dense_products.hpp"
 #include "elm/nn/attention.hpp"
 #include "elm/nn/blocked_attention.hpp"
@@ -73,6 +74,7 @@ class MultiHeadAttention {
     AttentionDims dims;
     bool used_blocked = false;
     bool self_attention = false;
+    elm::detail::Workspace<detail::PackedLhs<Scalar>> products;  ///< the projections' kernel buffers
   };
 
   /// Per-call options.
@@ -137,11 +139,13 @@ class MultiHeadAttention {
     constexpr std::string_view where = "elm::nn::MultiHeadAttention::forward";
     const Index T = check_input(where, x, batch, "x");
     const Index C = config_.width;
+    detail::PackedLhs<Scalar> local_products;  // without a cache: kernel buffers for this call only
+    detail::PackedLhs<Scalar>& products = cache ? *cache->products : local_products;
     Matrix<Scalar> qkv;
-    project_in(x, 0, 3 * C, qkv);
+    project_in(x, 0, 3 * C, qkv, products);
     Matrix<Scalar> q = qkv.topRows(C), k = qkv.middleRows(C, C), v = qkv.bottomRows(C);
     attend(where, std::move(q), std::move(k), std::move(v), AttentionDims{batch, config_.heads, T, T}, mask, y,
-           cache, options);
+           cache, options, products);
     if (cache != nullptr) {
       cache->query = x;
       cache->key.resize(0, 0);
@@ -160,12 +164,14 @@ class MultiHeadAttention {
     const Index Tk = check_input(where, key, batch, "key");
     check_shape(value, config_.width, key.cols(), where, "value");
     const Index C = config_.width;
+    detail::PackedLhs<Scalar> local_products;  // without a cache: kernel buffers for this call only
+    detail::PackedLhs<Scalar>& products = cache ? *cache->products : local_products;
     Matrix<Scalar> q, k, v;
-    project_in(query, 0, C, q);
-    project_in(key, C, C, k);
-    project_in(value, 2 * C, C, v);
+    project_in(query, 0, C, q, products);
+    project_in(key, C, C, k, products);
+    project_in(value, 2 * C, C, v, products);
     attend(where, std::move(q), std::move(k), std::move(v), AttentionDims{batch, config_.heads, Tq, Tk}, mask, y,
-           cache, options);
+           cache, options, products);
     if (cache != nullptr) {
       cache->query = query;
       cache->key = key;
@@ -220,8 +226,9 @@ class MultiHeadAttention {
     ELM_EXPECT(kv.length() + T_new <= kv.max_length(), RangeError, where, ": appending ", T_new,
                " positions to a cache holding ", kv.length(), " would exceed its max_length = ", kv.max_length());
     const Index C = config_.width, H = config_.heads, D = head_dim();
+    detail::PackedLhs<Scalar> products;  // a few columns: Eigen's products serve them, the buffers stay empty
     Matrix<Scalar> qkv;
-    project_in(x, 0, 3 * C, qkv);
+    project_in(x, 0, 3 * C, qkv, products);
     Matrix<Scalar> q = qkv.topRows(C), k = qkv.middleRows(C, C);
     if (rotary_) {
       rotary_->apply(q, B, kv.length());
@@ -243,7 +250,7 @@ class MultiHeadAttention {
       detail::softmax_columns_in_place(s);
       attended.block(h * D, b * T_new, D, T_new).noalias() = kv.values().block(h * D, b * M, D, L) * s;
     });
-    project_out(attended, y);
+    project_out(attended, y, products);
   }
 
   /// Visits in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias (torch layout) or
@@ -271,37 +278,39 @@ class MultiHeadAttention {
   }
 
   /// Rows [r0, r0 + n) of the 3C input projections applied to x: (C, N) -> out: (n, N).
-  void project_in(const Eigen::Ref<const Matrix<Scalar>>& x, Index r0, Index n, Matrix<Scalar>& out) const {
-    if (config_.layout == QkvLayout::torch) {
-      detail::dense_forward<Scalar>(in_weight_.value.middleCols(r0, n), x, out,
-                                    config_.bias ? in_bias_.value.data() + r0 : nullptr);
-      return;
-    }
-    out.noalias() = in_weight_.value.middleRows(r0, n) * x;
-    if (config_.bias) out.colwise() += in_bias_.value.col(0).segment(r0, n);
+  void project_in(const Eigen::Ref<const Matrix<Scalar>>& x, Index r0, Index n, Matrix<Scalar>& out,
+                  detail::PackedLhs<Scalar>& products) const {
+    const Scalar* bias = config_.bias ? in_bias_.value.data() + r0 : nullptr;
+    if (config_.layout == QkvLayout::torch)
+      detail::dense_forward<Scalar>(in_weight_.value.middleCols(r0, n).transpose(), x, out, bias, products);
+    else
+      detail::dense_forward<Scalar>(in_weight_.value.middleRows(r0, n), x, out, bias, products);
   }
 
   /// Adds the gradients of project_in(x, r0, n) given dout: (n, N); adds into dx.
   void project_in_backward(const Eigen::Ref<const Matrix<Scalar>>& x, Index r0, Index n,
                            const Eigen::Ref<const Matrix<Scalar>>& dout, Matrix<Scalar>& dx) {
+    Scalar* const bias_grad = config_.bias ? in_bias_.grad.data() + r0 : nullptr;
+    detail::PackedLhs<Scalar>& products = *backward_products_;
     if (config_.layout == QkvLayout::torch) {
-      detail::dense_add_weight_grad<Scalar>(x, dout, in_weight_.grad.middleCols(r0, n),
-                                            config_.bias ? in_bias_.grad.data() + r0 : nullptr);
-      detail::dense_input_grad<Scalar>(in_weight_.value.middleCols(r0, n), dout, dx, /*accumulate=*/true);
+      detail::dense_add_weight_grad<Scalar>(x, dout, in_weight_.grad.middleCols(r0, n), /*grad_transposed=*/true,
+                                            bias_grad, products);
+      detail::dense_input_grad<Scalar>(in_weight_.value.middleCols(r0, n).transpose(), dout, dx,
+                                       /*accumulate=*/true, products);
       return;
     }
-    in_weight_.grad.middleRows(r0, n).noalias() += dout * x.transpose();
-    dx.noalias() += in_weight_.value.middleRows(r0, n).transpose() * dout;
-    if (config_.bias) in_bias_.grad.col(0).segment(r0, n) += elm::row_sums(dout);
+    detail::dense_add_weight_grad<Scalar>(x, dout, in_weight_.grad.middleRows(r0, n), /*grad_transposed=*/false,
+                                          bias_grad, products);
+    detail::dense_input_grad<Scalar>(in_weight_.value.middleRows(r0, n), dout, dx, /*accumulate=*/true, products);
   }
 
-  void project_out(const Eigen::Ref<const Matrix<Scalar>>& attended, Matrix<Scalar>& y) const {
-    if (config_.layout == QkvLayout::torch) {
-      detail::dense_forward<Scalar>(out_weight_.value, attended, y, config_.bias ? out_bias_.value.data() : nullptr);
-      return;
-    }
-    y.noalias() = out_weight_.value * attended;
-    if (config_.bias) y.colwise() += out_bias_.value.col(0);
+  void project_out(const Eigen::Ref<const Matrix<Scalar>>& attended, Matrix<Scalar>& y,
+                   detail::PackedLhs<Scalar>& products) const {
+    const Scalar* bias = config_.bias ? out_bias_.value.data() : nullptr;
+    if (config_.layout == QkvLayout::torch)
+      detail::dense_forward<Scalar>(out_weight_.value.transpose(), attended, y, bias, products);
+    else
+      detail::dense_forward<Scalar>(out_weight_.value, attended, y, bias, products);
   }
 
   /// Automatic choice: the blocked path is the faster forward (no weights written out) and the smaller
@@ -318,8 +327,8 @@ class MultiHeadAttention {
   }
 
   void attend(std::string_view where, Matrix<Scalar> q, Matrix<Scalar> k, Matrix<Scalar> v, const AttentionDims& dims,
-              const AttentionMask<Scalar>& mask, Matrix<Scalar>& y, Cache* cache,
-              const ForwardOptions& options) const {
+              const AttentionMask<Scalar>& mask, Matrix<Scalar>& y, Cache* cache, const ForwardOptions& options,
+              detail::PackedLhs<Scalar>& products) const {
     ELM_EXPECT(config_.path != AttentionPath::blocked || options.weights == nullptr, InvalidArgument, where,
                ": attention weights were requested from a MultiHeadAttention configured for the blocked path, "
                "expected AttentionPath::automatic or plain");
@@ -351,7 +360,7 @@ class MultiHeadAttention {
       }
       if (cache != nullptr) cache->plain = std::move(pc);
     }
-    project_out(attended, y);
+    project_out(attended, y, products);
     if (cache != nullptr) {
       cache->q = std::move(q);
       cache->k = std::move(k);
@@ -371,14 +380,14 @@ class MultiHeadAttention {
     // 1) output projection
     Matrix<Scalar> d_attended;
     Scalar* const out_bias_grad = config_.bias ? out_bias_.grad.data() : nullptr;
-    if (config_.layout == QkvLayout::torch) {
-      detail::dense_add_weight_grad<Scalar>(cache.attended, dy, out_weight_.grad, out_bias_grad);
-      detail::dense_input_grad<Scalar>(out_weight_.value, dy, d_attended);
-    } else {
-      out_weight_.grad.noalias() += dy * cache.attended.transpose();
-      d_attended.noalias() = out_weight_.value.transpose() * dy;
-      if (out_bias_grad) out_bias_.grad.col(0) += elm::row_sums(dy);
-    }
+    detail::PackedLhs<Scalar>& products = *backward_products_;
+    const bool torch = config_.layout == QkvLayout::torch;
+    detail::dense_add_weight_grad<Scalar>(cache.attended, dy, out_weight_.grad, /*grad_transposed=*/torch,
+                                          out_bias_grad, products);
+    if (torch)
+      detail::dense_input_grad<Scalar>(out_weight_.value.transpose(), dy, d_attended, /*accumulate=*/false, products);
+    else
+      detail::dense_input_grad<Scalar>(out_weight_.value, dy, d_attended, /*accumulate=*/false, products);
     // 2) attention
     if (cache.used_blocked)
       blocked_attention_backward<Scalar>(cache.q, cache.k, cache.v, cache.mask, cache.attended, cache.blocked,
@@ -395,6 +404,7 @@ class MultiHeadAttention {
   MultiHeadAttentionConfig config_;
   Parameter<Scalar> in_weight_, in_bias_, out_weight_, out_bias_;
   std::optional<RotaryEmbedding<Scalar>> rotary_;
+  elm::detail::Workspace<detail::PackedLhs<Scalar>> backward_products_;  // the backward projections' buffers
 };
 
 }  // namespace elm::nn

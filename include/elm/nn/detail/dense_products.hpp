@@ -1,41 +1,53 @@
 // SPDX-License-Identifier: MIT
-// The three products of a dense layer whose weight W is stored (in, out) (PyTorch's (out, in) bytes):
-// y = W^T x, dW += x dy^T and dx (+)= W dy, through PackedLhs when the layer is large enough.
+// The three products of a dense layer y = A x + b, with A stored either way round (PyTorch's Linear keeps
+// A^T's bytes in a column-major (in, out) matrix; GPT-2's Conv1D keeps A's in an (out, in) one): y = A x,
+// the weight gradient and dx (+)= A^T dy, through elm's packed kernel when it serves the shape, else Eigen.
 #pragma once
+
+#include <type_traits>
 
 #include "elm/core/math.hpp"
 #include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
+#include "elm/nn/product_kernel.hpp"
 
 namespace elm::nn::detail {
 
-/// Whether a dense layer in -> out over n columns uses PackedLhs: faster than Eigen's general product for
-/// GPT-sized layers (its 3 x 8 register tile against Eigen's 3 x 4), but it pads the packed side to whole
-/// panels (wasteful below a few panels of features) and packs an operand per call (wasteful for a few
-/// columns, e.g. one token at a time).
+/// Whether a dense layer in -> out over n columns goes through the packed kernel (the fast path's answer to
+/// "can you serve this shape?"). It does not when:
+/// - the reference path is in force (product_kernel() == reference);
+/// - the build routes products to a BLAS (ELM_USE_BLAS, which defines EIGEN_USE_BLAS): Eigen's product then
+///   calls the BLAS, which is what the user asked for;
+/// - the shape is small: the kernel pads the packed side to whole panels (wasteful below a few panels of
+///   features) and packs an operand per call (wasteful for a few columns, e.g. one token at a time).
 template <typename Scalar>
 bool dense_uses_packed_products(Index in, Index out, Index n) {
-  constexpr Index min_features = 4 * PackedLhs<Scalar>::panel_rows;
-  return n >= 64 && in >= min_features && out >= min_features;
+#if defined(EIGEN_USE_BLAS)
+  (void)in, (void)out, (void)n;
+  return false;
+#else
+  // four panels of the widest kernel (three 64-byte packets of rows each)
+  constexpr Index min_features = 4 * 3 * 64 / Index(sizeof(Scalar));
+  return has_packed_kernel<Scalar> && n >= 64 && in >= min_features && out >= min_features &&
+         product_kernel() != ProductKernel::reference;
+#endif
 }
 
-/// y = W^T x, plus bias (out scalars) in every column when given.  w: (in, out), x: (in, N) -> y: (out, N),
-/// overwritten.
-template <typename Scalar>
-void dense_forward(const Eigen::Ref<const Matrix<Scalar>>& w, const Eigen::Ref<const Matrix<Scalar>>& x,
-                   Matrix<Scalar>& y, const Scalar* bias = nullptr) {
-  if (dense_uses_packed_products<Scalar>(w.rows(), w.cols(), x.cols())) {
-    // W^T packed panel by panel and x read in place: 0.5-1 % faster at GPT-2's MLP than y^T = x^T W with x^T
-    // packed (once both were packed per product), and as many panels as output features whatever the number
-    // of tokens, for the threads to share; the bias is added as y is written
-    PackedLhs<Scalar>& wt = thread_packed_lhs<Scalar>();
-    wt.pack_per_product(w.transpose());
-    wt.multiply(x, y, bias);
+/// y = a x, plus bias (out scalars) in every column when given.  a: (out, in), a matrix in memory or the
+/// transpose of one (w.transpose() for a weight stored (in, out)); x: (in, N) -> y: (out, N), overwritten.
+/// scratch: the caller's buffers for the packed kernel.
+template <typename Scalar, typename A>
+void dense_forward(const Eigen::MatrixBase<A>& a, const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y,
+                   const Scalar* bias, PackedLhs<Scalar>& scratch) {
+  if (dense_uses_packed_products<Scalar>(a.cols(), a.rows(), x.cols())) {
+    // a packed panel by panel and x read in place (as many panels as output features whatever the number of
+    // tokens, for the threads to share); the bias is added as y is written
+    scratch.multiply_streamed(a, x, y, bias);
     return;
   }
-  y.resize(w.cols(), x.cols());
-  y.noalias() = w.transpose() * x;
+  y.resize(a.rows(), x.cols());
+  y.noalias() = a * x;
   if (bias) {  // over column chunks on OpenMP threads: (out, N) is 12 MB for GPT-2's MLP at N = 1024
     const Eigen::Map<const Vector<Scalar>> b(bias, y.rows());
     elm::detail::parallel_chunks(y.cols(), elm::detail::column_chunk(y.rows()), [&](Index, Index c0, Index c1) {
@@ -44,40 +56,44 @@ void dense_forward(const Eigen::Ref<const Matrix<Scalar>>& w, const Eigen::Ref<c
   }
 }
 
-/// grad += x dy^T, and bias_grad += the row sums of dy when given (out scalars).  x: (in, N), dy: (out, N),
-/// grad: (in, out), a matrix or a block of whole columns.
+/// The weight gradient of y = A x: grad += x dy^T when A is stored transposed (grad: (in, out), PyTorch's
+/// Linear), else grad += dy x^T (grad: (out, in), GPT-2's Conv1D); bias_grad += the row sums of dy when given
+/// (out scalars).  x: (in, N), dy: (out, N); grad a matrix or a block of one.
 template <typename Scalar>
 void dense_add_weight_grad(const Eigen::Ref<const Matrix<Scalar>>& x, const Eigen::Ref<const Matrix<Scalar>>& dy,
-                           Eigen::Ref<Matrix<Scalar>> grad, Scalar* bias_grad = nullptr) {
+                           Eigen::Ref<Matrix<Scalar>> grad, bool grad_transposed, Scalar* bias_grad,
+                           PackedLhs<Scalar>& scratch) {
   if (dense_uses_packed_products<Scalar>(x.rows(), dy.rows(), x.cols())) {
-    // dW^T = dy x^T: dy (out, N) is the packed side, read column by column, and x^T the small right side
-    // (packing dy^T as the right side read 8-row strips of dy, 3 ms of the 24 ms product at GPT-2's MLP); the
-    // bias gradient is summed from dy's packed panels
-    PackedLhs<Scalar>& packed_dy = thread_packed_lhs<Scalar>();
-    packed_dy.pack_per_product(dy, bias_grad);
-    packed_dy.multiply_add_transposed(x.transpose(), grad);
+    // dy (out, N) is the packed side, read column by column, and x^T the small right side (packing dy^T as the
+    // right side would read 8-row strips of dy); the bias gradient is summed from dy's packed panels
+    if (grad_transposed)
+      scratch.multiply_add_transposed_streamed(dy, x.transpose(), grad, bias_grad);
+    else
+      scratch.multiply_add_streamed(dy, x.transpose(), grad, bias_grad);
     return;
   }
-  grad.noalias() += x * dy.transpose();
+  if (grad_transposed)
+    grad.noalias() += x * dy.transpose();
+  else
+    grad.noalias() += dy * x.transpose();
   if (bias_grad) Eigen::Map<Vector<Scalar>>(bias_grad, dy.rows()) += elm::row_sums(dy);
 }
 
-/// dx = W dy, or dx += W dy when accumulate (dx then already (in, N)).  w: (in, out), dy: (out, N).
-template <typename Scalar>
-void dense_input_grad(const Eigen::Ref<const Matrix<Scalar>>& w, const Eigen::Ref<const Matrix<Scalar>>& dy,
-                      Matrix<Scalar>& dx, bool accumulate = false) {
-  if (dense_uses_packed_products<Scalar>(w.rows(), w.cols(), dy.cols())) {
-    PackedLhs<Scalar>& packed_w = thread_packed_lhs<Scalar>();
-    packed_w.pack_per_product(w);
+/// dx = a^T dy, or dx += a^T dy when accumulate (dx then already (in, N)).  a: (out, in) as in dense_forward,
+/// dy: (out, N).
+template <typename Scalar, typename A>
+void dense_input_grad(const Eigen::MatrixBase<A>& a, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx,
+                      bool accumulate, PackedLhs<Scalar>& scratch) {
+  if (dense_uses_packed_products<Scalar>(a.cols(), a.rows(), dy.cols())) {
     if (accumulate)
-      packed_w.multiply_add(dy, dx);
+      scratch.multiply_add_streamed(a.transpose(), dy, dx);
     else
-      packed_w.multiply(dy, dx);
+      scratch.multiply_streamed(a.transpose(), dy, dx);
   } else if (accumulate) {
-    dx.noalias() += w * dy;
+    dx.noalias() += a.transpose() * dy;
   } else {
-    dx.resize(w.rows(), dy.cols());
-    dx.noalias() = w * dy;
+    dx.resize(a.cols(), dy.cols());
+    dx.noalias() = a.transpose() * dy;
   }
 }
 

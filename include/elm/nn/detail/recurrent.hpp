@@ -267,8 +267,7 @@ class RecurrentNetwork {
     // gates: no separate (G H, B T) buffer to allocate, fill and copy.
     Matrix<Scalar> local_gates;
     Matrix<Scalar>& gx = lc ? lc->gates : local_gates;
-    w_ih.pack_per_product(weight_ih_[li].value.transpose());  // used by this product only
-    w_ih.multiply(x, gx);
+    w_ih.multiply_streamed(weight_ih_[li].value.transpose(), x, gx);  // packed inside this product only
     if (gru)
       gx.colwise() += bias_ih_[li].value.col(0);
     else
@@ -517,8 +516,7 @@ class RecurrentNetwork {
     const Vector<Scalar> dbias_ih = elm::row_sums(dgx);
     if (bias_ih_[li].trainable) bias_ih_[li].grad.col(0) += dbias_ih;
     if (bias_hh_[li].trainable) bias_hh_[li].grad.col(0) += gru ? elm::row_sums(dgh) : dbias_ih;
-    lhs.pack_per_product(weight_ih_[li].value);
-    lhs.multiply(dgx, d_in);
+    lhs.multiply_streamed(weight_ih_[li].value, dgx, d_in);
   }
 
   // Buffers of backward, kept between calls (see Workspace) so that a training loop does not allocate (and

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+// The vector operations the product kernel is written in, once for the instruction set the user's flags allow
+// (Eigen's packets) and, on x86-64 with GCC or Clang, once each for AVX2 + FMA and AVX-512 in regions compiled
+// for those instruction sets, whatever the user's flags: a plain Release build then runs the wide kernels on a
+// CPU that has them (chosen at run time, see elm/nn/product_kernel.hpp).
+#pragma once
+
+#include <Eigen/Core>
+
+#include "elm/core/types.hpp"
+
+// Asks the compiler to unroll the next loop completely (its trip count is a compile-time constant), or 4 times.
+#if defined(__clang__)
+#define ELM_UNROLL _Pragma("unroll")
+#define ELM_UNROLL_4 _Pragma("unroll 4")
+#elif defined(__GNUC__)
+#define ELM_UNROLL _Pragma("GCC unroll 16")
+#define ELM_UNROLL_4 _Pragma("GCC unroll 4")
+#else
+#define ELM_UNROLL
+#define ELM_UNROLL_4
+#endif
+
+// The AVX2 and AVX-512 kernels exist where the compiler can compile a region for an instruction set that the
+// rest of the program is not compiled for, and the CPU can be asked at run time what it has.
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(ELM_NO_RUNTIME_DISPATCH)
+#define ELM_X86_KERNELS 1
+#include <immintrin.h>
+#else
+#define ELM_X86_KERNELS 0
+#endif
+
+namespace elm::nn::detail {
+
+/// Where a product goes: element (r, c) at data[r * row_stride + c * col_stride], plus row_bias[r] if set.
+/// Either row_stride or col_stride is 1 (a column-major output or a transposed one).
+template <typename Scalar>
+struct TileOutput {
+  Scalar* data;
+  Index row_stride, col_stride;
+  const Scalar* row_bias = nullptr;
+};
+
+/// A read-only operand as the kernel sees it: element (r, c) at data[r * row_stride + c * col_stride]
+/// (column-major: row_stride 1; a transpose or a row-major matrix: col_stride 1).
+template <typename Scalar>
+struct StridedView {
+  const Scalar* data;
+  Index row_stride, col_stride;
+};
+
+/// Eigen's packets for the instruction set the program is compiled for (SSE2 in a plain x86-64 build, AVX-512
+/// with -march=native on a CPU that has it, NEON on ARM): the kernel every build has.
+template <typename Scalar>
+struct SimdGeneric {
+  using Packet = typename Eigen::internal::packet_traits<Scalar>::type;
+  static constexpr Index size = Eigen::internal::packet_traits<Scalar>::size;
+  static constexpr int registers = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS;
+  static EIGEN_ALWAYS_INLINE Packet set1(Scalar s) { return Eigen::internal::pset1<Packet>(s); }
+  static EIGEN_ALWAYS_INLINE Packet load(const Scalar* p) { return Eigen::internal::pload<Packet>(p); }
+  static EIGEN_ALWAYS_INLINE Packet loadu(const Scalar* p) { return Eigen::internal::ploadu<Packet>(p); }
+  static EIGEN_ALWAYS_INLINE void store(Scalar* p, const Packet& v) { Eigen::internal::pstore(p, v); }
+  static EIGEN_ALWAYS_INLINE void storeu(Scalar* p, const Packet& v) { Eigen::internal::pstoreu(p, v); }
+  static EIGEN_ALWAYS_INLINE Packet add(const Packet& a, const Packet& b) { return Eigen::internal::padd(a, b); }
+  /// a b + c
+  static EIGEN_ALWAYS_INLINE Packet madd(const Packet& a, const Packet& b, const Packet& c) {
+    return Eigen::internal::pmadd(a, b, c);
+  }
+};
+
+}  // namespace elm::nn::detail
+
+#if ELM_X86_KERNELS
+// Each region below is compiled for its instruction set (GCC: every function defined in it, lambdas included;
+// Clang: likewise through the attribute pragma). Nothing in a region runs unless the CPU has the instructions.
+#if defined(__clang__)
+#define ELM_BEGIN_TARGET_AVX2 \
+  _Pragma("clang attribute push(__attribute__((target(\"avx,avx2,fma\"))), apply_to = function)")
+#define ELM_BEGIN_TARGET_AVX512 \
+  _Pragma("clang attribute push(__attribute__((target(\"avx,avx2,fma,avx512f\"))), apply_to = function)")
+#define ELM_END_TARGET _Pragma("clang attribute pop")
+#else
+#define ELM_BEGIN_TARGET_AVX2 _Pragma("GCC push_options") _Pragma("GCC target(\"avx,avx2,fma\")")
+#define ELM_BEGIN_TARGET_AVX512 _Pragma("GCC push_options") _Pragma("GCC target(\"avx,avx2,fma,avx512f\")")
+#define ELM_END_TARGET _Pragma("GCC pop_options")
+#endif
+
+ELM_BEGIN_TARGET_AVX2
+namespace elm::nn::detail {
+
+/// AVX2 with FMA: 8 floats or 4 doubles a register, 16 registers.
+template <typename Scalar>
+struct SimdAvx2;
+
+template <>
+struct SimdAvx2<float> {
+  using Packet = __m256;
+  static constexpr Index size = 8;
+  static constexpr int registers = 16;
+  static inline __attribute__((always_inline)) Packet set1(float s) { return _mm256_set1_ps(s); }
+  static inline __attribute__((always_inline)) Packet load(const float* p) { return _mm256_load_ps(p); }
+  static inline __attribute__((always_inline)) Packet loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static inline __attribute__((always_inline)) void store(float* p, Packet v) { _mm256_store_ps(p, v); }
+  static inline __attribute__((always_inline)) void storeu(float* p, Packet v) { _mm256_storeu_ps(p, v); }
+  static inline __attribute__((always_inline)) Packet add(Packet a, Packet b) { return _mm256_add_ps(a, b); }
+  static inline __attribute__((always_inline)) Packet madd(Packet a, Packet b, Packet c) {
+    return _mm256_fmadd_ps(a, b, c);
+  }
+};
+
+template <>
+struct SimdAvx2<double> {
+  using Packet = __m256d;
+  static constexpr Index size = 4;
+  static constexpr int registers = 16;
+  static inline __attribute__((always_inline)) Packet set1(double s) { return _mm256_set1_pd(s); }
+  static inline __attribute__((always_inline)) Packet load(const double* p) { return _mm256_load_pd(p); }
+  static inline __attribute__((always_inline)) Packet loadu(const double* p) { return _mm256_loadu_pd(p); }
+  static inline __attribute__((always_inline)) void store(double* p, Packet v) { _mm256_store_pd(p, v); }
+  static inline __attribute__((always_inline)) void storeu(double* p, Packet v) { _mm256_storeu_pd(p, v); }
+  static inline __attribute__((always_inline)) Packet add(Packet a, Packet b) { return _mm256_add_pd(a, b); }
+  static inline __attribute__((always_inline)) Packet madd(Packet a, Packet b, Packet c) {
+    return _mm256_fmadd_pd(a, b, c);
+  }
+};
+
+}  // namespace elm::nn::detail
+ELM_END_TARGET
+
+ELM_BEGIN_TARGET_AVX512
+namespace elm::nn::detail {
+
+/// AVX-512 (foundation): 16 floats or 8 doubles a register, 32 registers.
+template <typename Scalar>
+struct SimdAvx512;
+
+template <>
+struct SimdAvx512<float> {
+  using Packet = __m512;
+  static constexpr Index size = 16;
+  static constexpr int registers = 32;
+  static inline __attribute__((always_inline)) Packet set1(float s) { return _mm512_set1_ps(s); }
+  static inline __attribute__((always_inline)) Packet load(const float* p) { return _mm512_load_ps(p); }
+  static inline __attribute__((always_inline)) Packet loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static inline __attribute__((always_inline)) void store(float* p, Packet v) { _mm512_store_ps(p, v); }
+  static inline __attribute__((always_inline)) void storeu(float* p, Packet v) { _mm512_storeu_ps(p, v); }
+  static inline __attribute__((always_inline)) Packet add(Packet a, Packet b) { return _mm512_add_ps(a, b); }
+  static inline __attribute__((always_inline)) Packet madd(Packet a, Packet b, Packet c) {
+    return _mm512_fmadd_ps(a, b, c);
+  }
+};
+
+template <>
+struct SimdAvx512<double> {
+  using Packet = __m512d;
+  static constexpr Index size = 8;
+  static constexpr int registers = 32;
+  static inline __attribute__((always_inline)) Packet set1(double s) { return _mm512_set1_pd(s); }
+  static inline __attribute__((always_inline)) Packet load(const double* p) { return _mm512_load_pd(p); }
+  static inline __attribute__((always_inline)) Packet loadu(const double* p) { return _mm512_loadu_pd(p); }
+  static inline __attribute__((always_inline)) void store(double* p, Packet v) { _mm512_store_pd(p, v); }
+  static inline __attribute__((always_inline)) void storeu(double* p, Packet v) { _mm512_storeu_pd(p, v); }
+  static inline __attribute__((always_inline)) Packet add(Packet a, Packet b) { return _mm512_add_pd(a, b); }
+  static inline __attribute__((always_inline)) Packet madd(Packet a, Packet b, Packet c) {
+    return _mm512_fmadd_pd(a, b, c);
+  }
+};
+
+}  // namespace elm::nn::detail
+ELM_END_TARGET
+#endif  // ELM_X86_KERNELS
