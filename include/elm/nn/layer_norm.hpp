@@ -12,6 +12,7 @@
 #include "elm/core/parallel.hpp"
 #include "elm/core/math.hpp"
 #include "elm/core/types.hpp"
+#include "elm/nn/detail/vector_kernels.hpp"
 #include "elm/nn/parameter.hpp"
 
 namespace elm::nn {
@@ -57,6 +58,12 @@ class LayerNorm {
     // Column by column, so each column is read from memory once and its two passes (mean, then the variance
     // about it: stable for large means) run from L1; column chunks run on OpenMP threads.
     elm::detail::parallel_chunks(n, elm::detail::column_chunk(width()), [&](Index, Index first, Index last) {
+      const bool wide = detail::with_vector_kernels<Scalar>([&](auto kernels) {
+        for (Index j = first; j < last; ++j)
+          rstd(j) = kernels.layer_norm_forward_column(x.col(j).data(), weight_.value.data(), bias_.value.data(),
+                                                       x_hat.col(j).data(), y.col(j).data(), width(), eps_);
+      });
+      if (wide) return;
       for (Index j = first; j < last; ++j) {
         const auto xj = x.col(j).array();
         const Scalar mean = xj.sum() * inv_c;
@@ -84,6 +91,13 @@ class LayerNorm {
     Matrix<Scalar> dgamma = Matrix<Scalar>::Zero(width(), elm::detail::chunk_count(n, chunk));
     Matrix<Scalar> dbeta = Matrix<Scalar>::Zero(width(), dgamma.cols());
     elm::detail::parallel_chunks(n, chunk, [&](Index c, Index first, Index last) {
+      const bool wide = detail::with_vector_kernels<Scalar>([&](auto kernels) {
+        for (Index j = first; j < last; ++j)
+          kernels.layer_norm_backward_column(cache.x_hat.col(j).data(), dy.col(j).data(), weight_.value.data(),
+                                             cache.rstd(j), dx.col(j).data(), dgamma.col(c).data(),
+                                             dbeta.col(c).data(), width());
+      });
+      if (wide) return;
       for (Index j = first; j < last; ++j) {
         const auto hat = cache.x_hat.col(j).array();
         const auto dyj = dy.col(j).array();

@@ -23,15 +23,10 @@ namespace elm::nn::detail {
 ///   features) and packs an operand per call (wasteful for a few columns, e.g. one token at a time).
 template <typename Scalar>
 bool dense_uses_packed_products(Index in, Index out, Index n) {
-#if defined(EIGEN_USE_BLAS)
-  (void)in, (void)out, (void)n;
-  return false;
-#else
   // four panels of the widest kernel (three 64-byte packets of rows each)
   constexpr Index min_features = 4 * 3 * 64 / Index(sizeof(Scalar));
-  return has_packed_kernel<Scalar> && n >= 64 && in >= min_features && out >= min_features &&
+  return has_packed_kernel<Scalar> && !products_use_blas && n >= 64 && in >= min_features && out >= min_features &&
          product_kernel() != ProductKernel::reference;
-#endif
 }
 
 /// y = a x, plus bias (out scalars) in every column when given.  a: (out, in), a matrix in memory or the

@@ -81,6 +81,14 @@ ELM_END_TARGET
 
 namespace elm::nn::detail {
 
+/// Whether the program routes its products to a BLAS (ELM_USE_BLAS defines EIGEN_USE_BLAS): every product then
+/// goes through Eigen's, which calls the BLAS, as the user asked; the packed kernel stands aside.
+#if defined(EIGEN_USE_BLAS)
+inline constexpr bool products_use_blas = true;
+#else
+inline constexpr bool products_use_blas = false;
+#endif
+
 /// Whether the packed kernel exists for a scalar type (float and double; other types take Eigen's products).
 template <typename Scalar>
 inline constexpr bool has_packed_kernel = std::is_same_v<Scalar, float> || std::is_same_v<Scalar, double>;
@@ -274,7 +282,7 @@ class PackedLhs {
 
   // Makes the kernel object of `kernel` current (its buffers are kept while the kernel stays the same).
   void select(ProductKernel kernel) {
-    kernel_ = has_packed_kernel<Scalar> ? kernel : ProductKernel::reference;
+    kernel_ = has_packed_kernel<Scalar> && !products_use_blas ? kernel : ProductKernel::reference;
     switch (kernel_) {
       case ProductKernel::reference: break;
       case ProductKernel::generic: emplace<1>(); break;
@@ -355,7 +363,8 @@ void block_product(const A& a, const B& b, Out&& out) {
   using Scalar = typename A::Scalar;
   static_assert(!A::IsRowMajor && !std::decay_t<Out>::IsRowMajor, "block_product needs column-major a and out");
   eigen_assert(a.cols() == b.rows() && out.rows() == a.rows() && out.cols() == b.cols());
-  const ProductKernel kernel = has_packed_kernel<Scalar> ? product_kernel() : ProductKernel::reference;
+  const ProductKernel kernel =
+      has_packed_kernel<Scalar> && !products_use_blas ? product_kernel() : ProductKernel::reference;
   if (kernel == ProductKernel::reference) {
     if constexpr (Accumulate) out.noalias() += a * b;
     else out.noalias() = a * b;

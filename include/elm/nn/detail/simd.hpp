@@ -107,6 +107,28 @@ struct SimdAvx2<float> {
   static inline __attribute__((always_inline)) Packet madd(Packet a, Packet b, Packet c) {
     return _mm256_fmadd_ps(a, b, c);
   }
+  // for the element-wise kernels (vector_kernel.inl)
+  static inline __attribute__((always_inline)) Packet sub(Packet a, Packet b) { return _mm256_sub_ps(a, b); }
+  static inline __attribute__((always_inline)) Packet mul(Packet a, Packet b) { return _mm256_mul_ps(a, b); }
+  static inline __attribute__((always_inline)) Packet div(Packet a, Packet b) { return _mm256_div_ps(a, b); }
+  static inline __attribute__((always_inline)) Packet min(Packet a, Packet b) { return _mm256_min_ps(a, b); }
+  static inline __attribute__((always_inline)) Packet max(Packet a, Packet b) { return _mm256_max_ps(a, b); }
+  /// to the nearest integer (ties to even)
+  static inline __attribute__((always_inline)) Packet round(Packet a) {
+    return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  /// a 2^n for integral n in [-126, 127]: n added to the exponent field
+  static inline __attribute__((always_inline)) Packet scale2(Packet a, Packet n) {
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(a, _mm256_castsi256_ps(bits));
+  }
+  /// the sum of the lanes
+  static inline __attribute__((always_inline)) float sum(Packet a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
 };
 
 template <>
@@ -148,6 +170,35 @@ struct SimdAvx512<float> {
   static inline __attribute__((always_inline)) Packet add(Packet a, Packet b) { return _mm512_add_ps(a, b); }
   static inline __attribute__((always_inline)) Packet madd(Packet a, Packet b, Packet c) {
     return _mm512_fmadd_ps(a, b, c);
+  }
+  // for the element-wise kernels (vector_kernel.inl)
+  static inline __attribute__((always_inline)) Packet sub(Packet a, Packet b) { return _mm512_sub_ps(a, b); }
+  static inline __attribute__((always_inline)) Packet mul(Packet a, Packet b) { return _mm512_mul_ps(a, b); }
+  static inline __attribute__((always_inline)) Packet div(Packet a, Packet b) { return _mm512_div_ps(a, b); }
+  // (min, max, round and scale2 through the masked forms with every lane set: the plain ones fill an
+  // "undefined" source that GCC 12 warns of as uninitialised once inlined)
+  static inline __attribute__((always_inline)) Packet min(Packet a, Packet b) {
+    return _mm512_mask_min_ps(a, 0xFFFF, a, b);
+  }
+  static inline __attribute__((always_inline)) Packet max(Packet a, Packet b) {
+    return _mm512_mask_max_ps(a, 0xFFFF, a, b);
+  }
+  /// to the nearest integer (ties to even)
+  static inline __attribute__((always_inline)) Packet round(Packet a) {
+    return _mm512_mask_roundscale_ps(a, 0xFFFF, a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  /// a 2^n for integral n in [-126, 127]
+  static inline __attribute__((always_inline)) Packet scale2(Packet a, Packet n) {
+    return _mm512_mask_scalef_ps(a, 0xFFFF, a, n);
+  }
+  /// the sum of the lanes (through memory: GCC 12's _mm512_reduce_add_ps warns of an uninitialised variable
+  /// inside its own header; this runs once per column)
+  static inline __attribute__((always_inline)) float sum(Packet a) {
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, a);
+    float total = 0.0f;
+    for (float lane : lanes) total += lane;
+    return total;
   }
 };
 
