@@ -70,12 +70,13 @@ EIGEN_ALWAYS_INLINE void accumulate_tile(const Scalar* a, Index a_step, const Sc
   }
 }
 
-/// Writes (or, with Accumulate, adds) the first row_count rows and col_count columns of the tile acc as the
-/// output's rows from r0 and columns from c0.
-template <bool Accumulate, typename Scalar, int Packets>
-EIGEN_ALWAYS_INLINE void write_tile(const TileAccumulators<Scalar, Packets>& acc, Index r0,
-                                                      Index c0, Index row_count, Index col_count,
-                                                      const TileOutput<Scalar>& out) {
+/// Writes (or, with accumulate, adds) the first row_count rows and col_count columns of the tile acc as the
+/// output's rows from r0 and columns from c0. (accumulate is a run-time flag: each instantiation of the kernel
+/// costs compile time in every program that uses it, and the branch is outside the depth loop.)
+template <typename Scalar, int Packets>
+EIGEN_ALWAYS_INLINE void write_tile(const TileAccumulators<Scalar, Packets>& acc, Index r0, Index c0,
+                                    Index row_count, Index col_count, const TileOutput<Scalar>& out,
+                                    bool accumulate) {
   using Tile = RegisterTile<Scalar>;
   using Ops = typename Tile::Ops;
   constexpr Index tile_rows = Packets * Tile::packet_size;
@@ -93,9 +94,10 @@ EIGEN_ALWAYS_INLINE void write_tile(const TileAccumulators<Scalar, Packets>& acc
   if (out.row_stride != 1) {  // transposed destination: each tile row is block_cols contiguous scalars
     for (Index i = 0; i < row_count; ++i) {
       Scalar* dst = out.data + (r0 + i) * out.row_stride + c0;
-      for (Index j = 0; j < col_count; ++j) {
-        if constexpr (Accumulate) dst[j] += tile[j * tile_rows + i];
-        else dst[j] = tile[j * tile_rows + i];
+      if (accumulate) {
+        for (Index j = 0; j < col_count; ++j) dst[j] += tile[j * tile_rows + i];
+      } else {
+        for (Index j = 0; j < col_count; ++j) dst[j] = tile[j * tile_rows + i];
       }
     }
     return;
@@ -103,7 +105,7 @@ EIGEN_ALWAYS_INLINE void write_tile(const TileAccumulators<Scalar, Packets>& acc
   for (Index j = 0; j < col_count; ++j) {
     const Scalar* src = tile + j * tile_rows;
     Scalar* dst = out.data + (c0 + j) * out.col_stride + r0;
-    if constexpr (Accumulate) {
+    if (accumulate) {
       for (Index i = 0; i < row_count; ++i) dst[i] += src[i];
     } else {
       for (Index i = 0; i < row_count; ++i) dst[i] = src[i];
@@ -114,10 +116,9 @@ EIGEN_ALWAYS_INLINE void write_tile(const TileAccumulators<Scalar, Packets>& acc
 /// write_tile for a whole tile (all Packets packets of rows) into a column-major output without a bias: the
 /// packets are stored straight from the registers. At an attention tile's depth of 64 the copy through a buffer
 /// is a large share of the work; in the deep products of PackedLhsKernel it is not, and they keep write_tile.
-template <bool Accumulate, typename Scalar, int Packets>
-EIGEN_ALWAYS_INLINE void write_whole_tile(const TileAccumulators<Scalar, Packets>& acc, Index r0,
-                                                            Index c0, Index col_count,
-                                                            const TileOutput<Scalar>& out) {
+template <typename Scalar, int Packets>
+EIGEN_ALWAYS_INLINE void write_whole_tile(const TileAccumulators<Scalar, Packets>& acc, Index r0, Index c0,
+                                          Index col_count, const TileOutput<Scalar>& out, bool accumulate) {
   using Tile = RegisterTile<Scalar>;
   using Ops = typename Tile::Ops;
   ELM_UNROLL
@@ -127,8 +128,7 @@ EIGEN_ALWAYS_INLINE void write_whole_tile(const TileAccumulators<Scalar, Packets
     ELM_UNROLL
     for (int i = 0; i < Packets; ++i) {
       Scalar* d = dst + i * Tile::packet_size;
-      if constexpr (Accumulate) Ops::storeu(d, Ops::add(Ops::loadu(d), acc[i][j]));
-      else Ops::storeu(d, acc[i][j]);
+      Ops::storeu(d, accumulate ? Ops::add(Ops::loadu(d), acc[i][j]) : acc[i][j]);
     }
   }
 }
@@ -138,9 +138,9 @@ EIGEN_ALWAYS_INLINE void write_whole_tile(const TileAccumulators<Scalar, Packets
 /// b[k b_k_stride + j b_j_stride] (column-major: 1, ldb; row-major, i.e. a transpose read in place: ldb, 1).
 /// Only the rows past the last whole packet of A and the columns past the last whole block of B are copied
 /// (zero-padded) into small buffers allocated for this call, so that no read goes past an operand.
-template <bool Accumulate, typename Scalar>
+template <typename Scalar>
 void tile_product(Index m, Index n, Index depth, const Scalar* a, Index lda, const Scalar* b, Index b_k_stride,
-                  Index b_j_stride, const TileOutput<Scalar>& out) {
+                  Index b_j_stride, const TileOutput<Scalar>& out, bool accumulate) {
   using Tile = RegisterTile<Scalar>;
   constexpr Index cols = Tile::block_cols;
   if (m <= 0 || n <= 0) return;
@@ -172,14 +172,14 @@ void tile_product(Index m, Index n, Index depth, const Scalar* a, Index lda, con
         constexpr int P = decltype(packets)::value;
         TileAccumulators<Scalar, P> acc;
         accumulate_tile<Scalar, P, true>(a + r0, lda, bq, bk, bj, depth, acc);
-        if (plain_output) write_whole_tile<Accumulate, Scalar, P>(acc, r0, c0, col_count, out);
-        else write_tile<Accumulate, Scalar, P>(acc, r0, c0, P * Tile::packet_size, col_count, out);
+        if (plain_output) write_whole_tile<Scalar, P>(acc, r0, c0, col_count, out, accumulate);
+        else write_tile<Scalar, P>(acc, r0, c0, P * Tile::packet_size, col_count, out, accumulate);
       });
     }
     if (whole_rows < m) {  // the rows after the last whole packet
       TileAccumulators<Scalar, 1> acc;
       accumulate_tile<Scalar, 1, true>(a_tail.data(), Tile::packet_size, bq, bk, bj, depth, acc);
-      write_tile<Accumulate>(acc, whole_rows, c0, m - whole_rows, col_count, out);
+      write_tile<Scalar, 1>(acc, whole_rows, c0, m - whole_rows, col_count, out, accumulate);
     }
   }
 }
@@ -271,13 +271,13 @@ class PackedLhsKernel {
   /// out to memory and read it back), or whole first when there are too few panels to share among the
   /// threads. A streamed A must not overlap out. With a_row_sums (rows scalars), each row's sum of a streamed
   /// A is added into it, from the packed panels (a bias gradient without another pass over the gradient).
-  template <bool Accumulate>
-  void product(Index n, const Rhs& rhs, const Output& out, const View* streamed, Scalar* a_row_sums) {
+  void product(Index n, const Rhs& rhs, const Output& out, bool accumulate, const View* streamed,
+               Scalar* a_row_sums) {
     const Index blocks = (n + block_cols - 1) / block_cols;
     const auto tile = [&](const Scalar* panel, Index p, Index q) {
       const Index packets = std::min<Index>(panel_packets, (rows_ - p * panel_rows + packet_size - 1) / packet_size);
       with_packets(packets, [&](auto count) {
-        tile_with<Accumulate, decltype(count)::value>(panel, p, q, n, rhs, out);
+        tile_with<decltype(count)::value>(panel, p, q, n, rhs, out, accumulate);
       });
     };
     // A chunk is at least 256K multiply-adds, below which a fork costs more than it saves.
@@ -395,30 +395,30 @@ class PackedLhsKernel {
   }
 
   // One tile, its right side read in place or from packed_rhs_.
-  template <bool Accumulate, int Packets>
-  void tile_with(const Scalar* panel, Index p, Index q, Index n, const Rhs& rhs, const Output& out) const {
+  template <int Packets>
+  void tile_with(const Scalar* panel, Index p, Index q, Index n, const Rhs& rhs, const Output& out,
+                 bool accumulate) const {
     if (q < rhs.direct_blocks)
-      panel_block<Accumulate, true, Packets>(panel, p, q, rhs.data + q * block_cols * rhs.col_stride, rhs.col_stride,
-                                             n, out);
+      panel_block<true, Packets>(panel, p, q, rhs.data + q * block_cols * rhs.col_stride, rhs.col_stride, n, out,
+                                 accumulate);
     else
-      panel_block<Accumulate, false, Packets>(panel, p, q,
-                                              packed_rhs_.data() + (q - rhs.direct_blocks) * block_cols * depth_, 1,
-                                              n, out);
+      panel_block<false, Packets>(panel, p, q, packed_rhs_.data() + (q - rhs.direct_blocks) * block_cols * depth_, 1,
+                                  n, out, accumulate);
   }
 
   // out(panel p's rows, block q's columns) = panel p (packed at a) times block q, whose entry (k, j) is at
   // b + k block_cols + j when packed, b + k + j col_stride when read in place (Direct).
   // Packets: how many of the panel's three packets of rows hold rows of A (fewer only in the last panel, where
   // the rest is padding, whose work is skipped).
-  template <bool Accumulate, bool Direct, int Packets>
-  void panel_block(const Scalar* a, Index p, Index q, const Scalar* b, Index col_stride, Index n,
-                   const Output& out) const {
+  template <bool Direct, int Packets>
+  void panel_block(const Scalar* a, Index p, Index q, const Scalar* b, Index col_stride, Index n, const Output& out,
+                   bool accumulate) const {
     constexpr Index k_step = Direct ? 1 : block_cols;
     const Index j_step = Direct ? col_stride : 1;
     TileAccumulators<Scalar, Packets> acc;
     accumulate_tile<Scalar, Packets, false>(a, panel_rows, b, k_step, j_step, depth_, acc);
     const Index r0 = p * panel_rows, c0 = q * block_cols;
-    write_tile<Accumulate>(acc, r0, c0, rows_ - r0, std::min<Index>(block_cols, n - c0), out);
+    write_tile<Scalar, Packets>(acc, r0, c0, rows_ - r0, std::min<Index>(block_cols, n - c0), out, accumulate);
   }
 
   // Aligned for aligned loads, on huge pages when large (see huge_page_allocator.hpp). A buffer only grows:

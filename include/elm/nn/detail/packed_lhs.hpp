@@ -89,9 +89,11 @@ inline constexpr bool products_use_blas = true;
 inline constexpr bool products_use_blas = false;
 #endif
 
-/// Whether the packed kernel exists for a scalar type (float and double; other types take Eigen's products).
+/// Whether the packed kernel serves a scalar type: float only. Other types (double for gradient checks and
+/// reference tests, long double) take Eigen's products: each instantiation of the kernel, in each instruction
+/// set, costs compile time in every program that uses a layer, and double products are not what a model runs.
 template <typename Scalar>
-inline constexpr bool has_packed_kernel = std::is_same_v<Scalar, float> || std::is_same_v<Scalar, double>;
+inline constexpr bool has_packed_kernel = std::is_same_v<Scalar, float>;
 
 /// The packed layout of a kernel for a scalar type (what tests need to reach every edge of it).
 struct KernelLayout {
@@ -204,7 +206,7 @@ class PackedLhs {
     visit([&](auto& kernel) {
       const auto rhs = kernel.prepare_rhs(bv, n, out_t.data(), out_t.data() + out_t.size());
       out_t.resize(n, rows_);  // after preparing b, which out_t may alias (b is then packed)
-      kernel.template product<false>(n, rhs, Output{out_t.data(), out_t.outerStride(), 1}, nullptr, nullptr);
+      kernel.product(n, rhs, Output{out_t.data(), out_t.outerStride(), 1}, /*accumulate=*/false, nullptr, nullptr);
     });
   }
 
@@ -329,8 +331,7 @@ class PackedLhs {
       if (streamed) kernel.set_shape(rows_, depth_);
       const auto rhs = kernel.prepare_rhs(bv, n, out.data(), out.data() + out.size());
       out.resize(rows_, n);  // after preparing b, which out may alias (b is then packed)
-      kernel.template product<Accumulate>(n, rhs, Output{out.data(), 1, out.outerStride(), row_bias}, streamed,
-                                          a_row_sums);
+      kernel.product(n, rhs, Output{out.data(), 1, out.outerStride(), row_bias}, Accumulate, streamed, a_row_sums);
     });
   }
 
@@ -344,7 +345,7 @@ class PackedLhs {
     visit([&](auto& kernel) {
       if (streamed) kernel.set_shape(rows_, depth_);
       const auto rhs = kernel.prepare_rhs(bv, n, out.data(), out.data() + out.outerStride() * out.cols());
-      kernel.template product<Accumulate>(n, rhs, output, streamed, a_row_sums);
+      kernel.product(n, rhs, output, Accumulate, streamed, a_row_sums);
     });
   }
 
@@ -378,17 +379,17 @@ void block_product(const A& a, const B& b, Out&& out) {
     switch (kernel) {
 #if ELM_X86_KERNELS
       case ProductKernel::avx512:
-        avx512::tile_product<Accumulate>(a.rows(), b.cols(), a.cols(), a.data(), a.outerStride(), b.data(), b_k_stride,
-                                         b_j_stride, output);
+        avx512::tile_product(a.rows(), b.cols(), a.cols(), a.data(), a.outerStride(), b.data(), b_k_stride,
+                             b_j_stride, output, Accumulate);
         return;
       case ProductKernel::avx2:
-        avx2::tile_product<Accumulate>(a.rows(), b.cols(), a.cols(), a.data(), a.outerStride(), b.data(), b_k_stride,
-                                       b_j_stride, output);
+        avx2::tile_product(a.rows(), b.cols(), a.cols(), a.data(), a.outerStride(), b.data(), b_k_stride, b_j_stride,
+                           output, Accumulate);
         return;
 #endif
       default:
-        generic::tile_product<Accumulate>(a.rows(), b.cols(), a.cols(), a.data(), a.outerStride(), b.data(),
-                                          b_k_stride, b_j_stride, output);
+        generic::tile_product(a.rows(), b.cols(), a.cols(), a.data(), a.outerStride(), b.data(), b_k_stride,
+                              b_j_stride, output, Accumulate);
     }
   }
 }
