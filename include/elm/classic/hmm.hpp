@@ -60,7 +60,7 @@ class Hmm {
     set_tables(std::move(startprob), std::move(transmat), std::move(emissionprob));
   }
 
-  /// Builds a model from named tables, the curriculum's dict-of-dicts style:
+  /// Builds a model from named tables, as Python's nested dicts of state and symbol names write them:
   ///   start = {{"A", 0.6}, {"B", 0.4}}, transition = {{"A", {{"A", 0.5}, {"B", 0.5}}}, ...},
   ///   emission = {{"A", {{"hello", 0.7}, {"world", 0.3}}}, ...}.
   /// States are numbered in the order of `transition`'s rows, symbols in order of first appearance in

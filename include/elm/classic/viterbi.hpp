@@ -240,8 +240,8 @@ inline bool& viterbi_runtime_avx2_allowed() {
 
 /// ViterbiKernel<W, double> on 4-double AVX2 packets, for builds without -mavx running on a processor with
 /// AVX2: the same tables, lattice and sums in the same order, so the same paths and log-probabilities to the
-/// bit. N = 10 states take 3 packets instead of SSE2's 5, which took the 1,000,000-step benchmark from 27 ms
-/// to ~20 ms (what a -march=native build gives).
+/// bit. N = 10 states take 3 packets instead of SSE2's 5, so a generic binary decodes about as fast as a
+/// -march=native build (docs/benchmarks.md, HMM).
 template <int W>
 class ViterbiKernelAvx2 : public ViterbiKernel<W, double> {
   static_assert(W % 4 == 0, "ViterbiKernelAvx2: W must be a multiple of 4");

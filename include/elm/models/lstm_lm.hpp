@@ -35,7 +35,7 @@ struct LstmLmConfig {
   Index num_layers = 1;
 };
 
-/// The language model of the curriculum's question 3: x_t = E[w_t]; h_t = LSTM(x_t, h_{t-1});
+/// An LSTM language model (Sundermeyer et al. 2012): x_t = E[w_t]; h_t = LSTM(x_t, h_{t-1});
 /// p(w_{t+1} | w_<=t) = softmax(W h_t + b). Parameters: embedding.weight (V, E), lstm.weight_ih_l0 ...
 /// (PyTorch's nn.LSTM names), head.weight (V, H), head.bias (V).
 template <typename Scalar = float>

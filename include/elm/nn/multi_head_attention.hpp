@@ -305,10 +305,10 @@ class MultiHeadAttention {
   }
 
   /// Automatic choice: the blocked path is the faster forward (no weights written out) and the smaller
-  /// cache. For training (forward and backward), measured with C = 768, H = 12 on one AVX-512 core: plain 2 %
-  /// faster up to T = 128, even at T = 256, blocked 4-5 % faster at T = 512 and 25 % at 1024 (its tile
-  /// products read their operands in place); so plain while a head's weights are at most 256 x 256 and all of
-  /// them fit in 128 MB of floats.
+  /// cache. For training (forward and backward), plain is slightly faster on short sequences, the two are even
+  /// around T = 256, and blocked pulls ahead on longer ones, its tile products reading their operands in place
+  /// (docs/benchmarks.md, Attention); so plain while a head's weights are at most 256 x 256 and all of them fit
+  /// in 128 MB of floats.
   bool choose_blocked(const AttentionDims& dims, const ForwardOptions& options, bool keeps_cache) const {
     const bool dropout_active = options.rng != nullptr && config_.dropout > 0.0;
     if (options.weights != nullptr || dropout_active || config_.path == AttentionPath::plain) return false;

@@ -22,7 +22,9 @@
 
 namespace elm::nn {
 
-/// Sizes and options of a Transformer stack (the curriculum's question 8, with the fields it needs).
+/// Sizes and options of a Transformer stack: the arguments of PyTorch's nn.TransformerEncoderLayer and
+/// nn.TransformerDecoderLayer (d_model, nhead, dim_feedforward, dropout, activation, norm_first, layer_norm_eps),
+/// the number of layers, the longest sequence and an optional final LayerNorm.
 struct TransformerConfig {
   Index width = 512;          ///< C, hidden size (d_model)
   Index layers = 6;           ///< number of blocks
@@ -72,8 +74,8 @@ struct FeedForward {
     typename Activation<Scalar>::Cache act;
     typename Dropout<Scalar>::Cache drop;
     // forward's (intermediate, N) intermediates, kept with the cache so that a training loop reuses their
-    // memory: allocated afresh on every call, they were returned to the system and faulted in again (about 5 %
-    // of a BERT-base block's training step)
+    // memory: allocated afresh on every call, they would go back to the system and be faulted in again on
+    // every step
     Matrix<Scalar> hidden, activated, dropped;
   };
   Linear<Scalar> linear1, linear2;

@@ -117,7 +117,7 @@ class RecurrentNetwork {
   }
 
   /// Runs every layer over the batch.  x: (I, B T), lengths: B values in [0, T] -> y: (H, B T), the top
-  /// layer's outputs (zero at padding: the curriculum's return_sequences=True); final (if given) receives
+  /// layer's outputs (zero at padding: Keras's return_sequences=True); final (if given) receives
   /// h_n (and c_n) of every layer, the state after each sequence's last real step (return_sequences=False is
   /// final->h's last B columns). initial may be null (zeros). Throws ShapeError for x not (I, B T) or a state
   /// not (H, L B), RangeError for a length outside [0, T]. Cost O(L T B G H (I + H)).
