@@ -247,20 +247,31 @@ class MultiHeadAttention {
   }
 
   /// Visits in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias (torch layout) or
-  /// c_attn.weight, c_attn.bias, c_proj.weight, c_proj.bias (gpt2 layout); biases only when configured.
+  /// c_attn.weight, c_attn.bias, c_proj.weight, c_proj.bias (gpt2 layout); biases only when configured. The
+  /// const overload passes const parameters.
   template <typename F>
   void for_each_parameter(std::string_view prefix, F&& f) {
-    const bool torch = config_.layout == QkvLayout::torch;
-    f(join_name(prefix, torch ? "in_proj_weight" : "c_attn.weight"), in_weight_);
-    if (config_.bias) f(join_name(prefix, torch ? "in_proj_bias" : "c_attn.bias"), in_bias_);
-    f(join_name(prefix, torch ? "out_proj.weight" : "c_proj.weight"), out_weight_);
-    if (config_.bias) f(join_name(prefix, torch ? "out_proj.bias" : "c_proj.bias"), out_bias_);
+    visit_parameters(*this, prefix, f);
+  }
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) const {
+    visit_parameters(*this, prefix, f);
   }
   void zero_grad() {
     for_each_parameter("", [](const std::string&, Parameter<Scalar>& p) { p.zero_grad(); });
   }
 
  private:
+  // The body of both for_each_parameter overloads: Self is MultiHeadAttention, const or not.
+  template <typename Self, typename F>
+  static void visit_parameters(Self& self, std::string_view prefix, F& f) {
+    const bool torch = self.config_.layout == QkvLayout::torch;
+    f(join_name(prefix, torch ? "in_proj_weight" : "c_attn.weight"), self.in_weight_);
+    if (self.config_.bias) f(join_name(prefix, torch ? "in_proj_bias" : "c_attn.bias"), self.in_bias_);
+    f(join_name(prefix, torch ? "out_proj.weight" : "c_proj.weight"), self.out_weight_);
+    if (self.config_.bias) f(join_name(prefix, torch ? "out_proj.bias" : "c_proj.bias"), self.out_bias_);
+  }
+
   Index check_input(std::string_view where, const Eigen::Ref<const Matrix<Scalar>>& x, Index batch,
                     std::string_view name) const {
     ELM_EXPECT(x.rows() == config_.width, ShapeError, where, ": ", name, " has ", x.rows(), " rows, expected C = ",
