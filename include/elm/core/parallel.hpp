@@ -60,7 +60,8 @@ class FirstException {
 /// Calls body(i) for i in [begin, end). With OpenMP (the user's choice) iterations run on the team's
 /// threads, statically scheduled; without it, in order. The library starts no threads of its own.
 /// If body throws, the exception reaches the caller after the loop: without OpenMP at once; with OpenMP once
-/// the team has joined, the exception of the lowest index that threw (iterations past it are skipped).
+/// the team has joined, the exception of the lowest index that threw (iterations past it not yet started are
+/// skipped).
 template <typename Body>
 void parallel_for(Index begin, Index end, Body&& body) {
 #if defined(_OPENMP)
