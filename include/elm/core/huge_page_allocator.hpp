@@ -3,9 +3,9 @@
 //
 // Why it exists: a matrix-product kernel streams its packed operands (megabytes) through 4 KB pages, and on a
 // machine whose transparent huge pages are set to "madvise" (Debian's default) those pages cost a TLB miss
-// every 4 KB. Backing the packed operands with 2 MB pages removes most of those misses, which shows in the
-// products of a GPT-2-sized Linear layer (docs/benchmarks.md, "Design measurements"). Small buffers, and other systems,
-// get ordinary aligned memory.
+// every 4 KB. Backing the packed operands with 2 MB pages made the products of a GPT-2-sized Linear layer
+// 3-6 % faster on one AVX-512 core (196 -> 206 GFLOP/s forward). Small buffers, and other systems, get
+// ordinary aligned memory.
 #pragma once
 
 #include <cstddef>
