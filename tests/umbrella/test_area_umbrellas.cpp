@@ -67,13 +67,16 @@ const std::vector<std::string> areas{"core", "text", "classic", "nn", "io", "mod
 
 }  // namespace
 
-TEST_CASE("each area umbrella includes every public header of its area", "[hygiene]") {
+TEST_CASE("each area umbrella includes every public header of its area by name", "[hygiene]") {
+  // By name, not through another header: what an umbrella offers must not hang on how its headers include each
+  // other. A new public header fails here until its area's umbrella names it.
   for (const auto& area : areas) {
     CAPTURE(area);
-    const auto closure = include_closure("elm/" + area + ".hpp");
+    const auto includes = direct_includes("elm/" + area + ".hpp");
+    const std::set<std::string> direct(includes.begin(), includes.end());
     for (const auto& header : public_headers(area)) {
       CAPTURE(header);
-      CHECK(closure.count(header) == 1);
+      CHECK(direct.count(header) == 1);
     }
   }
 }
