@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "elm/io/checkpoint.hpp"
 #include "elm/io/training_state.hpp"
 #include "elm/models/lstm_lm.hpp"
 #include "gradcheck.hpp"
@@ -131,6 +132,23 @@ TEST_CASE("An LstmLm run resumed from its training state repeats the same losses
   const auto rest = models::train_lstm_lm(resumed, stream, stop_early, opt_c);
   REQUIRE(rest.losses.size() == 7);
   for (std::size_t k = 0; k < 7; ++k) CHECK(rest.losses[k] == full.losses[k + 5]);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("A const LstmLm is counted and saved; loading the file restores every parameter", "[nn][lstm_lm][io]") {
+  elm::Rng rng_a(8);
+  const models::LstmLm<float> trained({9, 3, 5, 2}, rng_a);
+  CHECK(nn::count_parameters(trained) == 9 * 3 + (4 * 5 * 3 + 4 * 5 * 5 + 2 * 4 * 5) +
+                                             (4 * 5 * 5 + 4 * 5 * 5 + 2 * 4 * 5) + 9 * 5 + 9);
+  const std::string path = (std::filesystem::temp_directory_path() / "elm-nn-lstm-lm-const.safetensors").string();
+  elm::io::save_parameters(path, trained, trained.metadata());
+  elm::Rng rng_b(99);
+  models::LstmLm<float> loaded({9, 3, 5, 2}, rng_b);
+  CHECK(elm::io::load_parameters(path, loaded).at("architecture") == "elm-lstm-lm");
+  std::vector<elm::Matrix<float>> expected, got;
+  trained.for_each_parameter("", [&](const std::string&, const nn::Parameter<float>& p) { expected.push_back(p.value); });
+  loaded.for_each_parameter("", [&](const std::string&, const nn::Parameter<float>& p) { got.push_back(p.value); });
+  CHECK(got == expected);
   std::remove(path.c_str());
 }
 

@@ -4,7 +4,6 @@
 #include <string>
 #include <vector>
 
-#include "elm/text/detail/json_lite.hpp"
 #include "elm/text/encoding.hpp"
 #include "elm/text/vocabulary.hpp"
 
@@ -33,23 +32,4 @@ TEST_CASE("code-point offsets of byte offsets", "[text][encoding]") {
   const std::vector<TokenOffset> cps = {{0, 1}, {1, 2}, {2, 3}, {3, 4}, {0, 0}, {0, 4}};
   CHECK(elm::text::to_code_point_offsets(text, bytes) == cps);
   REQUIRE_THROWS_AS(elm::text::to_code_point_offsets(text, {{0, 11}}), elm::RangeError);
-}
-
-TEST_CASE("JSON reader: escapes, surrogate pairs and errors", "[text][json]") {
-  elm::text::detail::JsonLite ok(R"({"a\"b": 1, "\u00e9\ud83d\ude00": 2, "\n\t\/\\": -3})", "t.json");
-  const auto entries = ok.parse_string_to_int_object();
-  REQUIRE(entries.size() == 3);
-  CHECK(entries[0].first == "a\"b");
-  CHECK(entries[1].first == "\xC3\xA9\xF0\x9F\x98\x80");
-  CHECK(entries[2].first == "\n\t/\\");
-  CHECK(entries[2].second == -3);
-  const auto parse = [](const std::string& s) { return elm::text::detail::JsonLite(s, "t.json").parse_string_to_int_object(); };
-  REQUIRE_THROWS_WITH(parse(R"({"a": 1} x)"), Contains("t.json: malformed JSON at byte offset 9"));
-  REQUIRE_THROWS_WITH(parse(R"({"\ud83d": 1})"), Contains("a low surrogate escape"));
-  REQUIRE_THROWS_WITH(parse(R"({"\ude00": 1})"), Contains("no lone low surrogate"));
-  REQUIRE_THROWS_WITH(parse(R"({"\q": 1})"), Contains("a valid escape"));
-  REQUIRE_THROWS_WITH(parse("{\"a\x01\": 1}"), Contains("no raw control character"));
-  REQUIRE_THROWS_WITH(parse(R"({"a": "1"})"), Contains("an integer value"));
-  REQUIRE_THROWS_WITH(parse(R"({"a": 99999999999999999999})"), Contains("fits in 64 bits"));
-  REQUIRE_THROWS_AS(parse(R"(["a"])"), elm::FormatError);
 }

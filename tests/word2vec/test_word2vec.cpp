@@ -204,6 +204,19 @@ TEST_CASE("progress reports a decreasing learning rate that ends near min_alpha"
   CHECK_THAT(seen.back().alpha, WithinAbs(1e-4, 1e-12));  // alpha0 - (alpha0 - min_alpha) * 1
 }
 
+TEST_CASE("an exception thrown by the progress callback stops training and reaches the caller", "[word2vec]") {
+  elm::Rng data_rng(5);
+  const Word2VecCorpus corpus = corpus_of(two_family_corpus(data_rng, 4000));
+  Word2VecConfig cfg;
+  cfg.size = 4;
+  cfg.sample = 0.0;
+  cfg.threads = GENERATE(1, 2);  // with 2, the callback runs on a worker thread and must not terminate
+  elm::Rng rng(1);
+  const auto stop = [](const elm::models::Word2VecProgress&) { throw elm::Error("stopped by the callback"); };
+  REQUIRE_THROWS_MATCHES(Word2Vec::train(corpus, cfg, rng, stop), elm::Error,
+                         Catch::Matchers::Message("stopped by the callback"));
+}
+
 TEST_CASE("invalid training settings throw InvalidArgument", "[word2vec][bad-input]") {
   const Word2VecCorpus corpus = corpus_of("a b c a b c\n");
   elm::Rng rng(1);

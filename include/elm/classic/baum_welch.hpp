@@ -11,6 +11,7 @@
 #include "elm/classic/forward_backward.hpp"
 #include "elm/classic/hmm.hpp"
 #include "elm/core/error.hpp"
+#include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
 
 namespace elm::classic {
@@ -134,7 +135,7 @@ void expected_counts_padded(const classic::Hmm<Scalar>& hmm, const std::vector<c
     std::size_t last = first + 1, steps = sequences[first].size();
     while (last < sequences.size() && steps + sequences[last].size() <= batch_steps) steps += sequences[last++].size();
     if (counts.size() < last - first) counts.resize(last - first);
-    hmm_parallel_for(to_index(last - first), [&](Index k) {
+    parallel_for(0, to_index(last - first), [&](Index k) {
       count(first + static_cast<std::size_t>(k), counts[static_cast<std::size_t>(k)]);
     });
     for (std::size_t s = first; s < last; ++s) {

@@ -9,6 +9,7 @@
 
 #include "elm/classic/hmm.hpp"
 #include "elm/core/error.hpp"
+#include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
 
 namespace elm::classic {
@@ -164,7 +165,7 @@ Scalar log_likelihood(const Hmm<Scalar>& hmm, const Sequence& obs) {
 template <typename Scalar>
 Scalar log_likelihood(const Hmm<Scalar>& hmm, const std::vector<Sequence>& sequences) {
   std::vector<double> each(sequences.size());
-  detail::hmm_parallel_for(to_index(sequences.size()), [&](Index s) {
+  detail::parallel_for(0, to_index(sequences.size()), [&](Index s) {
     each[static_cast<std::size_t>(s)] = static_cast<double>(log_likelihood(hmm, sequences[static_cast<std::size_t>(s)]));
   });
   double total = 0;

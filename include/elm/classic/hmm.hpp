@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstddef>
-#include <exception>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -14,7 +13,6 @@
 
 #include "elm/core/check.hpp"
 #include "elm/core/error.hpp"
-#include "elm/core/parallel.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
 
@@ -62,7 +60,7 @@ class Hmm {
     set_tables(std::move(startprob), std::move(transmat), std::move(emissionprob));
   }
 
-  /// Builds a model from named tables, the curriculum's dict-of-dicts style:
+  /// Builds a model from named tables, as Python's nested dicts of state and symbol names write them:
   ///   start = {{"A", 0.6}, {"B", 0.4}}, transition = {{"A", {{"A", 0.5}, {"B", 0.5}}}, ...},
   ///   emission = {{"A", {{"hello", 0.7}, {"world", 0.3}}}, ...}.
   /// States are numbered in the order of `transition`'s rows, symbols in order of first appearance in
@@ -332,23 +330,6 @@ decltype(auto) hmm_dispatch_width(Index n, Run&& run) {
     if (n <= W) return run(std::integral_constant<int, W>{});
     return hmm_dispatch_width<W + Step, Step>(n, std::forward<Run>(run));
   }
-}
-
-/// parallel_for for the HMM's many-sequence entry points: body(i) may throw. An exception must not leave an
-/// OpenMP region, so each is caught; after the loop the one of the lowest index is rethrown, the same that a
-/// serial loop would have thrown first.
-template <typename Body>
-void hmm_parallel_for(Index count, Body&& body) {
-  std::vector<std::exception_ptr> errors(to_size(count));
-  parallel_for(0, count, [&](Index i) {
-    try {
-      body(i);
-    } catch (...) {
-      errors[static_cast<std::size_t>(i)] = std::current_exception();
-    }
-  });
-  for (const auto& error : errors)
-    if (error) std::rethrow_exception(error);
 }
 
 }  // namespace elm::detail

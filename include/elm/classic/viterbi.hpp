@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "elm/classic/hmm.hpp"
+#include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
 
 // A generic x86-64 build (no -mavx) gets SSE2's 2-double packets, which leave the Viterbi sweep
@@ -239,8 +240,8 @@ inline bool& viterbi_runtime_avx2_allowed() {
 
 /// ViterbiKernel<W, double> on 4-double AVX2 packets, for builds without -mavx running on a processor with
 /// AVX2: the same tables, lattice and sums in the same order, so the same paths and log-probabilities to the
-/// bit. N = 10 states take 3 packets instead of SSE2's 5, which took the 1,000,000-step benchmark from 27 ms
-/// to ~20 ms (what a -march=native build gives).
+/// bit. N = 10 states take 3 packets instead of SSE2's 5, so a generic binary decodes about as fast as a
+/// -march=native build (docs/benchmarks.md, HMM).
 template <int W>
 class ViterbiKernelAvx2 : public ViterbiKernel<W, double> {
   static_assert(W % 4 == 0, "ViterbiKernelAvx2: W must be a multiple of 4");
@@ -399,7 +400,7 @@ std::vector<ViterbiResult<Scalar>> viterbi(const Hmm<Scalar>& hmm, const std::ve
   std::vector<ViterbiResult<Scalar>> out(sequences.size());
   detail::with_viterbi_kernel(hmm, [&](const auto* kernel) {
     if (kernel == nullptr) {
-      detail::hmm_parallel_for(to_index(sequences.size()), [&](Index s) {
+      detail::parallel_for(0, to_index(sequences.size()), [&](Index s) {
         out[static_cast<std::size_t>(s)] = detail::viterbi_columns(hmm, sequences[static_cast<std::size_t>(s)]);
       });
       return;
@@ -407,7 +408,7 @@ std::vector<ViterbiResult<Scalar>> viterbi(const Hmm<Scalar>& hmm, const std::ve
     // Pairs (2p, 2p + 1) in contiguous blocks, each with one lattice workspace reused by its pairs.
     const std::size_t pairs = (sequences.size() + 1) / 2;
     const std::size_t blocks = std::min<std::size_t>(pairs, 64);
-    detail::hmm_parallel_for(to_index(blocks), [&](Index block) {
+    detail::parallel_for(0, to_index(blocks), [&](Index block) {
       const std::size_t first = pairs * static_cast<std::size_t>(block) / blocks;
       const std::size_t last = pairs * static_cast<std::size_t>(block + 1) / blocks;
       Vector<Scalar> lattice;

@@ -12,9 +12,9 @@
 namespace elm {
 
 /// The sum of each row of m: a bias gradient, summed over tokens. Column by column, vectorised down the rows;
-/// Eigen's rowwise().sum() on a column-major matrix took 3.7 times as long (1.62 against 0.44 ms for a
-/// (3072, 1024) float matrix, one AVX-512 core). Large matrices split their rows over OpenMP threads; each
-/// row is still summed in column order, so the result does not depend on the thread count.
+/// Eigen's rowwise().sum() on a column-major matrix was several times slower (docs/benchmarks.md, "Design
+/// measurements"). Large matrices split their rows over OpenMP threads; each row is still summed in column
+/// order, so the result does not depend on the thread count.
 template <typename Derived>
 Vector<typename Derived::Scalar> row_sums(const Eigen::MatrixBase<Derived>& m) {
   Vector<typename Derived::Scalar> sums = Vector<typename Derived::Scalar>::Zero(m.rows());

@@ -5,10 +5,10 @@
 namespace elm::detail {
 
 /// Buffers a layer reuses between calls, so that a training loop neither allocates nor faults in large
-/// buffers on every step (allocated afresh, they go back to the system when freed and are faulted in again:
-/// 10 % of an LSTM training step, 5 % of a BERT-base block's). Nothing in them is read from one call to the
-/// next, so a copy of the layer starts with an empty workspace rather than copying the buffers; a move takes
-/// them along.
+/// buffers on every step (allocated afresh, they go back to the system when freed and are faulted in again,
+/// a visible share of a recurrent or Transformer training step: docs/benchmarks.md, "Design measurements").
+/// Nothing in them is read from one call to the next, so a copy of the layer starts with an empty workspace
+/// rather than copying the buffers; a move takes them along.
 template <typename T>
 class Workspace {
  public:

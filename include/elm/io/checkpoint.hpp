@@ -16,12 +16,13 @@
 namespace elm::io {
 
 /// Writes each parameter's value under its dotted name, with `metadata` in __metadata__, atomically.
-/// Parameters of a float module are stored as F32, of a double module as F64.
+/// Parameters of a float module are stored as F32, of a double module as F64. Reads the parameters only: the
+/// module may be const (Module deduces to a const type, and its const for_each_parameter runs).
 template <typename Module>
 void save_parameters(const std::string& path, Module& module, const std::map<std::string, std::string>& metadata = {}) {
   SafetensorsWriter writer;
   for (const auto& [key, value] : metadata) writer.set_metadata(key, value);
-  module.for_each_parameter("", [&](const std::string& name, auto& p) { writer.add(name, p.shape, p.value); });
+  module.for_each_parameter("", [&](const std::string& name, const auto& p) { writer.add(name, p.shape, p.value); });
   writer.save(path);
 }
 

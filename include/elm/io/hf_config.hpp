@@ -2,14 +2,13 @@
 // Reading Hugging Face config.json files: typed look-ups that name the file and the key when they fail.
 #pragma once
 
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "elm/core/error.hpp"
+#include "elm/io/mapped_file.hpp"
 
 namespace elm::io {
 
@@ -32,11 +31,8 @@ class HfConfig {
 
   /// Reads and parses a file; IoError when it cannot be read.
   static HfConfig load(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    ELM_EXPECT(in.good(), IoError, "elm::io::HfConfig::load: cannot open ", path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return parse(text.str(), path);
+    const MappedFile file(path, "elm::io::HfConfig::load");
+    return parse(file.text(), path);
   }
 
   bool contains(std::string_view key) const { return json_.contains(std::string(key)); }

@@ -6,7 +6,9 @@
 #include <cstddef>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,37 +25,45 @@
 namespace elm::io {
 
 /// The bytes of a file, valid for the object's lifetime. Move-only. Throws IoError when the file cannot be
-/// opened or read.
+/// opened or read, naming `where` (the entry point that reads the file) and the path. A regular file is mapped;
+/// anything else that can be read (a pipe, a character device) is read into memory.
 class MappedFile {
  public:
-  explicit MappedFile(const std::string& path) {
+  explicit MappedFile(const std::string& path, std::string_view where = "elm::io::MappedFile") {
 #ifdef ELM_HAVE_MMAP
     const int fd = ::open(path.c_str(), O_RDONLY);
-    ELM_EXPECT(fd >= 0, IoError, "elm::io::MappedFile: cannot open ", path, ": ", std::strerror(errno));
+    ELM_EXPECT(fd >= 0, IoError, where, ": cannot open '", path, "': ", std::strerror(errno));
     struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      throw IoError(elm::detail::concat("elm::io::MappedFile: ", path, " is not a readable regular file"));
-    }
-    size_ = static_cast<std::size_t>(st.st_size);
-    if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p == MAP_FAILED) {
-        ::close(fd);
-        throw IoError(elm::detail::concat("elm::io::MappedFile: cannot map ", path, ": ", std::strerror(errno)));
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+      size_ = static_cast<std::size_t>(st.st_size);
+      if (size_ > 0) {
+        void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+          const int error = errno;
+          ::close(fd);
+          throw IoError(elm::detail::concat(where, ": cannot map '", path, "': ", std::strerror(error)));
+        }
+        mapping_ = p;
+        data_ = static_cast<const unsigned char*>(p);
       }
-      mapping_ = p;
-      data_ = static_cast<const unsigned char*>(p);
+    } else {
+      unsigned char chunk[1 << 16];
+      ::ssize_t n = 0;
+      while ((n = ::read(fd, chunk, sizeof chunk)) > 0) buffer_.insert(buffer_.end(), chunk, chunk + n);
+      if (n < 0) {
+        const int error = errno;
+        ::close(fd);
+        throw IoError(elm::detail::concat(where, ": error while reading '", path, "': ", std::strerror(error)));
+      }
+      size_ = buffer_.size();
+      data_ = buffer_.data();
     }
     ::close(fd);
 #else
     std::ifstream in(path, std::ios::binary);
-    ELM_EXPECT(in.good(), IoError, "elm::io::MappedFile: cannot open ", path);
-    in.seekg(0, std::ios::end);
-    buffer_.resize(static_cast<std::size_t>(in.tellg()));
-    in.seekg(0);
-    in.read(reinterpret_cast<char*>(buffer_.data()), static_cast<std::streamsize>(buffer_.size()));
-    ELM_EXPECT(in.good() || buffer_.empty(), IoError, "elm::io::MappedFile: cannot read ", path);
+    ELM_EXPECT(in.good(), IoError, where, ": cannot open '", path, "'");
+    buffer_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    ELM_EXPECT(!in.bad(), IoError, where, ": error while reading '", path, "'");
     size_ = buffer_.size();
     data_ = buffer_.data();
 #endif
@@ -74,6 +84,8 @@ class MappedFile {
 
   const unsigned char* data() const { return data_; }
   std::size_t size() const { return size_; }
+  /// The bytes as characters, for parsers of text files.
+  std::string_view text() const { return {reinterpret_cast<const char*>(data_), size_}; }
 
  private:
   void swap(MappedFile& other) noexcept {

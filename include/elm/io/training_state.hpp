@@ -40,7 +40,7 @@ void save_training_state(const std::string& path, Module& module, Optimizer& opt
   writer.set_metadata("step", std::to_string(step));
   writer.set_metadata("optimizer_steps", std::to_string(optimizer.steps()));
   writer.set_metadata("lr", elm::detail::concat(optimizer.lr()));
-  module.for_each_parameter("", [&](const std::string& name, auto& p) { writer.add(name, p.shape, p.value); });
+  module.for_each_parameter("", [&](const std::string& name, const auto& p) { writer.add(name, p.shape, p.value); });
   optimizer.for_each_state([&](const std::string& name, auto& m) {
     writer.add("optimizer." + name, detail::state_shape(m.rows(), m.cols()), m);
   });

@@ -35,7 +35,7 @@ struct LstmLmConfig {
   Index num_layers = 1;
 };
 
-/// The language model of the curriculum's question 3: x_t = E[w_t]; h_t = LSTM(x_t, h_{t-1});
+/// An LSTM language model (Sundermeyer et al. 2012): x_t = E[w_t]; h_t = LSTM(x_t, h_{t-1});
 /// p(w_{t+1} | w_<=t) = softmax(W h_t + b). Parameters: embedding.weight (V, E), lstm.weight_ih_l0 ...
 /// (PyTorch's nn.LSTM names), head.weight (V, H), head.bias (V).
 template <typename Scalar = float>
@@ -85,11 +85,14 @@ class LstmLm {
     embedding_.backward(cache.embedding, dx);
   }
 
+  /// Visits embedding.weight, lstm.*, head.weight, head.bias; the const overload passes const parameters.
   template <typename F>
   void for_each_parameter(std::string_view prefix, F&& f) {
-    embedding_.for_each_parameter(nn::join_name(prefix, "embedding"), f);
-    lstm_.for_each_parameter(nn::join_name(prefix, "lstm"), f);
-    head_.for_each_parameter(nn::join_name(prefix, "head"), f);
+    visit_parameters(*this, prefix, f);
+  }
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) const {
+    visit_parameters(*this, prefix, f);
   }
   void zero_grad() {
     embedding_.zero_grad();
@@ -107,6 +110,14 @@ class LstmLm {
   }
 
  private:
+  // The body of both for_each_parameter overloads: Self is LstmLm, const or not.
+  template <typename Self, typename F>
+  static void visit_parameters(Self& self, std::string_view prefix, F& f) {
+    self.embedding_.for_each_parameter(nn::join_name(prefix, "embedding"), f);
+    self.lstm_.for_each_parameter(nn::join_name(prefix, "lstm"), f);
+    self.head_.for_each_parameter(nn::join_name(prefix, "head"), f);
+  }
+
   static const LstmLmConfig& checked(const LstmLmConfig& c) {
     ELM_EXPECT(c.vocab_size > 0 && c.embedding_dim > 0 && c.hidden_size > 0 && c.num_layers > 0, InvalidArgument,
                "elm::models::LstmLm: expected every size > 0, got vocab_size = ", c.vocab_size, ", embedding_dim = ",

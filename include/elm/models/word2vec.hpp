@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <exception>
 #include <functional>
 #include <istream>
 #include <limits>
@@ -22,6 +21,7 @@
 
 #include "elm/core/check.hpp"
 #include "elm/core/error.hpp"
+#include "elm/core/parallel.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
 #include "elm/models/keyed_vectors.hpp"
@@ -466,19 +466,13 @@ class Word2Vec {
       worker(shared, rngs[0], 0, tokens, threads);
     } else {
       std::vector<std::thread> pool;
-      std::vector<std::exception_ptr> errors(to_size(threads));
-      for (Index t = 0; t < threads; ++t) {
-        pool.emplace_back([&, t] {
-          try {
-            worker(shared, rngs[to_size(t)], first_token[to_size(t)], first_token[to_size(t) + 1], threads);
-          } catch (...) {
-            errors[to_size(t)] = std::current_exception();
-          }
-        });
-      }
+      elm::detail::FirstException error(threads);
+      auto work = [&](Index t) {
+        worker(shared, rngs[to_size(t)], first_token[to_size(t)], first_token[to_size(t) + 1], threads);
+      };
+      for (Index t = 0; t < threads; ++t) pool.emplace_back([&, t] { error.run(t, work); });
       for (auto& th : pool) th.join();
-      for (auto& e : errors)
-        if (e) std::rethrow_exception(e);
+      error.rethrow_if_any();
     }
   }
 

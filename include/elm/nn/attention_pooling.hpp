@@ -108,6 +108,11 @@ class AttentionPooling {
     proj_.for_each_parameter(join_name(prefix, "proj"), f);
     score_.for_each_parameter(join_name(prefix, "score"), f);
   }
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) const {
+    proj_.for_each_parameter(join_name(prefix, "proj"), f);
+    score_.for_each_parameter(join_name(prefix, "score"), f);
+  }
   void zero_grad() {
     proj_.zero_grad();
     score_.zero_grad();

@@ -59,7 +59,7 @@ class Dropout {
   }
 
   template <typename F>
-  void for_each_parameter(std::string_view, F&&) {}
+  void for_each_parameter(std::string_view, F&&) const {}
   void zero_grad() {}
 
  private:

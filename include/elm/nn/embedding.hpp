@@ -99,6 +99,10 @@ class Embedding {
   void for_each_parameter(std::string_view prefix, F&& f) {
     f(join_name(prefix, "weight"), weight_);
   }
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) const {
+    f(join_name(prefix, "weight"), weight_);
+  }
   void zero_grad() { weight_.zero_grad(); }
 
  private:

@@ -91,9 +91,14 @@ class Linear {
       bias_.grad.col(0) += elm::row_sums(dy);
   }
 
-  /// Visits `weight` and `bias` as f(name, parameter).
+  /// Visits `weight` and `bias` as f(name, parameter); the const overload passes const parameters.
   template <typename F>
   void for_each_parameter(std::string_view prefix, F&& f) {
+    f(join_name(prefix, "weight"), weight_);
+    if (has_bias_) f(join_name(prefix, "bias"), bias_);
+  }
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) const {
     f(join_name(prefix, "weight"), weight_);
     if (has_bias_) f(join_name(prefix, "bias"), bias_);
   }

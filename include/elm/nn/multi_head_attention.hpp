@@ -254,20 +254,31 @@ class MultiHeadAttention {
   }
 
   /// Visits in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias (torch layout) or
-  /// c_attn.weight, c_attn.bias, c_proj.weight, c_proj.bias (gpt2 layout); biases only when configured.
+  /// c_attn.weight, c_attn.bias, c_proj.weight, c_proj.bias (gpt2 layout); biases only when configured. The
+  /// const overload passes const parameters.
   template <typename F>
   void for_each_parameter(std::string_view prefix, F&& f) {
-    const bool torch = config_.layout == QkvLayout::torch;
-    f(join_name(prefix, torch ? "in_proj_weight" : "c_attn.weight"), in_weight_);
-    if (config_.bias) f(join_name(prefix, torch ? "in_proj_bias" : "c_attn.bias"), in_bias_);
-    f(join_name(prefix, torch ? "out_proj.weight" : "c_proj.weight"), out_weight_);
-    if (config_.bias) f(join_name(prefix, torch ? "out_proj.bias" : "c_proj.bias"), out_bias_);
+    visit_parameters(*this, prefix, f);
+  }
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) const {
+    visit_parameters(*this, prefix, f);
   }
   void zero_grad() {
     for_each_parameter("", [](const std::string&, Parameter<Scalar>& p) { p.zero_grad(); });
   }
 
  private:
+  // The body of both for_each_parameter overloads: Self is MultiHeadAttention, const or not.
+  template <typename Self, typename F>
+  static void visit_parameters(Self& self, std::string_view prefix, F& f) {
+    const bool torch = self.config_.layout == QkvLayout::torch;
+    f(join_name(prefix, torch ? "in_proj_weight" : "c_attn.weight"), self.in_weight_);
+    if (self.config_.bias) f(join_name(prefix, torch ? "in_proj_bias" : "c_attn.bias"), self.in_bias_);
+    f(join_name(prefix, torch ? "out_proj.weight" : "c_proj.weight"), self.out_weight_);
+    if (self.config_.bias) f(join_name(prefix, torch ? "out_proj.bias" : "c_proj.bias"), self.out_bias_);
+  }
+
   Index check_input(std::string_view where, const Eigen::Ref<const Matrix<Scalar>>& x, Index batch,
                     std::string_view name) const {
     ELM_EXPECT(x.rows() == config_.width, ShapeError, where, ": ", name, " has ", x.rows(), " rows, expected C = ",
@@ -314,10 +325,10 @@ class MultiHeadAttention {
   }
 
   /// Automatic choice: the blocked path is the faster forward (no weights written out) and the smaller
-  /// cache. For training (forward and backward), measured with C = 768, H = 12 on one AVX-512 core: plain 2 %
-  /// faster up to T = 128, even at T = 256, blocked 4-5 % faster at T = 512 and 25 % at 1024 (its tile
-  /// products read their operands in place); so plain while a head's weights are at most 256 x 256 and all of
-  /// them fit in 128 MB of floats.
+  /// cache. For training (forward and backward), plain is slightly faster on short sequences, the two are even
+  /// around T = 256, and blocked pulls ahead on longer ones, its tile products reading their operands in place
+  /// (docs/benchmarks.md, Attention); so plain while a head's weights are at most 256 x 256 and all of them fit
+  /// in 128 MB of floats.
   bool choose_blocked(const AttentionDims& dims, const ForwardOptions& options, bool keeps_cache) const {
     const bool dropout_active = options.rng != nullptr && config_.dropout > 0.0;
     if (options.weights != nullptr || dropout_active || config_.path == AttentionPath::plain) return false;

@@ -69,9 +69,14 @@ class Sequential {
     run_backward<size - 1>(cache, dy, dx);
   }
 
+  /// Visits layer i's parameters under the prefix "i"; the const overload passes const parameters.
   template <typename F>
   void for_each_parameter(std::string_view prefix, F&& f) {
-    visit<0>(prefix, f);
+    visit_layers(layers_, prefix, f);
+  }
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) const {
+    visit_layers(layers_, prefix, f);
   }
 
   void zero_grad() {
@@ -104,10 +109,12 @@ class Sequential {
     if constexpr (I > 0) run_backward<I - 1>(cache, d_in, dx);
   }
 
-  template <std::size_t I, typename F>
-  void visit(std::string_view prefix, F& f) {
-    std::get<I>(layers_).for_each_parameter(join_name(prefix, std::to_string(I)), f);
-    if constexpr (I + 1 < size) visit<I + 1>(prefix, f);
+  // Layers: the tuple of layers, const or not, so that one body serves both for_each_parameter overloads.
+  template <typename Layers, typename F>
+  static void visit_layers(Layers& layers, std::string_view prefix, F& f) {
+    std::size_t i = 0;
+    std::apply([&](auto&... layer) { (layer.for_each_parameter(join_name(prefix, std::to_string(i++)), f), ...); },
+               layers);
   }
 
   std::tuple<First, Rest...> layers_;

@@ -54,7 +54,7 @@ class Softmax {
     softmax_backward<Scalar>(cache.y, dy, dx);
   }
   template <typename F>
-  void for_each_parameter(std::string_view, F&&) {}
+  void for_each_parameter(std::string_view, F&&) const {}
   void zero_grad() {}
 };
 
@@ -76,7 +76,7 @@ class LogSoftmax {
     log_softmax_backward<Scalar>(cache.y, dy, dx);
   }
   template <typename F>
-  void for_each_parameter(std::string_view, F&&) {}
+  void for_each_parameter(std::string_view, F&&) const {}
   void zero_grad() {}
 };
 

@@ -22,7 +22,9 @@
 
 namespace elm::nn {
 
-/// Sizes and options of a Transformer stack (the curriculum's question 8, with the fields it needs).
+/// Sizes and options of a Transformer stack: the arguments of PyTorch's nn.TransformerEncoderLayer and
+/// nn.TransformerDecoderLayer (d_model, nhead, dim_feedforward, dropout, activation, norm_first, layer_norm_eps),
+/// the number of layers, the longest sequence and an optional final LayerNorm.
 struct TransformerConfig {
   Index width = 512;          ///< C, hidden size (d_model)
   Index layers = 6;           ///< number of blocks
@@ -72,8 +74,8 @@ struct FeedForward {
     typename Activation<Scalar>::Cache act;
     typename Dropout<Scalar>::Cache drop;
     // forward's (intermediate, N) intermediates, kept with the cache so that a training loop reuses their
-    // memory: allocated afresh on every call, they were returned to the system and faulted in again (about 5 %
-    // of a BERT-base block's training step)
+    // memory: allocated afresh on every call, they would go back to the system and be faulted in again on
+    // every step
     Matrix<Scalar> hidden, activated, dropped;
   };
   Linear<Scalar> linear1, linear2;
@@ -218,19 +220,31 @@ class TransformerEncoderLayer {
     }
   }
 
+  /// Visits self_attn.*, linear1.*, linear2.*, norm1.*, norm2.* (PyTorch's names); the const overload passes
+  /// const parameters.
   template <typename F>
   void for_each_parameter(std::string_view prefix, F&& f) {
-    self_attn_.for_each_parameter(join_name(prefix, "self_attn"), f);
-    ff_.linear1.for_each_parameter(join_name(prefix, "linear1"), f);
-    ff_.linear2.for_each_parameter(join_name(prefix, "linear2"), f);
-    norm1_.for_each_parameter(join_name(prefix, "norm1"), f);
-    norm2_.for_each_parameter(join_name(prefix, "norm2"), f);
+    visit_parameters(*this, prefix, f);
+  }
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) const {
+    visit_parameters(*this, prefix, f);
   }
   void zero_grad() {
     for_each_parameter("", [](const std::string&, Parameter<Scalar>& p) { p.zero_grad(); });
   }
 
  private:
+  // The body of both for_each_parameter overloads: Self is TransformerEncoderLayer, const or not.
+  template <typename Self, typename F>
+  static void visit_parameters(Self& self, std::string_view prefix, F& f) {
+    self.self_attn_.for_each_parameter(join_name(prefix, "self_attn"), f);
+    self.ff_.linear1.for_each_parameter(join_name(prefix, "linear1"), f);
+    self.ff_.linear2.for_each_parameter(join_name(prefix, "linear2"), f);
+    self.norm1_.for_each_parameter(join_name(prefix, "norm1"), f);
+    self.norm2_.for_each_parameter(join_name(prefix, "norm2"), f);
+  }
+
   TransformerConfig config_;
   MultiHeadAttention<Scalar> self_attn_;
   detail::FeedForward<Scalar> ff_;
@@ -347,21 +361,33 @@ class TransformerDecoderLayer {
     }
   }
 
+  /// Visits self_attn.*, multihead_attn.*, linear1.*, linear2.*, norm1.* to norm3.* (PyTorch's names); the
+  /// const overload passes const parameters.
   template <typename F>
   void for_each_parameter(std::string_view prefix, F&& f) {
-    self_attn_.for_each_parameter(join_name(prefix, "self_attn"), f);
-    cross_attn_.for_each_parameter(join_name(prefix, "multihead_attn"), f);
-    ff_.linear1.for_each_parameter(join_name(prefix, "linear1"), f);
-    ff_.linear2.for_each_parameter(join_name(prefix, "linear2"), f);
-    norm1_.for_each_parameter(join_name(prefix, "norm1"), f);
-    norm2_.for_each_parameter(join_name(prefix, "norm2"), f);
-    norm3_.for_each_parameter(join_name(prefix, "norm3"), f);
+    visit_parameters(*this, prefix, f);
+  }
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) const {
+    visit_parameters(*this, prefix, f);
   }
   void zero_grad() {
     for_each_parameter("", [](const std::string&, Parameter<Scalar>& p) { p.zero_grad(); });
   }
 
  private:
+  // The body of both for_each_parameter overloads: Self is TransformerDecoderLayer, const or not.
+  template <typename Self, typename F>
+  static void visit_parameters(Self& self, std::string_view prefix, F& f) {
+    self.self_attn_.for_each_parameter(join_name(prefix, "self_attn"), f);
+    self.cross_attn_.for_each_parameter(join_name(prefix, "multihead_attn"), f);
+    self.ff_.linear1.for_each_parameter(join_name(prefix, "linear1"), f);
+    self.ff_.linear2.for_each_parameter(join_name(prefix, "linear2"), f);
+    self.norm1_.for_each_parameter(join_name(prefix, "norm1"), f);
+    self.norm2_.for_each_parameter(join_name(prefix, "norm2"), f);
+    self.norm3_.for_each_parameter(join_name(prefix, "norm3"), f);
+  }
+
   TransformerConfig config_;
   MultiHeadAttention<Scalar> self_attn_, cross_attn_;
   detail::FeedForward<Scalar> ff_;
@@ -396,11 +422,14 @@ class TransformerStack {
   Index size() const noexcept { return to_index(layers_.size()); }
   Layer& layer(Index i) { return layers_.at(to_size(i)); }
 
+  /// Visits layers.<i>.* and, with a final norm, norm.*; the const overload passes const parameters.
   template <typename F>
   void for_each_parameter(std::string_view prefix, F&& f) {
-    for (std::size_t i = 0; i < layers_.size(); ++i)
-      layers_[i].for_each_parameter(join_name(join_name(prefix, "layers"), std::to_string(i)), f);
-    if (config_.final_norm) norm_.for_each_parameter(join_name(prefix, "norm"), f);
+    visit_parameters(*this, prefix, f);
+  }
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) const {
+    visit_parameters(*this, prefix, f);
   }
   void zero_grad() {
     for_each_parameter("", [](const std::string&, Parameter<Scalar>& p) { p.zero_grad(); });
@@ -436,6 +465,15 @@ class TransformerStack {
   TransformerConfig config_;
   std::vector<Layer> layers_;
   LayerNorm<Scalar> norm_;
+
+ private:
+  // The body of both for_each_parameter overloads: Self is the stack, const or not.
+  template <typename Self, typename F>
+  static void visit_parameters(Self& self, std::string_view prefix, F& f) {
+    for (std::size_t i = 0; i < self.layers_.size(); ++i)
+      self.layers_[i].for_each_parameter(join_name(join_name(prefix, "layers"), std::to_string(i)), f);
+    if (self.config_.final_norm) self.norm_.for_each_parameter(join_name(prefix, "norm"), f);
+  }
 };
 
 }  // namespace detail

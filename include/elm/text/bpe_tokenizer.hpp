@@ -21,9 +21,9 @@
 #include "elm/core/error.hpp"
 #include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
-#include "elm/text/detail/json_lite.hpp"
-#include "elm/text/detail/read_file.hpp"
+#include "elm/io/mapped_file.hpp"
 #include "elm/text/detail/special_tokens.hpp"
+#include "elm/text/detail/vocab_json.hpp"
 #include "elm/text/encoding.hpp"
 #include "elm/text/unicode.hpp"
 #include "elm/text/utf8.hpp"
@@ -150,9 +150,9 @@ class BpeTokenizer {
   /// (bad JSON, duplicate token or id, ids not 0..V-1, a byte symbol missing, a merge naming tokens not in the
   /// vocabulary, or a merge whose result is not in it).
   static BpeTokenizer from_files(const std::string& vocab_json_path, const std::string& merges_txt_path) {
-    const std::string vocab = text::detail::read_file(vocab_json_path, "elm::text::BpeTokenizer::from_files");
-    const std::string merges = text::detail::read_file(merges_txt_path, "elm::text::BpeTokenizer::from_files");
-    return from_strings(vocab, merges, vocab_json_path, merges_txt_path);
+    const io::MappedFile vocab(vocab_json_path, "elm::text::BpeTokenizer::from_files");
+    const io::MappedFile merges(merges_txt_path, "elm::text::BpeTokenizer::from_files");
+    return from_strings(vocab.text(), merges.text(), vocab_json_path, merges_txt_path);
   }
 
   /// Same as from_files, from the files' contents; the names are used in error messages.
@@ -279,8 +279,7 @@ class BpeTokenizer {
 
   void load_vocab(std::string_view json, std::string_view name) {
     const std::string where = elm::detail::concat("elm::text::BpeTokenizer: ", name);
-    text::detail::JsonLite parser(json, where);
-    auto entries = parser.parse_string_to_int_object();
+    auto entries = text::detail::read_vocab_json(json, where);
     const auto V = static_cast<std::int64_t>(entries.size());
     ELM_EXPECT(V > 0, FormatError, where, ": empty vocabulary, expected a JSON object of token -> id");
     id_to_token_.assign(entries.size(), std::string());

@@ -12,7 +12,7 @@
 #include "elm/core/check.hpp"
 #include "elm/core/error.hpp"
 #include "elm/core/types.hpp"
-#include "elm/text/detail/read_file.hpp"
+#include "elm/io/mapped_file.hpp"
 #include "elm/text/utf8.hpp"
 
 namespace elm::text {
@@ -49,7 +49,8 @@ class Vocabulary {
 
   /// Reads a vocab.txt file (see from_text). Throws IoError if it cannot be read.
   static Vocabulary from_file(const std::string& path) {
-    return from_text(detail::read_file(path, "elm::text::Vocabulary::from_file"), path);
+    const io::MappedFile file(path, "elm::text::Vocabulary::from_file");
+    return from_text(file.text(), path);
   }
 
   /// Number of tokens V.

@@ -117,7 +117,7 @@ class RecurrentNetwork {
   }
 
   /// Runs every layer over the batch.  x: (I, B T), lengths: B values in [0, T] -> y: (H, B T), the top
-  /// layer's outputs (zero at padding: the curriculum's return_sequences=True); final (if given) receives
+  /// layer's outputs (zero at padding: Keras's return_sequences=True); final (if given) receives
   /// h_n (and c_n) of every layer, the state after each sequence's last real step (return_sequences=False is
   /// final->h's last B columns). initial may be null (zeros). Throws ShapeError for x not (I, B T) or a state
   /// not (H, L B), RangeError for a length outside [0, T]. Cost O(L T B G H (I + H)).
@@ -204,16 +204,15 @@ class RecurrentNetwork {
     if (dinitial) *dinitial = std::move(dinit);
   }
 
-  /// Visits weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} for k = 0..L-1 (PyTorch's order).
+  /// Visits weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} for k = 0..L-1 (PyTorch's order). The
+  /// const overload passes const parameters.
   template <typename F>
   void for_each_parameter(std::string_view prefix, F&& f) {
-    for (std::size_t l = 0; l < weight_ih_.size(); ++l) {
-      const std::string k = std::to_string(l);
-      f(join_name(prefix, "weight_ih_l" + k), weight_ih_[l]);
-      f(join_name(prefix, "weight_hh_l" + k), weight_hh_[l]);
-      f(join_name(prefix, "bias_ih_l" + k), bias_ih_[l]);
-      f(join_name(prefix, "bias_hh_l" + k), bias_hh_[l]);
-    }
+    visit_parameters(*this, prefix, f);
+  }
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) const {
+    visit_parameters(*this, prefix, f);
   }
 
   void zero_grad() {
@@ -221,6 +220,18 @@ class RecurrentNetwork {
   }
 
  private:
+  // The body of both for_each_parameter overloads: Self is RecurrentNetwork, const or not.
+  template <typename Self, typename F>
+  static void visit_parameters(Self& self, std::string_view prefix, F& f) {
+    for (std::size_t l = 0; l < self.weight_ih_.size(); ++l) {
+      const std::string k = std::to_string(l);
+      f(join_name(prefix, "weight_ih_l" + k), self.weight_ih_[l]);
+      f(join_name(prefix, "weight_hh_l" + k), self.weight_hh_[l]);
+      f(join_name(prefix, "bias_ih_l" + k), self.bias_ih_[l]);
+      f(join_name(prefix, "bias_hh_l" + k), self.bias_hh_[l]);
+    }
+  }
+
   const char* name() const {
     switch (kind_) {
       case RecurrentKind::lstm: return "elm::nn::Lstm";
