@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "elm/text/bpe_tokenizer.hpp"
-#include "elm/text/detail/read_file.hpp"
+#include "elm/io/mapped_file.hpp"
 #include "elm/text/wordpiece_tokenizer.hpp"
 
 namespace {
@@ -29,7 +29,7 @@ std::string data(const std::string& rel) { return repo_root() + "/examples/data/
 
 // Non-empty lines: the unit both libraries encode (one call per line).
 std::vector<std::string> corpus_lines(const std::string& rel) {
-  const std::string text = elm::text::detail::read_file(data(rel), "bench_text");
+  const std::string text(elm::io::MappedFile(data(rel), "bench_text").text());
   std::vector<std::string> lines;
   std::size_t pos = 0;
   while (pos < text.size()) {

@@ -25,6 +25,7 @@
 #include "elm/nn/optim/sgd.hpp"
 #include "elm/nn/parameter.hpp"
 #include "elm/nn/positional_encoding.hpp"
+#include "elm/nn/product_kernel.hpp"
 #include "elm/nn/rnn.hpp"
 #include "elm/nn/rotary_embedding.hpp"
 #include "elm/nn/sequential.hpp"

@@ -16,10 +16,11 @@
 namespace elm::io {
 
 /// Writes each parameter's value under its dotted name, with `metadata` in __metadata__, atomically.
-/// Parameters of a float module are stored as F32, of a double module as F64. Reads the parameters only: the
-/// module may be const (Module deduces to a const type, and its const for_each_parameter runs).
+/// Parameters of a float module are stored as F32, of a double module as F64. Reads the parameters only,
+/// through the module's const for_each_parameter.
 template <typename Module>
-void save_parameters(const std::string& path, Module& module, const std::map<std::string, std::string>& metadata = {}) {
+void save_parameters(const std::string& path, const Module& module,
+                     const std::map<std::string, std::string>& metadata = {}) {
   SafetensorsWriter writer;
   for (const auto& [key, value] : metadata) writer.set_metadata(key, value);
   module.for_each_parameter("", [&](const std::string& name, const auto& p) { writer.add(name, p.shape, p.value); });

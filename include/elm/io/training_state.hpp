@@ -31,7 +31,7 @@ inline std::vector<Index> state_shape(Index rows, Index cols) {
 /// count of completed steps), optimizer_steps, lr, plus `metadata`. Atomic (temporary file + rename).
 /// Optimizer: anything with for_each_state(f(name, Matrix&)), steps() and lr() (Sgd, Adam, AdamW).
 template <typename Module, typename Optimizer>
-void save_training_state(const std::string& path, Module& module, Optimizer& optimizer, std::int64_t step,
+void save_training_state(const std::string& path, const Module& module, Optimizer& optimizer, std::int64_t step,
                          const std::map<std::string, std::string>& metadata = {}) {
   SafetensorsWriter writer;
   for (const auto& [key, value] : metadata) writer.set_metadata(key, value);

@@ -215,6 +215,8 @@ class Activation {
 
   template <typename F>
   void for_each_parameter(std::string_view, F&&) {}
+  template <typename F>
+  void for_each_parameter(std::string_view, F&&) const {}
   void zero_grad() {}
 
  private:

@@ -119,6 +119,11 @@ class LayerNorm {
     f(join_name(prefix, "weight"), weight_);
     f(join_name(prefix, "bias"), bias_);
   }
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) const {
+    f(join_name(prefix, "weight"), weight_);
+    f(join_name(prefix, "bias"), bias_);
+  }
 
   void zero_grad() {
     weight_.zero_grad();

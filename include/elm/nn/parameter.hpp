@@ -53,7 +53,7 @@ inline std::string join_name(std::string_view prefix, std::string_view name) {
 
 /// Sum of numel over every parameter a module visits with for_each_parameter. The module may be const.
 template <typename Module>
-Index count_parameters(Module& module) {
+Index count_parameters(const Module& module) {
   Index total = 0;
   module.for_each_parameter("", [&](const std::string&, const auto& p) { total += p.numel(); });
   return total;
