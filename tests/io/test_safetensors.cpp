@@ -16,7 +16,7 @@ namespace {
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
-std::string temp_path(const std::string& name) {
+std::string safetensors_temp_path(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / "elm-tests-io";
   fs::create_directories(dir);
   return (dir / name).string();
@@ -38,7 +38,7 @@ std::string file_bytes(const std::string& header, const std::string& data) {
 }
 
 std::string read_error(const std::string& bytes, const std::string& name) {
-  const std::string path = temp_path(name);
+  const std::string path = safetensors_temp_path(name);
   write_bytes(path, bytes);
   try {
     elm::io::SafetensorsReader reader(path);
@@ -59,7 +59,7 @@ TEST_CASE("safetensors round trip keeps every value of each float dtype", "[io][
   writer.add("f16", {6}, m, elm::io::Dtype::F16);
   writer.add("bf16", {3, 1, 2}, m, elm::io::Dtype::BF16);
   writer.set_metadata("step", "42");
-  const std::string path = temp_path("roundtrip.safetensors");
+  const std::string path = safetensors_temp_path("roundtrip.safetensors");
   writer.save(path);
 
   const elm::io::SafetensorsReader reader(path);
@@ -180,7 +180,7 @@ TEST_CASE("malformed safetensors files are rejected with a message that says wha
     const std::string message = read_error(c.bytes, std::string(c.name) + ".safetensors");
     CHECK_THAT(message, Contains(c.message) && Contains(std::string(c.name) + ".safetensors"));
   }
-  REQUIRE_THROWS_AS(elm::io::SafetensorsReader(temp_path("does-not-exist.safetensors")), elm::IoError);
+  REQUIRE_THROWS_AS(elm::io::SafetensorsReader(safetensors_temp_path("does-not-exist.safetensors")), elm::IoError);
 }
 
 TEST_CASE("the writer rejects inconsistent tensors and never leaves a partial file", "[io][safetensors][bad-input]") {
@@ -191,7 +191,7 @@ TEST_CASE("the writer rejects inconsistent tensors and never leaves a partial fi
   REQUIRE_THROWS_AS(writer.add("w", {6}, m), elm::InvalidArgument);
   REQUIRE_THROWS_AS(writer.add("x", {6}, m, elm::io::Dtype::I32), elm::InvalidArgument);
 
-  const std::string path = temp_path("atomic.safetensors");
+  const std::string path = safetensors_temp_path("atomic.safetensors");
   writer.save(path);
   const auto before = elm::io::SafetensorsReader(path).read_matrix<float>("w");
   // A failure while writing leaves the previous file intact and no temporary file behind.
@@ -206,5 +206,5 @@ TEST_CASE("the writer rejects inconsistent tensors and never leaves a partial fi
   for (const auto& entry : fs::directory_iterator(fs::path(path).parent_path()))
     files += entry.path().filename().string().rfind("atomic.safetensors", 0) == 0;
   CHECK(files == 1);
-  REQUIRE_THROWS_AS(writer.save(temp_path("no-such-dir/x.safetensors")), elm::IoError);
+  REQUIRE_THROWS_AS(writer.save(safetensors_temp_path("no-such-dir/x.safetensors")), elm::IoError);
 }

@@ -67,7 +67,7 @@ double max_abs(const Eigen::MatrixBase<Derived>& difference) {
 
 // Float products over a depth of up to 259 terms of O(1) products: within 1e-4 of the exact product's entries
 // (seen: 1.5e-5; a wrong index or a missed term gives errors of order 1).
-constexpr double tolerance = 1e-4;
+constexpr double product_tolerance = 1e-4;
 
 }  // namespace
 
@@ -92,20 +92,20 @@ TEST_CASE("PackedLhs multiplies like Eigen's product, at every shape edge, in ev
   packed.multiply(b, out);
   REQUIRE(out.rows() == m);
   REQUIRE(out.cols() == n);
-  CHECK(max_abs(out.cast<double>() - expected) < tolerance);
+  CHECK(max_abs(out.cast<double>() - expected) < product_tolerance);
   // transposed (row-major) operands, as the recurrent layers pass them
   const MatF at = a.transpose(), bt = b.transpose();
   Packed(at.transpose()).multiply(bt.transpose(), out);
-  CHECK(max_abs(out.cast<double>() - expected) < tolerance);
+  CHECK(max_abs(out.cast<double>() - expected) < product_tolerance);
   // packed panel by panel inside each product, as the dense layers' operands used once are
   Packed streamed;
   streamed.multiply_streamed(a, b, out);
-  CHECK(max_abs(out.cast<double>() - expected) < tolerance);
+  CHECK(max_abs(out.cast<double>() - expected) < product_tolerance);
   streamed.multiply_streamed(at.transpose(), bt.transpose(), out);
-  CHECK(max_abs(out.cast<double>() - expected) < tolerance);
+  CHECK(max_abs(out.cast<double>() - expected) < product_tolerance);
   MatF out_t = MatF::Zero(n, m);
   streamed.multiply_add_transposed_streamed(a, b, out_t);
-  CHECK(max_abs(out_t.cast<double>() - expected.transpose()) < tolerance);
+  CHECK(max_abs(out_t.cast<double>() - expected.transpose()) < product_tolerance);
 }
 
 TEST_CASE("PackedLhs adds into column blocks and transposed outputs, and survives aliasing", "[nn][packed_lhs]") {
@@ -123,7 +123,7 @@ TEST_CASE("PackedLhs adds into column blocks and transposed outputs, and survive
     const MatF start = random_matrix(m, n + 5, rng).cast<float>();
     MatF out = start;
     packed.multiply_add(b, out.middleCols(2, n));
-    CHECK(max_abs(out.middleCols(2, n).cast<double>() - start.middleCols(2, n).cast<double>() - expected) < tolerance);
+    CHECK(max_abs(out.middleCols(2, n).cast<double>() - start.middleCols(2, n).cast<double>() - expected) < product_tolerance);
     CHECK(out.leftCols(2) == start.leftCols(2));
     CHECK(out.rightCols(3) == start.rightCols(3));
   }
@@ -132,7 +132,7 @@ TEST_CASE("PackedLhs adds into column blocks and transposed outputs, and survive
     MatF out = start;
     Packed streamed;
     streamed.multiply_add_streamed(a, b, out.middleRows(1, m));
-    CHECK(max_abs(out.middleRows(1, m).cast<double>() - start.middleRows(1, m).cast<double>() - expected) < tolerance);
+    CHECK(max_abs(out.middleRows(1, m).cast<double>() - start.middleRows(1, m).cast<double>() - expected) < product_tolerance);
     CHECK(out.row(0) == start.row(0));
     CHECK(out.bottomRows(3) == start.bottomRows(3));
   }
@@ -140,25 +140,25 @@ TEST_CASE("PackedLhs adds into column blocks and transposed outputs, and survive
     const MatF start = random_matrix(n, m, rng).cast<float>();
     MatF out_t = start;
     packed.multiply_add_transposed(b, out_t);
-    CHECK(max_abs(out_t.cast<double>() - start.cast<double>() - expected.transpose()) < tolerance);
+    CHECK(max_abs(out_t.cast<double>() - start.cast<double>() - expected.transpose()) < product_tolerance);
   }
   SECTION("multiply_transposed writes (A b)^T") {
     MatF out_t = random_matrix(3, 2, rng).cast<float>();  // resized
     packed.multiply_transposed(b, out_t);
     REQUIRE(out_t.rows() == n);
     REQUIRE(out_t.cols() == m);
-    CHECK(max_abs(out_t.cast<double>() - expected.transpose()) < tolerance);
+    CHECK(max_abs(out_t.cast<double>() - expected.transpose()) < product_tolerance);
   }
   SECTION("the right side may be the output itself") {
     const MatF square_a = random_matrix(k, k, rng).cast<float>();
     MatF x = random_matrix(k, n, rng).cast<float>();
     const MatD want = exact(square_a, x);
     Packed(square_a).multiply(x, x);
-    CHECK(max_abs(x.cast<double>() - want) < tolerance);
+    CHECK(max_abs(x.cast<double>() - want) < product_tolerance);
     MatF y = random_matrix(k, n, rng).cast<float>();
     const MatD want_sum = y.cast<double>() + exact(square_a, y);
     Packed(square_a).multiply_add(y, y);
-    CHECK(max_abs(y.cast<double>() - want_sum) < tolerance);
+    CHECK(max_abs(y.cast<double>() - want_sum) < product_tolerance);
   }
 }
 
@@ -179,20 +179,20 @@ TEST_CASE("Streamed products pack many panels per thread, few whole, and add row
   const MatF start = row_sums;
   MatF out_t = MatF::Zero(n, m);
   packed.multiply_add_transposed_streamed(a, b, out_t, row_sums.data());
-  CHECK(max_abs(out_t.cast<double>() - expected.transpose()) < tolerance);
-  CHECK(max_abs(row_sums.cast<double>() - start.cast<double>() - a.cast<double>().rowwise().sum()) < tolerance);
+  CHECK(max_abs(out_t.cast<double>() - expected.transpose()) < product_tolerance);
+  CHECK(max_abs(row_sums.cast<double>() - start.cast<double>() - a.cast<double>().rowwise().sum()) < product_tolerance);
   // the same object for another product: the sums are added only when asked
   MatF out = MatF::Zero(m, n);
   packed.multiply_add_streamed(a, b, out);
-  CHECK(max_abs(out.cast<double>() - expected) < tolerance);
-  CHECK(max_abs(row_sums.cast<double>() - start.cast<double>() - a.cast<double>().rowwise().sum()) < tolerance);
+  CHECK(max_abs(out.cast<double>() - expected) < product_tolerance);
+  CHECK(max_abs(row_sums.cast<double>() - start.cast<double>() - a.cast<double>().rowwise().sum()) < product_tolerance);
   packed.multiply_add_streamed(a, b, out, row_sums.data());
-  CHECK(max_abs(out.cast<double>() - 2 * expected) < tolerance);
-  CHECK(max_abs(row_sums.cast<double>() - start.cast<double>() - 2 * a.cast<double>().rowwise().sum()) < tolerance);
+  CHECK(max_abs(out.cast<double>() - 2 * expected) < product_tolerance);
+  CHECK(max_abs(row_sums.cast<double>() - start.cast<double>() - 2 * a.cast<double>().rowwise().sum()) < product_tolerance);
   // a bias added to each column of the product as it is written
   const MatF bias = random_matrix(m, 1, rng).cast<float>();
   packed.multiply_streamed(a, b, out, bias.data());
-  CHECK(max_abs(out.cast<double>() - (expected.colwise() + bias.col(0).cast<double>())) < tolerance);
+  CHECK(max_abs(out.cast<double>() - (expected.colwise() + bias.col(0).cast<double>())) < product_tolerance);
 }
 
 TEST_CASE("tile_product multiplies operands in place like Eigen's product, at every shape edge", "[nn][packed_lhs]") {
@@ -218,27 +218,27 @@ TEST_CASE("tile_product multiplies operands in place like Eigen's product, at ev
     nn::detail::TileOutput<float> dest{out.data() + 1, 1, out.outerStride()};  // rows 1 .. m of out
     tile_product_with<false>(kernel, m, n, k, a.data(), a_store.outerStride(), &b_store(1, 2), 1,
                              b_store.outerStride(), dest);
-    CHECK(max_abs(out.middleRows(1, m).cast<double>() - expected) < tolerance);
+    CHECK(max_abs(out.middleRows(1, m).cast<double>() - expected) < product_tolerance);
     CHECK(out.row(0) == start.row(0));  // the rows around the output are left alone
     CHECK(out.bottomRows(1) == start.bottomRows(1));
     tile_product_with<true>(kernel, m, n, k, a.data(), a_store.outerStride(), bt.data(), bt_store.outerStride(), 1,
                             dest);
-    CHECK(max_abs(out.middleRows(1, m).cast<double>() - expected - expected_t) < tolerance);
+    CHECK(max_abs(out.middleRows(1, m).cast<double>() - expected - expected_t) < product_tolerance);
     // a transposed destination, and a per-row bias
     MatF out_t = MatF::Zero(n, m);
     const MatF bias = random_matrix(m, 1, rng).cast<float>();
     tile_product_with<false>(kernel, m, n, k, a.data(), a_store.outerStride(), &b_store(1, 2), 1,
                              b_store.outerStride(),
                              nn::detail::TileOutput<float>{out_t.data(), out_t.outerStride(), 1, bias.data()});
-    CHECK(max_abs(out_t.cast<double>() - (expected.colwise() + bias.col(0).cast<double>()).transpose()) < tolerance);
+    CHECK(max_abs(out_t.cast<double>() - (expected.colwise() + bias.col(0).cast<double>()).transpose()) < product_tolerance);
   }
   // block_product, the attention layers' entry, in the kernel in force
   nn::ScopedProductKernel scoped(kernel);
   out = start;
   nn::detail::block_product<false>(a, b, out.middleRows(1, m));
-  CHECK(max_abs(out.middleRows(1, m).cast<double>() - expected) < tolerance);
+  CHECK(max_abs(out.middleRows(1, m).cast<double>() - expected) < product_tolerance);
   nn::detail::block_product<true>(a, bt.transpose(), out.middleRows(1, m));
-  CHECK(max_abs(out.middleRows(1, m).cast<double>() - expected - expected_t) < tolerance);
+  CHECK(max_abs(out.middleRows(1, m).cast<double>() - expected - expected_t) < product_tolerance);
   CHECK(out.row(0) == start.row(0));
 }
 

@@ -23,7 +23,7 @@ using MatF = elm::Matrix<float>;
 namespace {
 
 // Float32 on both sides over 7 steps of 2 layers: the same 1e-5 normwise bound as the layers.
-constexpr double tolerance = 1e-5;
+constexpr double recurrent_tolerance = 1e-5;
 
 template <typename Net>
 void check_recurrent_parity(Net& net, const Fixture& f, bool lstm) {
@@ -47,16 +47,16 @@ void check_recurrent_parity(Net& net, const Fixture& f, bool lstm) {
   net.forward(f.matrix("x"), lengths, y, &initial, &final_state, &cache);
   net.zero_grad();
   net.backward(cache, f.matrix("dy"), &dfinal, dx, &dinitial);
-  CHECK(parity_error("y", y, f.matrix("y")) < tolerance);
-  CHECK(parity_error("hn", final_state.h, f.matrix("hn")) < tolerance);
-  CHECK(parity_error("dx", dx, f.matrix("dx")) < tolerance);
-  CHECK(parity_error("dh0", dinitial.h, f.matrix("dh0")) < tolerance);
+  CHECK(parity_error("y", y, f.matrix("y")) < recurrent_tolerance);
+  CHECK(parity_error("hn", final_state.h, f.matrix("hn")) < recurrent_tolerance);
+  CHECK(parity_error("dx", dx, f.matrix("dx")) < recurrent_tolerance);
+  CHECK(parity_error("dh0", dinitial.h, f.matrix("dh0")) < recurrent_tolerance);
   if (lstm) {
-    CHECK(parity_error("cn", final_state.c, f.matrix("cn")) < tolerance);
-    CHECK(parity_error("dc0", dinitial.c, f.matrix("dc0")) < tolerance);
+    CHECK(parity_error("cn", final_state.c, f.matrix("cn")) < recurrent_tolerance);
+    CHECK(parity_error("dc0", dinitial.c, f.matrix("dc0")) < recurrent_tolerance);
   }
   net.for_each_parameter("", [&](const std::string& name, nn::Parameter<float>& p) {
-    CHECK(parity_error("d" + name, p.grad, f.matrix("d" + name)) < tolerance);
+    CHECK(parity_error("d" + name, p.grad, f.matrix("d" + name)) < recurrent_tolerance);
   });
 }
 

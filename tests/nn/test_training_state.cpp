@@ -28,7 +28,7 @@ std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("elm-nn-" + name)).string();
 }
 
-Mlp make_mlp(std::uint64_t seed) {
+Mlp make_seeded_mlp(std::uint64_t seed) {
   elm::Rng rng(seed);
   return Mlp(nn::Linear<float>(6, 8, rng), nn::Activation<float>(nn::ActivationKind::gelu), nn::Linear<float>(8, 4, rng));
 }
@@ -54,18 +54,18 @@ float train_step(Mlp& mlp, nn::AdamW<float>& opt, std::int64_t s) {
 
 TEST_CASE("Resuming from a training state gives exactly the losses of an uninterrupted run", "[nn][io][resume]") {
   const nn::AdamWOptions options{0.01, 0.9, 0.99, 1e-8, 0.05};
-  Mlp straight = make_mlp(3);
+  Mlp straight = make_seeded_mlp(3);
   nn::AdamW<float> opt_straight(options);
   std::vector<float> expected;
   for (int s = 0; s < 12; ++s) expected.push_back(train_step(straight, opt_straight, s));
 
-  Mlp first = make_mlp(3);
+  Mlp first = make_seeded_mlp(3);
   nn::AdamW<float> opt_first(options);
   for (int s = 0; s < 5; ++s) CHECK(train_step(first, opt_first, s) == expected[std::size_t(s)]);
   const std::string path = temp_path("resume.safetensors");
   elm::io::save_training_state(path, first, opt_first, 5, {{"note", "test"}});
 
-  Mlp resumed = make_mlp(99);  // different weights: all must come from the file
+  Mlp resumed = make_seeded_mlp(99);  // different weights: all must come from the file
   nn::AdamW<float> opt_resumed(options);
   const auto meta = elm::io::load_training_state(path, resumed, opt_resumed);
   CHECK(meta.at("note") == "test");
@@ -78,10 +78,10 @@ TEST_CASE("Resuming from a training state gives exactly the losses of an uninter
 }
 
 TEST_CASE("A parameter checkpoint round-trips and rejects missing or misshapen tensors", "[nn][io][bad-input]") {
-  Mlp mlp = make_mlp(4);
+  Mlp mlp = make_seeded_mlp(4);
   const std::string path = temp_path("params.safetensors");
   elm::io::save_parameters(path, mlp, {{"architecture", "mlp"}});
-  Mlp other = make_mlp(5);
+  Mlp other = make_seeded_mlp(5);
   elm::io::load_parameters(path, other);
   MatF x = MatF::Random(6, 3), y1, y2;
   mlp.forward(x, y1);
@@ -110,7 +110,7 @@ TEST_CASE("A parameter checkpoint round-trips and rejects missing or misshapen t
 }
 
 TEST_CASE("SGD momentum buffers survive a save and restore", "[nn][io][resume]") {
-  Mlp a = make_mlp(6);
+  Mlp a = make_seeded_mlp(6);
   nn::Sgd<float> opt({0.05, 0.9});
   MatF x = MatF::Random(6, 4), logits, dl, dx;
   const std::vector<Index> targets{0, 1, 2, 3};
@@ -122,7 +122,7 @@ TEST_CASE("SGD momentum buffers survive a save and restore", "[nn][io][resume]")
   opt.step(a);
   const std::string path = temp_path("sgd.safetensors");
   elm::io::save_training_state(path, a, opt, 1);
-  Mlp b = make_mlp(7);
+  Mlp b = make_seeded_mlp(7);
   nn::Sgd<float> opt_b({0.05, 0.9});
   elm::io::load_training_state(path, b, opt_b);
   std::vector<MatF> bufs_a, bufs_b;

@@ -14,7 +14,7 @@ using elm::text::WordPieceTokenizer;
 
 namespace {
 
-std::vector<Index> to_ids(const nlohmann::json& j) {
+std::vector<Index> json_ids(const nlohmann::json& j) {
   std::vector<Index> out;
   for (const auto& v : j) out.push_back(v.get<Index>());
   return out;
@@ -43,7 +43,7 @@ void check_parity(const WordPieceTokenizer& t, const nlohmann::json& texts, cons
   for (std::size_t i = 0; i < texts.size(); ++i) {
     const std::string text = texts[i];
     const elm::text::Encoding e = t.encode(text);
-    const bool ids_ok = e.ids == to_ids(cases[i]["ids"]);
+    const bool ids_ok = e.ids == json_ids(cases[i]["ids"]);
     const bool offsets_ok = elm::text::to_code_point_offsets(text, e.offsets) == to_offsets(cases[i]["offsets"]);
     if (!ids_ok) ++id_mismatches;
     if (!offsets_ok) ++offset_mismatches;
@@ -115,10 +115,10 @@ TEST_CASE("pairs, truncation and padding equal Hugging Face", "[text][wordpiece]
     o.padding = EncodeOptions::Padding::to_max_length;
     const elm::text::Encoding e = pair ? t.encode_pair(a, b, o) : t.encode(a, o);
     INFO(nlohmann::json(a).dump() << " / " << nlohmann::json(b).dump() << " max_length " << o.max_length);
-    CHECK(e.ids == to_ids(c["ids"]));
-    CHECK(e.type_ids == to_ids(c["type_ids"]));
-    CHECK(e.attention_mask == to_ids(c["attention_mask"]));
-    CHECK(e.special_tokens_mask == to_ids(c["special_tokens_mask"]));
+    CHECK(e.ids == json_ids(c["ids"]));
+    CHECK(e.type_ids == json_ids(c["type_ids"]));
+    CHECK(e.attention_mask == json_ids(c["attention_mask"]));
+    CHECK(e.special_tokens_mask == json_ids(c["special_tokens_mask"]));
     CHECK(code_point_offsets(e, a, b) == to_offsets(c["offsets"]));
   }
 }

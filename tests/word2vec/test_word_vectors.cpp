@@ -19,7 +19,7 @@ using elm::io::WordVectors;
 
 namespace {
 
-const std::string data_dir = std::string(ELM_TEST_DATA_DIR) + "/word2vec/";
+const std::string vectors_dir = std::string(ELM_TEST_DATA_DIR) + "/word2vec/";
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -31,9 +31,9 @@ std::string slurp(const std::string& path) {
 // one word per line, and raw little-endian float32 in row-major (V, d) order.
 WordVectors expected_fixture(const std::string& name, elm::Index dim) {
   WordVectors wv;
-  std::istringstream words(slurp(data_dir + name + ".words"));
+  std::istringstream words(slurp(vectors_dir + name + ".words"));
   for (std::string w; std::getline(words, w);) wv.words.push_back(w);
-  const std::string raw = slurp(data_dir + name + ".f32");
+  const std::string raw = slurp(vectors_dir + name + ".f32");
   REQUIRE(raw.size() == wv.words.size() * std::size_t(dim) * 4);
   wv.vectors.resize(dim, elm::Index(wv.words.size()));
   for (std::size_t i = 0; i < raw.size() / 4; ++i) {
@@ -97,14 +97,14 @@ TEST_CASE("files written by gensim and in the C tool's layouts are read exactly"
                           Case{"c_style.txt", WordVectorFormat::text, 5},
                           Case{"c_style.bin", WordVectorFormat::binary, 5});
   INFO(c.file);
-  const WordVectors got = elm::io::read_word_vectors(data_dir + c.file, c.format);
+  const WordVectors got = elm::io::read_word_vectors(vectors_dir + c.file, c.format);
   require_identical(got, expected_fixture(c.file, c.dim));
 }
 
 TEST_CASE("the files we write are byte-identical to the committed ones gensim reads exactly", "[word2vec][io]") {
   // elm.txt and elm.bin were written by this writer (elm-word2vec convert) from gensim.bin;
   // tools/word2vec_gensim_roundtrip.py checks that gensim loads them with vectors identical to gensim.bin's.
-  const WordVectors wv = elm::io::read_word_vectors(data_dir + "gensim.bin", WordVectorFormat::binary);
+  const WordVectors wv = elm::io::read_word_vectors(vectors_dir + "gensim.bin", WordVectorFormat::binary);
   for (const auto format : {WordVectorFormat::text, WordVectorFormat::binary}) {
     const bool binary = format == WordVectorFormat::binary;
     std::ostringstream out(binary ? std::ios::binary | std::ios::out : std::ios::out);
@@ -112,7 +112,7 @@ TEST_CASE("the files we write are byte-identical to the committed ones gensim re
       elm::io::write_word2vec_binary(out, wv);
     else
       elm::io::write_word2vec_text(out, wv);
-    CHECK(out.str() == slurp(data_dir + (binary ? "elm.bin" : "elm.txt")));
+    CHECK(out.str() == slurp(vectors_dir + (binary ? "elm.bin" : "elm.txt")));
   }
 }
 

@@ -15,6 +15,7 @@
 #include "elm/core/types.hpp"
 #include "elm/core/workspace.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
+#include "elm/nn/detail/vector_kernels.hpp"
 #include "elm/nn/parameter.hpp"
 
 namespace elm::nn {
@@ -343,6 +344,13 @@ class RecurrentNetwork {
           auto c_t = lc ? lc->c.middleCols(c0, batch) : c_new.middleCols(0, batch);
           // over column chunks of the batch on OpenMP threads (the step's only serial part otherwise)
           elm::detail::parallel_chunks(batch, elm::detail::column_chunk(gh), [&](Index, Index b0, Index b1) {
+            // float on an AVX2 or AVX-512 kernel: the whole cell fused, one column at a time
+            const bool fused = with_vector_kernels<Scalar>([&](auto kernels) {
+              for (Index b = b0; b < b1; ++b)
+                kernels.lstm_cell_column(pre.col(b).data(), c.col(b).data(), c_t.col(b).data(), y_t.col(b).data(),
+                                         hs);
+            });
+            if (fused) return;
             const Index nb = b1 - b0;
             auto a = pre.middleCols(b0, nb);
             a.topRows(2 * hs).array() = a.topRows(2 * hs).array().logistic();            // input, forget gates

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Element-wise kernels (the tanh GELU and LayerNorm over one column) in float, written once over the vector
+// Element-wise kernels (the tanh GELU, LayerNorm and the LSTM cell, over one column) in float, written once over the vector
 // operations Simd<float> of the namespace it is included in: vector_kernels.hpp includes this file once per
 // instruction set compiled apart from the program's flags (avx2, avx512), each time inside that instruction
 // set's namespace and target region. The program's own instruction set keeps Eigen's expressions (generic).
@@ -28,6 +28,12 @@ struct VectorKernels {
   static EIGEN_ALWAYS_INLINE Packet vector_tanh(Packet x) {
     const auto e = vector_exp(Ops::add(x, x));
     return Ops::sub(Ops::set1(1.0f), Ops::div(Ops::set1(2.0f), Ops::add(e, Ops::set1(1.0f))));
+  }
+
+  /// The logistic function per lane, 1 / (1 + e^-x) (exact to a few ulps; 0 and 1 at the far ends).
+  static EIGEN_ALWAYS_INLINE Packet vector_sigmoid(Packet x) {
+    const auto one = Ops::set1(1.0f);
+    return Ops::div(one, Ops::add(one, vector_exp(Ops::sub(Ops::set1(0.0f), x))));
   }
 
   /// Calls f(packet offset) over the whole packets of [0, n) and f_tail(i) over the rest.
@@ -149,5 +155,37 @@ struct VectorKernels {
           Ops::storeu(dx + i, Ops::mul(centred, r));
         },
         [&](Index i) { dx[i] = (dx[i] - mean_g - hat[i] * mean_gh) * rstd; });
+  }
+
+  /// One sequence's column of an LSTM step, fused: the gate pre-activations (i, f, g, o: 4 H floats) are
+  /// activated in place (sigmoid, sigmoid, tanh, sigmoid), c = f c_prev + i g and h = o tanh(c). c may be
+  /// c_prev (each lane is read before it is written).
+  static void lstm_cell_column(float* gates, const float* c_prev, float* c, float* h, Index hidden) {
+    float* const in = gates;
+    float* const forget = gates + hidden;
+    float* const cand = gates + 2 * hidden;
+    float* const out = gates + 3 * hidden;
+    for_each_packet(
+        hidden,
+        [&](Index k) {
+          const auto i = vector_sigmoid(Ops::loadu(in + k)), f = vector_sigmoid(Ops::loadu(forget + k));
+          const auto g = vector_tanh(Ops::loadu(cand + k)), o = vector_sigmoid(Ops::loadu(out + k));
+          Ops::storeu(in + k, i);
+          Ops::storeu(forget + k, f);
+          Ops::storeu(cand + k, g);
+          Ops::storeu(out + k, o);
+          const auto cn = Ops::madd(f, Ops::loadu(c_prev + k), Ops::mul(i, g));
+          Ops::storeu(c + k, cn);
+          Ops::storeu(h + k, Ops::mul(o, vector_tanh(cn)));
+        },
+        [&](Index k) {
+          const auto sigmoid = [](float x) { return 1.0f / (1.0f + std::exp(-x)); };
+          in[k] = sigmoid(in[k]);
+          forget[k] = sigmoid(forget[k]);
+          cand[k] = std::tanh(cand[k]);
+          out[k] = sigmoid(out[k]);
+          c[k] = forget[k] * c_prev[k] + in[k] * cand[k];
+          h[k] = out[k] * std::tanh(c[k]);
+        });
   }
 };

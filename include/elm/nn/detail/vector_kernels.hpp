@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The element-wise kernels of the tanh GELU and LayerNorm in float, compiled for AVX2 and AVX-512 apart from
+// The element-wise kernels of the tanh GELU, LayerNorm and the LSTM cell in float, compiled for AVX2 and AVX-512 apart from
 // the program's flags and chosen at run time with the product kernel (elm/nn/product_kernel.hpp): a plain
 // build then runs them as wide as the CPU allows. Everything else (double, the program's own instruction set,
 // the reference path) stays on Eigen's expressions.
