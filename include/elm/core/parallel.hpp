@@ -83,6 +83,15 @@ inline Index max_threads() {
 #endif
 }
 
+/// The calling thread's index in the OpenMP team running a parallel loop (0 outside one, or without OpenMP).
+inline Index thread_index() {
+#if defined(_OPENMP)
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 /// Elements of element-wise work below which a loop stays on one thread: an OpenMP fork and join costs a
 /// few microseconds, about as long as 32K element-wise operations (tanh, a LayerNorm column pass).
 inline constexpr Index parallel_grain = 32768;

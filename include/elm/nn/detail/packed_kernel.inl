@@ -289,7 +289,7 @@ class PackedLhsKernel {
       for (Buffer& buffer : thread_panels_) grow(buffer, panel_rows * depth_);
       const Index panels_per_chunk = std::max<Index>(1, (Index(1) << 18) / (tile_work * std::max<Index>(1, blocks)));
       elm::detail::parallel_chunks(panels_, panels_per_chunk, [&](Index, Index first, Index last) {
-        Scalar* panel = thread_panels_[to_size(thread_index())].data();
+        Scalar* panel = thread_panels_[to_size(elm::detail::thread_index())].data();
         for (Index p = first; p < last; ++p) {
           pack_panel(*streamed, p, panel);
           if (a_row_sums) add_panel_row_sums(panel, p, a_row_sums);

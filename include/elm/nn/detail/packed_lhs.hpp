@@ -18,10 +18,6 @@
 
 #include <Eigen/Core>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 #include "elm/core/huge_page_allocator.hpp"
 #include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
@@ -29,15 +25,6 @@
 #include "elm/nn/product_kernel.hpp"
 
 namespace elm::nn::detail {
-
-/// The calling thread's index in the OpenMP team running a parallel loop (0 outside one, or without OpenMP).
-inline Index thread_index() {
-#if defined(_OPENMP)
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
 
 /// An Eigen operand with direct access (a matrix, a block of one, a Ref, a Map, or the transpose of one of
 /// these) as the kernel's strided view.
