@@ -89,8 +89,8 @@ TEST_CASE("Adam's first step moves each weight by lr against its gradient's sign
   // With m = (1 - b1) g and v = (1 - b2) g^2 after one step, the bias corrections give m^ = g, v^ = g^2, so the
   // update is lr g / (|g| + eps) ~ lr sign(g).
   nn::Linear<double> layer(2, 1);
-  layer.weight().grad << 0.5, -3.0;
-  layer.bias().grad << 0.0;
+  layer.weight().gradient() << 0.5, -3.0;
+  layer.bias().gradient() << 0.0;
   nn::Adam<double> adam({0.1, 0.9, 0.999, 1e-8, 0.0, false});
   adam.step(layer);
   CHECK_THAT(layer.weight().value(0, 0), WithinAbs(-0.1, 1e-7));

@@ -92,7 +92,7 @@ class Embedding {
   void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy) {
     check_shape(dy, width(), to_index(cache.ids.size()), "elm::nn::Embedding::backward", "dy");
     if (!weight_.trainable) return;
-    for (std::size_t n = 0; n < cache.ids.size(); ++n) weight_.grad.col(cache.ids[n]) += dy.col(to_index(n));
+    for (std::size_t n = 0; n < cache.ids.size(); ++n) weight_.gradient().col(cache.ids[n]) += dy.col(to_index(n));
   }
 
   template <typename F>

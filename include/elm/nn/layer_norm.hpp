@@ -110,8 +110,8 @@ class LayerNorm {
         g = (g - mean_g - hat * mean_gx) * cache.rstd(j);
       }
     });
-    if (weight_.trainable) weight_.grad.col(0) += elm::row_sums(dgamma);
-    if (bias_.trainable) bias_.grad.col(0) += elm::row_sums(dbeta);
+    if (weight_.trainable) weight_.gradient().col(0) += elm::row_sums(dgamma);
+    if (bias_.trainable) bias_.gradient().col(0) += elm::row_sums(dbeta);
   }
 
   template <typename F>

@@ -85,10 +85,10 @@ class Linear {
     check_shape(dy, out_features(), cache.x.cols(), "elm::nn::Linear::backward", "dy");
     const bool bias_grad = has_bias_ && bias_.trainable;
     if (weight_.trainable)  // the bias gradient comes with the weight's, from the same pass over dy
-      detail::dense_add_weight_grad<Scalar>(cache.x, dy, weight_.grad, /*grad_transposed=*/true,
-                                            bias_grad ? bias_.grad.data() : nullptr, *products_);
+      detail::dense_add_weight_grad<Scalar>(cache.x, dy, weight_.gradient(), /*grad_transposed=*/true,
+                                            bias_grad ? bias_.gradient().data() : nullptr, *products_);
     else if (bias_grad)
-      bias_.grad.col(0) += elm::row_sums(dy);
+      bias_.gradient().col(0) += elm::row_sums(dy);
   }
 
   /// Visits `weight` and `bias` as f(name, parameter); the const overload passes const parameters.

@@ -301,16 +301,16 @@ class MultiHeadAttention {
   /// Adds the gradients of project_in(x, r0, n) given dout: (n, N); adds into dx.
   void project_in_backward(const Eigen::Ref<const Matrix<Scalar>>& x, Index r0, Index n,
                            const Eigen::Ref<const Matrix<Scalar>>& dout, Matrix<Scalar>& dx) {
-    Scalar* const bias_grad = config_.bias ? in_bias_.grad.data() + r0 : nullptr;
+    Scalar* const bias_grad = config_.bias ? in_bias_.gradient().data() + r0 : nullptr;
     detail::PackedLhs<Scalar>& products = *backward_products_;
     if (config_.layout == QkvLayout::torch) {
-      detail::dense_add_weight_grad<Scalar>(x, dout, in_weight_.grad.middleCols(r0, n), /*grad_transposed=*/true,
+      detail::dense_add_weight_grad<Scalar>(x, dout, in_weight_.gradient().middleCols(r0, n), /*grad_transposed=*/true,
                                             bias_grad, products);
       detail::dense_input_grad<Scalar>(in_weight_.value.middleCols(r0, n).transpose(), dout, dx,
                                        /*accumulate=*/true, products);
       return;
     }
-    detail::dense_add_weight_grad<Scalar>(x, dout, in_weight_.grad.middleRows(r0, n), /*grad_transposed=*/false,
+    detail::dense_add_weight_grad<Scalar>(x, dout, in_weight_.gradient().middleRows(r0, n), /*grad_transposed=*/false,
                                           bias_grad, products);
     detail::dense_input_grad<Scalar>(in_weight_.value.middleRows(r0, n), dout, dx, /*accumulate=*/true, products);
   }
@@ -390,10 +390,10 @@ class MultiHeadAttention {
     check_shape(dy, config_.width, cache.attended.cols(), where, "dy");
     // 1) output projection
     Matrix<Scalar> d_attended;
-    Scalar* const out_bias_grad = config_.bias ? out_bias_.grad.data() : nullptr;
+    Scalar* const out_bias_grad = config_.bias ? out_bias_.gradient().data() : nullptr;
     detail::PackedLhs<Scalar>& products = *backward_products_;
     const bool torch = config_.layout == QkvLayout::torch;
-    detail::dense_add_weight_grad<Scalar>(cache.attended, dy, out_weight_.grad, /*grad_transposed=*/torch,
+    detail::dense_add_weight_grad<Scalar>(cache.attended, dy, out_weight_.gradient(), /*grad_transposed=*/torch,
                                           out_bias_grad, products);
     if (torch)
       detail::dense_input_grad<Scalar>(out_weight_.value.transpose(), dy, d_attended, /*accumulate=*/false, products);

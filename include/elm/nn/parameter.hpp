@@ -15,7 +15,9 @@ namespace elm::nn {
 /// `value` holds the same bytes as an Eigen column-major matrix whose rows are the last dimension and
 /// whose columns are the product of the others. A PyTorch Linear weight (out, in) is therefore an Eigen
 /// (in, out) matrix, and a bias (out) an (out, 1) matrix: loading and saving is a plain copy.
-/// Gradient contract: layers add into `grad`; callers zero it (zero_grad) before each accumulation.
+/// Gradient contract: layers add into gradient(); callers zero it (zero_grad) before each accumulation.
+/// The gradient is allocated on first use, so a model loaded for inference holds its weights once: until a
+/// backward reaches it, `grad` is empty (0 x 0), which means zero.
 template <typename Scalar>
 struct Parameter {
   static_assert(std::is_floating_point_v<Scalar>, "Parameter needs a floating-point Scalar");
@@ -35,11 +37,22 @@ struct Parameter {
     for (Index d : shape)
       ELM_EXPECT(d >= 0, ShapeError, "elm::nn::Parameter: dimension ", d, " is negative");
     value = Matrix<Scalar>::Zero(rows, cols);
-    grad = Matrix<Scalar>::Zero(rows, cols);
   }
 
   Index numel() const { return value.size(); }
-  void zero_grad() { grad.setZero(); }
+  /// Whether a gradient has been allocated (a backward or an optimizer reached this parameter).
+  bool has_grad() const { return grad.size() != 0 || value.size() == 0; }
+  /// The gradient to add into, allocated as zeros of value's shape on first use.
+  Matrix<Scalar>& gradient() {
+    if (grad.rows() != value.rows() || grad.cols() != value.cols()) grad = Matrix<Scalar>::Zero(value.rows(), value.cols());
+    return grad;
+  }
+  /// Zeroes the gradient; one never allocated stays unallocated (it is zero already).
+  void zero_grad() {
+    if (grad.size() != 0) grad.setZero();
+  }
+  /// Frees the gradient (inference after training).
+  void release_grad() { grad = Matrix<Scalar>(); }
 };
 
 /// Joins a dotted parameter name: join_name("h.0", "attn") == "h.0.attn"; an empty prefix adds nothing.

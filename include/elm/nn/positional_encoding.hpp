@@ -103,7 +103,7 @@ class LearnedPositionalEmbedding {
     const Index T = detail::check_positions<Scalar>("elm::nn::LearnedPositionalEmbedding::backward", dy, width(),
                                                    batch, offset, max_positions());
     dx = dy;
-    for (Index b = 0; b < batch; ++b) weight_.grad.middleCols(offset, T) += dy.middleCols(b * T, T);
+    for (Index b = 0; b < batch; ++b) weight_.gradient().middleCols(offset, T) += dy.middleCols(b * T, T);
   }
 
   template <typename F>

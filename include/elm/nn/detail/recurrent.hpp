@@ -526,15 +526,15 @@ class RecurrentNetwork {
     const bool ih_trainable = weight_ih_[li].trainable;
     if (ih_trainable) {
       lhs.pack(dgx);
-      lhs.multiply_add_transposed(lc.x.transpose(), weight_ih_[li].grad);
+      lhs.multiply_add_transposed(lc.x.transpose(), weight_ih_[li].gradient());
     }
     if (weight_hh_[li].trainable) {
       if (gru || !ih_trainable) lhs.pack(drec);  // an LSTM's or RNN's drec is dgx, packed above
-      lhs.multiply_add_transposed(lc.h_prev.transpose(), weight_hh_[li].grad);
+      lhs.multiply_add_transposed(lc.h_prev.transpose(), weight_hh_[li].gradient());
     }
     const Vector<Scalar> dbias_ih = elm::row_sums(dgx);
-    if (bias_ih_[li].trainable) bias_ih_[li].grad.col(0) += dbias_ih;
-    if (bias_hh_[li].trainable) bias_hh_[li].grad.col(0) += gru ? elm::row_sums(dgh) : dbias_ih;
+    if (bias_ih_[li].trainable) bias_ih_[li].gradient().col(0) += dbias_ih;
+    if (bias_hh_[li].trainable) bias_hh_[li].gradient().col(0) += gru ? elm::row_sums(dgh) : dbias_ih;
     lhs.multiply_streamed(weight_ih_[li].value, dgx, d_in);
   }
 

@@ -81,9 +81,9 @@ class Adam {
       if (options_.decoupled) {
         if (options_.weight_decay != 0.0) p.value *= decay;
       } else if (options_.weight_decay != 0.0) {
-        g = p.grad + wd * p.value;
+        g = p.gradient() + wd * p.value;
       }
-      const Matrix<Scalar>& grad = (options_.decoupled || options_.weight_decay == 0.0) ? p.grad : g;
+      const Matrix<Scalar>& grad = (options_.decoupled || options_.weight_decay == 0.0) ? p.gradient() : g;
       // 2) moments, 3) bias-corrected step
       s.exp_avg += one_minus_b1 * (grad - s.exp_avg);
       s.exp_avg_sq = b2 * s.exp_avg_sq + one_minus_b2 * grad.cwiseProduct(grad);

@@ -16,7 +16,7 @@ template <typename Module>
 double grad_norm(Module& module) {
   double total = 0.0;
   module.for_each_parameter("", [&](const std::string&, auto& p) {
-    if (p.trainable) total += static_cast<double>(p.grad.squaredNorm());
+    if (p.trainable) total += static_cast<double>(p.grad.squaredNorm());  // an unallocated gradient is zero
   });
   return std::sqrt(total);
 }
@@ -33,7 +33,7 @@ double clip_grad_norm(Module& module, double max_norm) {
   if (coef < 1.0) {
     module.for_each_parameter("", [&](const std::string&, auto& p) {
       using Scalar = typename std::decay_t<decltype(p.value)>::Scalar;
-      if (p.trainable) p.grad *= static_cast<Scalar>(coef);
+      if (p.trainable) p.grad *= static_cast<Scalar>(coef);  // empty stays empty
     });
   }
   return norm;
@@ -46,7 +46,7 @@ void clip_grad_value(Module& module, double limit) {
   module.for_each_parameter("", [&](const std::string&, auto& p) {
     using Scalar = typename std::decay_t<decltype(p.value)>::Scalar;
     const Scalar l = static_cast<Scalar>(limit);
-    if (p.trainable) p.grad = p.grad.cwiseMax(-l).cwiseMin(l);
+    if (p.trainable && p.grad.size() != 0) p.grad = p.grad.cwiseMax(-l).cwiseMin(l);
   });
 }
 

@@ -64,7 +64,7 @@ class Sgd {
     const Scalar keep = static_cast<Scalar>(1.0 - options_.dampening);
     module.for_each_parameter("", [&](const std::string& name, Parameter<Scalar>& p) {
       if (!p.trainable) return;
-      Matrix<Scalar> g = p.grad;
+      Matrix<Scalar> g = p.gradient();
       if (wd != Scalar(0)) g += wd * p.value;
       if (mu != Scalar(0)) {
         auto [it, fresh] = buffers_.try_emplace(name);
