@@ -173,7 +173,7 @@ void encoder_forward_backward(benchmark::State& state) {
   config.activation = elm::nn::ActivationKind::gelu;
   elm::Rng rng(2);
   elm::nn::TransformerEncoderLayer<float> layer(config);
-  layer.init(rng);
+  layer.reset_parameters(rng);
   Matrix<float> x(768, B * T), g(768, B * T), y, dx;
   rng.fill_normal(x, 0.0, 1.0);
   rng.fill_normal(g, 0.0, 1.0);

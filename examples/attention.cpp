@@ -42,7 +42,7 @@ struct Model {
         positions(config.width, length),
         block(config),
         head(config.width, vocab, rng) {
-    block.init(rng);
+    block.reset_parameters(rng);
   }
 
   template <typename F>
@@ -187,7 +187,7 @@ int main(int argc, char** argv) {
                        elm::nn::Linear<float>::Cache* hc) {
       Matrix<float> e, h;
       model.embed.forward(ids, e, ec);
-      model.positions.forward(e, b, x);
+      model.positions.forward(e, b, 0, x);
       model.block.forward(x, b, mask, h, bc);
       model.head.forward(h, logits, hc);
     };

@@ -19,7 +19,7 @@ int main() {
 
   elm::nn::TransformerEncoder<float> encoder(config);
   elm::Rng rng(0);
-  encoder.init(rng);
+  encoder.reset_parameters(rng);
   std::printf("%ld parameters, first: ", long(elm::nn::count_parameters(encoder)));
   bool first = true;
   encoder.for_each_parameter("encoder", [&](const std::string& name, elm::nn::Parameter<float>&) {

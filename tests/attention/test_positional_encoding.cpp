@@ -27,9 +27,9 @@ TEMPLATE_TEST_CASE("the sinusoidal table matches the Annotated Transformer's", "
   // forward adds the table to each sequence of the batch, starting at the offset
   const Matrix<TestType> x = Matrix<TestType>::Ones(f.dim("C"), 2 * 3);
   Matrix<TestType> y;
-  pe.forward(x, 2, y, 4);
+  pe.forward(x, 2, 4, y);
   CHECK(y.col(3) == (pe.table().col(4).array() + TestType(1)).matrix());
-  REQUIRE_THROWS_MATCHES(pe.forward(x, 2, y, 5), elm::RangeError,
+  REQUIRE_THROWS_MATCHES(pe.forward(x, 2, 5, y), elm::RangeError,
                          Catch::Matchers::Message("elm::nn::SinusoidalPositionalEncoding::forward: positions 5..7 "
                                                   "exceed max_positions = 7 (sequence too long)"));
   REQUIRE_THROWS_AS(SinusoidalPositionalEncoding<TestType>(5, 3), elm::InvalidArgument);
@@ -38,26 +38,27 @@ TEMPLATE_TEST_CASE("the sinusoidal table matches the Annotated Transformer's", "
 TEST_CASE("learned positional embedding adds rows and accumulates their gradients", "[attention][positional][grad]") {
   elm::Rng rng(2);
   LearnedPositionalEmbedding<double> wpe(6, 3);
-  wpe.init(rng);
+  wpe.reset_parameters(rng);
   CHECK(wpe.weight().shape == std::vector<Index>{6, 3});
   Matrix<double> x = random_matrix(rng, 3, 2 * 4);
   const Matrix<double> g = random_matrix(rng, 3, 2 * 4);
   auto loss = [&]() {
     Matrix<double> y;
-    wpe.forward(x, 2, y, 1);
+    wpe.forward(x, 2, 1, y);
     return (y.array() * g.array()).sum();
   };
   Matrix<double> y, dx;
-  wpe.forward(x, 2, y, 1);
+  LearnedPositionalEmbedding<double>::Cache cache;
+  wpe.forward(x, 2, 1, y, &cache);
   CHECK(y.col(5) == x.col(5) + wpe.weight().value.col(2));
   wpe.zero_grad();
-  wpe.backward(g, 2, dx, 1);
+  wpe.backward(cache, g, dx);
   CHECK(dx == g);
   CHECK(wpe.weight().grad.col(0).isZero());
   CHECK(wpe.weight().grad.col(1) == g.col(0) + g.col(4));
   check_gradient("weight", wpe.weight().value, loss, wpe.weight().grad);
-  REQUIRE_THROWS_WITH(wpe.forward(x, 2, y, 3), Contains("positions 3..6 exceed max_positions = 6"));
-  REQUIRE_THROWS_WITH(wpe.forward(Matrix<double>::Zero(4, 2), 1, y), Contains("x has 4 rows, expected C = 3"));
+  REQUIRE_THROWS_WITH(wpe.forward(x, 2, 3, y), Contains("positions 3..6 exceed max_positions = 6"));
+  REQUIRE_THROWS_WITH(wpe.forward(Matrix<double>::Zero(4, 2), 1, 0, y), Contains("x has 4 rows, expected C = 3"));
 }
 
 TEMPLATE_TEST_CASE("rotary embedding matches the LLaMA references in both layouts", "[attention][rotary][parity]", float,

@@ -112,13 +112,13 @@ TEST_CASE("encoder layer gradients, dropout included, pass a finite-difference c
   auto loss = [&]() {
     rng.reseed(99);
     Matrix<double> y;
-    layer.forward(x, B, mask, y, nullptr, &rng);
+    layer.forward(x, B, mask, y, nullptr, elm::nn::ForwardContext::train(rng));
     return (y.array() * g.array()).sum();
   };
   TransformerEncoderLayer<double>::Cache cache;
   Matrix<double> y, dx;
   rng.reseed(99);
-  layer.forward(x, B, mask, y, &cache, &rng);
+  layer.forward(x, B, mask, y, &cache, elm::nn::ForwardContext::train(rng));
   CHECK(cache.d1.mask.size() > 0);
   layer.zero_grad();
   layer.backward(cache, g, dx);
@@ -143,13 +143,13 @@ TEST_CASE("decoder layer gradients, dropout included, pass a finite-difference c
   auto loss = [&]() {
     rng.reseed(7);
     Matrix<double> y;
-    layer.forward(x, mem, B, self_mask, memory_mask, y, nullptr, &rng);
+    layer.forward(x, mem, B, self_mask, memory_mask, y, nullptr, elm::nn::ForwardContext::train(rng));
     return (y.array() * g.array()).sum();
   };
   TransformerDecoderLayer<double>::Cache cache;
   Matrix<double> y, dx, dmem;
   rng.reseed(7);
-  layer.forward(x, mem, B, self_mask, memory_mask, y, &cache, &rng);
+  layer.forward(x, mem, B, self_mask, memory_mask, y, &cache, elm::nn::ForwardContext::train(rng));
   layer.zero_grad();
   layer.backward(cache, g, dx, dmem);
   check_gradient("dx", x, loss, dx);
@@ -165,7 +165,7 @@ TEST_CASE("TransformerEncoder stacks layers with PyTorch's names and passes a gr
   c.final_norm = true;
   TransformerEncoder<double> enc(c);
   elm::Rng rng(4);
-  enc.init(rng);
+  enc.reset_parameters(rng);
   std::vector<std::string> names;
   enc.for_each_parameter("encoder", [&](const std::string& n, elm::nn::Parameter<double>&) { names.push_back(n); });
   REQUIRE(names.size() == 2 * 12 + 2);
@@ -201,7 +201,7 @@ TEST_CASE("Transformer configs and inputs are checked", "[attention][transformer
   TransformerConfig c = small_config(false, ActivationKind::relu, 0.1);
   c.heads = 4;
   REQUIRE_THROWS_MATCHES(TransformerEncoderLayer<float>(c), elm::InvalidArgument,
-                         Catch::Matchers::Message("elm::nn::TransformerEncoderLayer: heads H = 4 does not divide the "
+                         Catch::Matchers::Message("elm::nn::TransformerBlock: heads H = 4 does not divide the "
                                                   "width C = 6, expected C % H == 0"));
   c = small_config(false, ActivationKind::tanh, 0.1);
   REQUIRE_THROWS_WITH(TransformerDecoderLayer<float>(c), Contains("expected a relu, gelu or gelu_tanh activation"));
@@ -261,4 +261,106 @@ TEST_CASE("TransformerDecoder stacks decoder layers and passes a gradient check"
   });
   REQUIRE_THROWS_WITH(dec.forward(Matrix<double>::Zero(6, 9), mem.leftCols(2), 1, self_mask, {}, y),
                       Contains("sequence length T = 9 exceeds max_positions = 8"));
+}
+
+TEMPLATE_TEST_CASE("a stack configured as GPT-2 matches Hugging Face GPT2Model's blocks, by their own names",
+                   "[attention][transformer][parity][gpt2]", float, double) {
+  const Fixture f = load_fixture("gpt2_stack");
+  const double tol = parity_tolerance<TestType>();
+  TransformerConfig c = TransformerConfig::gpt2(f.dim("C"), f.dim("layers"), f.dim("H"), f.dim("positions"));
+  c.dropout = 0.0;
+  TransformerEncoder<TestType> stack(c);
+  // Every parameter is read under the checkpoint's own name (h.0.attn.c_attn.weight, Conv1D (in, out)): no map.
+  load_parameters<TestType>(stack, f);
+  typename TransformerEncoder<TestType>::Cache cache;
+  Matrix<TestType> y, dx;
+  stack.forward(f.matrix<TestType>("x"), f.dim("B"), AttentionMask<TestType>{}, y, &cache);  // causal by config
+  CHECK(relative_error<TestType>("y", y, f.matrix<double>("y")) < tol);
+  stack.zero_grad();
+  stack.backward(cache, f.matrix<TestType>("g"), dx);
+  CHECK(relative_error<TestType>("grad.x", dx, f.matrix<double>("grad.x")) < tol);
+  check_parameter_grads<TestType>(stack, f, tol);
+}
+
+TEST_CASE("a KV-cached decode through a causal stack equals the full forward", "[attention][transformer][kv-cache]") {
+  const bool norm_first = GENERATE(true, false);
+  TransformerConfig c = TransformerConfig::gpt2(8, 3, 2, 12);
+  c.norm_first = norm_first;
+  c.dropout = 0.0;
+  TransformerEncoder<double> stack(c);
+  elm::Rng rng(31);
+  randomise(stack, rng);
+  const Index B = 2, T = 7;
+  const Matrix<double> x = random_matrix(rng, 8, B * T);
+  Matrix<double> full;
+  stack.forward(x, B, AttentionMask<double>{}, full);
+  // Feed the positions in chunks of 1, 2, 3, 1: each chunk's outputs are the full forward's columns.
+  auto kv = stack.make_kv_caches(B, 10);
+  Index t0 = 0;
+  for (const Index chunk : {Index(1), Index(2), Index(3), Index(1)}) {
+    Matrix<double> step(8, B * chunk), y;
+    for (Index b = 0; b < B; ++b) step.middleCols(b * chunk, chunk) = x.middleCols(b * T + t0, chunk);
+    stack.forward_incremental(step, kv, y);
+    for (Index b = 0; b < B; ++b)
+      CHECK((y.middleCols(b * chunk, chunk) - full.middleCols(b * T + t0, chunk)).cwiseAbs().maxCoeff() < 1e-12);
+    t0 += chunk;
+  }
+  CHECK(kv.front().length() == T);
+  // Overflow is refused before any cache changes; a wrong number of caches and a bidirectional stack are refused.
+  Matrix<double> y;
+  REQUIRE_THROWS_WITH(stack.forward_incremental(Matrix<double>::Zero(8, B * 4), kv, y),
+                      Contains("would exceed its max_length = 10"));
+  CHECK(kv.back().length() == T);
+  auto too_few = stack.make_kv_caches(B, 10);
+  too_few.pop_back();
+  REQUIRE_THROWS_WITH(stack.forward_incremental(Matrix<double>::Zero(8, B), too_few, y),
+                      Contains("expected one per block (3)"));
+  TransformerConfig bidirectional = c;
+  bidirectional.causal = false;
+  TransformerEncoder<double> encoder(bidirectional);
+  auto kv2 = encoder.make_kv_caches(B, 10);
+  REQUIRE_THROWS_WITH(encoder.forward_incremental(Matrix<double>::Zero(8, B), kv2, y), Contains("expected a causal block"));
+}
+
+TEST_CASE("a block without biases, with Conv1D layouts and post-norm, passes a gradient check",
+          "[attention][transformer][grad]") {
+  TransformerConfig c = small_config(false, ActivationKind::gelu_tanh, 0.0);
+  c.bias = false;
+  c.causal = true;
+  c.attention_layout = elm::nn::QkvLayout::gpt2;
+  c.dense_layout = elm::nn::WeightLayout::in_out;
+  elm::nn::TransformerBlock<double> block(c);
+  std::vector<std::string> names;
+  block.for_each_parameter("", [&](const std::string& n, const elm::nn::Parameter<double>& p) {
+    names.push_back(n + " " + std::to_string(p.shape.front()) + "x" + std::to_string(p.shape.back()));
+  });
+  // no bias anywhere; Conv1D weights are (in, out); LayerNorms keep theirs
+  CHECK(names == std::vector<std::string>{"self_attn.c_attn.weight 6x18", "self_attn.c_proj.weight 6x6",
+                                          "linear1.weight 6x10", "linear2.weight 10x6", "norm1.weight 6x6",
+                                          "norm1.bias 6x6", "norm2.weight 6x6", "norm2.bias 6x6"});
+  elm::Rng rng(5);
+  randomise(block, rng);
+  const Index B = 2, T = 3;
+  Matrix<double> x = random_matrix(rng, 6, B * T);
+  const Matrix<double> g = random_matrix(rng, 6, B * T);
+  auto loss = [&]() {
+    Matrix<double> y;
+    block.forward(x, B, AttentionMask<double>{}, y);
+    return (y.array() * g.array()).sum();
+  };
+  elm::nn::TransformerBlock<double>::Cache cache;
+  Matrix<double> y, dx;
+  block.forward(x, B, AttentionMask<double>{}, y, &cache);
+  // causal by config: the first position's output depends on the first position only
+  Matrix<double> x2 = x;
+  x2.col(1).setZero();
+  Matrix<double> y2;
+  block.forward(x2, B, AttentionMask<double>{}, y2);
+  CHECK((y2.col(0) - y.col(0)).cwiseAbs().maxCoeff() < 1e-14);
+  block.zero_grad();
+  block.backward(cache, g, dx);
+  check_gradient("dx", x, loss, dx);
+  block.for_each_parameter("", [&](const std::string& name, elm::nn::Parameter<double>& p) {
+    check_gradient(name, p.value, loss, p.grad);
+  });
 }

@@ -216,9 +216,14 @@ TEST_CASE("Dropout is seeded in training and the identity at inference", "[nn][d
   CHECK(y == x);
   nn::Dropout<double>::Cache cache;
   elm::Rng a(9), b(9);
-  drop.forward(x, y, a, &cache);
-  drop.forward(x, y2, b);
+  drop.forward(x, y, &cache, nn::ForwardContext::train(a));
+  drop.forward(x, y2, nullptr, nn::ForwardContext::train(b));
   CHECK(y == y2);
+  // A training context without a generator cannot drop: it says so instead of silently not dropping.
+  REQUIRE_THROWS_MATCHES(drop.forward(x, y2, nullptr, nn::ForwardContext::train_deterministic()),
+                         elm::InvalidArgument, elm_test::MessageContains("needs ForwardContext::train(rng)"));
+  nn::Dropout<double>(0.0).forward(x, y2, nullptr, nn::ForwardContext::train_deterministic());
+  CHECK(y2 == x);
   const double kept = double((cache.mask.array() > 0).count()) / double(cache.mask.size());
   CHECK_THAT(kept, WithinAbs(0.75, 0.03));  // 2000 Bernoulli(0.75) draws: sd 0.0097
   for (Index i = 0; i < x.size(); ++i) CHECK((y(i) == 0.0 || std::abs(y(i) - x(i) / 0.75) < 1e-12));
@@ -252,6 +257,6 @@ TEST_CASE("Sequential chains layers, names parameters by position and backpropag
   CHECK(max_rel_error(seq.layer<0>().weight().value, seq.layer<0>().weight().grad, loss) < 1e-6);
   CHECK(max_rel_error(seq.layer<3>().weight().value, seq.layer<3>().weight().grad, loss) < 1e-6);
   MatD y_train;
-  seq.forward(x, y_train, rng, &cache);
+  seq.forward(x, y_train, &cache, nn::ForwardContext::train(rng));
   CHECK(y_train != y);
 }

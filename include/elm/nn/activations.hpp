@@ -13,6 +13,7 @@
 #include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/detail/vector_kernels.hpp"
+#include "elm/nn/layer.hpp"
 #include "elm/nn/parameter.hpp"
 
 namespace elm::nn {
@@ -203,7 +204,8 @@ class Activation {
   ActivationKind kind() const { return kind_; }
 
   /// y = f(x) element-wise.  x: (C, N) -> y: (C, N).
-  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr) const {
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr,
+               const ForwardContext& = {}) const {
     activation_forward<Scalar>(kind_, x, y);
     if (cache) cache->x = x;
   }

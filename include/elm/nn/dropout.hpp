@@ -8,12 +8,13 @@
 #include "elm/core/check.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/nn/layer.hpp"
 
 namespace elm::nn {
 
 /// Inverted dropout (PyTorch's nn.Dropout): in training each element is zeroed with probability p and the
-/// survivors are scaled by 1/(1 - p); at inference it is the identity. Training is chosen by passing an Rng,
-/// so a forward without one can never drop (and a shared model stays const and thread-safe).
+/// survivors are scaled by 1/(1 - p); at inference it is the identity. Only a training context drops, drawing
+/// from its generator, so an inference forward never draws (and a shared model stays const and thread-safe).
 template <typename Scalar = float>
 class Dropout {
   static_assert(std::is_floating_point_v<Scalar>, "Dropout needs a floating-point Scalar");
@@ -31,15 +32,16 @@ class Dropout {
   }
   double p() const { return p_; }
 
-  /// Inference: y = x.
-  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr) const {
-    y = x;
-    if (cache) cache->mask.resize(0, 0);
-  }
-
-  /// Training: y = x * mask, mask_ij = [u_ij >= p] / (1 - p) with u drawn from rng column by column.
-  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Rng& rng,
-               Cache* cache = nullptr) const {
+  /// Inference (and training with p = 0): y = x. Training: y = x * mask, mask_ij = [u_ij >= p] / (1 - p) with u
+  /// drawn from the context's generator column by column (InvalidArgument when a training context has none).
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr,
+               const ForwardContext& context = {}) const {
+    if (!context.training || p_ == 0.0) {
+      y = x;
+      if (cache) cache->mask.resize(0, 0);
+      return;
+    }
+    Rng& rng = context.require_rng("elm::nn::Dropout::forward");
     Matrix<Scalar> mask(x.rows(), x.cols());
     const Scalar keep_scale = static_cast<Scalar>(1.0 / (1.0 - p_));
     for (Index j = 0; j < x.cols(); ++j)

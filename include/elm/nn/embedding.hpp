@@ -11,6 +11,7 @@
 #include "elm/core/check.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/nn/layer.hpp"
 #include "elm/nn/parameter.hpp"
 
 namespace elm::nn {
@@ -35,9 +36,11 @@ class Embedding {
   }
 
   /// PyTorch's default initialisation: N(0, 1) entries.
-  Embedding(Index vocab_size, Index width, Rng& rng, double stddev = 1.0) : Embedding(vocab_size, width) {
-    rng.fill_normal(weight_.value, 0.0, stddev);
-  }
+  Embedding(Index vocab_size, Index width, Rng& rng) : Embedding(vocab_size, width) { reset_parameters(rng); }
+
+  /// PyTorch's default initialisation: every entry from N(0, 1). (Models whose reference draws otherwise, GPT-2's
+  /// N(0, 0.02), fill weight().value themselves.)
+  void reset_parameters(Rng& rng) { rng.fill_normal(weight_.value, 0.0, 1.0); }
 
   /// A table for `vocabulary` filled from pretrained vectors: `vectors` is (C, M), column k the vector of
   /// `words[k]` (as io/word_vectors.hpp reads a word2vec file). Words of the vocabulary that are missing from
@@ -81,7 +84,8 @@ class Embedding {
   bool trainable() const { return weight_.trainable; }
 
   /// y[:, n] = weight[:, ids[n]].  ids: N token ids -> y: (C, N). Throws RangeError for an id outside [0, V).
-  void forward(const std::vector<Index>& ids, Matrix<Scalar>& y, Cache* cache = nullptr) const {
+  void forward(const std::vector<Index>& ids, Matrix<Scalar>& y, Cache* cache = nullptr,
+               const ForwardContext& = {}) const {
     for (Index id : ids) check_id(id, vocab_size(), "elm::nn::Embedding::forward", "token id");
     y.resize(width(), to_index(ids.size()));
     for (std::size_t n = 0; n < ids.size(); ++n) y.col(to_index(n)) = weight_.value.col(ids[n]);

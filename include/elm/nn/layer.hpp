@@ -55,6 +55,12 @@ struct has_parameters<T, std::void_t<decltype(std::declval<T&>().for_each_parame
     : std::true_type {};
 
 template <typename T, typename = void>
+struct has_reset_parameters : std::false_type {};
+template <typename T>
+struct has_reset_parameters<T, std::void_t<decltype(std::declval<T&>().reset_parameters(std::declval<Rng&>()))>>
+    : std::true_type {};
+
+template <typename T, typename = void>
 struct is_layer : std::false_type {};
 template <typename T>
 struct is_layer<T, std::void_t<typename T::scalar_type, typename T::Cache, decltype(std::declval<T&>().zero_grad())>>
@@ -80,6 +86,17 @@ struct is_matrix_layer<
 /// optimizers, the checkpoint functions and count_parameters need.
 template <typename T>
 inline constexpr bool has_parameters_v = detail::has_parameters<T>::value;
+
+/// A module initialises its parameters as its reference does with `reset_parameters(Rng&)` (layers without
+/// parameters have none).
+template <typename T>
+inline constexpr bool has_reset_parameters_v = detail::has_reset_parameters<T>::value;
+
+/// module.reset_parameters(rng) when the module has parameters to initialise, else nothing: for containers.
+template <typename Module>
+void reset_parameters_of(Module& module, Rng& rng) {
+  if constexpr (has_reset_parameters_v<Module>) module.reset_parameters(rng);
+}
 
 /// A layer: `scalar_type`, a `Cache`, `for_each_parameter` (mutable and const) and `zero_grad()`. Its forward takes
 /// its inputs, its outputs, `Cache* cache = nullptr` and `const ForwardContext& context = {}`, in that order; its

@@ -13,6 +13,7 @@
 #include "elm/core/math.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/detail/vector_kernels.hpp"
+#include "elm/nn/layer.hpp"
 #include "elm/nn/parameter.hpp"
 
 namespace elm::nn {
@@ -36,6 +37,12 @@ class LayerNorm {
     weight_.value.setOnes();
   }
 
+  /// PyTorch's initialisation: weight ones, bias zeros (the generator is not drawn from).
+  void reset_parameters(Rng&) {
+    weight_.value.setOnes();
+    bias_.value.setZero();
+  }
+
   Index width() const { return weight_.value.rows(); }
   Scalar eps() const { return eps_; }
   Parameter<Scalar>& weight() { return weight_; }
@@ -44,7 +51,8 @@ class LayerNorm {
   const Parameter<Scalar>& bias() const { return bias_; }
 
   /// y = gamma * (x - mean) / sqrt(var + eps) + beta per column (biased variance).  x: (C, N) -> y: (C, N).
-  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr) const {
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr,
+               const ForwardContext& = {}) const {
     check_shape(x, width(), -1, "elm::nn::LayerNorm::forward", "x");
     const Index n = x.cols();
     const Scalar inv_c = Scalar(1) / static_cast<Scalar>(width());

@@ -11,6 +11,7 @@
 #include "elm/core/error.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/nn/layer.hpp"
 #include "elm/nn/parameter.hpp"
 
 namespace elm::nn {
@@ -37,6 +38,10 @@ class SinusoidalPositionalEncoding {
   static_assert(std::is_floating_point_v<Scalar>, "SinusoidalPositionalEncoding needs a floating-point Scalar");
 
  public:
+  using scalar_type = Scalar;
+  /// Nothing: the backward is the identity.
+  struct Cache {};
+
   /// width: C (even); max_positions: table length. Throws InvalidArgument otherwise.
   SinusoidalPositionalEncoding(Index width, Index max_positions) : table_(width, max_positions) {
     ELM_EXPECT(width > 0 && width % 2 == 0 && max_positions > 0, InvalidArgument,
@@ -56,13 +61,21 @@ class SinusoidalPositionalEncoding {
   const Matrix<Scalar>& table() const noexcept { return table_; }
 
   /// y = x + PE. x: (C, B * T), column b * T + t at position offset + t -> y: (C, B * T).
-  /// Throws ShapeError, or RangeError when offset + T > max_positions. The backward is the identity.
-  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Index batch, Matrix<Scalar>& y, Index offset = 0) const {
+  /// Throws ShapeError, or RangeError when offset + T > max_positions.
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Index batch, Index offset, Matrix<Scalar>& y,
+               Cache* = nullptr, const ForwardContext& = {}) const {
     const Index T = detail::check_positions<Scalar>("elm::nn::SinusoidalPositionalEncoding::forward", x, width(), batch,
                                                    offset, max_positions());
     y = x;
     for (Index b = 0; b < batch; ++b) y.middleCols(b * T, T) += table_.middleCols(offset, T);
   }
+
+  /// dx = dy.
+  void backward(const Cache&, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) { dx = dy; }
+
+  template <typename F>
+  void for_each_parameter(std::string_view, F&&) const {}
+  void zero_grad() {}
 
  private:
   Matrix<Scalar> table_;
@@ -75,7 +88,14 @@ class LearnedPositionalEmbedding {
   static_assert(std::is_floating_point_v<Scalar>, "LearnedPositionalEmbedding needs a floating-point Scalar");
 
  public:
-  /// Zero-initialised; call init. Throws InvalidArgument unless both sizes are positive.
+  using scalar_type = Scalar;
+  /// Where forward's columns sat: backward adds each into its position's gradient.
+  struct Cache {
+    Index batch = 0;
+    Index offset = 0;
+  };
+
+  /// Zero-initialised (see reset_parameters). Throws InvalidArgument unless both sizes are positive.
   LearnedPositionalEmbedding(Index max_positions, Index width) {
     ELM_EXPECT(width > 0 && max_positions > 0, InvalidArgument,
                "elm::nn::LearnedPositionalEmbedding: expected positive max_positions and width, got ", max_positions,
@@ -86,24 +106,27 @@ class LearnedPositionalEmbedding {
   Index width() const noexcept { return weight_.value.rows(); }
   Index max_positions() const noexcept { return weight_.value.cols(); }
 
-  /// Draws every entry from N(0, stddev^2) (GPT-2 uses 0.01 for wpe, BERT 0.02).
-  void init(Rng& rng, double stddev = 0.02) { rng.fill_normal(weight_.value, 0.0, stddev); }
+  /// nn.Embedding's initialisation, N(0, 1) (GPT-2 and BERT draw theirs from N(0, 0.02^2): their models do).
+  void reset_parameters(Rng& rng) { rng.fill_normal(weight_.value, 0.0, 1.0); }
 
-  /// y = x + W[offset + t] per column. x: (C, B * T) -> y: (C, B * T).
+  /// y = x + W[offset + t] per column. x: (C, B * T), column b * T + t at position offset + t -> y: (C, B * T).
   /// Throws ShapeError, or RangeError when offset + T > max_positions.
-  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Index batch, Matrix<Scalar>& y, Index offset = 0) const {
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Index batch, Index offset, Matrix<Scalar>& y,
+               Cache* cache = nullptr, const ForwardContext& = {}) const {
     const Index T = detail::check_positions<Scalar>("elm::nn::LearnedPositionalEmbedding::forward", x, width(), batch,
                                                    offset, max_positions());
     y = x;
     for (Index b = 0; b < batch; ++b) y.middleCols(b * T, T) += weight_.value.middleCols(offset, T);
+    if (cache) *cache = Cache{batch, offset};
   }
 
   /// dx = dy (overwritten); adds each column of dy into the gradient of its position's vector.
-  void backward(const Eigen::Ref<const Matrix<Scalar>>& dy, Index batch, Matrix<Scalar>& dx, Index offset = 0) {
+  void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
     const Index T = detail::check_positions<Scalar>("elm::nn::LearnedPositionalEmbedding::backward", dy, width(),
-                                                   batch, offset, max_positions());
+                                                   cache.batch, cache.offset, max_positions());
     dx = dy;
-    for (Index b = 0; b < batch; ++b) weight_.gradient().middleCols(offset, T) += dy.middleCols(b * T, T);
+    Matrix<Scalar>& grad = weight_.gradient();
+    for (Index b = 0; b < cache.batch; ++b) grad.middleCols(cache.offset, T) += dy.middleCols(b * T, T);
   }
 
   template <typename F>

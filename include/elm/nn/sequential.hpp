@@ -11,26 +11,20 @@
 
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/nn/layer.hpp"
 #include "elm/nn/parameter.hpp"
 
 namespace elm::nn {
-namespace detail {
-
-template <typename Layer, typename = void>
-struct trains_with_rng : std::false_type {};
-template <typename Layer>
-struct trains_with_rng<Layer, std::void_t<decltype(std::declval<const Layer&>().forward(
-                                  std::declval<const Matrix<typename Layer::scalar_type>&>(),
-                                  std::declval<Matrix<typename Layer::scalar_type>&>(), std::declval<Rng&>(),
-                                  static_cast<typename Layer::Cache*>(nullptr)))>> : std::true_type {};
-
-}  // namespace detail
 
 /// PyTorch's nn.Sequential for layers that map a (C, N) matrix to another (Linear, LayerNorm, Activation,
 /// Dropout, Softmax, another Sequential...). Parameters are named by position: "0.weight", "2.bias".
 /// A value type: the layers are held in a tuple, reachable with layer<I>().
 template <typename First, typename... Rest>
 class Sequential {
+  static_assert(is_matrix_layer_v<First> && (is_matrix_layer_v<Rest> && ...),
+                "Sequential chains layers that keep the matrix-layer contract (elm/nn/layer.hpp): "
+                "forward(x, y, cache, context) and backward(cache, dy, dx)");
+
  public:
   using scalar_type = typename First::scalar_type;
   using Scalar = scalar_type;
@@ -53,15 +47,16 @@ class Sequential {
     return std::get<I>(layers_);
   }
 
-  /// Runs the layers in order (inference: Dropout is the identity).  x: (C_in, N) -> y: (C_out, N).
-  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr) const {
-    run_forward<0>(x, y, cache, nullptr);
+  /// Runs the layers in order, each in the given context (a training context lets Dropout draw).
+  /// x: (C_in, N) -> y: (C_out, N).
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr,
+               const ForwardContext& context = {}) const {
+    run_forward<0>(x, y, cache, context);
   }
 
-  /// Training forward: layers that draw randomness (Dropout) use rng.
-  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Rng& rng,
-               Cache* cache = nullptr) const {
-    run_forward<0>(x, y, cache, &rng);
+  /// Every layer's reset_parameters (layers without parameters have none).
+  void reset_parameters(Rng& rng) {
+    std::apply([&](auto&... layer) { (reset_parameters_of(layer, rng), ...); }, layers_);
   }
 
   /// Backward through every layer in reverse order; dx overwritten, parameter gradients added.
@@ -85,21 +80,13 @@ class Sequential {
 
  private:
   template <std::size_t I>
-  void run_forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache, Rng* rng) const {
-    const auto& current = std::get<I>(layers_);
-    using Layer = std::decay_t<decltype(current)>;
+  void run_forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache,
+                   const ForwardContext& context) const {
     auto* layer_cache = cache ? &std::get<I>(cache->layers) : nullptr;
     Matrix<Scalar> scratch;
     Matrix<Scalar>& out = I + 1 == size ? y : (cache ? cache->outputs[I + 1] : scratch);
-    if constexpr (detail::trains_with_rng<Layer>::value) {
-      if (rng)
-        current.forward(x, out, *rng, layer_cache);
-      else
-        current.forward(x, out, layer_cache);
-    } else {
-      current.forward(x, out, layer_cache);
-    }
-    if constexpr (I + 1 < size) run_forward<I + 1>(out, y, cache, rng);
+    std::get<I>(layers_).forward(x, out, layer_cache, context);
+    if constexpr (I + 1 < size) run_forward<I + 1>(out, y, cache, context);
   }
 
   template <std::size_t I>

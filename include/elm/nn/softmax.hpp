@@ -8,6 +8,7 @@
 #include "elm/core/check.hpp"
 #include "elm/core/math.hpp"
 #include "elm/core/types.hpp"
+#include "elm/nn/layer.hpp"
 
 namespace elm::nn {
 
@@ -46,7 +47,8 @@ class Softmax {
   struct Cache {
     Matrix<Scalar> y;
   };
-  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr) const {
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr,
+               const ForwardContext& = {}) const {
     softmax_columns<Scalar>(x, y);
     if (cache) cache->y = y;
   }
@@ -68,7 +70,8 @@ class LogSoftmax {
   struct Cache {
     Matrix<Scalar> y;
   };
-  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr) const {
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache = nullptr,
+               const ForwardContext& = {}) const {
     log_softmax_columns<Scalar>(x, y);
     if (cache) cache->y = y;
   }

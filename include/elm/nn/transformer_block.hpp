@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
-// Transformer encoder and decoder layers with PyTorch's semantics (post-norm or pre-norm, ReLU or GELU),
-// the TransformerConfig that sizes them, and stacks of them.
+// The Transformer block (PyTorch's encoder layer, GPT-2's block, and what lies between: norm placement, attention
+// and dense layouts, biases, causality, activation, parameter names), PyTorch's decoder layer, the
+// TransformerConfig that sizes them, and stacks of them, with a KV-cached forward for decoding.
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "elm/core/check.hpp"
@@ -15,6 +17,9 @@
 #include "elm/nn/activations.hpp"
 #include "elm/nn/attention.hpp"
 #include "elm/nn/dropout.hpp"
+#include "elm/nn/feed_forward.hpp"
+#include "elm/nn/kv_cache.hpp"
+#include "elm/nn/layer.hpp"
 #include "elm/nn/layer_norm.hpp"
 #include "elm/nn/linear.hpp"
 #include "elm/nn/multi_head_attention.hpp"
@@ -22,20 +27,96 @@
 
 namespace elm::nn {
 
-/// Sizes and options of a Transformer stack: the arguments of PyTorch's nn.TransformerEncoderLayer and
-/// nn.TransformerDecoderLayer (d_model, nhead, dim_feedforward, dropout, activation, norm_first, layer_norm_eps),
-/// the number of layers, the longest sequence and an optional final LayerNorm.
+/// The names a block and a stack give their parts, so that for_each_parameter yields a checkpoint's own names
+/// and loading one is a plain read (elm/io/checkpoint.hpp). PyTorch's by default.
+struct BlockNames {
+  std::string attention = "self_attn";  ///< the self-attention (its own names follow its QkvLayout)
+  std::string norm1 = "norm1";          ///< the norm of the attention sub-layer
+  std::string norm2 = "norm2";          ///< the norm of the feed-forward sub-layer
+  std::string fc1 = "linear1";          ///< the feed-forward network's first layer
+  std::string fc2 = "linear2";          ///< and its second
+  std::string layers = "layers";        ///< a stack's blocks: <layers>.<i>
+  std::string final_norm = "norm";      ///< a stack's final LayerNorm
+
+  /// nn.TransformerEncoder's names: layers.0.self_attn.in_proj_weight, layers.0.linear1.weight, norm.weight.
+  static BlockNames torch() { return {}; }
+  /// Hugging Face GPT2Model's names: h.0.attn.c_attn.weight, h.0.mlp.c_fc.weight, h.0.ln_1.weight, ln_f.weight.
+  static BlockNames gpt2() { return {"attn", "ln_1", "ln_2", "mlp.c_fc", "mlp.c_proj", "h", "ln_f"}; }
+};
+
+/// Sizes and options of a Transformer block and of a stack of them: the arguments of PyTorch's
+/// nn.TransformerEncoderLayer and nn.TransformerDecoderLayer (d_model, nhead, dim_feedforward, dropout,
+/// activation, norm_first, layer_norm_eps), the number of layers, the longest sequence, an optional final
+/// LayerNorm, and what real checkpoints differ in: causality, biases, the attention's and the dense layers'
+/// weight layouts, separate attention and feed-forward dropout, and the parameter names. gpt2() sets them as
+/// GPT-2 has them.
 struct TransformerConfig {
   Index width = 512;          ///< C, hidden size (d_model)
   Index layers = 6;           ///< number of blocks
   Index heads = 8;            ///< H, must divide C
   Index intermediate = 2048;  ///< F, feed-forward width (dim_feedforward)
-  double dropout = 0.1;       ///< on attention weights, sub-layer outputs and the feed-forward hidden layer
+  double dropout = 0.1;       ///< on the sub-layers' outputs (the residual branches), in training
+  double attention_dropout = -1.0;     ///< on the attention weights; < 0: the same as dropout
+  double feed_forward_dropout = -1.0;  ///< inside the feed-forward network (PyTorch); < 0: the same as dropout
   bool norm_first = false;    ///< pre-norm (GPT-2 style) when true, post-norm (the 2017 paper, BERT) when false
-  ActivationKind activation = ActivationKind::relu;  ///< relu or gelu (exact), as PyTorch allows
+  ActivationKind activation = ActivationKind::relu;  ///< relu, gelu (exact) or gelu_tanh (GPT-2's gelu_new)
   Index max_positions = 512;  ///< longest sequence the stack accepts
   double layer_norm_eps = 1e-5;
   bool final_norm = false;    ///< a LayerNorm after the last block (usual with pre-norm)
+  bool causal = false;        ///< every self-attention causal, whatever mask is passed (decoder-only models)
+  bool bias = true;           ///< biases of the attention and feed-forward projections
+  QkvLayout attention_layout = QkvLayout::torch;   ///< in_proj (PyTorch) or c_attn/c_proj (GPT-2's Conv1D)
+  WeightLayout dense_layout = WeightLayout::out_in;  ///< the feed-forward layers: nn.Linear or Conv1D
+  BlockNames names;           ///< parameter names (PyTorch's unless set)
+
+  /// GPT-2's block and stack (Radford et al. 2019; Hugging Face GPT2Model's h.<i>.* and ln_f.*): pre-norm,
+  /// causal, gelu_tanh, F = 4C, Conv1D weights, a final norm, dropout 0.1 everywhere.
+  static TransformerConfig gpt2(Index width, Index layers, Index heads, Index max_positions) {
+    TransformerConfig c;
+    c.width = width;
+    c.layers = layers;
+    c.heads = heads;
+    c.intermediate = 4 * width;
+    c.dropout = 0.1;
+    c.feed_forward_dropout = 0.0;
+    c.norm_first = true;
+    c.activation = ActivationKind::gelu_tanh;
+    c.max_positions = max_positions;
+    c.final_norm = true;
+    c.causal = true;
+    c.attention_layout = QkvLayout::gpt2;
+    c.dense_layout = WeightLayout::in_out;
+    c.names = BlockNames::gpt2();
+    return c;
+  }
+
+  double attention_dropout_p() const { return attention_dropout < 0.0 ? dropout : attention_dropout; }
+  double feed_forward_dropout_p() const { return feed_forward_dropout < 0.0 ? dropout : feed_forward_dropout; }
+
+  /// The self-attention's (and a decoder's cross-attention's) configuration.
+  MultiHeadAttentionConfig attention() const {
+    MultiHeadAttentionConfig a;
+    a.width = width;
+    a.heads = heads;
+    a.dropout = attention_dropout_p();
+    a.bias = bias;
+    a.layout = attention_layout;
+    return a;
+  }
+
+  /// The feed-forward network's configuration.
+  FeedForwardConfig feed_forward() const {
+    FeedForwardConfig f;
+    f.width = width;
+    f.intermediate = intermediate;
+    f.activation = activation;
+    f.dropout = feed_forward_dropout_p();
+    f.bias = bias;
+    f.layout = dense_layout;
+    f.fc1_name = names.fc1;
+    f.fc2_name = names.fc2;
+    return f;
+  }
 
   /// Throws InvalidArgument naming the first field out of its domain.
   void check(std::string_view where) const {
@@ -44,8 +125,8 @@ struct TransformerConfig {
                ", layers = ", layers, ", H = ", heads, ", F = ", intermediate, ", max_positions = ", max_positions);
     ELM_EXPECT(width % heads == 0, InvalidArgument, where, ": heads H = ", heads, " does not divide the width C = ",
                width, ", expected C % H == 0");
-    ELM_EXPECT(dropout >= 0.0 && dropout < 1.0, InvalidArgument, where, ": dropout = ", dropout,
-               ", expected 0 <= dropout < 1");
+    for (const double p : {dropout, attention_dropout_p(), feed_forward_dropout_p()})
+      ELM_EXPECT(p >= 0.0 && p < 1.0, InvalidArgument, where, ": dropout = ", p, ", expected 0 <= dropout < 1");
     ELM_EXPECT(activation == ActivationKind::relu || activation == ActivationKind::gelu ||
                    activation == ActivationKind::gelu_tanh,
                InvalidArgument, where, ": expected a relu, gelu or gelu_tanh activation");
@@ -55,141 +136,131 @@ struct TransformerConfig {
 
 namespace detail {
 
-/// Dropout in training (rng given) or the identity.
+/// The mask a causal block applies: the caller's, made causal (copied only when it is not causal already).
 template <typename Scalar>
-void dropout_forward(const Dropout<Scalar>& d, const Matrix<Scalar>& x, Matrix<Scalar>& y, Rng* rng,
-                     typename Dropout<Scalar>::Cache* cache) {
-  if (rng != nullptr && d.p() > 0.0)
-    d.forward(x, y, *rng, cache);
-  else
-    d.forward(x, y, cache);
+const AttentionMask<Scalar>& causal_mask(bool causal, const AttentionMask<Scalar>& mask,
+                                         AttentionMask<Scalar>& storage) {
+  if (!causal || mask.causal) return mask;
+  storage = mask;
+  storage.causal = true;
+  return storage;
 }
 
-/// linear2(dropout(activation(linear1(x)))), the position-wise feed-forward network; its parameters are
-/// named linear1.* and linear2.* at the owner's level, as in PyTorch.
+}  // namespace detail
+
+namespace detail {
+
+// The attention's per-call options for a forward in `context` (the attention draws only in training).
 template <typename Scalar>
-struct FeedForward {
-  struct Cache {
-    typename Linear<Scalar>::Cache l1, l2;
-    typename Activation<Scalar>::Cache act;
-    typename Dropout<Scalar>::Cache drop;
-    // forward's (intermediate, N) intermediates, kept with the cache so that a training loop reuses their
-    // memory: allocated afresh on every call, they would go back to the system and be faulted in again on
-    // every step
-    Matrix<Scalar> hidden, activated, dropped;
-  };
-  Linear<Scalar> linear1, linear2;
-  Activation<Scalar> activation;
-  Dropout<Scalar> dropout;
-
-  explicit FeedForward(const TransformerConfig& c)
-      : linear1(c.width, c.intermediate), linear2(c.intermediate, c.width), activation(c.activation), dropout(c.dropout) {}
-
-  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& y, Cache* cache, Rng* rng) const {
-    Matrix<Scalar> local_h, local_a, local_d;
-    Matrix<Scalar>& h = cache ? cache->hidden : local_h;
-    Matrix<Scalar>& a = cache ? cache->activated : local_a;
-    Matrix<Scalar>& d = cache ? cache->dropped : local_d;
-    linear1.forward(x, h, cache ? &cache->l1 : nullptr);
-    activation.forward(h, a, cache ? &cache->act : nullptr);
-    dropout_forward(dropout, a, d, rng, cache ? &cache->drop : nullptr);
-    linear2.forward(d, y, cache ? &cache->l2 : nullptr);
-  }
-  void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
-    Matrix<Scalar>&dd = scratch_->dd, &da = scratch_->da, &dh = scratch_->dh;
-    linear2.backward(cache.l2, dy, dd);
-    dropout.backward(cache.drop, dd, da);
-    activation.backward(cache.act, da, dh);
-    linear1.backward(cache.l1, dh, dx);
-  }
-
- private:
-  // backward's (intermediate, N) gradients, kept between calls for the same reason
-  struct BackwardScratch {
-    Matrix<Scalar> dd, da, dh;
-  };
-  elm::detail::Workspace<BackwardScratch> scratch_;
-};
-
-inline MultiHeadAttentionConfig attention_config(const TransformerConfig& c) {
-  MultiHeadAttentionConfig a;
-  a.width = c.width;
-  a.heads = c.heads;
-  a.dropout = c.dropout;
-  return a;
-}
-
-template <typename Scalar>
-typename MultiHeadAttention<Scalar>::ForwardOptions attention_options(Rng* rng) {
+typename MultiHeadAttention<Scalar>::ForwardOptions attention_options(const ForwardContext& context) {
   typename MultiHeadAttention<Scalar>::ForwardOptions o;
-  o.rng = rng;
+  o.rng = context.training ? context.rng : nullptr;
   return o;
 }
 
 }  // namespace detail
 
-/// PyTorch's nn.TransformerEncoderLayer (batch_first): with norm_first,
-///   x = x + drop(SA(LN1(x))), y = x + drop(FF(LN2(x)));  else  x = LN1(x + drop(SA(x))), y = LN2(x + drop(FF(x))).
-/// FF(x) = W2 drop(act(W1 x + b1)) + b2. x: (C, B * T) -> y: (C, B * T). Dropout only when an Rng is passed.
-/// Parameters: self_attn.{in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias}, linear1.*, linear2.*,
-/// norm1.*, norm2.*, as PyTorch names them. Reference: Vaswani et al. 2017, section 3.1; Xiong et al. 2020 (pre-norm).
+/// A Transformer block over B sequences of T positions, x: (C, B * T) -> y: (C, B * T):
+///   pre-norm (norm_first):  x1 = x + drop(SA(LN1(x))),  y = x1 + drop(FF(LN2(x1)))
+///   post-norm:              x1 = LN1(x + drop(SA(x))),  y = LN2(x1 + drop(FF(x1)))
+/// FF(x) = fc2(drop(act(fc1(x)))). With config.norm_first, gelu and PyTorch's names it is
+/// nn.TransformerEncoderLayer (batch_first); with TransformerConfig::gpt2 it is GPT-2's block (Hugging Face's
+/// GPT2Block, its parameter names and Conv1D layouts). Parameters <attention>.*, <fc1>.*, <fc2>.*, <norm1>.*,
+/// <norm2>.* under config.names. Reference: Vaswani et al. 2017, section 3.1; Xiong et al. 2020 (pre-norm);
+/// Radford et al. 2019.
 template <typename Scalar = float>
-class TransformerEncoderLayer {
-  static_assert(std::is_floating_point_v<Scalar>, "TransformerEncoderLayer needs a floating-point Scalar");
+class TransformerBlock {
+  static_assert(std::is_floating_point_v<Scalar>, "TransformerBlock needs a floating-point Scalar");
 
  public:
+  using scalar_type = Scalar;
   struct Cache {
     typename LayerNorm<Scalar>::Cache n1, n2;
     typename MultiHeadAttention<Scalar>::Cache attn;
     typename Dropout<Scalar>::Cache d1, d2;
-    typename detail::FeedForward<Scalar>::Cache ff;
+    typename FeedForward<Scalar>::Cache ff;
   };
 
-  /// Zero attention weights, PyTorch-initialised linears when rng is given. Throws InvalidArgument on a bad config.
-  explicit TransformerEncoderLayer(const TransformerConfig& config)
-      : config_((config.check("elm::nn::TransformerEncoderLayer"), config)),
-        self_attn_(detail::attention_config(config)),
-        ff_(config),
+  /// Zero-initialised (see reset_parameters). Throws InvalidArgument on a bad config.
+  explicit TransformerBlock(const TransformerConfig& config)
+      : config_((config.check("elm::nn::TransformerBlock"), config)),
+        self_attn_(config.attention()),
+        ff_(config.feed_forward()),
         norm1_(config.width, static_cast<Scalar>(config.layer_norm_eps)),
         norm2_(config.width, static_cast<Scalar>(config.layer_norm_eps)),
         dropout1_(config.dropout),
         dropout2_(config.dropout) {}
 
-  /// PyTorch's initialisation of every sub-layer.
-  void init(Rng& rng) {
+  /// PyTorch's initialisation of every sub-layer (models whose reference draws otherwise, GPT-2's N(0, 0.02),
+  /// fill the parameters themselves).
+  void reset_parameters(Rng& rng) {
     self_attn_.init(rng);
-    ff_.linear1 = Linear<Scalar>(config_.width, config_.intermediate, rng);
-    ff_.linear2 = Linear<Scalar>(config_.intermediate, config_.width, rng);
+    ff_.reset_parameters(rng);
+    norm1_.reset_parameters(rng);
+    norm2_.reset_parameters(rng);
   }
 
   const TransformerConfig& config() const noexcept { return config_; }
-  /// The sub-layers, for inspection (the attention weights of a block are self_attn() applied to its input,
-  /// or to norm1() of it with norm_first).
+  /// The sub-layers, for inspection and for loading (the attention weights of a block are self_attn() applied
+  /// to its input, or to norm1() of it with norm_first).
   const MultiHeadAttention<Scalar>& self_attn() const noexcept { return self_attn_; }
+  const FeedForward<Scalar>& feed_forward() const noexcept { return ff_; }
   const LayerNorm<Scalar>& norm1() const noexcept { return norm1_; }
+  const LayerNorm<Scalar>& norm2() const noexcept { return norm2_; }
+  MultiHeadAttention<Scalar>& self_attn() noexcept { return self_attn_; }
+  FeedForward<Scalar>& feed_forward() noexcept { return ff_; }
+  LayerNorm<Scalar>& norm1() noexcept { return norm1_; }
+  LayerNorm<Scalar>& norm2() noexcept { return norm2_; }
 
-  /// x: (C, B * T) -> y: (C, B * T); mask: the attention mask (causal, additive (T, T), key lengths).
-  /// rng: dropout in training when not null.
+  /// x: (C, B * T) -> y: (C, B * T); mask: the attention mask (causal, additive, key lengths), made causal when
+  /// config.causal. Dropout in a training context.
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Index batch, const AttentionMask<Scalar>& mask,
-               Matrix<Scalar>& y, Cache* cache = nullptr, Rng* rng = nullptr) const {
-    const auto opts = detail::attention_options<Scalar>(rng);
+               Matrix<Scalar>& y, Cache* cache = nullptr, const ForwardContext& context = {}) const {
+    const auto opts = detail::attention_options<Scalar>(context);
+    AttentionMask<Scalar> causal_storage;
+    const AttentionMask<Scalar>& m = detail::causal_mask(config_.causal, mask, causal_storage);
     Matrix<Scalar> h, a, s, f;
     if (config_.norm_first) {
       norm1_.forward(x, h, cache ? &cache->n1 : nullptr);
-      self_attn_.forward(h, batch, mask, a, cache ? &cache->attn : nullptr, opts);
-      detail::dropout_forward(dropout1_, a, s, rng, cache ? &cache->d1 : nullptr);
+      self_attn_.forward(h, batch, m, a, cache ? &cache->attn : nullptr, opts);
+      dropout1_.forward(a, s, cache ? &cache->d1 : nullptr, context);
       const Matrix<Scalar> x1 = x + s;
       norm2_.forward(x1, h, cache ? &cache->n2 : nullptr);
-      ff_.forward(h, a, cache ? &cache->ff : nullptr, rng);
-      detail::dropout_forward(dropout2_, a, f, rng, cache ? &cache->d2 : nullptr);
+      ff_.forward(h, a, cache ? &cache->ff : nullptr, context);
+      dropout2_.forward(a, f, cache ? &cache->d2 : nullptr, context);
       y = x1 + f;
     } else {
-      self_attn_.forward(x, batch, mask, a, cache ? &cache->attn : nullptr, opts);
-      detail::dropout_forward(dropout1_, a, s, rng, cache ? &cache->d1 : nullptr);
+      self_attn_.forward(x, batch, m, a, cache ? &cache->attn : nullptr, opts);
+      dropout1_.forward(a, s, cache ? &cache->d1 : nullptr, context);
       norm1_.forward(x + s, h, cache ? &cache->n1 : nullptr);
-      ff_.forward(h, a, cache ? &cache->ff : nullptr, rng);
-      detail::dropout_forward(dropout2_, a, f, rng, cache ? &cache->d2 : nullptr);
+      ff_.forward(h, a, cache ? &cache->ff : nullptr, context);
+      dropout2_.forward(a, f, cache ? &cache->d2 : nullptr, context);
       norm2_.forward(h + f, y, cache ? &cache->n2 : nullptr);
+    }
+  }
+
+  /// Decoding: x holds the next T_new positions of each of kv's B sequences, (C, B * T_new); the block's keys
+  /// and values for them are appended to kv and each attends to every cached position up to itself.
+  /// y: (C, B * T_new), equal to the matching columns of a causal forward over all positions. Inference only.
+  /// Throws InvalidArgument unless config.causal (a bidirectional block's earlier outputs would change),
+  /// ShapeError or RangeError as MultiHeadAttention::forward_incremental.
+  void forward_incremental(const Eigen::Ref<const Matrix<Scalar>>& x, KvCache<Scalar>& kv, Matrix<Scalar>& y) const {
+    ELM_EXPECT(config_.causal, InvalidArgument,
+               "elm::nn::TransformerBlock::forward_incremental: expected a causal block (config.causal), got a "
+               "bidirectional one, whose outputs for earlier positions depend on later ones");
+    Matrix<Scalar> h, a;
+    if (config_.norm_first) {
+      norm1_.forward(x, h);
+      self_attn_.forward_incremental(h, kv, a);
+      const Matrix<Scalar> x1 = x + a;
+      norm2_.forward(x1, h);
+      ff_.forward(h, a);
+      y = x1 + a;
+    } else {
+      self_attn_.forward_incremental(x, kv, a);
+      norm1_.forward(x + a, h);
+      ff_.forward(h, a);
+      norm2_.forward(h + a, y);
     }
   }
 
@@ -220,8 +291,8 @@ class TransformerEncoderLayer {
     }
   }
 
-  /// Visits self_attn.*, linear1.*, linear2.*, norm1.*, norm2.* (PyTorch's names); the const overload passes
-  /// const parameters.
+  /// Visits <attention>.*, <fc1>.*, <fc2>.*, <norm1>.*, <norm2>.* (config.names: PyTorch's self_attn, linear1,
+  /// linear2, norm1, norm2 by default); the const overload passes const parameters.
   template <typename F>
   void for_each_parameter(std::string_view prefix, F&& f) {
     visit_parameters(*this, prefix, f);
@@ -235,22 +306,27 @@ class TransformerEncoderLayer {
   }
 
  private:
-  // The body of both for_each_parameter overloads: Self is TransformerEncoderLayer, const or not.
+  // The body of both for_each_parameter overloads: Self is TransformerBlock, const or not.
   template <typename Self, typename F>
   static void visit_parameters(Self& self, std::string_view prefix, F& f) {
-    self.self_attn_.for_each_parameter(join_name(prefix, "self_attn"), f);
-    self.ff_.linear1.for_each_parameter(join_name(prefix, "linear1"), f);
-    self.ff_.linear2.for_each_parameter(join_name(prefix, "linear2"), f);
-    self.norm1_.for_each_parameter(join_name(prefix, "norm1"), f);
-    self.norm2_.for_each_parameter(join_name(prefix, "norm2"), f);
+    const BlockNames& n = self.config_.names;
+    self.self_attn_.for_each_parameter(join_name(prefix, n.attention), f);
+    self.ff_.for_each_parameter(prefix, f);
+    self.norm1_.for_each_parameter(join_name(prefix, n.norm1), f);
+    self.norm2_.for_each_parameter(join_name(prefix, n.norm2), f);
   }
 
   TransformerConfig config_;
   MultiHeadAttention<Scalar> self_attn_;
-  detail::FeedForward<Scalar> ff_;
+  FeedForward<Scalar> ff_;
   LayerNorm<Scalar> norm1_, norm2_;
   Dropout<Scalar> dropout1_, dropout2_;
 };
+
+/// PyTorch's name for the block: nn.TransformerEncoderLayer (batch_first) is a TransformerBlock with PyTorch's
+/// names and layouts, the TransformerConfig defaults.
+template <typename Scalar = float>
+using TransformerEncoderLayer = TransformerBlock<Scalar>;
 
 /// PyTorch's nn.TransformerDecoderLayer (batch_first): self-attention over the target (usually causal),
 /// cross-attention to the encoder's output `memory`, feed-forward; each sub-layer pre-norm
@@ -262,18 +338,19 @@ class TransformerDecoderLayer {
   static_assert(std::is_floating_point_v<Scalar>, "TransformerDecoderLayer needs a floating-point Scalar");
 
  public:
+  using scalar_type = Scalar;
   struct Cache {
     typename LayerNorm<Scalar>::Cache n1, n2, n3;
     typename MultiHeadAttention<Scalar>::Cache self_attn, cross_attn;
     typename Dropout<Scalar>::Cache d1, d2, d3;
-    typename detail::FeedForward<Scalar>::Cache ff;
+    typename FeedForward<Scalar>::Cache ff;
   };
 
   explicit TransformerDecoderLayer(const TransformerConfig& config)
       : config_((config.check("elm::nn::TransformerDecoderLayer"), config)),
-        self_attn_(detail::attention_config(config)),
-        cross_attn_(detail::attention_config(config)),
-        ff_(config),
+        self_attn_(config.attention()),
+        cross_attn_(config.attention()),
+        ff_(config.feed_forward()),
         norm1_(config.width, static_cast<Scalar>(config.layer_norm_eps)),
         norm2_(config.width, static_cast<Scalar>(config.layer_norm_eps)),
         norm3_(config.width, static_cast<Scalar>(config.layer_norm_eps)),
@@ -281,45 +358,46 @@ class TransformerDecoderLayer {
         dropout2_(config.dropout),
         dropout3_(config.dropout) {}
 
-  void init(Rng& rng) {
+  /// PyTorch's initialisation of every sub-layer.
+  void reset_parameters(Rng& rng) {
     self_attn_.init(rng);
     cross_attn_.init(rng);
-    ff_.linear1 = Linear<Scalar>(config_.width, config_.intermediate, rng);
-    ff_.linear2 = Linear<Scalar>(config_.intermediate, config_.width, rng);
+    ff_.reset_parameters(rng);
+    for (auto* norm : {&norm1_, &norm2_, &norm3_}) norm->reset_parameters(rng);
   }
 
   const TransformerConfig& config() const noexcept { return config_; }
 
   /// x: (C, B * T), memory: (C, B * S); self_mask over (T, T) (usually causal), memory_mask over (S, T)
-  /// (usually the memory's key lengths) -> y: (C, B * T). rng: dropout in training when not null.
+  /// (usually the memory's key lengths) -> y: (C, B * T). Dropout in a training context.
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, const Eigen::Ref<const Matrix<Scalar>>& memory, Index batch,
                const AttentionMask<Scalar>& self_mask, const AttentionMask<Scalar>& memory_mask, Matrix<Scalar>& y,
-               Cache* cache = nullptr, Rng* rng = nullptr) const {
-    const auto opts = detail::attention_options<Scalar>(rng);
+               Cache* cache = nullptr, const ForwardContext& context = {}) const {
+    const auto opts = detail::attention_options<Scalar>(context);
     Matrix<Scalar> h, a, s;
     if (config_.norm_first) {
       norm1_.forward(x, h, cache ? &cache->n1 : nullptr);
       self_attn_.forward(h, batch, self_mask, a, cache ? &cache->self_attn : nullptr, opts);
-      detail::dropout_forward(dropout1_, a, s, rng, cache ? &cache->d1 : nullptr);
+      dropout1_.forward(a, s, cache ? &cache->d1 : nullptr, context);
       const Matrix<Scalar> x1 = x + s;
       norm2_.forward(x1, h, cache ? &cache->n2 : nullptr);
       cross_attn_.forward(h, memory, memory, batch, memory_mask, a, cache ? &cache->cross_attn : nullptr, opts);
-      detail::dropout_forward(dropout2_, a, s, rng, cache ? &cache->d2 : nullptr);
+      dropout2_.forward(a, s, cache ? &cache->d2 : nullptr, context);
       const Matrix<Scalar> x2 = x1 + s;
       norm3_.forward(x2, h, cache ? &cache->n3 : nullptr);
-      ff_.forward(h, a, cache ? &cache->ff : nullptr, rng);
-      detail::dropout_forward(dropout3_, a, s, rng, cache ? &cache->d3 : nullptr);
+      ff_.forward(h, a, cache ? &cache->ff : nullptr, context);
+      dropout3_.forward(a, s, cache ? &cache->d3 : nullptr, context);
       y = x2 + s;
     } else {
       Matrix<Scalar> x1, x2;
       self_attn_.forward(x, batch, self_mask, a, cache ? &cache->self_attn : nullptr, opts);
-      detail::dropout_forward(dropout1_, a, s, rng, cache ? &cache->d1 : nullptr);
+      dropout1_.forward(a, s, cache ? &cache->d1 : nullptr, context);
       norm1_.forward(x + s, x1, cache ? &cache->n1 : nullptr);
       cross_attn_.forward(x1, memory, memory, batch, memory_mask, a, cache ? &cache->cross_attn : nullptr, opts);
-      detail::dropout_forward(dropout2_, a, s, rng, cache ? &cache->d2 : nullptr);
+      dropout2_.forward(a, s, cache ? &cache->d2 : nullptr, context);
       norm2_.forward(x1 + s, x2, cache ? &cache->n2 : nullptr);
-      ff_.forward(x2, a, cache ? &cache->ff : nullptr, rng);
-      detail::dropout_forward(dropout3_, a, s, rng, cache ? &cache->d3 : nullptr);
+      ff_.forward(x2, a, cache ? &cache->ff : nullptr, context);
+      dropout3_.forward(a, s, cache ? &cache->d3 : nullptr, context);
       norm3_.forward(x2 + s, y, cache ? &cache->n3 : nullptr);
     }
   }
@@ -381,8 +459,7 @@ class TransformerDecoderLayer {
   static void visit_parameters(Self& self, std::string_view prefix, F& f) {
     self.self_attn_.for_each_parameter(join_name(prefix, "self_attn"), f);
     self.cross_attn_.for_each_parameter(join_name(prefix, "multihead_attn"), f);
-    self.ff_.linear1.for_each_parameter(join_name(prefix, "linear1"), f);
-    self.ff_.linear2.for_each_parameter(join_name(prefix, "linear2"), f);
+    self.ff_.for_each_parameter(prefix, f);
     self.norm1_.for_each_parameter(join_name(prefix, "norm1"), f);
     self.norm2_.for_each_parameter(join_name(prefix, "norm2"), f);
     self.norm3_.for_each_parameter(join_name(prefix, "norm3"), f);
@@ -390,19 +467,20 @@ class TransformerDecoderLayer {
 
   TransformerConfig config_;
   MultiHeadAttention<Scalar> self_attn_, cross_attn_;
-  detail::FeedForward<Scalar> ff_;
+  FeedForward<Scalar> ff_;
   LayerNorm<Scalar> norm1_, norm2_, norm3_;
   Dropout<Scalar> dropout1_, dropout2_, dropout3_;
 };
 
 namespace detail {
 
-/// What the encoder and decoder stacks share: config.layers layers of one kind, parameters layers.<i>.*, and
-/// a final LayerNorm (norm.*) when config.final_norm; the checks on the input; the final norm's forward and
+/// What the block and decoder stacks share: config.layers layers of one kind, parameters <layers>.<i>.*, and
+/// a final LayerNorm (<final_norm>.*) when config.final_norm (config.names; PyTorch's layers and norm by default); the checks on the input; the final norm's forward and
 /// backward. The stacks add the forward and backward that thread their own inputs through the layers.
 template <typename Layer, typename Scalar>
 class TransformerStack {
  public:
+  using scalar_type = Scalar;
   struct Cache {
     std::vector<typename Layer::Cache> layers;
     typename LayerNorm<Scalar>::Cache norm;
@@ -414,15 +492,21 @@ class TransformerStack {
     for (Index i = 0; i < config.layers; ++i) layers_.emplace_back(config);
   }
 
-  void init(Rng& rng) {
-    for (auto& layer : layers_) layer.init(rng);
+  /// Every layer's and the final norm's initialisation.
+  void reset_parameters(Rng& rng) {
+    for (auto& layer : layers_) layer.reset_parameters(rng);
+    norm_.reset_parameters(rng);
   }
 
   const TransformerConfig& config() const noexcept { return config_; }
   Index size() const noexcept { return to_index(layers_.size()); }
   Layer& layer(Index i) { return layers_.at(to_size(i)); }
+  const Layer& layer(Index i) const { return layers_.at(to_size(i)); }
+  /// The final LayerNorm (unused unless config.final_norm).
+  LayerNorm<Scalar>& final_norm() noexcept { return norm_; }
+  const LayerNorm<Scalar>& final_norm() const noexcept { return norm_; }
 
-  /// Visits layers.<i>.* and, with a final norm, norm.*; the const overload passes const parameters.
+  /// Visits <layers>.<i>.* and, with a final norm, <final_norm>.*; the const overload passes const parameters.
   template <typename F>
   void for_each_parameter(std::string_view prefix, F&& f) {
     visit_parameters(*this, prefix, f);
@@ -470,19 +554,21 @@ class TransformerStack {
   // The body of both for_each_parameter overloads: Self is the stack, const or not.
   template <typename Self, typename F>
   static void visit_parameters(Self& self, std::string_view prefix, F& f) {
+    const BlockNames& n = self.config_.names;
     for (std::size_t i = 0; i < self.layers_.size(); ++i)
-      self.layers_[i].for_each_parameter(join_name(join_name(prefix, "layers"), std::to_string(i)), f);
-    if (self.config_.final_norm) self.norm_.for_each_parameter(join_name(prefix, "norm"), f);
+      self.layers_[i].for_each_parameter(join_name(join_name(prefix, n.layers), std::to_string(i)), f);
+    if (self.config_.final_norm) self.norm_.for_each_parameter(join_name(prefix, n.final_norm), f);
   }
 };
 
 }  // namespace detail
 
-/// A stack of config.layers encoder layers (PyTorch's nn.TransformerEncoder, parameters layers.<i>.*, and
-/// norm.* when config.final_norm). Rejects sequences longer than config.max_positions.
+/// A stack of config.layers Transformer blocks (PyTorch's nn.TransformerEncoder, parameters layers.<i>.* and
+/// norm.* when config.final_norm; GPT-2's h.<i>.* and ln_f.* with TransformerConfig::gpt2). Rejects sequences
+/// longer than config.max_positions.
 template <typename Scalar = float>
-class TransformerEncoder : public detail::TransformerStack<TransformerEncoderLayer<Scalar>, Scalar> {
-  using Base = detail::TransformerStack<TransformerEncoderLayer<Scalar>, Scalar>;
+class TransformerEncoder : public detail::TransformerStack<TransformerBlock<Scalar>, Scalar> {
+  using Base = detail::TransformerStack<TransformerBlock<Scalar>, Scalar>;
   using Base::layers_;
 
  public:
@@ -492,15 +578,50 @@ class TransformerEncoder : public detail::TransformerStack<TransformerEncoderLay
 
   /// x: (C, B * T) -> y: (C, B * T). Throws ShapeError on a wrong shape, RangeError when T > max_positions.
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Index batch, const AttentionMask<Scalar>& mask,
-               Matrix<Scalar>& y, Cache* cache = nullptr, Rng* rng = nullptr) const {
+               Matrix<Scalar>& y, Cache* cache = nullptr, const ForwardContext& context = {}) const {
     this->check_input(x, batch, "elm::nn::TransformerEncoder::forward");
     if (cache) cache->layers.resize(layers_.size());
     Matrix<Scalar> h = x, next;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-      layers_[i].forward(h, batch, mask, next, cache ? &cache->layers[i] : nullptr, rng);
+      layers_[i].forward(h, batch, mask, next, cache ? &cache->layers[i] : nullptr, context);
       h.swap(next);
     }
     this->finish_forward(h, y, cache);
+  }
+
+  /// One KV cache per block for decoding B sequences of up to max_length (<= max_positions) positions.
+  std::vector<KvCache<Scalar>> make_kv_caches(Index batch, Index max_length) const {
+    ELM_EXPECT(max_length <= this->config_.max_positions, RangeError,
+               "elm::nn::TransformerEncoder::make_kv_caches: max_length = ", max_length,
+               " exceeds max_positions = ", this->config_.max_positions);
+    return std::vector<KvCache<Scalar>>(layers_.size(), KvCache<Scalar>(this->config_.width, batch, max_length));
+  }
+
+  /// Decoding through every block (causal stacks only): x holds the next T_new positions of each sequence,
+  /// (C, B * T_new); kv (one cache per block, make_kv_caches) receives their keys and values. y: (C, B * T_new),
+  /// equal to the matching columns of a full forward. Throws InvalidArgument for a wrong number of caches or a
+  /// bidirectional stack; RangeError when the caches would overflow (then no cache has changed).
+  void forward_incremental(const Eigen::Ref<const Matrix<Scalar>>& x, std::vector<KvCache<Scalar>>& kv,
+                           Matrix<Scalar>& y) const {
+    constexpr std::string_view where = "elm::nn::TransformerEncoder::forward_incremental";
+    ELM_EXPECT(kv.size() == layers_.size(), InvalidArgument, where, ": got ", kv.size(),
+               " KV caches, expected one per block (", layers_.size(), ")");
+    ELM_EXPECT(!kv.empty() && kv.front().batch() > 0 && x.cols() % kv.front().batch() == 0, ShapeError, where,
+               ": x has ", x.cols(), " columns, expected a multiple of the caches' B = ", kv.front().batch());
+    const Index T_new = x.cols() / kv.front().batch();
+    for (const auto& cache : kv)  // checked for all before any changes
+      ELM_EXPECT(cache.length() + T_new <= cache.max_length(), RangeError, where, ": appending ", T_new,
+                 " positions to a cache holding ", cache.length(), " would exceed its max_length = ",
+                 cache.max_length());
+    Matrix<Scalar> h = x, next;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      layers_[i].forward_incremental(h, kv[i], next);
+      h.swap(next);
+    }
+    if (this->config_.final_norm)
+      this->norm_.forward(h, y);
+    else
+      y = std::move(h);
   }
 
   void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
@@ -531,12 +652,12 @@ class TransformerDecoder : public detail::TransformerStack<TransformerDecoderLay
   /// T > max_positions.
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, const Eigen::Ref<const Matrix<Scalar>>& memory, Index batch,
                const AttentionMask<Scalar>& self_mask, const AttentionMask<Scalar>& memory_mask, Matrix<Scalar>& y,
-               Cache* cache = nullptr, Rng* rng = nullptr) const {
+               Cache* cache = nullptr, const ForwardContext& context = {}) const {
     this->check_input(x, batch, "elm::nn::TransformerDecoder::forward");
     if (cache) cache->layers.resize(layers_.size());
     Matrix<Scalar> h = x, next;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-      layers_[i].forward(h, memory, batch, self_mask, memory_mask, next, cache ? &cache->layers[i] : nullptr, rng);
+      layers_[i].forward(h, memory, batch, self_mask, memory_mask, next, cache ? &cache->layers[i] : nullptr, context);
       h.swap(next);
     }
     this->finish_forward(h, y, cache);
