@@ -31,7 +31,7 @@ int main() {
   rng.fill_normal(x, 0.0, 1.0);
   elm::nn::AttentionMask<float> mask;
   mask.key_lengths = {10, 7, 4};
-  encoder.forward(x, 3, mask, y);  // no Rng: inference, dropout off
+  encoder.forward(x, 3, mask, y);  // no context: inference, dropout off
   std::printf("y is %ldx%ld\n", long(y.rows()), long(y.cols()));
   try {
     encoder.forward(elm::Matrix<float>::Zero(512, 129), 1, {}, y);
