@@ -177,3 +177,37 @@ TEST_CASE("FeedForward names its layers as configured and passes a gradient chec
   config.fc2_name = config.fc1_name;
   REQUIRE_THROWS_WITH(nn::FeedForward<double>(config), Contains("expected two distinct, non-empty parameter names"));
 }
+
+TEST_CASE("Embedding's tied head scores with the same table, and both uses add into its gradient",
+          "[nn][embedding][tied][grad]") {
+  elm::Rng rng(21);
+  nn::Embedding<double> table(9, 4, rng);
+  const std::vector<Index> ids{3, 1, 3, 8, 0};
+  const MatD r = random_matrix(9, 5, rng);
+  // loss = <r, E^T tanh(E[ids])>: the table is used twice, as GPT-2 uses wte for its input and its lm_head
+  auto loss = [&] {
+    MatD e, h, logits;
+    table.forward(ids, e);
+    h = e.array().tanh().matrix();
+    table.project(h, logits);
+    return project(logits, r);
+  };
+  nn::Embedding<double>::Cache lookup;
+  nn::Embedding<double>::ProjectionCache head;
+  MatD e, h, logits, dh;
+  table.forward(ids, e, &lookup);
+  h = e.array().tanh().matrix();
+  table.project(h, logits, &head);
+  // the head is nn.Linear(C, V, bias=False) whose weight is the table
+  nn::Linear<double> untied(4, 9, false);
+  untied.weight().value = table.weight().value;
+  MatD linear_logits;
+  untied.forward(h, linear_logits);
+  CHECK((logits - linear_logits).cwiseAbs().maxCoeff() < 1e-14);
+  table.zero_grad();
+  table.project_backward(head, r, dh);
+  const MatD de = dh.cwiseProduct((1.0 - h.array().square()).matrix());
+  table.backward(lookup, de);
+  CHECK(max_rel_error(table.weight().value, table.weight().grad, loss) < 1e-6);
+  REQUIRE_THROWS_WITH(table.project_backward(head, MatD::Zero(8, 5), dh), Contains("dlogits"));
+}

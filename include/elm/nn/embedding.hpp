@@ -11,6 +11,8 @@
 #include "elm/core/check.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/core/workspace.hpp"
+#include "elm/nn/detail/dense_products.hpp"
 #include "elm/nn/layer.hpp"
 #include "elm/nn/parameter.hpp"
 
@@ -27,6 +29,11 @@ class Embedding {
   /// What backward needs: the ids looked up.
   struct Cache {
     std::vector<Index> ids;
+  };
+  /// What project_backward needs: project's input (and the product kernel's buffers).
+  struct ProjectionCache {
+    Matrix<Scalar> h;
+    elm::detail::Workspace<detail::PackedLhs<Scalar>> products;
   };
 
   /// Zero-initialised table of V vectors of width C.
@@ -99,6 +106,28 @@ class Embedding {
     for (std::size_t n = 0; n < cache.ids.size(); ++n) weight_.gradient().col(cache.ids[n]) += dy.col(to_index(n));
   }
 
+  /// The tied output head (GPT-2's lm_head, BERT's decoder): logits = E^T h, one score per vocabulary entry
+  /// from the same table the inputs were looked up in. h: (C, N) -> logits: (V, N).
+  void project(const Eigen::Ref<const Matrix<Scalar>>& h, Matrix<Scalar>& logits, ProjectionCache* cache = nullptr,
+               const ForwardContext& = {}) const {
+    check_shape(h, width(), -1, "elm::nn::Embedding::project", "h");
+    detail::PackedLhs<Scalar> local_products;
+    detail::dense_forward<Scalar>(weight_.value.transpose(), h, logits, nullptr,
+                                  cache ? *cache->products : local_products);
+    if (cache) cache->h = h;
+  }
+
+  /// dh = E dlogits (overwritten); adds h dlogits^T into the table's gradient, on top of what the lookup's
+  /// backward adds: a tied model's two uses of the table sum, as autograd sums them. dlogits: (V, N).
+  void project_backward(const ProjectionCache& cache, const Eigen::Ref<const Matrix<Scalar>>& dlogits,
+                        Matrix<Scalar>& dh) {
+    check_shape(dlogits, vocab_size(), cache.h.cols(), "elm::nn::Embedding::project_backward", "dlogits");
+    if (weight_.trainable)
+      detail::dense_add_weight_grad<Scalar>(cache.h, dlogits, weight_.gradient(), /*grad_transposed=*/true, nullptr,
+                                            *products_);
+    detail::dense_input_grad<Scalar>(weight_.value.transpose(), dlogits, dh, /*accumulate=*/false, *products_);
+  }
+
   template <typename F>
   void for_each_parameter(std::string_view prefix, F&& f) {
     f(join_name(prefix, "weight"), weight_);
@@ -111,6 +140,7 @@ class Embedding {
 
  private:
   Parameter<Scalar> weight_;
+  elm::detail::Workspace<detail::PackedLhs<Scalar>> products_;  // project_backward's kernel buffers
 };
 
 }  // namespace elm::nn
