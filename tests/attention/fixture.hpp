@@ -52,8 +52,8 @@ struct Fixture {
   std::vector<Index> lengths() const { return meta.at("lengths").get<std::vector<Index>>(); }
 };
 
-inline Fixture load_fixture(const std::string& name) {
-  const std::string path = std::string(ELM_TEST_DATA_DIR) + "/attention/" + name + ".json";
+inline Fixture load_fixture(const std::string& name, const std::string& folder = "attention") {
+  const std::string path = std::string(ELM_TEST_DATA_DIR) + "/" + folder + "/" + name + ".json";
   std::ifstream in(path);
   if (!in) throw elm::IoError("cannot open " + path);
   nlohmann::json doc = nlohmann::json::parse(in);

@@ -92,6 +92,26 @@ inline constexpr bool has_parameters_v = detail::has_parameters<T>::value;
 template <typename T>
 inline constexpr bool has_reset_parameters_v = detail::has_reset_parameters<T>::value;
 
+/// The parameter visits of a module made of others, written once: the module (CRTP: `class Block : public
+/// nn::Composite<Block>`) defines one `static void visit_parameters(Self& self, std::string_view prefix, F& f)` over
+/// `Self` = the module, const or not, and befriends `nn::Composite<Block>`; this base derives the mutable and the
+/// const `for_each_parameter` and `zero_grad` from it.
+template <typename Derived>
+class Composite {
+ public:
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) {
+    Derived::visit_parameters(static_cast<Derived&>(*this), prefix, f);
+  }
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) const {
+    Derived::visit_parameters(static_cast<const Derived&>(*this), prefix, f);
+  }
+  void zero_grad() {
+    for_each_parameter("", [](const std::string&, auto& p) { p.zero_grad(); });
+  }
+};
+
 /// module.reset_parameters(rng) when the module has parameters to initialise, else nothing: for containers.
 template <typename Module>
 void reset_parameters_of(Module& module, Rng& rng) {

@@ -169,7 +169,7 @@ typename MultiHeadAttention<Scalar>::ForwardOptions attention_options(const Forw
 /// <norm2>.* under config.names. Reference: Vaswani et al. 2017, section 3.1; Xiong et al. 2020 (pre-norm);
 /// Radford et al. 2019.
 template <typename Scalar = float>
-class TransformerBlock {
+class TransformerBlock : public Composite<TransformerBlock<Scalar>> {
   static_assert(std::is_floating_point_v<Scalar>, "TransformerBlock needs a floating-point Scalar");
 
  public:
@@ -291,22 +291,9 @@ class TransformerBlock {
     }
   }
 
-  /// Visits <attention>.*, <fc1>.*, <fc2>.*, <norm1>.*, <norm2>.* (config.names: PyTorch's self_attn, linear1,
-  /// linear2, norm1, norm2 by default); the const overload passes const parameters.
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) {
-    visit_parameters(*this, prefix, f);
-  }
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) const {
-    visit_parameters(*this, prefix, f);
-  }
-  void zero_grad() {
-    for_each_parameter("", [](const std::string&, Parameter<Scalar>& p) { p.zero_grad(); });
-  }
-
  private:
-  // The body of both for_each_parameter overloads: Self is TransformerBlock, const or not.
+  friend class Composite<TransformerBlock>;
+  // The parameters in order, for Composite's for_each_parameter: Self is TransformerBlock, const or not.
   template <typename Self, typename F>
   static void visit_parameters(Self& self, std::string_view prefix, F& f) {
     const BlockNames& n = self.config_.names;
@@ -334,7 +321,7 @@ using TransformerEncoderLayer = TransformerBlock<Scalar>;
 /// x: (C, B * T), memory: (C, B * S) -> y: (C, B * T). Parameters: self_attn.*, multihead_attn.*, linear1.*,
 /// linear2.*, norm1.*, norm2.*, norm3.*. Reference: Vaswani et al. 2017, section 3.1.
 template <typename Scalar = float>
-class TransformerDecoderLayer {
+class TransformerDecoderLayer : public Composite<TransformerDecoderLayer<Scalar>> {
   static_assert(std::is_floating_point_v<Scalar>, "TransformerDecoderLayer needs a floating-point Scalar");
 
  public:
@@ -439,22 +426,9 @@ class TransformerDecoderLayer {
     }
   }
 
-  /// Visits self_attn.*, multihead_attn.*, linear1.*, linear2.*, norm1.* to norm3.* (PyTorch's names); the
-  /// const overload passes const parameters.
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) {
-    visit_parameters(*this, prefix, f);
-  }
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) const {
-    visit_parameters(*this, prefix, f);
-  }
-  void zero_grad() {
-    for_each_parameter("", [](const std::string&, Parameter<Scalar>& p) { p.zero_grad(); });
-  }
-
  private:
-  // The body of both for_each_parameter overloads: Self is TransformerDecoderLayer, const or not.
+  friend class Composite<TransformerDecoderLayer>;
+  // The parameters in order, for Composite's for_each_parameter: Self is TransformerDecoderLayer, const or not.
   template <typename Self, typename F>
   static void visit_parameters(Self& self, std::string_view prefix, F& f) {
     self.self_attn_.for_each_parameter(join_name(prefix, "self_attn"), f);
@@ -478,7 +452,7 @@ namespace detail {
 /// a final LayerNorm (<final_norm>.*) when config.final_norm (config.names; PyTorch's layers and norm by default); the checks on the input; the final norm's forward and
 /// backward. The stacks add the forward and backward that thread their own inputs through the layers.
 template <typename Layer, typename Scalar>
-class TransformerStack {
+class TransformerStack : public Composite<TransformerStack<Layer, Scalar>> {
  public:
   using scalar_type = Scalar;
   struct Cache {
@@ -505,19 +479,6 @@ class TransformerStack {
   /// The final LayerNorm (unused unless config.final_norm).
   LayerNorm<Scalar>& final_norm() noexcept { return norm_; }
   const LayerNorm<Scalar>& final_norm() const noexcept { return norm_; }
-
-  /// Visits <layers>.<i>.* and, with a final norm, <final_norm>.*; the const overload passes const parameters.
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) {
-    visit_parameters(*this, prefix, f);
-  }
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) const {
-    visit_parameters(*this, prefix, f);
-  }
-  void zero_grad() {
-    for_each_parameter("", [](const std::string&, Parameter<Scalar>& p) { p.zero_grad(); });
-  }
 
  protected:
   /// Checks x: (C, B * T) with T <= max_positions; ShapeError or RangeError otherwise.
@@ -551,7 +512,8 @@ class TransformerStack {
   LayerNorm<Scalar> norm_;
 
  private:
-  // The body of both for_each_parameter overloads: Self is the stack, const or not.
+  friend class Composite<TransformerStack>;
+  // The parameters in order, for Composite's for_each_parameter: Self is the stack, const or not.
   template <typename Self, typename F>
   static void visit_parameters(Self& self, std::string_view prefix, F& f) {
     const BlockNames& n = self.config_.names;

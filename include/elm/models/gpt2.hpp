@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: MIT
+// Gpt2: GPT-2 (Radford et al. 2019) composed from the library's blocks, with Hugging Face's parameter names, its
+// forward, backward and KV-cached decoding, and loading a Hugging Face model directory.
+#pragma once
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "elm/core/check.hpp"
+#include "elm/core/error.hpp"
+#include "elm/core/rng.hpp"
+#include "elm/core/types.hpp"
+#include "elm/io/hf_config.hpp"
+#include "elm/io/safetensors.hpp"
+#include "elm/nn/dropout.hpp"
+#include "elm/nn/embedding.hpp"
+#include "elm/nn/kv_cache.hpp"
+#include "elm/nn/layer.hpp"
+#include "elm/nn/parameter.hpp"
+#include "elm/nn/positional_encoding.hpp"
+#include "elm/nn/transformer_block.hpp"
+
+namespace elm::models {
+
+/// GPT-2's sizes and options, Hugging Face GPT2Config's names. n_inner = 0 means 4 n_embd.
+struct Gpt2Config {
+  Index vocab_size = 50257;
+  Index n_positions = 1024;  ///< the context: the longest sequence
+  Index n_embd = 768;        ///< C
+  Index n_layer = 12;
+  Index n_head = 12;         ///< H, must divide C
+  Index n_inner = 0;         ///< F; 0: 4 C
+  double layer_norm_epsilon = 1e-5;
+  double resid_pdrop = 0.1;  ///< on each block's attention and MLP outputs
+  double embd_pdrop = 0.1;   ///< on the summed token and position embeddings
+  double attn_pdrop = 0.1;   ///< on the attention weights
+  double initializer_range = 0.02;
+  nn::ActivationKind activation = nn::ActivationKind::gelu_tanh;  ///< activation_function "gelu_new"
+
+  /// From a Hugging Face config.json (model_type "gpt2"). Throws FormatError naming the file and the key for a
+  /// missing or mistyped size, and for the options this implementation does not have (scale_attn_weights false,
+  /// scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn, an activation other than gelu_new, gelu or relu).
+  static Gpt2Config from_hf(const io::HfConfig& hf) {
+    const std::string where = "elm::models::Gpt2Config::from_hf: " + hf.source();
+    const std::string type = hf.get_or<std::string>("model_type", "gpt2");
+    ELM_EXPECT(type == "gpt2", FormatError, where, ": model_type is \"", type, "\", expected \"gpt2\"");
+    Gpt2Config c;
+    c.vocab_size = hf.get<Index>("vocab_size");
+    c.n_positions = hf.contains("n_positions") ? hf.get<Index>("n_positions") : hf.get<Index>("n_ctx");
+    c.n_embd = hf.get<Index>("n_embd");
+    c.n_layer = hf.get<Index>("n_layer");
+    c.n_head = hf.get<Index>("n_head");
+    c.n_inner = hf.get_or<Index>("n_inner", 0);
+    c.layer_norm_epsilon = hf.get_or<double>("layer_norm_epsilon", 1e-5);
+    c.resid_pdrop = hf.get_or<double>("resid_pdrop", 0.1);
+    c.embd_pdrop = hf.get_or<double>("embd_pdrop", 0.1);
+    c.attn_pdrop = hf.get_or<double>("attn_pdrop", 0.1);
+    c.initializer_range = hf.get_or<double>("initializer_range", 0.02);
+    ELM_EXPECT(hf.get_or<bool>("tie_word_embeddings", true), FormatError, where,
+               ": tie_word_embeddings is false, expected true (GPT-2's head is its token table)");
+    const std::string act = hf.get_or<std::string>("activation_function", "gelu_new");
+    ELM_EXPECT(act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu" || act == "relu", FormatError, where,
+               ": activation_function is \"", act, "\", expected gelu_new, gelu_pytorch_tanh, gelu or relu");
+    c.activation = nn::parse_activation(act);
+    ELM_EXPECT(hf.get_or<bool>("scale_attn_weights", true), FormatError, where,
+               ": scale_attn_weights is false, expected true (scores scaled by 1/sqrt(D))");
+    ELM_EXPECT(!hf.get_or<bool>("scale_attn_by_inverse_layer_idx", false), FormatError, where,
+               ": scale_attn_by_inverse_layer_idx is true, which this implementation does not have");
+    ELM_EXPECT(!hf.get_or<bool>("reorder_and_upcast_attn", false), FormatError, where,
+               ": reorder_and_upcast_attn is true, which this implementation does not have");
+    c.check(where);
+    return c;
+  }
+
+  /// The blocks' configuration: TransformerConfig::gpt2 with these sizes and dropouts.
+  nn::TransformerConfig blocks() const {
+    nn::TransformerConfig t = nn::TransformerConfig::gpt2(n_embd, n_layer, n_head, n_positions);
+    t.intermediate = n_inner > 0 ? n_inner : 4 * n_embd;
+    t.dropout = resid_pdrop;
+    t.attention_dropout = attn_pdrop;
+    t.feed_forward_dropout = 0.0;
+    t.layer_norm_eps = layer_norm_epsilon;
+    t.activation = activation;
+    return t;
+  }
+
+  /// Throws InvalidArgument naming the first field out of its domain.
+  void check(std::string_view where) const {
+    ELM_EXPECT(vocab_size > 0, InvalidArgument, where, ": vocab_size = ", vocab_size, ", expected > 0");
+    ELM_EXPECT(embd_pdrop >= 0.0 && embd_pdrop < 1.0, InvalidArgument, where, ": embd_pdrop = ", embd_pdrop,
+               ", expected 0 <= p < 1");
+    ELM_EXPECT(n_inner >= 0, InvalidArgument, where, ": n_inner = ", n_inner, ", expected >= 0");
+    blocks().check(where);
+  }
+};
+
+/// GPT-2: x = drop(wte[ids] + wpe[positions]); h = ln_f(blocks(x)), causal; logits = wte^T h (the head tied to
+/// the token table). Parameters under Hugging Face GPT2Model's names: wte.weight (V, C), wpe.weight (P, C),
+/// h.<i>.ln_1.*, h.<i>.attn.c_attn.* (Conv1D (C, 3C)), h.<i>.attn.c_proj.*, h.<i>.ln_2.*, h.<i>.mlp.c_fc.*,
+/// h.<i>.mlp.c_proj.*, ln_f.*. Token ids of B sequences of T positions come batch-major (sequence b's token t
+/// at b T + t); logits are (V, B T) in the same order. Reference: Radford et al. 2019; Hugging Face
+/// transformers' GPT2LMHeadModel; Karpathy's llm.c train_gpt2.c.
+template <typename Scalar = float>
+class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
+  static_assert(std::is_floating_point_v<Scalar>, "Gpt2 needs a floating-point Scalar");
+
+ public:
+  using scalar_type = Scalar;
+  struct Cache {
+    typename nn::Embedding<Scalar>::Cache tokens;
+    typename nn::LearnedPositionalEmbedding<Scalar>::Cache positions;
+    typename nn::Dropout<Scalar>::Cache embedding_dropout;
+    typename nn::TransformerEncoder<Scalar>::Cache blocks;
+    typename nn::Embedding<Scalar>::ProjectionCache head;
+  };
+
+  /// Zero parameters (load them, or call reset_parameters). Throws InvalidArgument on a bad config.
+  explicit Gpt2(const Gpt2Config& config)
+      : config_((config.check("elm::models::Gpt2"), config)),
+        wte_(config.vocab_size, config.n_embd),
+        wpe_(config.n_positions, config.n_embd),
+        drop_(config.embd_pdrop),
+        blocks_(config.blocks()) {}
+
+  /// Shorthand for the zero model followed by reset_parameters(rng).
+  Gpt2(const Gpt2Config& config, Rng& rng) : Gpt2(config) { reset_parameters(rng); }
+
+  /// Hugging Face's initialisation (GPT2PreTrainedModel._init_weights): every weight from N(0, 0.02^2), the
+  /// blocks' output projections (attn.c_proj, mlp.c_proj) from N(0, 0.02^2 / (2 n_layer)), biases zero,
+  /// LayerNorms one and zero.
+  void reset_parameters(Rng& rng) {
+    const double s = config_.initializer_range;
+    const double s_proj = s / std::sqrt(2.0 * double(config_.n_layer));
+    this->for_each_parameter("", [&](const std::string& name, nn::Parameter<Scalar>& p) {
+      const bool is_norm = name.find("ln_") != std::string::npos;
+      const bool is_bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+      if (is_norm && !is_bias)
+        p.value.setOnes();
+      else if (is_bias)
+        p.value.setZero();
+      else
+        rng.fill_normal(p.value, 0.0, name.find("c_proj.weight") != std::string::npos ? s_proj : s);
+    });
+  }
+
+  const Gpt2Config& config() const noexcept { return config_; }
+  nn::Embedding<Scalar>& token_embedding() noexcept { return wte_; }
+  const nn::Embedding<Scalar>& token_embedding() const noexcept { return wte_; }
+  nn::TransformerEncoder<Scalar>& blocks() noexcept { return blocks_; }
+  const nn::TransformerEncoder<Scalar>& blocks() const noexcept { return blocks_; }
+
+  /// ids: B sequences of T token ids, batch-major -> logits: (V, B T). mask: key padding and other masks of the
+  /// attention (the blocks add causality). Dropout in a training context. Throws RangeError for an id outside
+  /// [0, V) or T > n_positions, ShapeError when B does not divide the ids.
+  void forward(const std::vector<Index>& ids, Index batch, const nn::AttentionMask<Scalar>& mask,
+               Matrix<Scalar>& logits, Cache* cache = nullptr, const nn::ForwardContext& context = {}) const {
+    constexpr std::string_view where = "elm::models::Gpt2::forward";
+    ELM_EXPECT(batch > 0 && !ids.empty() && to_index(ids.size()) % batch == 0, ShapeError, where, ": got ",
+               ids.size(), " token ids, expected a positive multiple of B = ", batch);
+    Matrix<Scalar> e, x, h;
+    wte_.forward(ids, e, cache ? &cache->tokens : nullptr);
+    wpe_.forward(e, batch, 0, x, cache ? &cache->positions : nullptr);
+    drop_.forward(x, e, cache ? &cache->embedding_dropout : nullptr, context);
+    blocks_.forward(e, batch, mask, h, cache ? &cache->blocks : nullptr, context);
+    wte_.project(h, logits, cache ? &cache->head : nullptr);
+  }
+
+  /// Adds every parameter's gradient from dlogits: (V, B T); the token table's two uses (input and head) add up.
+  void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dlogits) {
+    Matrix<Scalar> dh, dx, de;
+    wte_.project_backward(cache.head, dlogits, dh);
+    blocks_.backward(cache.blocks, dh, dx);
+    drop_.backward(cache.embedding_dropout, dx, de);
+    wpe_.backward(cache.positions, de, dx);
+    wte_.backward(cache.tokens, dx);
+  }
+
+  /// One KV cache per block for decoding B sequences of up to max_length <= n_positions positions.
+  std::vector<nn::KvCache<Scalar>> make_kv_caches(Index batch, Index max_length) const {
+    return blocks_.make_kv_caches(batch, max_length);
+  }
+
+  /// Decoding: ids holds the next T_new tokens of each of the caches' B sequences (batch-major); their positions
+  /// continue from the caches' length. logits: (V, B T_new), equal to the matching columns of a full forward.
+  void forward_incremental(const std::vector<Index>& ids, std::vector<nn::KvCache<Scalar>>& kv,
+                           Matrix<Scalar>& logits) const {
+    constexpr std::string_view where = "elm::models::Gpt2::forward_incremental";
+    ELM_EXPECT(!kv.empty(), InvalidArgument, where, ": expected one KV cache per block, got none");
+    const Index batch = kv.front().batch();
+    ELM_EXPECT(!ids.empty() && to_index(ids.size()) % batch == 0, ShapeError, where, ": got ", ids.size(),
+               " token ids, expected a positive multiple of the caches' B = ", batch);
+    Matrix<Scalar> e, x, h;
+    wte_.forward(ids, e);
+    wpe_.forward(e, batch, kv.front().length(), x);
+    blocks_.forward_incremental(x, kv, h);
+    wte_.project(h, logits);
+  }
+
+  /// Loads a Hugging Face GPT-2 directory: config.json and model.safetensors (F32, F16 or BF16; names with or
+  /// without the "transformer." prefix; lm_head.weight, tied to wte, is not read). Throws IoError or FormatError
+  /// naming the file and the tensor; nothing partially loaded is returned.
+  static Gpt2 load_hf(const std::string& directory) {
+    const std::string config_path = directory + "/config.json";
+    const std::string weights_path = directory + "/model.safetensors";
+    Gpt2 model(Gpt2Config::from_hf(io::HfConfig::load(config_path)));
+    if (!std::filesystem::exists(weights_path) && std::filesystem::exists(directory + "/pytorch_model.bin"))
+      throw FormatError(elm::detail::concat(
+          "elm::models::Gpt2::load_hf: ", directory, " holds pytorch_model.bin (a PyTorch pickle, which elm does not ",
+          "read), expected model.safetensors; convert it once with: python -c \"import transformers; ",
+          "transformers.GPT2LMHeadModel.from_pretrained('", directory, "').save_pretrained('", directory,
+          "', safe_serialization=True)\""));
+    const io::SafetensorsReader reader(weights_path);
+    const std::string prefix = reader.contains("transformer.wte.weight") ? "transformer." : "";
+    model.for_each_parameter("", [&](const std::string& name, nn::Parameter<Scalar>& p) {
+      ELM_EXPECT(reader.contains(prefix + name), FormatError, "elm::models::Gpt2::load_hf: ", weights_path,
+                 " has no tensor '", prefix + name, "'");
+      reader.read_into(prefix + name, p.shape, p.value);
+    });
+    return model;
+  }
+
+ private:
+  friend class nn::Composite<Gpt2>;
+  // The parameters in order, for Composite's for_each_parameter: Self is Gpt2, const or not.
+  template <typename Self, typename F>
+  static void visit_parameters(Self& self, std::string_view prefix, F& f) {
+    self.wte_.for_each_parameter(nn::join_name(prefix, "wte"), f);
+    self.wpe_.for_each_parameter(nn::join_name(prefix, "wpe"), f);
+    self.blocks_.for_each_parameter(prefix, f);
+  }
+
+  Gpt2Config config_;
+  nn::Embedding<Scalar> wte_;
+  nn::LearnedPositionalEmbedding<Scalar> wpe_;
+  nn::Dropout<Scalar> drop_;
+  nn::TransformerEncoder<Scalar> blocks_;
+};
+
+}  // namespace elm::models

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+// GPT-2 against Hugging Face transformers' GPT2LMHeadModel: a saved checkpoint directory loads by its own names
+// and gives the same logits, loss, gradients and greedy continuation; KV-cached decoding; bad checkpoints.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "../attention/fixture.hpp"
+#include "elm/models/gpt2.hpp"
+#include "elm/nn/loss.hpp"
+
+using attention_test::Fixture;
+using attention_test::load_fixture;
+using attention_test::relative_error;
+using Catch::Matchers::Contains;
+using elm::Index;
+using elm::Matrix;
+using elm::models::Gpt2;
+using elm::models::Gpt2Config;
+
+namespace {
+
+std::string checkpoint(const std::string& name) { return std::string(ELM_TEST_DATA_DIR) + "/gpt2/" + name; }
+
+std::vector<Index> ids_of(const Matrix<double>& m) {
+  std::vector<Index> ids(static_cast<std::size_t>(m.size()));
+  for (Index i = 0; i < m.size(); ++i) ids[static_cast<std::size_t>(i)] = static_cast<Index>(m.data()[i]);
+  return ids;
+}
+
+// Next-token targets of B sequences of T ids, batch-major: position t predicts t + 1; the last predicts nothing.
+std::vector<Index> next_token_targets(const std::vector<Index>& ids, Index B, Index T) {
+  std::vector<Index> targets(ids.size(), -100);
+  for (Index b = 0; b < B; ++b)
+    for (Index t = 0; t + 1 < T; ++t) targets[std::size_t(b * T + t)] = ids[std::size_t(b * T + t + 1)];
+  return targets;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("GPT-2 loaded from a Hugging Face directory gives transformers' logits, loss and gradients",
+                   "[models][gpt2][parity]", float, double) {
+  const std::string name = GENERATE(as<std::string>{}, "tiny", "tiny_gelu");
+  const Fixture f = load_fixture(name, "gpt2");
+  Gpt2<TestType> model = Gpt2<TestType>::load_hf(checkpoint(name));
+  const Index B = f.dim("B"), T = f.dim("T");
+  const std::vector<Index> ids = ids_of(f.matrix<double>("ids"));
+  typename Gpt2<TestType>::Cache cache;
+  Matrix<TestType> logits, dlogits;
+  model.forward(ids, B, {}, logits, &cache);
+  // float: the issue's 1e-4 absolute on logits of order one; double: rounding of the float64 reference only
+  const double tol = std::is_same_v<TestType, float> ? 1e-5 : 1e-12;
+  CHECK(relative_error<TestType>("logits", logits, f.matrix<double>("logits")) < tol);
+  const TestType loss = elm::nn::cross_entropy<TestType>(logits, next_token_targets(ids, B, T), {}, &dlogits);
+  CHECK(std::abs(double(loss) - f.matrix<double>("loss")(0, 0)) < (std::is_same_v<TestType, float> ? 1e-5 : 1e-12));
+  model.zero_grad();
+  model.backward(cache, dlogits);
+  int checked = 0;
+  model.for_each_parameter("", [&](const std::string& n, const elm::nn::Parameter<TestType>& p) {
+    ++checked;
+    CHECK(relative_error<TestType>("grad." + n, p.grad, f.matrix<double>("grad." + n)) <
+          (std::is_same_v<TestType, float> ? 1e-4 : 1e-10));
+  });
+  CHECK(checked == 2 + 12 * int(f.dim("n_layer")) + 2);
+}
+
+TEST_CASE("GPT-2's greedy continuation is transformers' and a KV-cached decode equals the full forward",
+          "[models][gpt2][kv-cache]") {
+  const std::string name = GENERATE(as<std::string>{}, "tiny", "tiny_gelu");
+  const Fixture f = load_fixture(name, "gpt2");
+  const Gpt2<double> model = Gpt2<double>::load_hf(checkpoint(name));
+  std::vector<Index> tokens = ids_of(f.matrix<double>("prompt"));
+  const std::vector<Index> expected = ids_of(f.matrix<double>("greedy"));
+  auto kv = model.make_kv_caches(1, Index(tokens.size() + expected.size()));
+  Matrix<double> logits;
+  model.forward_incremental(tokens, kv, logits);  // the prompt at once, then one token at a time
+  std::vector<Index> produced;
+  for (std::size_t step = 0; step < expected.size(); ++step) {
+    Index next = 0;
+    logits.col(logits.cols() - 1).maxCoeff(&next);
+    produced.push_back(next);
+    tokens.push_back(next);
+    // the cached step's logits equal the last column of a full forward over everything so far
+    Matrix<double> full;
+    model.forward(tokens, 1, {}, full);
+    model.forward_incremental({next}, kv, logits);
+    CHECK((logits.col(0) - full.col(full.cols() - 1)).cwiseAbs().maxCoeff() < 1e-12);
+  }
+  CHECK(produced == expected);
+}
+
+TEST_CASE("GPT-2 checkpoints that do not fit are refused with the file and the reason", "[models][gpt2][bad-input]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "elm_gpt2_bad";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::copy_file(checkpoint("tiny") + "/config.json", dir / "config.json");
+  // no weights, but a PyTorch pickle: the error names the conversion
+  std::ofstream(dir / "pytorch_model.bin") << "not read";
+  REQUIRE_THROWS_WITH(Gpt2<float>::load_hf(dir.string()), Contains("convert it once with"));
+  fs::remove(dir / "pytorch_model.bin");
+  REQUIRE_THROWS_AS(Gpt2<float>::load_hf(dir.string()), elm::IoError);
+  // the other model's weights: a tensor of the wrong shape, named
+  fs::copy_file(checkpoint("tiny_gelu") + "/model.safetensors", dir / "model.safetensors");
+  REQUIRE_THROWS_WITH(Gpt2<float>::load_hf(dir.string()), Contains("transformer.wte.weight"));
+  // config values this implementation does not have
+  const auto config = [](const std::string& text) { return elm::io::HfConfig::parse(text, "config.json"); };
+  const std::string base = R"("vocab_size": 10, "n_positions": 8, "n_embd": 4, "n_layer": 1, "n_head": 2)";
+  CHECK(Gpt2Config::from_hf(config("{" + base + "}")).n_embd == 4);
+  REQUIRE_THROWS_WITH(Gpt2Config::from_hf(config("{" + base + R"(, "model_type": "bert"})")),
+                      Contains("model_type is \"bert\", expected \"gpt2\""));
+  REQUIRE_THROWS_WITH(Gpt2Config::from_hf(config("{" + base + R"(, "activation_function": "swish"})")),
+                      Contains("activation_function is \"swish\""));
+  REQUIRE_THROWS_WITH(Gpt2Config::from_hf(config("{" + base + R"(, "scale_attn_by_inverse_layer_idx": true})")),
+                      Contains("scale_attn_by_inverse_layer_idx"));
+  REQUIRE_THROWS_WITH(Gpt2Config::from_hf(config(R"({"vocab_size": 10, "n_positions": 8, "n_embd": 6, "n_layer": 1, "n_head": 4})")),
+                      Contains("does not divide the width"));
+  REQUIRE_THROWS_WITH(Gpt2Config::from_hf(config(R"({"vocab_size": 10, "n_embd": 4, "n_layer": 1, "n_head": 2})")),
+                      Contains("has no key 'n_ctx'"));
+  // ids out of range
+  const Gpt2<float> model = Gpt2<float>::load_hf(checkpoint("tiny"));
+  Matrix<float> logits;
+  REQUIRE_THROWS_AS(model.forward({1, 2, 40}, 1, {}, logits), elm::RangeError);
+  REQUIRE_THROWS_AS(model.forward(std::vector<Index>(25, 1), 1, {}, logits), elm::RangeError);  // > n_positions
+  fs::remove_all(dir);
+}
