@@ -19,7 +19,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "elm/io/atomic_file.hpp"
+#include "elm/io/pos_tagger.hpp"
 #include "elm/classic/baum_welch.hpp"
 #include "elm/classic/forward_backward.hpp"
 #include "elm/classic/hmm.hpp"
@@ -236,17 +236,14 @@ int run_train_tagger(const std::string& corpus, const std::string& tagset_name, 
                100 * base.on_unknown());
   }
   if (!out_path.empty()) {
-    std::ostringstream text;
-    tagger.save(text);
-    elm::io::write_text_atomically(out_path, text.str());
+    elm::io::save_pos_tagger(tagger, out_path);
     fmt::print("wrote {}\n", out_path);
   }
   return 0;
 }
 
 int run_tag(const std::string& model_path, const std::string& input) {
-  std::istringstream model_text(read_file(model_path));
-  const auto tagger = elm::classic::PosTagger::load(model_text, model_path);
+  const auto tagger = elm::io::load_pos_tagger(model_path);
   std::string text;
   if (input.empty() || input == "-") {
     std::ostringstream all;

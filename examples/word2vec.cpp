@@ -143,15 +143,15 @@ int main(int argc, char** argv) {
       elm::io::WordVectors wv{model.words(), model.input_vectors()};
       elm::io::write_word_vectors(output_path, wv, format_of(binary_out));
     } else if (similar->parsed()) {
-      const auto kv = elm::models::KeyedVectors::load(vectors_path, format_of(binary_in));
+      const elm::models::KeyedVectors kv(elm::io::read_word_vectors(vectors_path, format_of(binary_in)));
       print_neighbors(kv.most_similar(words, negative_words, topn, restrict_vocab));
     } else if (analogy->parsed()) {
-      const auto kv = elm::models::KeyedVectors::load(vectors_path, format_of(binary_in));
+      const elm::models::KeyedVectors kv(elm::io::read_word_vectors(vectors_path, format_of(binary_in)));
       print_neighbors(kv.analogy(abc[0], abc[1], abc[2], topn, method, restrict_vocab));
     } else if (evaluate->parsed()) {
       if (analogies_path.empty() && pairs_path.empty())
         throw elm::InvalidArgument("elm-word2vec evaluate: expected --analogies FILE, --similarity FILE or both");
-      const auto kv = elm::models::KeyedVectors::load(vectors_path, format_of(binary_in));
+      const elm::models::KeyedVectors kv(elm::io::read_word_vectors(vectors_path, format_of(binary_in)));
       if (!analogies_path.empty()) {
         std::ifstream in = open_or_throw(analogies_path);
         const auto r = kv.evaluate_analogies(in, analogies_path, eval_restrict, !case_sensitive, method);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Umbrella header of io: safetensors, checkpoints, training state, config.json, ARPA, n-gram and vector files.
+// Umbrella header of io: safetensors, checkpoints, training state, config.json, ARPA, n-gram, tagger and vector files.
 #pragma once
 
 #include "elm/core.hpp"
@@ -10,6 +10,7 @@
 #include "elm/io/hf_config.hpp"
 #include "elm/io/mapped_file.hpp"
 #include "elm/io/ngram_binary.hpp"
+#include "elm/io/pos_tagger.hpp"
 #include "elm/io/safetensors.hpp"
 #include "elm/io/training_state.hpp"
 #include "elm/io/word_vectors.hpp"

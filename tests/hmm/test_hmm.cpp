@@ -340,10 +340,10 @@ TEST_CASE("Viterbi equals hmmlearn's scalar recursion at every padded width, one
   const bool avx2 = GENERATE(true, false);
   INFO("AVX2 kernel allowed: " << avx2);
   const bool had_avx2 = __builtin_cpu_supports("avx2");
-  elm::detail::viterbi_runtime_avx2_allowed() = avx2 && had_avx2;
+  elm::classic::detail::viterbi_runtime_avx2_allowed() = avx2 && had_avx2;
   struct Restore {
     bool value;
-    ~Restore() { elm::detail::viterbi_runtime_avx2_allowed() = value; }
+    ~Restore() { elm::classic::detail::viterbi_runtime_avx2_allowed() = value; }
   } restore{had_avx2};
 #endif
   elm::Rng rng(static_cast<std::uint64_t>(n * 3 + kind));

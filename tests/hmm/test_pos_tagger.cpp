@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "elm/classic/pos_tagger.hpp"
+#include "elm/io/pos_tagger.hpp"
 
 using namespace elm::classic;
 using Catch::Matchers::Contains;
@@ -108,11 +109,11 @@ TEST_CASE("Brown slice: the HMM tagger beats the most-frequent-tag baseline", "[
 
   // Save then load gives the same model: the same text and the same tags.
   std::ostringstream saved;
-  tagger.save(saved);
+  elm::io::save_pos_tagger(tagger, saved);
   std::istringstream in(saved.str());
-  const auto loaded = PosTagger::load(in);
+  const auto loaded = elm::io::load_pos_tagger(in);
   std::ostringstream again;
-  loaded.save(again);
+  elm::io::save_pos_tagger(loaded, again);
   CHECK(again.str() == saved.str());
   const auto acc2 = evaluate_tagger(loaded, test);
   CHECK(acc2.correct == acc.correct);
@@ -130,15 +131,15 @@ TEST_CASE("tagger options and files are checked", "[hmm][tagger][errors]") {
   REQUIRE_THROWS_AS(PosTagger::train({{{"a"}, {"x", "y"}}}), elm::ShapeError);
 
   std::ostringstream saved;
-  PosTagger::train(train).save(saved);
+  elm::io::save_pos_tagger(PosTagger::train(train), saved);
   const std::string text = saved.str();
   auto load = [](const std::string& t) {
     std::istringstream in(t);
-    return PosTagger::load(in, "model.txt");
+    return elm::io::load_pos_tagger(in, "model.txt");
   };
   REQUIRE_NOTHROW(load(text));
   REQUIRE_THROWS_MATCHES(load("elm-pos-tagger 2\n"), elm::FormatError,
-                         Catch::Matchers::Message("elm::classic::PosTagger::load: model.txt line 1: expected the "
+                         Catch::Matchers::Message("elm::io::load_pos_tagger: model.txt line 1: expected the "
                                                   "header \"elm-pos-tagger 1\", got \"elm-pos-tagger 2\""));
   REQUIRE_THROWS_WITH(load(text.substr(0, text.find("trigrams"))), Contains("unexpected end of file"));
   std::string bad_id = text;
@@ -149,5 +150,16 @@ TEST_CASE("tagger options and files are checked", "[hmm][tagger][errors]") {
   REQUIRE_THROWS_WITH(load(bad_order), Contains("order = 5"));
   std::vector<TaggedSentence> spaced{{{"a b"}, {"x"}}};
   std::ostringstream sink;
-  REQUIRE_THROWS_WITH(PosTagger::train(spaced).save(sink), Contains("contains whitespace"));
+  REQUIRE_THROWS_WITH(elm::io::save_pos_tagger(PosTagger::train(spaced), sink), Contains("contains whitespace"));
+
+  // A file: written atomically, read back to the same text; a missing file is an IoError naming it.
+  const auto dir = std::filesystem::temp_directory_path() / "elm-tests-hmm";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "tagger.txt").string();
+  elm::io::save_pos_tagger(PosTagger::train(train), path);
+  std::ostringstream reread;
+  elm::io::save_pos_tagger(elm::io::load_pos_tagger(path), reread);
+  CHECK(reread.str() == text);
+  REQUIRE_THROWS_AS(elm::io::load_pos_tagger((dir / "missing.txt").string()), elm::IoError);
+  REQUIRE_THROWS_WITH(elm::io::load_pos_tagger((dir / "missing.txt").string()), Contains("missing.txt"));
 }

@@ -2,9 +2,12 @@
 // safetensors: round trips for each dtype, a file written by Python's safetensors package, malformed files.
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -138,6 +141,8 @@ TEST_CASE("a file written by Python's safetensors package is read exactly", "[io
 }
 
 TEST_CASE("malformed safetensors files are rejected with a message that says what is wrong", "[io][safetensors][bad-input]") {
+  // Truncated headers, lengths and offsets past the end, overlaps, byte counts that disagree with dtype and shape,
+  // names that are not UTF-8 or given twice: each a FormatError naming the file and what was expected.
   const std::string eight_bytes(8, '\0');
   const std::string ok = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
   REQUIRE(read_error(file_bytes(ok, eight_bytes), "ok.safetensors") == "no error");
@@ -174,6 +179,32 @@ TEST_CASE("malformed safetensors files are rejected with a message that says wha
        "is not a string"},
       {"huge-shape", file_bytes(R"({"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", eight_bytes),
        "too large"},
+      // A name that is not UTF-8 (a lone 0xFF byte), at byte 8 + 2 of the file.
+      {"non-utf8-name", file_bytes("{\"\xff\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", eight_bytes),
+       "invalid UTF-8 sequence at byte 10 of the file (byte value 255), expected UTF-8 JSON"},
+      // An overlong encoding of '/' and a lone surrogate written as raw bytes are not UTF-8 either.
+      {"overlong-name", file_bytes("{\"\xc0\xaf\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", eight_bytes),
+       "invalid UTF-8 sequence at byte 10"},
+      {"surrogate-name", file_bytes("{\"\xed\xa0\x80\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", eight_bytes),
+       "invalid UTF-8 sequence at byte 10"},
+      // A lone surrogate written as a JSON escape decodes to no character: invalid JSON.
+      {"surrogate-escape", file_bytes(R"({"\udc80":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", eight_bytes),
+       "not valid JSON"},
+      {"repeated-name", file_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", eight_bytes),
+       "header names 'a' twice, expected each name once"},
+      // Size claims are checked against the bytes present, before anything is allocated.
+      {"huge-header-length", file_bytes(R"({})", "", std::numeric_limits<std::uint64_t>::max()),
+       "header length 18446744073709551615 runs past the end of the file (2 bytes follow the length)"},
+      {"begin-past-end", file_bytes(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[16,16]}})", eight_bytes),
+       "data_offsets end 16 is past the data section of 8 bytes"},
+      {"huge-offsets", file_bytes(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[18446744073709551614,18446744073709551615]}})", eight_bytes),
+       "past the data section of 8 bytes"},
+      {"shape-larger-than-file", file_bytes(R"({"a":{"dtype":"F64","shape":[1000000,1000000],"data_offsets":[0,8]}})", eight_bytes),
+       "shape [1000000, 1000000] of F64 needs 8000000000000 bytes, but data_offsets span 8"},
+      {"bool-size", file_bytes(R"({"a":{"dtype":"BOOL","shape":[4],"data_offsets":[0,8]}})", eight_bytes),
+       "shape [4] of BOOL needs 4 bytes, but data_offsets span 8"},
+      {"i64-size", file_bytes(R"({"a":{"dtype":"I64","shape":[2],"data_offsets":[0,8]}})", eight_bytes),
+       "shape [2] of I64 needs 16 bytes, but data_offsets span 8"},
   };
   for (const auto& c : cases) {
     INFO("case " << c.name);
@@ -207,4 +238,202 @@ TEST_CASE("the writer rejects inconsistent tensors and never leaves a partial fi
     files += entry.path().filename().string().rfind("atomic.safetensors", 0) == 0;
   CHECK(files == 1);
   REQUIRE_THROWS_AS(writer.save(safetensors_temp_path("no-such-dir/x.safetensors")), elm::IoError);
+}
+
+TEST_CASE("integer and boolean tensors round-trip through the writer and reader, in every integer dtype",
+          "[io][safetensors]") {
+  using elm::io::Dtype;
+  // Logical shape [2, 3]: rows are the last dimension, so storage order is the tensor's row-major order.
+  const std::int64_t id_values[] = {0, 1, 2, 100, 101, 127};
+  const elm::Matrix<std::int64_t> ids = Eigen::Map<const elm::Matrix<std::int64_t>>(id_values, 3, 2);
+  const bool mask_values[] = {true, false, true, true, true, false};
+  const elm::Matrix<bool> mask = Eigen::Map<const elm::Matrix<bool>>(mask_values, 3, 2);
+  const std::vector<std::int64_t> big{std::numeric_limits<std::int64_t>::min(), -1, 0,
+                                      std::numeric_limits<std::int64_t>::max()};
+  elm::io::SafetensorsWriter writer;
+  writer.add("ids", {2, 3}, ids);  // I64 by default
+  for (Dtype d : {Dtype::I8, Dtype::I16, Dtype::I32, Dtype::U8, Dtype::U16, Dtype::U32, Dtype::U64})
+    writer.add(std::string("ids.") + elm::io::dtype_name(d), {2, 3}, ids, d);
+  writer.add("mask", {2, 3}, mask);  // BOOL by default
+  writer.add("big", {4}, big);
+  writer.add("u64", {2}, std::vector<std::uint64_t>{0, std::numeric_limits<std::uint64_t>::max()});
+  writer.add("small", {3}, std::vector<std::int16_t>{-3, 0, 3});
+  const std::string path = safetensors_temp_path("integers.safetensors");
+  writer.save(path);
+
+  const elm::io::SafetensorsReader reader(path);
+  CHECK(reader.info("ids").dtype == Dtype::I64);
+  CHECK(reader.info("mask").dtype == Dtype::BOOL);
+  CHECK(reader.info("small").dtype == Dtype::I16);
+  CHECK(reader.info("u64").dtype == Dtype::U64);
+  CHECK(reader.read_matrix<std::int64_t>("ids") == ids);
+  for (Dtype d : {Dtype::I8, Dtype::I16, Dtype::I32, Dtype::U8, Dtype::U16, Dtype::U32, Dtype::U64}) {
+    const std::string name = std::string("ids.") + elm::io::dtype_name(d);
+    INFO("tensor " << name);
+    CHECK(reader.info(name).dtype == d);
+    CHECK(reader.info(name).shape == std::vector<elm::Index>{2, 3});
+    CHECK(reader.read_matrix<std::int64_t>(name) == ids);
+    CHECK(reader.read_matrix<std::uint8_t>(name) == ids.cast<std::uint8_t>());
+  }
+  // Storage order is the file's row-major order: ids' columns are the rows of the [2, 3] tensor.
+  CHECK(reader.read_vector<std::int32_t>("ids") == std::vector<std::int32_t>{0, 1, 2, 100, 101, 127});
+  CHECK(reader.read_matrix<bool>("mask") == mask);
+  CHECK(reader.read_vector<bool>("mask") == std::vector<bool>{true, false, true, true, true, false});
+  CHECK(reader.read_vector<std::int64_t>("mask") == std::vector<std::int64_t>{1, 0, 1, 1, 1, 0});
+  CHECK(reader.read_vector<std::int64_t>("big") == big);
+  CHECK(reader.read_vector<std::uint64_t>("u64") ==
+        std::vector<std::uint64_t>{0, std::numeric_limits<std::uint64_t>::max()});
+  CHECK(reader.read_vector<std::int8_t>("small") == std::vector<std::int8_t>{-3, 0, 3});
+  elm::Matrix<std::int64_t> into;
+  reader.read_into("small", {3}, into);
+  CHECK(into.rows() == 3);
+  CHECK(into(2) == 3);
+}
+
+TEST_CASE("integer values that do not fit the type read or written throw RangeError naming the element",
+          "[io][safetensors][bad-input]") {
+  using elm::io::Dtype;
+  elm::io::SafetensorsWriter writer;
+  writer.add("u64", {2}, std::vector<std::uint64_t>{7, std::uint64_t(1) << 63});
+  writer.add("negative", {3}, std::vector<std::int32_t>{0, 1, -1});
+  writer.add("wide", {2}, std::vector<std::int64_t>{128, 70000});
+  const std::string path = safetensors_temp_path("ranges.safetensors");
+  writer.save(path);
+  const elm::io::SafetensorsReader reader(path);
+  REQUIRE_THROWS_AS(reader.read_vector<std::int64_t>("u64"), elm::RangeError);
+  REQUIRE_THROWS_WITH(reader.read_vector<std::int64_t>("u64"),
+                      Contains("'u64'") && Contains("element 1 (U64) is 9223372036854775808") &&
+                          Contains("expected a value in [-9223372036854775808, 9223372036854775807]") &&
+                          Contains("int64"));
+  CHECK(reader.read_vector<std::uint64_t>("u64")[1] == std::uint64_t(1) << 63);
+  REQUIRE_THROWS_WITH(reader.read_matrix<std::uint32_t>("negative"),
+                      Contains("element 2 (I32) is -1") && Contains("[0, 4294967295]") && Contains("uint32"));
+  REQUIRE_THROWS_WITH(reader.read_vector<std::int8_t>("wide"), Contains("element 0 (I64) is 128") && Contains("[-128, 127]"));
+  REQUIRE_THROWS_WITH(reader.read_vector<std::int16_t>("wide"), Contains("element 1 (I64) is 70000"));
+
+  elm::io::SafetensorsWriter narrow;
+  REQUIRE_THROWS_AS(narrow.add("x", {2}, std::vector<std::int64_t>{1, 300}, Dtype::U8), elm::RangeError);
+  REQUIRE_THROWS_WITH(narrow.add("x", {2}, std::vector<std::int64_t>{1, 300}, Dtype::U8),
+                      Contains("element 1 is 300, which does not fit U8, expected a value in [0, 255]"));
+  REQUIRE_THROWS_WITH(narrow.add("x", {1}, std::vector<std::int64_t>{-1}, Dtype::U64), Contains("does not fit U64"));
+  // Each element type is written only as the dtypes that hold it.
+  REQUIRE_THROWS_WITH(narrow.add("x", {1}, std::vector<std::int64_t>{1}, Dtype::F32),
+                      Contains("dtype F32 cannot be written from int64 elements, expected an integer dtype"));
+  REQUIRE_THROWS_WITH(narrow.add("x", {1}, std::vector<bool>{true}, Dtype::U8),
+                      Contains("dtype U8 cannot be written from bool elements, expected BOOL"));
+  REQUIRE_THROWS_WITH(narrow.add("x", {1}, std::vector<float>{1.0f}, Dtype::BOOL),
+                      Contains("expected a floating-point dtype"));
+  REQUIRE_THROWS_AS(narrow.add("x", {3}, std::vector<std::int64_t>{1, 2}), elm::ShapeError);
+  REQUIRE_THROWS_WITH(narrow.add(std::string("bad\xff"), {1}, std::vector<std::int64_t>{1}), Contains("not valid UTF-8"));
+}
+
+TEST_CASE("reading a tensor as a type its dtype does not hold throws FormatError saying what it holds",
+          "[io][safetensors][bad-input]") {
+  elm::io::SafetensorsWriter writer;
+  writer.add("f", {2}, elm::Matrix<float>(elm::Matrix<float>::Zero(2, 1)));
+  writer.add("i", {2}, std::vector<std::int64_t>{0, 1});
+  writer.add("b", {2}, std::vector<bool>{false, true});
+  const std::string path = safetensors_temp_path("kinds.safetensors");
+  writer.save(path);
+  const elm::io::SafetensorsReader reader(path);
+  REQUIRE_THROWS_AS(reader.read_matrix<std::int64_t>("f"), elm::FormatError);
+  REQUIRE_THROWS_WITH(reader.read_matrix<std::int64_t>("f"),
+                      Contains("tensor 'f'") && Contains("is F32, expected an integer dtype") && Contains("int64"));
+  REQUIRE_THROWS_WITH(reader.read_vector<double>("i"), Contains("is I64, expected a floating-point dtype"));
+  REQUIRE_THROWS_WITH(reader.read_vector<double>("b"), Contains("is BOOL, expected a floating-point dtype"));
+  REQUIRE_THROWS_WITH(reader.read_matrix<bool>("i"), Contains("is I64, expected BOOL to read as bool"));
+
+  // A BOOL tensor holds bytes 0 and 1 only.
+  const std::string header = R"({"m":{"dtype":"BOOL","shape":[3],"data_offsets":[0,3]}})";
+  const std::string bad_bool_path = safetensors_temp_path("bad-bool.safetensors");
+  write_bytes(bad_bool_path, file_bytes(header, std::string("\x01\x00\x02", 3)));
+  const elm::io::SafetensorsReader bad(bad_bool_path);
+  REQUIRE_THROWS_AS(bad.read_vector<bool>("m"), elm::FormatError);
+  REQUIRE_THROWS_WITH(bad.read_vector<bool>("m"), Contains("element 2 of a BOOL tensor is the byte 2, expected 0 or 1"));
+  REQUIRE_THROWS_WITH(bad.read_vector<std::int64_t>("m"), Contains("the byte 2, expected 0 or 1"));
+}
+
+TEST_CASE("integer and boolean tensors written by Python's safetensors are read exactly", "[io][safetensors][reference]") {
+  const std::string dir = ELM_TEST_DATA_DIR "/io/";
+  const elm::io::SafetensorsReader reader(dir + "hf_prefixed.safetensors");
+  std::ifstream in(dir + "hf_prefixed.json");
+  const auto expected = nlohmann::json::parse(in);
+  REQUIRE(expected.size() == reader.names().size());
+  std::size_t integer_tensors = 0;
+  for (auto it = expected.begin(); it != expected.end(); ++it) {
+    const std::string name = it.key();
+    INFO("tensor " << name);
+    const auto& info = reader.info(name);
+    CHECK(elm::io::dtype_name(info.dtype) == it.value()["dtype"].get<std::string>());
+    CHECK(info.shape == it.value()["shape"].get<std::vector<elm::Index>>());
+    const auto& values = it.value()["values"];
+    if (info.dtype == elm::io::Dtype::BOOL) {
+      CHECK(reader.read_vector<bool>(name) == values.get<std::vector<bool>>());
+    } else if (info.dtype == elm::io::Dtype::U64) {
+      ++integer_tensors;
+      CHECK(reader.read_vector<std::uint64_t>(name) == values.get<std::vector<std::uint64_t>>());
+    } else if (elm::io::detail::is_integer_dtype(info.dtype)) {
+      ++integer_tensors;
+      CHECK(reader.read_vector<std::int64_t>(name) == values.get<std::vector<std::int64_t>>());
+    } else {
+      CHECK(reader.read_vector<double>(name) == values.get<std::vector<double>>());
+    }
+  }
+  CHECK(integer_tensors == 11);
+  // The layout convention of float tensors: input_ids [2, 3] is an Eigen (3, 2) matrix, column b is sequence b.
+  const auto ids = reader.read_matrix<std::int64_t>("input_ids");
+  REQUIRE(ids.rows() == 3);
+  REQUIRE(ids.cols() == 2);
+  CHECK(ids(1, 1) == expected["input_ids"]["values"][1 * 3 + 1].get<std::int64_t>());
+  const auto mask = reader.read_matrix<bool>("transformer.h.0.attn.bias");
+  CHECK(mask.rows() == 3);
+  CHECK(mask.cols() == 3);
+  CHECK(reader.read_matrix<std::int64_t>("position").size() == 1);
+  // 2^64 - 1 does not fit an int64; the other U64 values do.
+  REQUIRE_THROWS_WITH(reader.read_vector<std::int64_t>("extremes.u64"),
+                      Contains("'extremes.u64'") && Contains("element 2 (U64) is 18446744073709551615"));
+  REQUIRE_THROWS_AS(reader.read_vector<std::int8_t>("extremes.i16"), elm::RangeError);
+  CHECK(reader.read_vector<std::int16_t>("extremes.i16").front() == std::numeric_limits<std::int16_t>::min());
+
+  // Written back by SafetensorsWriter in each tensor's own dtype, every tensor has the same bytes. (Python reads
+  // the rewritten file back: python3 tools/make_safetensors_fixtures.py --check <temp>/hf_rewritten.safetensors.)
+  elm::io::SafetensorsWriter writer;
+  for (const auto& name : reader.names()) {
+    const auto& info = reader.info(name);
+    if (info.dtype == elm::io::Dtype::BOOL) writer.add(name, info.shape, reader.read_vector<bool>(name));
+    else if (info.dtype == elm::io::Dtype::U64) writer.add(name, info.shape, reader.read_vector<std::uint64_t>(name));
+    else if (elm::io::detail::is_integer_dtype(info.dtype))
+      writer.add(name, info.shape, reader.read_vector<std::int64_t>(name), info.dtype);
+    else writer.add(name, info.shape, reader.read_vector<double>(name), info.dtype);
+  }
+  writer.set_metadata("format", "pt");
+  const std::string path = safetensors_temp_path("hf_rewritten.safetensors");
+  writer.save(path);
+  const elm::io::SafetensorsReader rewritten(path);
+  CHECK(rewritten.names() == reader.names());
+  for (const auto& name : reader.names()) {
+    INFO("tensor " << name);
+    const auto& a = reader.info(name);
+    const auto& b = rewritten.info(name);
+    CHECK(b.dtype == a.dtype);
+    CHECK(b.shape == a.shape);
+    REQUIRE(b.end - b.begin == a.end - a.begin);
+    CHECK(std::memcmp(rewritten.data(name), reader.data(name), a.end - a.begin) == 0);
+  }
+}
+
+TEST_CASE("a safetensors file cut at any byte is rejected with FormatError, never read out of bounds",
+          "[io][safetensors][bad-input]") {
+  elm::io::SafetensorsWriter writer;
+  writer.add("w", {2, 3}, elm::Matrix<float>(elm::Matrix<float>::Ones(3, 2)));
+  writer.add("ids", {2}, std::vector<std::int64_t>{4, 5});
+  writer.set_metadata("format", "pt");
+  const std::string whole = writer.serialize();
+  for (std::size_t size = 0; size < whole.size(); ++size) {
+    INFO("first " << size << " bytes of " << whole.size());
+    const std::string message = read_error(whole.substr(0, size), "cut.safetensors");
+    CHECK(message != "no error");
+    CHECK_THAT(message, Contains("cut.safetensors"));
+  }
+  CHECK(read_error(whole, "cut.safetensors") == "no error");
 }

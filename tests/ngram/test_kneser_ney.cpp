@@ -25,7 +25,7 @@ double entry(const NgramCounts& c, const elm::classic::NgramTables& t, const std
   }
   const int n = static_cast<int>(ids.size());
   const std::size_t i = c.store(n).find(ids.data());
-  if (i == elm::detail::NgramStore::npos) return std::nan("");
+  if (i == elm::classic::detail::NgramStore::npos) return std::nan("");
   const auto& o = t.orders[std::size_t(n - 1)];
   return backoff ? o.log10_backoff[i] : o.log10_prob[i];
 }
@@ -131,12 +131,12 @@ TEST_CASE("Kneser-Ney pruning: fewer n-grams, consistent tables, normalised dist
   // NgramModel checks that every context is listed; every suffix must be listed too.
   const elm::classic::NgramModel m(pruned);
   for (int n = 2; n <= 3; ++n) {
-    elm::detail::NgramStore lower(n - 1);
+    elm::classic::detail::NgramStore lower(n - 1);
     const auto& lo = pruned.orders[std::size_t(n - 2)];
     for (std::size_t i = 0; i < lo.size(); ++i) lower.insert(lo.ngram(i));
     const auto& o = pruned.orders[std::size_t(n - 1)];
     std::size_t missing = 0;
-    for (std::size_t i = 0; i < o.size(); ++i) missing += lower.find(o.ngram(i) + 1) == elm::detail::NgramStore::npos;
+    for (std::size_t i = 0; i < o.size(); ++i) missing += lower.find(o.ngram(i) + 1) == elm::classic::detail::NgramStore::npos;
     CHECK(missing == 0);
   }
   for (const std::vector<std::string_view>& h : std::vector<std::vector<std::string_view>>{

@@ -35,8 +35,8 @@ void compare_sample(int order, const std::string& file) {
       known = known && est.counts.vocabulary().find(w, &id);
       ids.push_back(id);
     }
-    const std::size_t i = known ? est.counts.store(n).find(ids.data()) : elm::detail::NgramStore::npos;
-    if (i == elm::detail::NgramStore::npos) {
+    const std::size_t i = known ? est.counts.store(n).find(ids.data()) : elm::classic::detail::NgramStore::npos;
+    if (i == elm::classic::detail::NgramStore::npos) {
       ++prob.missing;
       continue;
     }

@@ -51,7 +51,7 @@ struct HmmStatistics {
 
 }  // namespace elm::classic
 
-namespace elm::detail {
+namespace elm::classic::detail {
 
 /// The E-step for N <= W states with every vector padded to the compile-time width W (zeros in the padding),
 /// so the per-step products are unrolled and run on SIMD packets. Rabiner's scaling: the forward pass stores
@@ -135,7 +135,7 @@ void expected_counts_padded(const classic::Hmm<Scalar>& hmm, const std::vector<c
     std::size_t last = first + 1, steps = sequences[first].size();
     while (last < sequences.size() && steps + sequences[last].size() <= batch_steps) steps += sequences[last++].size();
     if (counts.size() < last - first) counts.resize(last - first);
-    parallel_for(0, to_index(last - first), [&](Index k) {
+    elm::detail::parallel_for(0, to_index(last - first), [&](Index k) {
       count(first + static_cast<std::size_t>(k), counts[static_cast<std::size_t>(k)]);
     });
     for (std::size_t s = first; s < last; ++s) {
@@ -154,7 +154,7 @@ void expected_counts_padded(const classic::Hmm<Scalar>& hmm, const std::vector<c
   stats.log_likelihood = log_likelihood;
 }
 
-}  // namespace elm::detail
+}  // namespace elm::classic::detail
 
 namespace elm::classic {
 

@@ -38,7 +38,7 @@ struct BackwardLattice {
 
 }  // namespace elm::classic
 
-namespace elm::detail {
+namespace elm::classic::detail {
 
 /// Smallest per-step probability the normalized recursions accept: below it the terms being summed can be
 /// subnormal and lose digits. hmmlearn's scaling implementation stops at 1e-300 for the same reason.
@@ -52,7 +52,7 @@ void check_step_sum(Scalar sum, std::size_t t, const char* where) {
              " where normalized recursions lose precision; expected tables without such tiny entries");
 }
 
-}  // namespace elm::detail
+}  // namespace elm::classic::detail
 
 namespace elm::classic {
 
@@ -165,7 +165,7 @@ Scalar log_likelihood(const Hmm<Scalar>& hmm, const Sequence& obs) {
 template <typename Scalar>
 Scalar log_likelihood(const Hmm<Scalar>& hmm, const std::vector<Sequence>& sequences) {
   std::vector<double> each(sequences.size());
-  detail::parallel_for(0, to_index(sequences.size()), [&](Index s) {
+  elm::detail::parallel_for(0, to_index(sequences.size()), [&](Index s) {
     each[static_cast<std::size_t>(s)] = static_cast<double>(log_likelihood(hmm, sequences[static_cast<std::size_t>(s)]));
   });
   double total = 0;
@@ -175,7 +175,7 @@ Scalar log_likelihood(const Hmm<Scalar>& hmm, const std::vector<Sequence>& seque
 
 }  // namespace elm::classic
 
-namespace elm::detail {
+namespace elm::classic::detail {
 template <typename Scalar>
 void check_lattices(const classic::ForwardLattice<Scalar>& fwd, const classic::BackwardLattice<Scalar>& bwd, const char* where) {
   ELM_EXPECT(fwd.alpha.rows() == bwd.beta.rows() && fwd.alpha.cols() == bwd.beta.cols(), ShapeError, where,
@@ -184,7 +184,7 @@ void check_lattices(const classic::ForwardLattice<Scalar>& fwd, const classic::B
   ELM_EXPECT(std::isfinite(fwd.log_likelihood) && std::isfinite(bwd.log_likelihood), NumericalError, where,
              ": the sequence has probability zero under the model, so its posteriors are undefined");
 }
-}  // namespace elm::detail
+}  // namespace elm::classic::detail
 
 namespace elm::classic {
 

@@ -262,12 +262,12 @@ class Hmm {
     for (Index j = 0; j < row.size(); ++j) {
       const Scalar p = row(j);
       ELM_EXPECT(std::isfinite(p) && p >= 0, InvalidArgument, where, ": ", name,
-                 i < 0 ? std::string() : detail::concat("[", i, "]"), "[", j, "] = ", p,
+                 i < 0 ? std::string() : elm::detail::concat("[", i, "]"), "[", j, "] = ", p,
                  ", expected a finite probability >= 0");
       sum += p;
     }
     ELM_EXPECT(std::abs(sum - Scalar(1)) <= tolerance, InvalidArgument, where, ": ", name,
-               i < 0 ? std::string() : detail::concat(" row ", i), " sums to ", sum, ", expected 1 within ",
+               i < 0 ? std::string() : elm::detail::concat(" row ", i), " sums to ", sum, ", expected 1 within ",
                tolerance);
   }
 
@@ -295,7 +295,7 @@ class Hmm {
 
 }  // namespace elm::classic
 
-namespace elm::detail {
+namespace elm::classic::detail {
 
 /// The SIMD packet of the HMM recursions: Eigen's packet for Scalar, but at most 32 bytes (2 doubles with SSE2,
 /// 4 with AVX and AVX-512). A 64-byte AVX-512 packet would pad N = 10 states to 16 instead of 12, and some
@@ -332,4 +332,4 @@ decltype(auto) hmm_dispatch_width(Index n, Run&& run) {
   }
 }
 
-}  // namespace elm::detail
+}  // namespace elm::classic::detail

@@ -44,7 +44,7 @@ struct KneserNeyDiscount {
 
 }  // namespace elm::classic
 
-namespace elm::detail {
+namespace elm::classic::detail {
 
 inline void check_kn_fallback(const std::vector<double>& f) {
   ELM_EXPECT(!f.empty() && f.size() <= 3, InvalidArgument,
@@ -56,7 +56,7 @@ inline void check_kn_fallback(const std::vector<double>& f) {
                ", expected a value in [0, ", k + 1, "]");
   }
 }
-}  // namespace elm::detail
+}  // namespace elm::classic::detail
 
 namespace elm::classic {
 
@@ -74,7 +74,7 @@ namespace elm::classic {
 inline NgramTables estimate_kneser_ney(const NgramCounts& counts, const KneserNeyOptions& options = {},
                                        std::vector<KneserNeyDiscount>* discounts = nullptr,
                                        const NgramProgress& progress = {}) {
-  using elm::detail::NgramStore;
+  using detail::NgramStore;
   constexpr WordId unk = 0, bos = 1, eos = 2;
   const int N = counts.order();
   const std::size_t order_count = static_cast<std::size_t>(N);

@@ -27,7 +27,7 @@ inline constexpr std::string_view char_space_symbol = "\xE2\x96\x81";  // U+2581
 
 }  // namespace elm::classic
 
-namespace elm::detail {
+namespace elm::classic::detail {
 
 /// One step of the n-gram key: a bijective 64-bit mix of the key so far and the next word. An n-gram's key
 /// folds its words from the last to the first, so the key of (w_{i-k} .. w_i) extends the key of
@@ -87,7 +87,7 @@ class NgramStore {
       if (s.index == 0) break;
       if (s.check == check && equal(s.index - 1, w)) return {s.index - 1, false};
     }
-    ELM_EXPECT(size_ < 0xFFFFFFF0u, RangeError, "elm::detail::NgramStore::insert: more than 2^32 n-grams");
+    ELM_EXPECT(size_ < 0xFFFFFFF0u, RangeError, "elm::classic::detail::NgramStore::insert: more than 2^32 n-grams");
     for (int k = 0; k < n_; ++k) words_.push_back(w[k]);
     ++size_;
     slots_[slot] = {check, static_cast<std::uint32_t>(size_)};
@@ -140,7 +140,7 @@ class NgramStore {
   std::size_t mask_ = 0;
 };
 
-}  // namespace elm::detail
+}  // namespace elm::classic::detail
 
 namespace elm::classic {
 
@@ -234,7 +234,7 @@ class NgramCounts {
   /// Number of distinct n-grams of order n (n in [1, order]).
   std::size_t size(int n) const { return store(n).size(); }
   /// The distinct n-grams of order n (index i has words store(n).words(i)) and their counts.
-  const elm::detail::NgramStore& store(int n) const {
+  const detail::NgramStore& store(int n) const {
     ELM_EXPECT(n >= 1 && n <= order_, InvalidArgument, "elm::classic::NgramCounts::store: n = ", n,
                ", expected 1 <= n <= ", order_);
     complete();
@@ -258,7 +258,7 @@ class NgramCounts {
     for (std::size_t i = 0; i < words.size(); ++i)
       if (!vocab_.find(words[i], &ids[i])) return 0;
     const std::size_t idx = store(n).find(ids.data());
-    return idx == elm::detail::NgramStore::npos ? 0 : counts(n)[idx];
+    return idx == detail::NgramStore::npos ? 0 : counts(n)[idx];
   }
 
   /// Count-of-counts of order n: result[k] = number of distinct n-grams seen exactly k times, k = 1..max_k
@@ -340,7 +340,7 @@ class NgramCounts {
     keys_.resize(len);
     for (std::size_t end = 1; end < len; ++end) {
       const std::size_t n = window(end);
-      keys_[end] = elm::detail::ngram_key(seq_.data() + end + 1 - n, int(n));
+      keys_[end] = detail::ngram_key(seq_.data() + end + 1 - n, int(n));
     }
     if (order_ == 1) {
       for (std::size_t end = 1; end < len; ++end) counts_[0][seq_[end]] += 1;
@@ -382,15 +382,15 @@ class NgramCounts {
     // Below N only the windows starting with <s> (and the unigram <s>) were hashed directly and keep their
     // counts; the others are sums over longer n-grams, recomputed from zero.
     for (int n = 1; n < N; ++n) {
-      const elm::detail::NgramStore& st = stores_[std::size_t(n - 1)];
+      const detail::NgramStore& st = stores_[std::size_t(n - 1)];
       auto& c = counts_[std::size_t(n - 1)];
       for (std::size_t i = 0; i < c.size(); ++i)
         if (st.words(i)[0] != 1) c[i] = 0;
     }
     std::vector<std::vector<std::uint32_t>> origin(static_cast<std::size_t>(N));
     for (int n = N; n >= 2; --n) {
-      const elm::detail::NgramStore& st = stores_[std::size_t(n - 1)];
-      elm::detail::NgramStore& lo = stores_[std::size_t(n - 2)];
+      const detail::NgramStore& st = stores_[std::size_t(n - 1)];
+      detail::NgramStore& lo = stores_[std::size_t(n - 2)];
       const auto& c = counts_[std::size_t(n - 1)];
       auto& lower = counts_[std::size_t(n - 2)];
       auto& sfx = suffix_[std::size_t(n - 1)];
@@ -409,7 +409,7 @@ class NgramCounts {
       from.reserve(lo.size() + size);
       from.assign(lo.size(), none);
       std::vector<std::uint64_t> keys(std::min(size, prefetch_distance));
-      const auto key_of = [&](std::size_t i) { return elm::detail::ngram_key(st.words(i) + 1, n - 1); };
+      const auto key_of = [&](std::size_t i) { return detail::ngram_key(st.words(i) + 1, n - 1); };
       for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = key_of(i);
       for (std::size_t i = 0; i < size; ++i) {
         const std::uint64_t key = keys[i % prefetch_distance];
@@ -429,7 +429,7 @@ class NgramCounts {
       }
     }
     for (int n = N; n >= 2; --n) {
-      const elm::detail::NgramStore& st = stores_[std::size_t(n - 1)];
+      const detail::NgramStore& st = stores_[std::size_t(n - 1)];
       auto& pfx = prefix_[std::size_t(n - 1)];
       pfx.resize(st.size());
       if (n == 2) {
@@ -454,7 +454,7 @@ class NgramCounts {
   int order_ = 0;
   NgramVocabulary vocab_;
   // Everything the lazy completion of the lower orders touches (store entries, counts, links) is mutable.
-  mutable std::vector<elm::detail::NgramStore> stores_;
+  mutable std::vector<detail::NgramStore> stores_;
   mutable std::vector<std::vector<std::int64_t>> counts_;   // raw counts, all orders
   mutable std::vector<std::vector<std::uint32_t>> previous_;  // orders >= 3: the window before, when hashed
   mutable std::vector<std::vector<std::uint32_t>> prefix_, suffix_;

@@ -82,7 +82,7 @@ inline std::vector<std::string> char_tokens(std::string_view line) {
 
 }  // namespace elm::classic
 
-namespace elm::detail {
+namespace elm::classic::detail {
 
 /// An n-gram below the highest order: key, log10 p, log10 back-off. A back-off of -0.0f marks an n-gram that
 /// is no context of a longer one and has no back-off (KenLM's kNoExtensionBackoff), so states stay short.
@@ -167,9 +167,11 @@ class NgramProbingTable {
 
 inline bool ngram_has_extension(float backoff) noexcept { return !(backoff == 0.0f && std::signbit(backoff)); }
 
-struct NgramModelAccess;
+}  // namespace elm::classic::detail
 
-}  // namespace elm::detail
+namespace elm::io::detail {
+struct NgramModelAccess;  // the binary format (io/ngram_binary.hpp) reads and restores the tables
+}  // namespace elm::io::detail
 
 namespace elm::classic {
 
@@ -222,7 +224,7 @@ class NgramModel {
         auto& table = middle_[std::size_t(n - 2)];
         table = detail::NgramProbingTable<detail::NgramMiddleEntry>(o.size());
         for (std::size_t i = 0; i < o.size(); ++i) {
-          detail::NgramMiddleEntry* e = table.insert(elm::detail::ngram_key(o.ngram(i), n));
+          detail::NgramMiddleEntry* e = table.insert(detail::ngram_key(o.ngram(i), n));
           ELM_EXPECT(e != nullptr, FormatError, "elm::classic::NgramModel: ", n, "-gram '", text_of(o.ngram(i), n),
                      "' is listed twice (or its 64-bit key collides)");
           e->prob = static_cast<float>(o.log10_prob[i]);
@@ -232,7 +234,7 @@ class NgramModel {
       const NgramOrderTable& top = tables.orders[std::size_t(N - 1)];
       longest_ = detail::NgramProbingTable<detail::NgramLongestEntry>(top.size());
       for (std::size_t i = 0; i < top.size(); ++i) {
-        detail::NgramLongestEntry* e = longest_.insert(elm::detail::ngram_key(top.ngram(i), N));
+        detail::NgramLongestEntry* e = longest_.insert(detail::ngram_key(top.ngram(i), N));
         ELM_EXPECT(e != nullptr, FormatError, "elm::classic::NgramModel: ", N, "-gram '", text_of(top.ngram(i), N),
                    "' is listed twice (or its 64-bit key collides)");
         e->prob = static_cast<float>(top.log10_prob[i]);
@@ -251,7 +253,7 @@ class NgramModel {
           continue;
         }
         auto& table = middle_[std::size_t(n - 3)];
-        const detail::NgramMiddleEntry* e = table.find(elm::detail::ngram_key(w, n - 1));
+        const detail::NgramMiddleEntry* e = table.find(detail::ngram_key(w, n - 1));
         ELM_EXPECT(e != nullptr, FormatError, "elm::classic::NgramModel: the context of ", n, "-gram '",
                    text_of(w, n), "' is not listed as a ", n - 1, "-gram");
         mid_ext[std::size_t(n - 3)][std::size_t(e - table.slots().data())] = 1;
@@ -280,7 +282,7 @@ class NgramModel {
       vocab_.find(word, &id);
       return id;
     }
-    const std::uint64_t h = elm::detail::ngram_word_hash(word);
+    const std::uint64_t h = detail::ngram_word_hash(word);
     std::size_t i = h & word_mask_;
     for (;;) {
       const WordSlot& slot = word_slots_[i];
@@ -328,11 +330,11 @@ class NgramModel {
     next.words[0] = word;
     next.backoff[0] = u.backoff;
     next.length = (order_ > 1 && detail::ngram_has_extension(u.backoff)) ? 1 : 0;
-    std::uint64_t key = elm::detail::ngram_key_step(0, word);
+    std::uint64_t key = detail::ngram_key_step(0, word);
     int j = 0;
     for (; j < len; ++j) {
       const int n = j + 2;
-      key = elm::detail::ngram_key_step(key, in.words[std::size_t(j)]);
+      key = detail::ngram_key_step(key, in.words[std::size_t(j)]);
       if (n < order_) {
         const detail::NgramMiddleEntry* e = middle_[std::size_t(n - 2)].find(key);
         if (e == nullptr) break;
@@ -444,7 +446,7 @@ class NgramModel {
   }
 
  private:
-  friend struct elm::detail::NgramModelAccess;
+  friend struct elm::io::detail::NgramModelAccess;
   struct UnigramEntry {
     float prob;
     float backoff;
@@ -484,7 +486,7 @@ class NgramModel {
     word_slots_.assign(cap, WordSlot{});
     word_mask_ = cap - 1;
     for (std::size_t id = 0; id < vocab_.size(); ++id) {
-      const std::uint64_t h = elm::detail::ngram_word_hash(vocab_.word(WordId(id)));
+      const std::uint64_t h = detail::ngram_word_hash(vocab_.word(WordId(id)));
       std::size_t i = h & word_mask_;
       while (word_slots_[i].id != empty_word_slot) i = (i + 1) & word_mask_;
       word_slots_[i] = {h, WordId(id)};

@@ -12,7 +12,7 @@
 
 #include "elm/core/error.hpp"
 
-namespace elm::detail {
+namespace elm::classic::detail {
 
 /// 64-bit hash of a word, eight bytes at a time (words are short: one or two steps). The tail is read with
 /// fixed-size loads (two overlapping 4-byte ones, or three single bytes) rather than a variable-length copy.
@@ -51,7 +51,7 @@ inline bool ngram_same_word(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
-}  // namespace elm::detail
+}  // namespace elm::classic::detail
 
 namespace elm::classic {
 
@@ -94,7 +94,7 @@ class NgramVocabulary {
 
   /// Id of word, adding it at the end when it is new.
   WordId add(std::string_view word) {
-    const std::uint64_t h = elm::detail::ngram_word_hash(word);
+    const std::uint64_t h = detail::ngram_word_hash(word);
     std::size_t slot = probe(word, h);
     if (slots_[slot].id != 0) return slots_[slot].id - 1;
     ELM_EXPECT(words_.size() < std::size_t(0xFFFFFFFEu), RangeError,
@@ -109,14 +109,14 @@ class NgramVocabulary {
 
   /// True and the id in *id when word is known.
   bool find(std::string_view word, WordId* id) const {
-    const Slot& s = slots_[probe(word, elm::detail::ngram_word_hash(word))];
+    const Slot& s = slots_[probe(word, detail::ngram_word_hash(word))];
     if (s.id == 0) return false;
     *id = s.id - 1;
     return true;
   }
 
   bool contains(std::string_view word) const {
-    return slots_[probe(word, elm::detail::ngram_word_hash(word))].id != 0;
+    return slots_[probe(word, detail::ngram_word_hash(word))].id != 0;
   }
 
   /// The word of id; throws RangeError for an unknown id.
@@ -148,14 +148,14 @@ class NgramVocabulary {
     const std::size_t mask = slots_.size() - 1;
     for (std::size_t slot = h & mask;; slot = (slot + 1) & mask) {
       const Slot& s = slots_[slot];
-      if (s.id == 0 || (s.check == check && elm::detail::ngram_same_word(views_[s.id - 1], word))) return slot;
+      if (s.id == 0 || (s.check == check && detail::ngram_same_word(views_[s.id - 1], word))) return slot;
     }
   }
   void rehash(std::size_t capacity) {
     slots_.assign(capacity, Slot{});
     const std::size_t mask = capacity - 1;
     for (std::size_t id = 0; id < words_.size(); ++id) {
-      const std::uint64_t h = elm::detail::ngram_word_hash(views_[id]);
+      const std::uint64_t h = detail::ngram_word_hash(views_[id]);
       std::size_t slot = h & mask;
       while (slots_[slot].id != 0) slot = (slot + 1) & mask;
       slots_[slot] = {static_cast<std::uint32_t>(h >> 32), static_cast<WordId>(id + 1)};

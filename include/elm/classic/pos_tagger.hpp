@@ -7,10 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <istream>
 #include <limits>
-#include <ostream>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -19,6 +16,10 @@
 
 #include "elm/core/error.hpp"
 #include "elm/core/types.hpp"
+
+namespace elm::io::detail {
+struct PosTaggerAccess;  // the tagger's file format (io/pos_tagger.hpp) reads and restores the counts
+}  // namespace elm::io::detail
 
 namespace elm::classic {
 
@@ -181,7 +182,7 @@ class MostFrequentTagTagger {
 ///    interpolated with the next shorter one (TnT's successive abstraction);
 ///  - Viterbi over the tags each word can take (its training tags, or the best unknown-word tags), so a
 ///    sentence of n words costs O(n c^3) for c candidates per word instead of O(n K^3).
-/// Only counts are stored (save/load write them); all probabilities are derived from them.
+/// Only counts are stored (io/pos_tagger.hpp saves and loads them); all probabilities are derived from them.
 class PosTagger {
  public:
   /// Counts tags, tag trigrams and word-tag pairs in `sentences`. Throws InvalidArgument when the options are
@@ -295,137 +296,9 @@ class PosTagger {
     return out;
   }
 
-  /// Writes the counts and options as text ("elm-pos-tagger 1" header). Throws InvalidArgument when a word
-  /// contains whitespace (the format separates fields by spaces).
-  void save(std::ostream& out) const {
-    out << "elm-pos-tagger 1\n";
-    out << "order " << options_.order << "\n";
-    out << "smoothing " << (options_.smoothing == TransitionSmoothing::add_k ? "add_k" : "interpolation") << "\n";
-    std::ostringstream k;
-    k.precision(17);
-    k << options_.transition_k;
-    out << "transition_k " << k.str() << "\n";
-    out << "max_suffix " << options_.max_suffix << "\n";
-    out << "rare_threshold " << options_.rare_threshold << "\n";
-    out << "max_unknown_tags " << options_.max_unknown_tags << "\n";
-    auto plain = [](const std::string& x) {
-      return !x.empty() && std::none_of(x.begin(), x.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
-    };
-    out << "tags " << tags_.size() << "\n";
-    for (const auto& t : tags_) {
-      ELM_EXPECT(plain(t), InvalidArgument, "elm::classic::PosTagger::save: tag \"", t,
-                 "\" is empty or contains whitespace");
-      out << t << "\n";
-    }
-    std::vector<const std::string*> words;
-    words.reserve(lexicon_.size());
-    for (const auto& entry : lexicon_) words.push_back(&entry.first);
-    std::sort(words.begin(), words.end(), [](const std::string* x, const std::string* y) { return *x < *y; });
-    out << "words " << words.size() << "\n";
-    for (const std::string* w : words) {
-      ELM_EXPECT(plain(*w), InvalidArgument, "elm::classic::PosTagger::save: word \"", *w,
-                 "\" is empty or contains whitespace");
-      const auto& row = lexicon_.at(*w);
-      out << *w << " " << row.size();
-      for (const auto& [t, c] : row) out << " " << t << " " << c;
-      out << "\n";
-    }
-    std::vector<std::pair<std::int64_t, std::int64_t>> trigrams(trigram_counts_.begin(), trigram_counts_.end());
-    std::sort(trigrams.begin(), trigrams.end());
-    out << "trigrams " << trigrams.size() << "\n";
-    const Index s = n_tags() + 2;
-    for (const auto& [key_value, c] : trigrams)
-      out << key_value / (s * s) << " " << (key_value / s) % s << " " << key_value % s << " " << c << "\n";
-    out << "end\n";
-  }
-
-  /// Reads what save wrote. Throws FormatError naming `source` and the line on a bad header, a bad number, an
-  /// id out of range or a missing section.
-  static PosTagger load(std::istream& in, std::string_view source = "tagger") {
-    PosTagger out;
-    std::size_t line_number = 0;
-    std::string line;
-    auto fail = [&](const std::string& what) {
-      return FormatError(detail::concat("elm::classic::PosTagger::load: ", source, " line ", line_number, ": ", what));
-    };
-    auto next = [&]() -> std::istringstream {
-      if (!std::getline(in, line)) throw fail("unexpected end of file");
-      ++line_number;
-      return std::istringstream(line);
-    };
-    auto field = [&](const char* name) {
-      auto s = next();
-      std::string key;
-      double value = 0;
-      if (!(s >> key >> value) || key != name) throw fail(detail::concat("expected \"", name, " <number>\", got \"", line, "\""));
-      return value;
-    };
-    {
-      auto s = next();
-      std::string magic;
-      int version = 0;
-      if (!(s >> magic >> version) || magic != "elm-pos-tagger" || version != 1)
-        throw fail(detail::concat("expected the header \"elm-pos-tagger 1\", got \"", line, "\""));
-    }
-    out.options_.order = static_cast<int>(field("order"));
-    {
-      auto s = next();
-      std::string key, value;
-      if (!(s >> key >> value) || key != "smoothing" || (value != "add_k" && value != "interpolation"))
-        throw fail(detail::concat("expected \"smoothing interpolation|add_k\", got \"", line, "\""));
-      out.options_.smoothing = value == "add_k" ? TransitionSmoothing::add_k : TransitionSmoothing::interpolation;
-    }
-    out.options_.transition_k = field("transition_k");
-    out.options_.max_suffix = static_cast<Index>(field("max_suffix"));
-    out.options_.rare_threshold = static_cast<Index>(field("rare_threshold"));
-    out.options_.max_unknown_tags = static_cast<Index>(field("max_unknown_tags"));
-    try {
-      check_options(out.options_, "elm::classic::PosTagger::load");
-    } catch (const InvalidArgument& e) {
-      throw fail(e.what());
-    }
-    const auto n_tags = static_cast<Index>(field("tags"));
-    if (n_tags < 1) throw fail("expected at least one tag");
-    for (Index t = 0; t < n_tags; ++t) {
-      auto s = next();
-      std::string tag;
-      if (!(s >> tag) || out.add_tag(tag) != t) throw fail(detail::concat("expected a new tag name, got \"", line, "\""));
-    }
-    const Index s_size = n_tags + 2;
-    const auto n_words = static_cast<Index>(field("words"));
-    for (Index w = 0; w < n_words; ++w) {
-      auto s = next();
-      std::string word;
-      Index count = 0;
-      if (!(s >> word >> count) || count < 1) throw fail(detail::concat("expected \"word n tag count ...\", got \"", line, "\""));
-      auto& row = out.lexicon_[word];
-      if (!row.empty()) throw fail(detail::concat("word \"", word, "\" appears twice"));
-      for (Index j = 0; j < count; ++j) {
-        Index t = 0;
-        std::int64_t c = 0;
-        if (!(s >> t >> c) || t < 0 || t >= n_tags || c < 1) throw fail(detail::concat("bad tag count in \"", line, "\""));
-        row.emplace_back(t, c);
-      }
-    }
-    const auto n_trigrams = static_cast<Index>(field("trigrams"));
-    for (Index j = 0; j < n_trigrams; ++j) {
-      auto s = next();
-      Index t1 = 0, t2 = 0, t3 = 0;
-      std::int64_t c = 0;
-      if (!(s >> t1 >> t2 >> t3 >> c) || std::min({t1, t2, t3}) < 0 || std::max({t1, t2, t3}) >= s_size || c < 1)
-        throw fail(detail::concat("expected \"t1 t2 t3 count\" with ids below ", s_size, ", got \"", line, "\""));
-      out.trigram_counts_[out.key(t1, t2, t3)] += c;
-    }
-    {
-      auto s = next();
-      std::string end;
-      if (!(s >> end) || end != "end") throw fail(detail::concat("expected \"end\", got \"", line, "\""));
-    }
-    out.build();
-    return out;
-  }
-
  private:
+  friend struct elm::io::detail::PosTaggerAccess;
+
   struct SuffixEntry {
     std::vector<std::pair<Index, std::int64_t>> counts;
     std::int64_t total = 0;

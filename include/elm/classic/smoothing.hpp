@@ -18,7 +18,7 @@ inline constexpr double arpa_log10_zero = -99.0;
 
 }  // namespace elm::classic
 
-namespace elm::detail {
+namespace elm::classic::detail {
 
 inline double ngram_log10_or_zero(double p) { return p > 0.0 ? std::log10(p) : classic::arpa_log10_zero; }
 
@@ -57,7 +57,7 @@ inline void check_ngram_counts(const classic::NgramCounts& counts, const char* w
              ": the training text is empty, expected at least one sentence");
 }
 
-}  // namespace elm::detail
+}  // namespace elm::classic::detail
 
 namespace elm::classic {
 

@@ -31,7 +31,7 @@ struct ViterbiResult {
 
 }  // namespace elm::classic
 
-namespace elm::detail {
+namespace elm::classic::detail {
 
 /// Viterbi for N > 32 states, on Eigen columns of run-time size: delta (N, T) keeps the whole lattice and the
 /// arg-max is recomputed along the path while tracing back.
@@ -360,7 +360,7 @@ decltype(auto) with_viterbi_kernel(const classic::Hmm<Scalar>& hmm, Run&& run) {
   });
 }
 
-}  // namespace elm::detail
+}  // namespace elm::classic::detail
 
 namespace elm::classic {
 
@@ -394,13 +394,13 @@ ViterbiResult<Scalar> viterbi(const Hmm<Scalar>& hmm, const Sequence& obs) {
 template <typename Scalar>
 std::vector<ViterbiResult<Scalar>> viterbi(const Hmm<Scalar>& hmm, const std::vector<Sequence>& sequences) {
   for (std::size_t s = 0; s < sequences.size(); ++s) {
-    const std::string where = detail::concat("elm::classic::viterbi (sequence ", s, ")");
+    const std::string where = elm::detail::concat("elm::classic::viterbi (sequence ", s, ")");
     hmm.check_sequence(sequences[s], where.c_str());
   }
   std::vector<ViterbiResult<Scalar>> out(sequences.size());
   detail::with_viterbi_kernel(hmm, [&](const auto* kernel) {
     if (kernel == nullptr) {
-      detail::parallel_for(0, to_index(sequences.size()), [&](Index s) {
+      elm::detail::parallel_for(0, to_index(sequences.size()), [&](Index s) {
         out[static_cast<std::size_t>(s)] = detail::viterbi_columns(hmm, sequences[static_cast<std::size_t>(s)]);
       });
       return;
@@ -408,7 +408,7 @@ std::vector<ViterbiResult<Scalar>> viterbi(const Hmm<Scalar>& hmm, const std::ve
     // Pairs (2p, 2p + 1) in contiguous blocks, each with one lattice workspace reused by its pairs.
     const std::size_t pairs = (sequences.size() + 1) / 2;
     const std::size_t blocks = std::min<std::size_t>(pairs, 64);
-    detail::parallel_for(0, to_index(blocks), [&](Index block) {
+    elm::detail::parallel_for(0, to_index(blocks), [&](Index block) {
       const std::size_t first = pairs * static_cast<std::size_t>(block) / blocks;
       const std::size_t last = pairs * static_cast<std::size_t>(block + 1) / blocks;
       Vector<Scalar> lattice;

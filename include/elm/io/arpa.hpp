@@ -138,7 +138,7 @@ inline classic::NgramTables read_arpa(std::istream& in, std::string_view name = 
     o.words.reserve(count * std::size_t(n));
     o.log10_prob.reserve(count);
     if (n < N) o.log10_backoff.reserve(count);
-    elm::detail::NgramStore seen(n);
+    elm::classic::detail::NgramStore seen(n);
     seen.reserve(count);
     ids.resize(std::size_t(n));
     for (std::size_t i = 0; i < count; ++i) {

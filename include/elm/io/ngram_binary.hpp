@@ -15,7 +15,16 @@
 #include "elm/core/error.hpp"
 #include "elm/io/atomic_file.hpp"
 
-namespace elm::detail {
+namespace elm::io {
+
+/// Magic of the binary n-gram format, version 1. Layout (little-endian, as written by the host; a byte-order
+/// mark rejects files from a host of the other endianness): magic, u32 version, u32 0x01020304, u32 order,
+/// u32 V, u32 unk/bos/eos ids, u64 total n-grams, V words (u32 length + bytes), then the unigram array
+/// (u64 count + 8-byte entries), each middle table (u64 slots + 16-byte slots), the longest table
+/// (u64 slots + 12-byte slots), and a u64 checksum of everything after the magic.
+inline constexpr char ngram_binary_magic[8] = {'E', 'L', 'M', 'N', 'G', 'R', 'M', '\x01'};
+
+namespace detail {
 
 /// The binary format's view of classic::NgramModel's internals.
 struct NgramModelAccess {
@@ -30,19 +39,6 @@ struct NgramModelAccess {
   static std::size_t& total(classic::NgramModel& m) { return m.total_ngrams_; }
   static void finish_load(classic::NgramModel& m) { m.build_word_index(); }
 };
-
-}  // namespace elm::detail
-
-namespace elm::io {
-
-/// Magic of the binary n-gram format, version 1. Layout (little-endian, as written by the host; a byte-order
-/// mark rejects files from a host of the other endianness): magic, u32 version, u32 0x01020304, u32 order,
-/// u32 V, u32 unk/bos/eos ids, u64 total n-grams, V words (u32 length + bytes), then the unigram array
-/// (u64 count + 8-byte entries), each middle table (u64 slots + 16-byte slots), the longest table
-/// (u64 slots + 12-byte slots), and a u64 checksum of everything after the magic.
-inline constexpr char ngram_binary_magic[8] = {'E', 'L', 'M', 'N', 'G', 'R', 'M', '\x01'};
-
-namespace detail {
 
 /// FNV-1a style hash over 8-byte words (then the tail bytes): cheap next to reading the bytes.
 inline std::uint64_t ngram_checksum(std::uint64_t sum, const void* p, std::size_t n) noexcept {
@@ -105,7 +101,7 @@ template <typename Entry>
 void check_probing_slots(const std::vector<Entry>& slots, const std::string& name, int n) {
   bool has_empty = false;
   for (const Entry& e : slots)
-    if (elm::detail::ngram_entry_key(e) == 0) {
+    if (elm::classic::detail::ngram_entry_key(e) == 0) {
       has_empty = true;
       break;
     }
@@ -117,7 +113,7 @@ void check_probing_slots(const std::vector<Entry>& slots, const std::string& nam
 
 /// Writes model to out in the binary format. Throws InvalidArgument for an empty model.
 inline void save_ngram_binary(const classic::NgramModel& model, std::ostream& out) {
-  using A = elm::detail::NgramModelAccess;
+  using A = detail::NgramModelAccess;
   auto& m = const_cast<classic::NgramModel&>(model);  // read-only use of the accessors
   ELM_EXPECT(model.order() >= 1, InvalidArgument, "elm::io::save_ngram_binary: the model is empty");
   out.write(ngram_binary_magic, sizeof ngram_binary_magic);
@@ -141,11 +137,11 @@ inline void save_ngram_binary(const classic::NgramModel& model, std::ostream& ou
   w.bytes(uni.data(), uni.size() * sizeof uni[0]);
   for (const auto& t : A::middle(m)) {
     w.value(static_cast<std::uint64_t>(t.slots().size()));
-    w.bytes(t.slots().data(), t.slots().size() * sizeof(elm::detail::NgramMiddleEntry));
+    w.bytes(t.slots().data(), t.slots().size() * sizeof(elm::classic::detail::NgramMiddleEntry));
   }
   const auto& top = A::longest(m).slots();
   w.value(static_cast<std::uint64_t>(top.size()));
-  w.bytes(top.data(), top.size() * sizeof(elm::detail::NgramLongestEntry));
+  w.bytes(top.data(), top.size() * sizeof(elm::classic::detail::NgramLongestEntry));
   const std::uint64_t sum = w.checksum();
   out.write(reinterpret_cast<const char*>(&sum), sizeof sum);
 }
@@ -158,7 +154,7 @@ inline void save_ngram_binary(const classic::NgramModel& model, const std::strin
 /// Reads a model written by save_ngram_binary. Checks the magic, version, byte order, sizes, that every
 /// probing table has a spare slot, and the checksum; throws FormatError naming the file on any mismatch.
 inline classic::NgramModel load_ngram_binary(std::istream& in, const std::string& name = "<stream>") {
-  using A = elm::detail::NgramModelAccess;
+  using A = detail::NgramModelAccess;
   char magic[sizeof ngram_binary_magic] = {};
   in.read(magic, sizeof magic);
   ELM_EXPECT(in.gcount() == static_cast<std::streamsize>(sizeof magic) &&
@@ -207,14 +203,14 @@ inline classic::NgramModel load_ngram_binary(std::istream& in, const std::string
   middle.resize(order >= 2 ? order - 2 : 0);
   for (std::size_t k = 0; k < middle.size(); ++k) {
     auto& slots = middle[k].slots();
-    slots.resize(read_count("a table size", sizeof(elm::detail::NgramMiddleEntry)));
-    r.bytes(slots.data(), slots.size() * sizeof(elm::detail::NgramMiddleEntry), "a middle table");
+    slots.resize(read_count("a table size", sizeof(elm::classic::detail::NgramMiddleEntry)));
+    r.bytes(slots.data(), slots.size() * sizeof(elm::classic::detail::NgramMiddleEntry), "a middle table");
     detail::check_probing_slots(slots, name, int(k) + 2);
   }
   if (order >= 2) {
     auto& slots = A::longest(m).slots();
-    slots.resize(read_count("the top table size", sizeof(elm::detail::NgramLongestEntry)));
-    r.bytes(slots.data(), slots.size() * sizeof(elm::detail::NgramLongestEntry), "the top table");
+    slots.resize(read_count("the top table size", sizeof(elm::classic::detail::NgramLongestEntry)));
+    r.bytes(slots.data(), slots.size() * sizeof(elm::classic::detail::NgramLongestEntry), "the top table");
     detail::check_probing_slots(slots, name, int(order));
   } else {
     ELM_EXPECT(r.value<std::uint64_t>("the top table size") == 0, FormatError, "elm::io::load_ngram_binary: ",

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // safetensors files (the format of Hugging Face checkpoints): a memory-mapped, fully validated reader and an
-// atomic writer, with F32, F64, F16 and BF16 tensors converted to and from Eigen matrices.
+// atomic writer, with floating-point (F64, F32, F16, BF16), integer and boolean tensors converted to and from
+// Eigen matrices and std::vector.
 #pragma once
 
 #include <algorithm>
@@ -10,8 +11,10 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -21,6 +24,7 @@
 #include "elm/core/types.hpp"
 #include "elm/io/atomic_file.hpp"
 #include "elm/io/mapped_file.hpp"
+#include "elm/text/utf8.hpp"
 
 namespace elm::io {
 
@@ -69,6 +73,95 @@ inline bool parse_dtype(std::string_view s, Dtype& out) {
     }
   }
   return false;
+}
+
+inline bool is_float_dtype(Dtype d) {
+  return d == Dtype::F64 || d == Dtype::F32 || d == Dtype::F16 || d == Dtype::BF16;
+}
+
+inline bool is_integer_dtype(Dtype d) {
+  switch (d) {
+    case Dtype::I8: case Dtype::I16: case Dtype::I32: case Dtype::I64:
+    case Dtype::U8: case Dtype::U16: case Dtype::U32: case Dtype::U64: return true;
+    default: return false;
+  }
+}
+
+/// The element types a tensor is read into and written from: floating-point, integer, and bool.
+template <typename T>
+inline constexpr bool is_tensor_element_v =
+    std::is_floating_point_v<T> || std::is_integral_v<T>;
+
+/// 0, 1, 2, 3 for an integer type of 1, 2, 4, 8 bytes.
+template <typename T>
+inline constexpr int integer_size_index = sizeof(T) == 1 ? 0 : sizeof(T) == 2 ? 1 : sizeof(T) == 4 ? 2 : 3;
+
+/// Name of an element type in messages ("int64").
+template <typename T>
+const char* element_type_name() {
+  constexpr const char* integers[2][4] = {{"uint8", "uint16", "uint32", "uint64"}, {"int8", "int16", "int32", "int64"}};
+  if constexpr (std::is_same_v<T, bool>) return "bool";
+  else if constexpr (std::is_same_v<T, float>) return "float";
+  else if constexpr (std::is_same_v<T, double>) return "double";
+  else if constexpr (std::is_floating_point_v<T>) return "long double";
+  else return integers[std::is_signed_v<T> ? 1 : 0][integer_size_index<T>];
+}
+
+/// What the reader accepts for an element type, for messages.
+template <typename T>
+const char* accepted_dtypes() {
+  if constexpr (std::is_same_v<T, bool>) return "BOOL";
+  else if constexpr (std::is_floating_point_v<T>) return "a floating-point dtype (F64, F32, F16, BF16)";
+  else return "an integer dtype (I64, I32, I16, I8, U64, U32, U16, U8) or BOOL";
+}
+
+/// Whether a tensor of dtype d can be read into elements of type T (values are range-checked as they are read).
+template <typename T>
+bool dtype_readable_as(Dtype d) {
+  if constexpr (std::is_same_v<T, bool>) return d == Dtype::BOOL;
+  else if constexpr (std::is_floating_point_v<T>) return is_float_dtype(d);
+  else return is_integer_dtype(d) || d == Dtype::BOOL;
+}
+
+/// Whether elements of type T can be written as dtype d.
+template <typename T>
+bool dtype_writable_from(Dtype d) {
+  if constexpr (std::is_same_v<T, bool>) return d == Dtype::BOOL;
+  else if constexpr (std::is_floating_point_v<T>) return is_float_dtype(d);
+  else return is_integer_dtype(d);
+}
+
+/// The dtype an element type is written as by default: F32, F64, I64, ..., BOOL.
+template <typename T>
+constexpr Dtype default_dtype() {
+  static_assert(is_tensor_element_v<T> && !std::is_same_v<T, long double>, "no safetensors dtype for this type");
+  constexpr Dtype integers[2][4] = {{Dtype::U8, Dtype::U16, Dtype::U32, Dtype::U64},
+                                    {Dtype::I8, Dtype::I16, Dtype::I32, Dtype::I64}};
+  if constexpr (std::is_same_v<T, bool>) return Dtype::BOOL;
+  else if constexpr (std::is_floating_point_v<T>) return sizeof(T) == 8 ? Dtype::F64 : Dtype::F32;
+  else return integers[std::is_signed_v<T> ? 1 : 0][integer_size_index<T>];
+}
+
+/// Whether the integer v is representable as T (no wrap-around, no sign change).
+template <typename T, typename S>
+constexpr bool integer_fits(S v) {
+  static_assert(std::is_integral_v<T> && std::is_integral_v<S>, "integer_fits compares integers");
+  if constexpr (std::is_signed_v<S>) {
+    if (v < 0) {
+      if constexpr (std::is_signed_v<T>)
+        return static_cast<std::int64_t>(v) >= static_cast<std::int64_t>(std::numeric_limits<T>::min());
+      else
+        return false;
+    }
+  }
+  return static_cast<std::uint64_t>(v) <= static_cast<std::uint64_t>(std::numeric_limits<T>::max());
+}
+
+/// An integer as text, 8-bit types as numbers rather than characters.
+template <typename S>
+std::string integer_text(S v) {
+  if constexpr (std::is_signed_v<S>) return std::to_string(static_cast<long long>(v));
+  else return std::to_string(static_cast<unsigned long long>(v));
 }
 
 /// IEEE 754 binary16 to binary32, exact (every half is a float), subnormals and NaN payloads included.
@@ -173,9 +266,15 @@ struct TensorInfo {
 
 /// Reads a safetensors file. The file is memory-mapped (read into memory once where mapping is not
 /// available); tensors are converted from that mapping, so the file is never copied twice. The header is
-/// validated completely on construction: header length within the file, well-formed JSON, known dtypes,
-/// non-negative shapes whose byte size matches the offsets, offsets in range, no overlap and no hole. Any
-/// violation throws FormatError naming the file and the tensor; nothing is read out of bounds.
+/// validated completely on construction: header length within the file, a UTF-8 JSON object with no repeated
+/// name, known dtypes, non-negative shapes whose byte size matches the offsets, offsets in range, no overlap
+/// and no hole. Any violation throws FormatError naming the file and the tensor; every size the header claims
+/// is checked against the bytes present before anything is allocated or read.
+///
+/// Element types: float and double read F64, F32, F16 and BF16; the integer types read every integer dtype
+/// and BOOL (0 or 1), each value checked to fit (RangeError otherwise: a U64 above 2^63 - 1 into int64); bool
+/// reads BOOL, whose bytes must be 0 or 1. Other combinations throw FormatError naming the tensor, its dtype and
+/// what the type accepts.
 class SafetensorsReader {
  public:
   /// Largest header accepted, as in the reference implementation (100 MB).
@@ -209,60 +308,114 @@ class SafetensorsReader {
   /// The raw little-endian bytes of a tensor (valid while the reader lives).
   const unsigned char* data(std::string_view name) const { return data_ + info(name).begin; }
 
-  /// A floating-point tensor (F64, F32, F16, BF16) converted to Scalar, as an Eigen matrix whose rows are the
-  /// last dimension (the same element order as the file). Integer tensors throw FormatError.
-  template <typename Scalar>
-  Matrix<Scalar> read_matrix(std::string_view name) const {
-    const TensorInfo& t = info(name);
+  /// A tensor converted to T (see the class comment for the dtypes each T reads), as an Eigen matrix whose rows
+  /// are the last dimension and whose columns are the product of the others: the file's element order. A
+  /// scalar tensor is 1x1. Throws FormatError (dtype), RangeError (a value that does not fit T).
+  template <typename T>
+  Matrix<T> read_matrix(std::string_view name) const {
+    const TensorInfo& t = checked_info<T>(name);
     const auto [rows, cols] = detail::matrix_dims(t.shape);
-    Matrix<Scalar> out(rows, cols);
-    convert(t, out.data());
+    Matrix<T> out(rows, cols);
+    T* dst = out.data();
+    convert<T>(t, [dst](std::size_t i, T v) { dst[i] = v; });
     return out;
   }
 
   /// Reads a tensor into `out`, first checking that its shape is `expected_shape` (ShapeError otherwise).
-  template <typename Scalar>
-  void read_into(std::string_view name, const std::vector<Index>& expected_shape, Matrix<Scalar>& out) const {
-    const TensorInfo& t = info(name);
+  template <typename T>
+  void read_into(std::string_view name, const std::vector<Index>& expected_shape, Matrix<T>& out) const {
+    const TensorInfo& t = checked_info<T>(name);
     ELM_EXPECT(t.shape == expected_shape, ShapeError, "elm::io::SafetensorsReader: tensor '", name, "' in ", path_,
                " has shape ", detail::shape_text(t.shape), ", expected ", detail::shape_text(expected_shape));
     const auto [rows, cols] = detail::matrix_dims(t.shape);
     out.resize(rows, cols);
-    convert(t, out.data());
+    T* dst = out.data();
+    convert<T>(t, [dst](std::size_t i, T v) { dst[i] = v; });
+  }
+
+  /// A tensor's elements converted to T in the file's (row-major) order, whatever its shape.
+  template <typename T>
+  std::vector<T> read_vector(std::string_view name) const {
+    const TensorInfo& t = checked_info<T>(name);
+    std::vector<T> out(static_cast<std::size_t>(t.numel()));
+    convert<T>(t, [&out](std::size_t i, T v) { out[i] = v; });
+    return out;
   }
 
  private:
-  template <typename Scalar>
-  void convert(const TensorInfo& t, Scalar* out) const {
+  /// The tensor's entry, after checking that its dtype can be read as T.
+  template <typename T>
+  const TensorInfo& checked_info(std::string_view name) const {
+    static_assert(detail::is_tensor_element_v<T>, "SafetensorsReader reads floating-point, integer or bool elements");
+    const TensorInfo& t = info(name);
+    ELM_EXPECT(detail::dtype_readable_as<T>(t.dtype), FormatError, "elm::io::SafetensorsReader: tensor '", t.name,
+               "' in ", path_, " is ", dtype_name(t.dtype), ", expected ", detail::accepted_dtypes<T>(), " to read as ",
+               detail::element_type_name<T>());
+    return t;
+  }
+
+  /// Calls store(i, value) for each element i in file order; the dtype was checked by checked_info<T>.
+  template <typename T, typename Store>
+  void convert(const TensorInfo& t, Store&& store) const {
     const unsigned char* src = data_ + t.begin;
     const auto n = static_cast<std::size_t>(t.numel());
-    switch (t.dtype) {
-      case Dtype::F32:
-        for (std::size_t i = 0; i < n; ++i) {
-          float v;
-          std::memcpy(&v, src + 4 * i, 4);
-          out[i] = static_cast<Scalar>(v);
-        }
-        return;
-      case Dtype::F64:
-        for (std::size_t i = 0; i < n; ++i) {
-          double v;
-          std::memcpy(&v, src + 8 * i, 8);
-          out[i] = static_cast<Scalar>(v);
-        }
-        return;
-      case Dtype::F16:
-      case Dtype::BF16:
-        for (std::size_t i = 0; i < n; ++i) {
-          std::uint16_t v;
-          std::memcpy(&v, src + 2 * i, 2);
-          out[i] = static_cast<Scalar>(t.dtype == Dtype::F16 ? detail::half_to_float(v) : detail::bfloat16_to_float(v));
-        }
-        return;
-      default:
-        throw FormatError(elm::detail::concat("elm::io::SafetensorsReader: tensor '", t.name, "' in ", path_, " is ",
-                                              dtype_name(t.dtype), ", expected a floating-point dtype (F64, F32, F16, BF16)"));
+    if constexpr (std::is_floating_point_v<T>) {
+      switch (t.dtype) {
+        case Dtype::F32: return convert_floats<T, float>(src, n, store, [](float v) { return v; });
+        case Dtype::F64: return convert_floats<T, double>(src, n, store, [](double v) { return v; });
+        case Dtype::F16: return convert_floats<T, std::uint16_t>(src, n, store, detail::half_to_float);
+        case Dtype::BF16: return convert_floats<T, std::uint16_t>(src, n, store, detail::bfloat16_to_float);
+        default: break;
+      }
+    } else if constexpr (std::is_same_v<T, bool>) {
+      for (std::size_t i = 0; i < n; ++i) store(i, bool_byte(t, src, i) != 0);
+      return;
+    } else {
+      switch (t.dtype) {
+        case Dtype::I8: return convert_integers<T, std::int8_t>(t, src, n, store);
+        case Dtype::I16: return convert_integers<T, std::int16_t>(t, src, n, store);
+        case Dtype::I32: return convert_integers<T, std::int32_t>(t, src, n, store);
+        case Dtype::I64: return convert_integers<T, std::int64_t>(t, src, n, store);
+        case Dtype::U8: return convert_integers<T, std::uint8_t>(t, src, n, store);
+        case Dtype::U16: return convert_integers<T, std::uint16_t>(t, src, n, store);
+        case Dtype::U32: return convert_integers<T, std::uint32_t>(t, src, n, store);
+        case Dtype::U64: return convert_integers<T, std::uint64_t>(t, src, n, store);
+        case Dtype::BOOL:
+          for (std::size_t i = 0; i < n; ++i) store(i, static_cast<T>(bool_byte(t, src, i)));
+          return;
+        default: break;
+      }
     }
+    ELM_ASSERT(false);  // checked_info<T> admitted only the dtypes handled above
+  }
+
+  template <typename T, typename Stored, typename Store, typename ToFloat>
+  static void convert_floats(const unsigned char* src, std::size_t n, Store& store, ToFloat to_float) {
+    for (std::size_t i = 0; i < n; ++i) {
+      Stored v;
+      std::memcpy(&v, src + sizeof(Stored) * i, sizeof(Stored));
+      store(i, static_cast<T>(to_float(v)));
+    }
+  }
+
+  template <typename T, typename Stored, typename Store>
+  void convert_integers(const TensorInfo& t, const unsigned char* src, std::size_t n, Store& store) const {
+    for (std::size_t i = 0; i < n; ++i) {
+      Stored v;
+      std::memcpy(&v, src + sizeof(Stored) * i, sizeof(Stored));
+      ELM_EXPECT(detail::integer_fits<T>(v), RangeError, "elm::io::SafetensorsReader: tensor '", t.name, "' in ",
+                 path_, ": element ", i, " (", dtype_name(t.dtype), ") is ", detail::integer_text(v),
+                 ", expected a value in [", detail::integer_text(std::numeric_limits<T>::min()), ", ",
+                 detail::integer_text(std::numeric_limits<T>::max()), "] to read as ", detail::element_type_name<T>());
+      store(i, static_cast<T>(v));
+    }
+  }
+
+  /// Byte i of a BOOL tensor, which must be 0 or 1 (what PyTorch and NumPy write).
+  unsigned char bool_byte(const TensorInfo& t, const unsigned char* src, std::size_t i) const {
+    ELM_EXPECT(src[i] <= 1, FormatError, "elm::io::SafetensorsReader: tensor '", t.name, "' in ", path_,
+               ": element ", i, " of a BOOL tensor is the byte ", static_cast<int>(src[i]), ", expected 0 or 1");
+    return src[i];
   }
 
   [[noreturn]] void fail(const std::string& what) const {
@@ -282,13 +435,28 @@ class SafetensorsReader {
       fail(elm::detail::concat("header length ", header_len, " exceeds the limit of ", max_header_bytes, " bytes"));
     if (header_len < 2 || bytes[8] != '{') fail("header does not start with '{', expected a JSON object");
     const std::string_view text(reinterpret_cast<const char*>(bytes + 8), static_cast<std::size_t>(header_len));
+    const std::size_t bad = text::find_invalid_utf8(text);
+    if (bad != std::string_view::npos)
+      fail(elm::detail::concat("header has an invalid UTF-8 sequence at byte ", 8 + bad, " of the file (byte value ",
+                               static_cast<int>(static_cast<unsigned char>(text[bad])),
+                               "), expected UTF-8 JSON: tensor names and metadata are UTF-8 strings"));
+    // The reference implementation reads the header into a map; a name given twice would silently lose a tensor.
+    std::set<std::string> names;
+    std::string repeated;
+    const auto watch_names = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+      if (depth == 1 && event == nlohmann::json::parse_event_t::key && parsed.is_string() &&
+          !names.insert(parsed.get<std::string>()).second && repeated.empty())
+        repeated = parsed.get<std::string>();
+      return true;
+    };
     nlohmann::json header;
     try {
-      header = nlohmann::json::parse(text);
+      header = nlohmann::json::parse(text, watch_names);
     } catch (const nlohmann::json::exception& e) {
       fail(elm::detail::concat("header is not valid JSON (", e.what(), ")"));
     }
     if (!header.is_object()) fail("header is not a JSON object");
+    if (!repeated.empty()) fail(elm::detail::concat("header names '", repeated, "' twice, expected each name once"));
     data_ = bytes + 8 + header_len;
     const std::size_t data_size = size - 8 - static_cast<std::size_t>(header_len);
 
@@ -385,41 +553,23 @@ class SafetensorsWriter {
   void set_metadata(std::string key, std::string value) { metadata_[std::move(key)] = std::move(value); }
 
   /// Adds a tensor of row-major shape `shape` whose elements are m's in storage order (rows = last
-  /// dimension). dtype: F32 or F64, or F16/BF16 (rounded to nearest even). Throws ShapeError when m's size
-  /// disagrees with the shape, InvalidArgument for a duplicate name or an unsupported dtype.
-  template <typename Scalar>
-  void add(std::string name, std::vector<Index> shape, const Matrix<Scalar>& m,
-           Dtype dtype = std::is_same_v<Scalar, double> ? Dtype::F64 : Dtype::F32) {
-    ELM_EXPECT(!name.empty() && name != "__metadata__", InvalidArgument,
-               "elm::io::SafetensorsWriter::add: invalid tensor name '", name, "'");
-    for (const auto& e : entries_)
-      ELM_EXPECT(e.name != name, InvalidArgument, "elm::io::SafetensorsWriter::add: tensor '", name,
-                 "' was already added");
-    Index numel = 1;
-    for (Index d : shape) {
-      ELM_EXPECT(d >= 0, ShapeError, "elm::io::SafetensorsWriter::add: tensor '", name, "' has negative dimension ", d);
-      numel *= d;
-    }
-    ELM_EXPECT(numel == m.size(), ShapeError, "elm::io::SafetensorsWriter::add: tensor '", name, "' has shape ",
-               detail::shape_text(shape), " (", numel, " elements) but the matrix holds ", m.size());
-    Entry e{std::move(name), dtype, std::move(shape), {}};
-    const auto n = static_cast<std::size_t>(m.size());
-    const Scalar* src = m.data();
-    switch (dtype) {
-      case Dtype::F32: append_values<float>(e.bytes, src, n, [](Scalar v) { return static_cast<float>(v); }); break;
-      case Dtype::F64: append_values<double>(e.bytes, src, n, [](Scalar v) { return static_cast<double>(v); }); break;
-      case Dtype::F16:
-        append_values<std::uint16_t>(e.bytes, src, n, [](Scalar v) { return detail::float_to_half(static_cast<float>(v)); });
-        break;
-      case Dtype::BF16:
-        append_values<std::uint16_t>(e.bytes, src, n,
-                                     [](Scalar v) { return detail::float_to_bfloat16(static_cast<float>(v)); });
-        break;
-      default:
-        throw InvalidArgument(elm::detail::concat("elm::io::SafetensorsWriter::add: dtype ", dtype_name(dtype),
-                                                  " is not supported for writing, expected F32, F64, F16 or BF16"));
-    }
-    entries_.push_back(std::move(e));
+  /// dimension). dtype: for float and double elements F32, F64, F16 or BF16 (rounded to nearest even), F32 and
+  /// F64 by default; for integer elements any integer dtype (I64, I32, I16, I8, U64, U32, U16, U8), by default
+  /// the type's own, each value checked to fit; for bool elements BOOL. Throws ShapeError when m's size
+  /// disagrees with the shape, InvalidArgument for a duplicate name or a dtype the elements cannot be written
+  /// as, RangeError for an integer that does not fit the dtype.
+  template <typename T>
+  void add(std::string name, std::vector<Index> shape, const Matrix<T>& m, Dtype dtype = detail::default_dtype<T>()) {
+    const T* src = m.data();
+    add_elements<T>(std::move(name), std::move(shape), m.size(), [src](std::size_t i) { return src[i]; }, dtype);
+  }
+
+  /// Adds a tensor whose elements are `values` in row-major order; dtypes as for a matrix.
+  template <typename T>
+  void add(std::string name, std::vector<Index> shape, const std::vector<T>& values,
+           Dtype dtype = detail::default_dtype<T>()) {
+    add_elements<T>(std::move(name), std::move(shape), to_index(values.size()),
+                    [&values](std::size_t i) -> T { return values[i]; }, dtype);
   }
 
   /// The complete file content.
@@ -456,11 +606,77 @@ class SafetensorsWriter {
     std::string bytes;
   };
 
-  template <typename Stored, typename Scalar, typename Convert>
-  static void append_values(std::string& bytes, const Scalar* src, std::size_t n, Convert convert) {
+  template <typename T, typename Get>
+  void add_elements(std::string name, std::vector<Index> shape, Index size, Get get, Dtype dtype) {
+    static_assert(detail::is_tensor_element_v<T>, "SafetensorsWriter writes floating-point, integer or bool elements");
+    constexpr const char* where = "elm::io::SafetensorsWriter::add";
+    ELM_EXPECT(!name.empty() && name != "__metadata__", InvalidArgument, where, ": invalid tensor name '", name, "'");
+    ELM_EXPECT(text::find_invalid_utf8(name) == std::string_view::npos, InvalidArgument, where, ": tensor name '", name,
+               "' is not valid UTF-8, expected a UTF-8 name");
+    for (const auto& e : entries_)
+      ELM_EXPECT(e.name != name, InvalidArgument, where, ": tensor '", name, "' was already added");
+    Index numel = 1;
+    for (Index d : shape) {
+      ELM_EXPECT(d >= 0, ShapeError, where, ": tensor '", name, "' has negative dimension ", d);
+      numel *= d;
+    }
+    ELM_EXPECT(numel == size, ShapeError, where, ": tensor '", name, "' has shape ", detail::shape_text(shape), " (",
+               numel, " elements) but ", size, " elements were given");
+    ELM_EXPECT(detail::dtype_writable_from<T>(dtype), InvalidArgument, where, ": tensor '", name, "': dtype ",
+               dtype_name(dtype), " cannot be written from ", detail::element_type_name<T>(), " elements, expected ",
+               detail::accepted_dtypes<T>());
+    Entry e{std::move(name), dtype, std::move(shape), {}};
+    const auto n = static_cast<std::size_t>(size);
+    if constexpr (std::is_same_v<T, bool>) {
+      append_values<std::uint8_t>(e.bytes, n, [&](std::size_t i) { return static_cast<std::uint8_t>(get(i) ? 1 : 0); });
+    } else if constexpr (std::is_floating_point_v<T>) {
+      const auto as_float = [&](std::size_t i) { return static_cast<float>(get(i)); };
+      switch (dtype) {
+        case Dtype::F32: append_values<float>(e.bytes, n, as_float); break;
+        case Dtype::F64:
+          append_values<double>(e.bytes, n, [&](std::size_t i) { return static_cast<double>(get(i)); });
+          break;
+        case Dtype::F16:
+          append_values<std::uint16_t>(e.bytes, n, [&](std::size_t i) { return detail::float_to_half(as_float(i)); });
+          break;
+        default:  // BF16
+          append_values<std::uint16_t>(e.bytes, n,
+                                       [&](std::size_t i) { return detail::float_to_bfloat16(as_float(i)); });
+          break;
+      }
+    } else {
+      switch (dtype) {
+        case Dtype::I8: append_integers<std::int8_t>(e, n, get); break;
+        case Dtype::I16: append_integers<std::int16_t>(e, n, get); break;
+        case Dtype::I32: append_integers<std::int32_t>(e, n, get); break;
+        case Dtype::I64: append_integers<std::int64_t>(e, n, get); break;
+        case Dtype::U8: append_integers<std::uint8_t>(e, n, get); break;
+        case Dtype::U16: append_integers<std::uint16_t>(e, n, get); break;
+        case Dtype::U32: append_integers<std::uint32_t>(e, n, get); break;
+        default: append_integers<std::uint64_t>(e, n, get); break;  // U64
+      }
+    }
+    entries_.push_back(std::move(e));
+  }
+
+  template <typename Stored, typename Get>
+  static void append_integers(Entry& e, std::size_t n, Get& get) {
+    append_values<Stored>(e.bytes, n, [&](std::size_t i) {
+      const auto v = get(i);
+      ELM_EXPECT(detail::integer_fits<Stored>(v), RangeError, "elm::io::SafetensorsWriter::add: tensor '", e.name,
+                 "': element ", i, " is ", detail::integer_text(v), ", which does not fit ", dtype_name(e.dtype),
+                 ", expected a value in [", detail::integer_text(std::numeric_limits<Stored>::min()), ", ",
+                 detail::integer_text(std::numeric_limits<Stored>::max()), "]");
+      return static_cast<Stored>(v);
+    });
+  }
+
+  /// Appends value(i) for i < n as little-endian bytes of type Stored.
+  template <typename Stored, typename Value>
+  static void append_values(std::string& bytes, std::size_t n, Value value) {
     bytes.resize(n * sizeof(Stored));
     for (std::size_t i = 0; i < n; ++i) {
-      const Stored v = convert(src[i]);
+      const Stored v = value(i);
       std::memcpy(&bytes[i * sizeof(Stored)], &v, sizeof(Stored));
     }
   }

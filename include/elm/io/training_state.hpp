@@ -14,6 +14,7 @@
 #include "elm/core/error.hpp"
 #include "elm/core/types.hpp"
 #include "elm/io/safetensors.hpp"
+#include "elm/nn/layer.hpp"
 
 namespace elm::io {
 
@@ -33,6 +34,8 @@ inline std::vector<Index> state_shape(Index rows, Index cols) {
 template <typename Module, typename Optimizer>
 void save_training_state(const std::string& path, const Module& module, Optimizer& optimizer, std::int64_t step,
                          const std::map<std::string, std::string>& metadata = {}) {
+  static_assert(nn::has_parameters_v<Module>,
+                "elm::io::save_training_state: Module needs for_each_parameter(prefix, f), mutable and const");
   SafetensorsWriter writer;
   for (const auto& [key, value] : metadata) writer.set_metadata(key, value);
   writer.set_metadata("format", training_state_format);
@@ -53,6 +56,8 @@ void save_training_state(const std::string& path, const Module& module, Optimize
 /// tensor, and then neither the module nor the optimizer has changed.
 template <typename Module, typename Optimizer>
 std::map<std::string, std::string> load_training_state(const std::string& path, Module& module, Optimizer& optimizer) {
+  static_assert(nn::has_parameters_v<Module>,
+                "elm::io::load_training_state: Module needs for_each_parameter(prefix, f), mutable and const");
   constexpr const char* where = "elm::io::load_training_state";
   const SafetensorsReader reader(path);
   const auto& meta = reader.metadata();

@@ -158,18 +158,10 @@ class KeyedVectors {
     }
   }
 
+  /// From the words and vectors of a word2vec file: KeyedVectors(io::read_word_vectors(path, format)) loads one
+  /// (io/word_vectors.hpp reads and writes the formats; io::write_word_vectors(path, {words(), vectors()},
+  /// format) saves).
   explicit KeyedVectors(io::WordVectors wv) : KeyedVectors(std::move(wv.words), std::move(wv.vectors)) {}
-
-  /// Loads a word2vec text or binary file (see io/word_vectors.hpp for the checks).
-  static KeyedVectors load(const std::string& path, io::WordVectorFormat format) {
-    return KeyedVectors(io::read_word_vectors(path, format));
-  }
-
-  /// Saves in word2vec format, atomically, in vocabulary order.
-  void save(const std::string& path, io::WordVectorFormat format) const {
-    io::WordVectors wv{words_, vectors_};
-    io::write_word_vectors(path, wv, format);
-  }
 
   Index size() const { return vectors_.cols(); }
   Index dim() const { return vectors_.rows(); }

@@ -22,17 +22,17 @@ enum class GeneralCategory : std::uint8_t {
 
 /// Version of the Unicode Character Database the tables were generated from ("15.0.0").
 inline std::string unicode_version() {
-  return std::to_string(elm::detail::unicode_version_major) + "." + std::to_string(elm::detail::unicode_version_minor) +
-         "." + std::to_string(elm::detail::unicode_version_patch);
+  return std::to_string(detail::unicode_version_major) + "." + std::to_string(detail::unicode_version_minor) +
+         "." + std::to_string(detail::unicode_version_patch);
 }
 
 namespace detail {
 
 inline std::uint8_t unicode_props(char32_t cp) noexcept {
   if (cp > 0x10FFFF) return 0;
-  const std::uint32_t block = elm::detail::unicode_stage1[cp >> elm::detail::unicode_block_shift];
-  const std::uint32_t mask = (1u << elm::detail::unicode_block_shift) - 1;
-  return elm::detail::unicode_stage2[(block << elm::detail::unicode_block_shift) | (cp & mask)];
+  const std::uint32_t block = detail::unicode_stage1[cp >> detail::unicode_block_shift];
+  const std::uint32_t mask = (1u << detail::unicode_block_shift) - 1;
+  return detail::unicode_stage2[(block << detail::unicode_block_shift) | (cp & mask)];
 }
 
 inline constexpr std::uint8_t prop_has_lower = 32;
@@ -88,14 +88,14 @@ inline bool is_nonspacing_mark(char32_t cp) noexcept { return general_category(c
 /// The White_Space property (PropList.txt): the regex class \s of Oniguruma and Rust's char::is_whitespace.
 inline bool is_white_space(char32_t cp) noexcept {
   if (cp < 0x80) return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D);
-  return detail::find_sorted(elm::detail::unicode_white_space, static_cast<std::uint32_t>(cp)) >= 0;
+  return detail::find_sorted(detail::unicode_white_space, static_cast<std::uint32_t>(cp)) >= 0;
 }
 
 /// Canonical combining class (0 for starters).
 inline int canonical_combining_class(char32_t cp) noexcept {
   if ((detail::unicode_props(cp) & detail::prop_combining) == 0) return 0;
-  const auto i = detail::find_sorted(elm::detail::unicode_ccc_cp, static_cast<std::uint32_t>(cp));
-  return i < 0 ? 0 : elm::detail::unicode_ccc_value[i];
+  const auto i = detail::find_sorted(detail::unicode_ccc_cp, static_cast<std::uint32_t>(cp));
+  return i < 0 ? 0 : detail::unicode_ccc_value[i];
 }
 
 /// Appends the full lowercase of cp (UnicodeData's simple mapping, plus SpecialCasing's one unconditional
@@ -114,8 +114,8 @@ inline void append_lowercase(char32_t cp, std::u32string& out) {
     out.push_back(cp);
     return;
   }
-  const auto i = detail::find_sorted(elm::detail::unicode_lower_cp, static_cast<std::uint32_t>(cp));
-  out.push_back(i < 0 ? cp : static_cast<char32_t>(elm::detail::unicode_lower_to[i]));
+  const auto i = detail::find_sorted(detail::unicode_lower_cp, static_cast<std::uint32_t>(cp));
+  out.push_back(i < 0 ? cp : static_cast<char32_t>(detail::unicode_lower_to[i]));
 }
 
 /// Appends the full canonical decomposition of cp (recursive, Hangul syllables algorithmic), without reordering.
@@ -132,13 +132,13 @@ inline void append_canonical_decomposition(char32_t cp, std::u32string& out) {
     if (s % detail::hangul_t_count != 0) out.push_back(detail::hangul_t_base + s % detail::hangul_t_count);
     return;
   }
-  const auto i = detail::find_sorted(elm::detail::unicode_decomp_cp, static_cast<std::uint32_t>(cp));
+  const auto i = detail::find_sorted(detail::unicode_decomp_cp, static_cast<std::uint32_t>(cp));
   if (i < 0) {
     out.push_back(cp);
     return;
   }
-  append_canonical_decomposition(elm::detail::unicode_decomp_first[i], out);
-  if (elm::detail::unicode_decomp_second[i] != 0) append_canonical_decomposition(elm::detail::unicode_decomp_second[i], out);
+  append_canonical_decomposition(detail::unicode_decomp_first[i], out);
+  if (detail::unicode_decomp_second[i] != 0) append_canonical_decomposition(detail::unicode_decomp_second[i], out);
 }
 
 /// Puts each run of non-starters into canonical order (stable sort by combining class), moving `tags` along

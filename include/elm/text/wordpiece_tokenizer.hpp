@@ -78,9 +78,9 @@ inline BertClass bert_class(char32_t cp, bool hf_unicode8) noexcept {
   const GeneralCategory c = general_category(cp);
   if (c == GeneralCategory::Lo || c == GeneralCategory::Ll || c == GeneralCategory::Lu) return BertClass::plain;
   if (hf_unicode8) {
-    const auto i = find_sorted(elm::detail::unicode_hf_bert_cp, static_cast<std::uint32_t>(cp));
+    const auto i = find_sorted(detail::unicode_hf_bert_cp, static_cast<std::uint32_t>(cp));
     if (i >= 0) {
-      const auto k = elm::detail::unicode_hf_bert_class[i];
+      const auto k = detail::unicode_hf_bert_class[i];
       return k == 1 ? BertClass::punctuation : k == 2 ? BertClass::mark : BertClass::plain;
     }
   }
@@ -93,7 +93,7 @@ inline BertClass bert_class(char32_t cp, bool hf_unicode8) noexcept {
 /// Whether Hugging Face's normaliser decomposes cp (no for the one decomposable character newer than 8.0).
 inline bool bert_decomposes(char32_t cp, bool hf_unicode8) noexcept {
   if (!hf_unicode8) return true;
-  return find_sorted(elm::detail::unicode_hf_bert_cp, static_cast<std::uint32_t>(cp)) < 0;
+  return find_sorted(detail::unicode_hf_bert_cp, static_cast<std::uint32_t>(cp)) < 0;
 }
 
 }  // namespace detail

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-namespace elm::detail {
+namespace elm::text::detail {
 
 inline constexpr int unicode_version_major = 15;
 inline constexpr int unicode_version_minor = 0;
@@ -2377,4 +2377,4 @@ inline constexpr std::uint8_t unicode_hf_bert_class[569] = {
     0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
 };
 
-}  // namespace elm::detail
+}  // namespace elm::text::detail
