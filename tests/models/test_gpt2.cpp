@@ -127,3 +127,33 @@ TEST_CASE("GPT-2 checkpoints that do not fit are refused with the file and the r
   REQUIRE_THROWS_AS(model.forward(std::vector<Index>(25, 1), 1, {}, logits), elm::RangeError);  // > n_positions
   fs::remove_all(dir);
 }
+
+TEST_CASE("GPT-2 loads the hub's layout too: names without the transformer. prefix, causal-mask buffers",
+          "[models][gpt2][load]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "elm_gpt2_hub_layout";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::copy_file(checkpoint("tiny") + "/config.json", dir / "config.json");
+  const Gpt2<float> reference = Gpt2<float>::load_hf(checkpoint("tiny"));
+  // Write the weights as openai-community/gpt2's model.safetensors holds them: h.0.ln_1.weight..., and an
+  // h.<i>.attn.bias buffer (the causal mask older versions saved), which is not a parameter.
+  const auto write = [&](bool extra_unknown) {
+    elm::io::SafetensorsWriter writer;
+    reference.for_each_parameter("", [&](const std::string& name, const elm::nn::Parameter<float>& p) {
+      writer.add(name, p.shape, p.value);
+    });
+    writer.add("h.0.attn.bias", {1, 1, 24, 24}, Matrix<float>(Matrix<float>::Ones(24, 24)));
+    if (extra_unknown) writer.add("h.0.attn.rotary.inv_freq", {4}, Matrix<float>(Matrix<float>::Ones(4, 1)));
+    writer.save((dir / "model.safetensors").string());
+  };
+  write(false);
+  const Gpt2<float> hub = Gpt2<float>::load_hf(dir.string());
+  Matrix<float> a, b;
+  reference.forward({1, 5, 9, 2}, 1, {}, a);
+  hub.forward({1, 5, 9, 2}, 1, {}, b);
+  CHECK(a == b);
+  write(true);  // a tensor GPT-2 does not have: the wrong architecture, refused by name
+  REQUIRE_THROWS_WITH(Gpt2<float>::load_hf(dir.string()), Contains("h.0.attn.rotary.inv_freq"));
+  fs::remove_all(dir);
+}

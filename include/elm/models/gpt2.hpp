@@ -15,6 +15,7 @@
 #include "elm/core/error.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/io/checkpoint.hpp"
 #include "elm/io/hf_config.hpp"
 #include "elm/io/safetensors.hpp"
 #include "elm/nn/dropout.hpp"
@@ -215,16 +216,26 @@ class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
           "transformers.GPT2LMHeadModel.from_pretrained('", directory, "').save_pretrained('", directory,
           "', safe_serialization=True)\""));
     const io::SafetensorsReader reader(weights_path);
-    const std::string prefix = reader.contains("transformer.wte.weight") ? "transformer." : "";
-    model.for_each_parameter("", [&](const std::string& name, nn::Parameter<Scalar>& p) {
-      ELM_EXPECT(reader.contains(prefix + name), FormatError, "elm::models::Gpt2::load_hf: ", weights_path,
-                 " has no tensor '", prefix + name, "'");
-      reader.read_into(prefix + name, p.shape, p.value);
-    });
+    io::LoadOptions options;
+    options.prefix = reader.contains("transformer.wte.weight") ? "transformer" : "";
+    options.strict = false;  // the causal-mask buffers of older files (h.<i>.attn.bias) and lm_head are not ours
+    const io::LoadReport report = io::load_parameters(reader, model, options);
+    ELM_EXPECT(report.missing_keys.empty(), FormatError, "elm::models::Gpt2::load_hf: ", weights_path,
+               " has no tensor for parameter '", report.missing_keys.empty() ? "" : report.missing_keys.front(), "' (",
+               report.missing_keys.size(), " missing in all)");
+    for (const std::string& name : report.unexpected_keys) {
+      const bool buffer = ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias");
+      ELM_EXPECT(buffer || name == "lm_head.weight", FormatError, "elm::models::Gpt2::load_hf: ", weights_path,
+                 " has tensor '", name, "', which GPT-2 does not have");
+    }
     return model;
   }
 
  private:
+  static bool ends_with(std::string_view s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  }
+
   friend class nn::Composite<Gpt2>;
   // The parameters in order, for Composite's for_each_parameter: Self is Gpt2, const or not.
   template <typename Self, typename F>

@@ -8,6 +8,7 @@
 
 #include "elm/core/check.hpp"
 #include "elm/core/types.hpp"
+#include "elm/nn/layer.hpp"
 
 namespace elm::nn {
 
@@ -67,6 +68,7 @@ inline std::string join_name(std::string_view prefix, std::string_view name) {
 /// Sum of numel over every parameter a module visits with for_each_parameter. The module may be const.
 template <typename Module>
 Index count_parameters(const Module& module) {
+  static_assert(has_parameters_v<Module>, "count_parameters needs a module with for_each_parameter (elm/nn/layer.hpp)");
   Index total = 0;
   module.for_each_parameter("", [&](const std::string&, const auto& p) { total += p.numel(); });
   return total;
@@ -75,6 +77,7 @@ Index count_parameters(const Module& module) {
 /// Zeroes every gradient of a module.
 template <typename Module>
 void zero_grad(Module& module) {
+  static_assert(has_parameters_v<Module>, "zero_grad needs a module with for_each_parameter (elm/nn/layer.hpp)");
   module.for_each_parameter("", [](const std::string&, auto& p) { p.zero_grad(); });
 }
 
