@@ -31,7 +31,7 @@ using elm::Index;
 using elm::Matrix;
 
 /// Token embedding + sinusoidal positions -> one encoder block -> a linear read-out over the vocabulary.
-struct Model {
+struct Model : elm::nn::Composite<Model> {
   elm::nn::Embedding<float> embed;
   elm::nn::SinusoidalPositionalEncoding<float> positions;
   elm::nn::TransformerEncoderLayer<float> block;
@@ -45,11 +45,12 @@ struct Model {
     block.reset_parameters(rng);
   }
 
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) {
-    embed.for_each_parameter(elm::nn::join_name(prefix, "embed"), f);
-    block.for_each_parameter(elm::nn::join_name(prefix, "block"), f);
-    head.for_each_parameter(elm::nn::join_name(prefix, "head"), f);
+  // The parameters in order, for Composite's for_each_parameter (mutable and const): Self is Model, const or not.
+  template <typename Self, typename F>
+  static void visit_parameters(Self& self, std::string_view prefix, F& f) {
+    self.embed.for_each_parameter(elm::nn::join_name(prefix, "embed"), f);
+    self.block.for_each_parameter(elm::nn::join_name(prefix, "block"), f);
+    self.head.for_each_parameter(elm::nn::join_name(prefix, "head"), f);
   }
 };
 

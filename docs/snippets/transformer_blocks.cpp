@@ -12,7 +12,7 @@ namespace nn = elm::nn;
 using Mat = elm::Matrix<float>;
 
 // A GPT-2 block written out from the public blocks: y = x1 + mlp(ln_2(x1)), x1 = x + attn(ln_1(x)), causal.
-struct MyGpt2Block {
+struct MyGpt2Block : nn::Composite<MyGpt2Block> {
   nn::LayerNorm<float> ln_1, ln_2;
   nn::MultiHeadAttention<float> attn;
   nn::FeedForward<float> mlp;
@@ -50,13 +50,14 @@ struct MyGpt2Block {
     y = x1 + a;
   }
 
-  // Hugging Face's names: ln_1.weight, attn.c_attn.weight, mlp.c_fc.weight, ...
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) {
-    ln_1.for_each_parameter(nn::join_name(prefix, "ln_1"), f);
-    attn.for_each_parameter(nn::join_name(prefix, "attn"), f);
-    ln_2.for_each_parameter(nn::join_name(prefix, "ln_2"), f);
-    mlp.for_each_parameter(nn::join_name(prefix, "mlp"), f);
+  // Hugging Face's names: ln_1.weight, attn.c_attn.weight, mlp.c_fc.weight, ... written once; Composite makes
+  // for_each_parameter (mutable and const) and zero_grad of it.
+  template <typename Self, typename F>
+  static void visit_parameters(Self& self, std::string_view prefix, F& f) {
+    self.ln_1.for_each_parameter(nn::join_name(prefix, "ln_1"), f);
+    self.attn.for_each_parameter(nn::join_name(prefix, "attn"), f);
+    self.ln_2.for_each_parameter(nn::join_name(prefix, "ln_2"), f);
+    self.mlp.for_each_parameter(nn::join_name(prefix, "mlp"), f);
   }
 };
 
