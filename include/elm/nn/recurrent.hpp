@@ -29,7 +29,7 @@ namespace elm::nn {
 /// weight_hh_l{k} (G H, H), bias_ih_l{k} and bias_hh_l{k} (G H), gates in PyTorch's order. There is no dropout
 /// between layers (PyTorch's dropout = 0).
 template <typename Cell>
-class Recurrent {
+class Recurrent : public Composite<Recurrent<Cell>> {
  public:
   using cell_type = Cell;
   using scalar_type = typename Cell::scalar_type;
@@ -63,6 +63,7 @@ class Recurrent {
   void reset_parameters(Rng& rng) {
     for (Cell& cell : cells_) cell.reset_parameters(rng);
   }
+  // for_each_parameter(prefix, f) (mutable and const) and zero_grad() come from Composite.
 
   Index input_size() const { return input_size_; }
   Index hidden_size() const { return hidden_size_; }
@@ -181,23 +182,10 @@ class Recurrent {
     if (dinitial) *dinitial = std::move(dinit);
   }
 
-  /// Visits weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} for k = 0..L-1 (PyTorch's order). The
-  /// const overload passes const parameters.
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) {
-    visit_parameters(*this, prefix, f);
-  }
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) const {
-    visit_parameters(*this, prefix, f);
-  }
-
-  void zero_grad() {
-    for (Cell& cell : cells_) cell.zero_grad();
-  }
-
  private:
-  // The body of both for_each_parameter overloads: Self is Recurrent, const or not.
+  friend class Composite<Recurrent>;
+  // The parameters in order, for Composite's for_each_parameter: weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k},
+  // bias_hh_l{k} for k = 0..L-1 (PyTorch's order). Self is Recurrent, const or not.
   template <typename Self, typename F>
   static void visit_parameters(Self& self, std::string_view prefix, F& f) {
     for (std::size_t l = 0; l < self.cells_.size(); ++l)

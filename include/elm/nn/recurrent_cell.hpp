@@ -38,7 +38,7 @@ struct RecurrentState {
 /// `network_name`, `gate_count`, `has_cell_state`, `recurrent_apart`, `saved_rows`, a `StepWork` struct and
 /// `step_forward` / `step_backward` over one step of a batch.
 template <typename Derived, typename Scalar>
-class RecurrentCell {
+class RecurrentCell : public Composite<Derived> {
   static_assert(std::is_floating_point_v<Scalar>, "recurrent cells need a floating-point Scalar");
 
  public:
@@ -66,8 +66,9 @@ class RecurrentCell {
   /// weight_ih, weight_hh, bias_ih, bias_hh.
   void reset_parameters(Rng& rng) {
     const double bound = 1.0 / std::sqrt(static_cast<double>(hidden_size()));
-    for_each_parameter("", [&](const std::string&, Parameter<Scalar>& p) { rng.fill_uniform(p.value, -bound, bound); });
+    this->for_each_parameter("", [&](const std::string&, Parameter<Scalar>& p) { rng.fill_uniform(p.value, -bound, bound); });
   }
+  // for_each_parameter(prefix, f) (mutable and const) and zero_grad() come from Composite.
 
   /// A zero state for B sequences: h (H, B), and c (H, B) for a cell type with a cell state.
   State zero_state(Index batch) const {
@@ -137,21 +138,6 @@ class RecurrentCell {
     }
   }
 
-  /// Visits weight_ih, weight_hh, bias_ih, bias_hh (PyTorch's names for nn.LSTMCell and its kin). The const
-  /// overload passes const parameters.
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) {
-    detail::visit_cell_parameters(*this, prefix, "", f);
-  }
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) const {
-    detail::visit_cell_parameters(*this, prefix, "", f);
-  }
-
-  void zero_grad() {
-    for_each_parameter("", [](const std::string&, Parameter<Scalar>& p) { p.zero_grad(); });
-  }
-
  protected:
   /// Zero-initialised tensors for input_size I and hidden_size H. Throws InvalidArgument for a size below 1.
   RecurrentCell(Index input_size, Index hidden_size) {
@@ -165,6 +151,14 @@ class RecurrentCell {
   }
 
  private:
+  friend class Composite<Derived>;
+  // The parameters in order, for Composite's for_each_parameter (and zero_grad): weight_ih, weight_hh, bias_ih,
+  // bias_hh, PyTorch's names for nn.LSTMCell and its kin. Self is the cell type, const or not.
+  template <typename Self, typename F>
+  static void visit_parameters(Self& self, std::string_view prefix, F& f) {
+    detail::visit_cell_parameters(self, prefix, "", f);
+  }
+
   const Derived& self() const { return static_cast<const Derived&>(*this); }
   Derived& self() { return static_cast<Derived&>(*this); }
 
