@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Neural core against PyTorch on the same shapes in the same run: a 2-layer LSTM training step (B = 32, T = 64,
-// I = 256, H = 512, forward + backward through time) and Linear (768 -> 3072), LayerNorm (768) and GELU (tanh,
+// Neural core against PyTorch on the same shapes in the same run: 2-layer LSTM and GRU training steps (B = 32,
+// T = 64, I = 256, H = 512, forward + backward through time) and Linear (768 -> 3072), LayerNorm (768) and GELU (tanh,
 // 3072) forward + backward on B T = 1024 tokens (GPT-2 small's MLP and norms at T = 256, B = 4).
 //
 // PyTorch runs first, in a child python3 process with torch.set_num_threads(ELM_BENCH_TORCH_THREADS, default
@@ -24,6 +24,7 @@
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/activations.hpp"
+#include "elm/nn/gru.hpp"
 #include "elm/nn/layer_norm.hpp"
 #include "elm/nn/linear.hpp"
 #include "elm/nn/lstm.hpp"
@@ -62,6 +63,11 @@ def lstm_step():
     y, _ = lstm(x)
     y.backward(torch.ones_like(y))
 print("lstm", timeit(lstm_step, 3))
+gru = torch.nn.GRU(I, H, num_layers=2, batch_first=True)
+def gru_step():
+    y, _ = gru(x)
+    y.backward(torch.ones_like(y))
+print("gru", timeit(gru_step, 3))
 N, C = 1024, 768
 lin = torch.nn.Linear(C, 4 * C)
 xl = torch.randn(N, C, requires_grad=True)
@@ -105,26 +111,39 @@ void report(benchmark::State& state, const std::string& name, Index tokens, std:
   }
 }
 
-template <typename Scalar>
-void BM_LstmTrainStep(benchmark::State& state) {
+// A 2-layer recurrent training step of Net (Lstm or Gru): forward and backward through time from a gradient of
+// every output.
+template <typename Net>
+void recurrent_train_step(benchmark::State& state, const std::string& name) {
+  using Scalar = typename Net::scalar_type;
   const Index b = 32, t = 64, in = 256, h = 512;
   elm::Rng rng(1);
-  nn::Lstm<Scalar> lstm(in, h, 2, rng);
+  Net net(in, h, 2, rng);
   Matrix<Scalar> x(in, b * t);
   rng.fill_normal(x, 0.0, 1.0);
   const std::vector<Index> lengths(b, t);
   const Matrix<Scalar> dy = Matrix<Scalar>::Ones(h, b * t);
-  typename nn::Lstm<Scalar>::Cache cache;
+  typename Net::Cache cache;
   Matrix<Scalar> y, dx;
   auto step = [&] {
-    lstm.forward(x, lengths, y, nullptr, nullptr, &cache);
-    lstm.backward(cache, dy, nullptr, dx);
+    net.forward(x, lengths, y, &cache);
+    net.backward(cache, dy, dx);
     benchmark::DoNotOptimize(dx.data());
   };
   step();  // untimed, as the PyTorch peer's first call: a training loop's steady state, buffers allocated
   const std::clock_t cpu_start = std::clock();
   for (auto _ : state) step();
-  report(state, "lstm", b * t, cpu_start);
+  report(state, name, b * t, cpu_start);
+}
+
+template <typename Scalar>
+void BM_LstmTrainStep(benchmark::State& state) {
+  recurrent_train_step<nn::Lstm<Scalar>>(state, "lstm");
+}
+
+template <typename Scalar>
+void BM_GruTrainStep(benchmark::State& state) {
+  recurrent_train_step<nn::Gru<Scalar>>(state, "gru");
 }
 
 template <typename Scalar>
@@ -190,6 +209,7 @@ void BM_GeluTanhForwardBackward(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK_TEMPLATE(BM_LstmTrainStep, float)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_GruTrainStep, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_LinearForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_LayerNormForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_GeluTanhForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();

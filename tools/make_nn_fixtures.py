@@ -142,8 +142,11 @@ def loss_case(out, gen):
 def recurrent_case(out, gen, kind):
     b, t, fin, h, layers = 3, 7, 10, 12, 2
     lengths = torch.tensor([4, 7, 2])
-    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[kind]
-    net = cls(fin, h, num_layers=layers, batch_first=True)
+    if kind == "rnn_relu":
+        net = torch.nn.RNN(fin, h, num_layers=layers, batch_first=True, nonlinearity="relu")
+    else:
+        cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[kind]
+        net = cls(fin, h, num_layers=layers, batch_first=True)
     x = leaf((b, t, fin), gen)
     h0 = leaf((layers, b, h), gen, 0.5)
     c0 = leaf((layers, b, h), gen, 0.5)
@@ -182,6 +185,46 @@ def recurrent_case(out, gen, kind):
         w.add("dc0", c0.grad)
     for name, p in net.named_parameters():
         w.add("d" + name, p.grad)
+    w.save()
+
+
+def recurrent_cell_case(out, gen):
+    """One step of nn.LSTMCell, nn.GRUCell and nn.RNNCell (tanh and relu) on B = 5 sequences, I = 6, H = 7, from a
+    non-zero state, with the gradients of a loss on the new state. Tensors are prefixed with the cell's tag."""
+    b, fin, h = 5, 6, 7
+    cells = [("lstm_cell", torch.nn.LSTMCell(fin, h)), ("gru_cell", torch.nn.GRUCell(fin, h)),
+             ("rnn_cell", torch.nn.RNNCell(fin, h)), ("rnn_relu_cell", torch.nn.RNNCell(fin, h, nonlinearity="relu"))]
+    w = Writer(os.path.join(out, "recurrent_cells.txt"))
+    for tag, cell in cells:
+        lstm = tag == "lstm_cell"
+        x = leaf((b, fin), gen)
+        h0 = leaf((b, h), gen, 0.5)
+        c0 = leaf((b, h), gen, 0.5)
+        dh1 = torch.randn(b, h, generator=gen)
+        if lstm:
+            h1, c1 = cell(x, (h0, c0))
+            dc1 = torch.randn(b, h, generator=gen)
+            loss = (h1 * dh1).sum() + (c1 * dc1).sum()
+        else:
+            h1 = cell(x, h0)
+            loss = (h1 * dh1).sum()
+        loss.backward()
+        w.add(tag + ".x", x)
+        w.add(tag + ".h0", h0)
+        if lstm:
+            w.add(tag + ".c0", c0)
+        for name, p in cell.named_parameters():
+            w.add(tag + "." + name, p)
+        w.add(tag + ".dh1", dh1)
+        w.add(tag + ".h1", h1)
+        if lstm:
+            w.add(tag + ".dc1", dc1)
+            w.add(tag + ".c1", c1)
+            w.add(tag + ".dc0", c0.grad)
+        w.add(tag + ".dx", x.grad)
+        w.add(tag + ".dh0", h0.grad)
+        for name, p in cell.named_parameters():
+            w.add(tag + ".d" + name, p.grad)
     w.save()
 
 
@@ -243,6 +286,9 @@ def main():
     for kind in ["rnn", "lstm", "gru"]:
         recurrent_case(out, gen, kind)
     optimizer_case(out, gen)
+    # Cases added later come last, so that the files above keep their values.
+    recurrent_case(out, gen, "rnn_relu")
+    recurrent_cell_case(out, gen)
 
 
 if __name__ == "__main__":

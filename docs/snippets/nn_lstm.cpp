@@ -19,7 +19,7 @@ int main() {
   elm::Matrix<float> y;                    // every step's top-layer output (return_sequences=True)
   nn::RecurrentState<float> final_state;   // h_n, c_n of every layer (column l * B + b)
   nn::Lstm<float>::Cache cache;
-  lstm.forward(x, lengths, y, nullptr, &final_state, &cache);
+  lstm.forward(x, lengths, nullptr, y, &final_state, &cache);
   std::printf("y: %ld x %ld, h_n: %ld x %ld\n", static_cast<long>(y.rows()), static_cast<long>(y.cols()),
               static_cast<long>(final_state.h.rows()), static_cast<long>(final_state.h.cols()));
 
@@ -32,7 +32,7 @@ int main() {
   // Backward through time from a gradient of the outputs: writes dx, adds into the parameter gradients.
   elm::Matrix<float> dx;
   lstm.zero_grad();
-  lstm.backward(cache, elm::Matrix<float>::Ones(hidden, batch * steps), nullptr, dx);
+  lstm.backward(cache, elm::Matrix<float>::Ones(hidden, batch * steps), dx);
   lstm.for_each_parameter("lstm", [](const std::string& name, nn::Parameter<float>& p) {
     std::string shape;
     for (elm::Index d : p.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(d);

@@ -348,10 +348,10 @@ TEST_CASE("Every kernel gives the reference path's results on the layers that us
       layer.zero_grad();
       typename nn::Lstm<float>::Cache cache;
       Results r;
-      layer.forward(x, lengths, r.y, nullptr, nullptr, &cache);
-      layer.backward(cache, dy, nullptr, r.dx);
-      r.dw = layer.weight_ih(0).grad;
-      r.db = layer.weight_hh(1).grad;
+      layer.forward(x, lengths, r.y, &cache);
+      layer.backward(cache, dy, r.dx);
+      r.dw = layer.cell(0).weight_ih().grad;
+      r.db = layer.cell(1).weight_hh().grad;
       return r;
     };
     check_agree(run(kernel), run(ProductKernel::reference));

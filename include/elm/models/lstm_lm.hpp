@@ -73,7 +73,7 @@ class LstmLm {
                const State* initial = nullptr, State* final_state = nullptr, Cache* cache = nullptr) const {
     Matrix<Scalar> x, h;
     embedding_.forward(ids, x, cache ? &cache->embedding : nullptr);
-    lstm_.forward(x, lengths, h, initial, final_state, cache ? &cache->lstm : nullptr);
+    lstm_.forward(x, lengths, initial, h, final_state, cache ? &cache->lstm : nullptr);
     head_.forward(h, logits, cache ? &cache->head : nullptr);
   }
 

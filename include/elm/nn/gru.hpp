@@ -1,26 +1,33 @@
 // SPDX-License-Identifier: MIT
-// Gru: Multi-layer GRU (PyTorch's nn.GRU, batch_first=True; Cho et al. 2014).
+// Gru: multi-layer GRU over batch-first sequences of unequal lengths (PyTorch's nn.GRU, batch_first=True).
 #pragma once
 
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
-#include "elm/nn/detail/recurrent.hpp"
+#include "elm/nn/gru_cell.hpp"
+#include "elm/nn/recurrent.hpp"
 
 namespace elm::nn {
 
-/// Multi-layer GRU (PyTorch's nn.GRU, batch_first=True; Cho et al. 2014). Sequences of unequal lengths are masked as with pack_padded_sequence; forward, backward, state
-/// and parameter layout are those of detail::RecurrentNetwork.
+/// Multi-layer GRU (PyTorch's nn.GRU, batch_first=True; Cho et al. 2014): L GruCell layers run over
+/// batch-first sequences of unequal lengths, masked as with pack_padded_sequence.
+///   x: (I, B T), lengths: B values -> y: (H, B T); state h: (H, L B) (PyTorch's (L, B, H) h_n)
+///   gru.forward(x, lengths, y, &cache);                               // zero initial state
+///   gru.forward(x, lengths, &initial, y, &final_state, &cache);       // state in and out
+///   gru.backward(cache, dy, &dfinal, dx, &dinitial);                  // adds into the parameter gradients
+/// Parameters weight_ih_l{k} (3H, I_k), weight_hh_l{k} (3H, H), bias_ih_l{k}, bias_hh_l{k} (3H), gates r, z, n.
+/// forward, backward and the state are documented on Recurrent (nn/recurrent.hpp); one step alone is GruCell.
 template <typename Scalar = float>
-class Gru : public detail::RecurrentNetwork<Scalar> {
-  using Base = detail::RecurrentNetwork<Scalar>;
+class Gru : public Recurrent<GruCell<Scalar>> {
+  using Base = Recurrent<GruCell<Scalar>>;
 
  public:
-  /// r, z = sigma(W_i{r,z} x_t + b_i{r,z} + W_h{r,z} h_{t-1} + b_h{r,z}); n = tanh(W_in x_t + b_in +
-  /// r (W_hn h_{t-1} + b_hn)); h_t = (1 - z) n + z h_{t-1}.
-  Gru(Index input_size, Index hidden_size, Index num_layers = 1)
-      : Base(RecurrentKind::gru, input_size, hidden_size, num_layers) {}
-  Gru(Index input_size, Index hidden_size, Index num_layers, Rng& rng)
-      : Base(RecurrentKind::gru, input_size, hidden_size, num_layers, rng) {}
+  /// Zero-initialised network. Throws InvalidArgument for a size below 1.
+  Gru(Index input_size, Index hidden_size, Index num_layers = 1) : Base(input_size, hidden_size, num_layers) {}
+  /// Shorthand for the network then reset_parameters(rng): PyTorch's U(-1/sqrt(H), 1/sqrt(H)).
+  Gru(Index input_size, Index hidden_size, Index num_layers, Rng& rng) : Base(input_size, hidden_size, num_layers) {
+    this->reset_parameters(rng);
+  }
 };
 
 }  // namespace elm::nn
