@@ -56,7 +56,7 @@ struct RecurrentStepBackward {
 };
 
 /// Backward's buffers, kept between calls (see elm::detail::Workspace) so that a training loop does not
-/// allocate (and fault in) some 100 MB per step: page faults were 10 % of the B = 32, T = 64, H = 512 step.
+/// allocate (and fault in) some 100 MB per step (docs/benchmarks.md, "Design measurements").
 template <typename Scalar>
 struct RecurrentScratch {
   Matrix<Scalar> dgx, dgh, d_out, d_in;
