@@ -130,7 +130,7 @@ void mha(benchmark::State& state, bool backward, elm::nn::AttentionPath path) {
   elm::nn::MultiHeadAttentionConfig config{C, H};
   config.path = path;
   elm::nn::MultiHeadAttention<Scalar> m(config);
-  m.init(rng);
+  m.reset_parameters(rng);
   Matrix<Scalar> x(C, B * T), g(C, B * T), y, dx;
   rng.fill_normal(x, 0.0, 1.0);
   rng.fill_normal(g, 0.0, 1.0);

@@ -228,7 +228,7 @@ int main(int argc, char** argv) {
     elm::nn::MultiHeadAttention<float>::ForwardOptions options;
     options.weights = &weights;
     options.average_weights = false;
-    model.block.self_attn().forward(x, 1, mask, attn_out, nullptr, options);  // post-norm: attention sees x
+    model.block.self_attn().forward(x, 1, mask, attn_out, nullptr, {}, options);  // post-norm: attention sees x
 
     fmt::print("task {} on {} words, V = {}, C = {}, H = {}: loss {:.3f} -> {:.3f} after {} steps\n", task, T, V,
                width, heads, first_loss, last_loss, steps);

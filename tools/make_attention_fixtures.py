@@ -5,7 +5,8 @@
 Each fixture is a JSON file {"meta": {...}, "tensors": {name: {"shape": [...], "data": [...]}}} with the
 data in PyTorch's row-major order, which is the byte order of elm's column-major matrices whose rows are
 the last dimension: x of shape (B, T, C) is elm's (C, B * T), in_proj_weight (3C, C) is elm's (C, 3C).
-NaN is written as null (JSON has no NaN).
+NaN is written as null and an infinity as the string "inf" or "-inf" (JSON has neither); a boolean mask
+is written as 0 / 1 (true = 1).
 
 Inputs and parameters are drawn in float32 and the reference is computed in float64 from those exact
 values, so the float and double builds of elm are compared against the same numbers.
@@ -31,10 +32,8 @@ def rand(gen, *shape, scale=1.0):
 
 def tensor_entry(t):
     a = t.detach().to(F64).cpu().numpy()
-    data = [None if math.isnan(v) else (float("inf") if v == math.inf else v) for v in a.reshape(-1).tolist()]
-    for v in data:
-        if v is not None and not math.isfinite(v):
-            raise ValueError("infinite value in a fixture")
+    data = [None if math.isnan(v) else ("-inf" if v == -math.inf else ("inf" if v == math.inf else v))
+            for v in a.reshape(-1).tolist()]
     return {"shape": list(a.shape), "data": data}
 
 
@@ -88,8 +87,13 @@ def grads_of(module, inputs, y, g):
     return out
 
 
-def mha_case(out_dir, name, seed, C, H, B, Tq, Tk, self_attn, causal, lengths, additive, need_weights,
-             average=True, backward=True):
+def mha_case(out_dir, name, seed, C, H, B, Tq, Tk, self_attn, causal=False, lengths=None, additive=None,
+             key_padding=None, key_padding_float=None, attn_mask_bool=None, need_weights=False, average=True,
+             backward=True):
+    """torch.nn.MultiheadAttention with the masks elm's AttentionMask says: causal (merged into the float
+    attn_mask, as PyTorch expects), key lengths (a float key_padding_mask), and masks drawn by functions of the
+    generator (after the parameters and inputs): a float attn_mask `additive` of (L, S) or (B * H, L, S), a
+    boolean one `attn_mask_bool` (True = not allowed), a boolean (True = ignore) or float key_padding_mask (B, S)."""
     gen = torch.Generator().manual_seed(seed)
     m = torch.nn.MultiheadAttention(C, H, batch_first=True, dtype=F64)
     set_params(m, gen)
@@ -99,15 +103,23 @@ def mha_case(out_dir, name, seed, C, H, B, Tq, Tk, self_attn, causal, lengths, a
     else:
         key = rand(gen, B, Tk, C).requires_grad_(backward)
         value = rand(gen, B, Tk, C).requires_grad_(backward)
-    attn_mask = None
-    add = None
-    if additive:
-        add = rand(gen, Tq, Tk)
-        attn_mask = add.clone()
+    masks = {}
+    if additive is not None:
+        masks["additive"] = additive(gen)
+    if attn_mask_bool is not None:
+        masks["attn_mask_bool"] = attn_mask_bool(gen)
+    if key_padding is not None:
+        masks["key_padding_mask"] = key_padding(gen)
+    if key_padding_float is not None:
+        masks["key_padding_mask_float"] = key_padding_float(gen)
+    attn_mask = masks.get("additive", masks.get("attn_mask_bool"))
+    attn_mask = attn_mask.clone() if attn_mask is not None else None
     if causal:
         cm = causal_mask(Tq, Tk)
         attn_mask = cm if attn_mask is None else attn_mask + cm
-    kpm = float_padding_mask(lengths, Tk) if lengths is not None else None
+    kpm = masks.get("key_padding_mask", masks.get("key_padding_mask_float"))
+    if lengths is not None:
+        kpm = float_padding_mask(lengths, Tk)
     y, w = m(query, key, value, key_padding_mask=kpm, attn_mask=attn_mask, need_weights=need_weights,
              average_attn_weights=average)
     g = rand(gen, *y.shape)
@@ -117,8 +129,7 @@ def mha_case(out_dir, name, seed, C, H, B, Tq, Tk, self_attn, causal, lengths, a
         tensors["value"] = value
     for n, p in m.named_parameters():
         tensors[n] = p
-    if add is not None:
-        tensors["additive"] = add
+    tensors.update(masks)
     if w is not None:
         tensors["weights"] = w
     if backward:
@@ -240,6 +251,67 @@ def pooling_case(out_dir, seed, C=6, A=4, B=3, T=5, lengths=(5, 2, 4)):
     write(out_dir, "pooling", meta, tensors)
 
 
+def heads_first(t):
+    # (B, H, L, E) as elm's (H * E, B * L): the bytes of (B, L, H * E)
+    b, h, n, e = t.shape
+    return t.transpose(1, 2).reshape(b, n, h * e)
+
+
+def random_hidden(gen, *shape, p=0.35):
+    # a boolean mask with True (hidden) at about a fraction p of the entries, never at key 0 (the last
+    # dimension), so that every query keeps a visible key
+    hidden = torch.rand(*shape, generator=gen, dtype=F64) < p
+    hidden[..., 0] = False
+    return hidden
+
+
+def sdpa_case(out_dir, name, seed, B, H, L, S, E, Ev, boolean):
+    """F.scaled_dot_product_attention with a per-batch mask (B, 1, L, S), broadcast over heads: boolean
+    (True = takes part, the opposite of nn.MultiheadAttention's sense) or float (added to the scores)."""
+    gen = torch.Generator().manual_seed(seed)
+    q = rand(gen, B, H, L, E).requires_grad_(True)
+    k = rand(gen, B, H, S, E).requires_grad_(True)
+    v = rand(gen, B, H, S, Ev).requires_grad_(True)
+    if boolean:
+        mask = ~random_hidden(gen, B, 1, L, S)
+    else:
+        mask = rand(gen, B, 1, L, S).masked_fill(random_hidden(gen, B, 1, L, S), float("-inf"))
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    g = rand(gen, *out.shape)
+    (out * g).sum().backward()
+    tensors = {"q": heads_first(q), "k": heads_first(k), "v": heads_first(v), "attn_mask": mask,
+               "out": heads_first(out), "g": heads_first(g), "grad.q": heads_first(q.grad),
+               "grad.k": heads_first(k.grad), "grad.v": heads_first(v.grad)}
+    meta = {"B": B, "H": H, "L": L, "S": S, "E": E, "Ev": Ev, "boolean": boolean,
+            "reference": "torch.nn.functional.scaled_dot_product_attention with a (B, 1, L, S) attn_mask, "
+                         "float64; q, k, v and out stored as (B, L, H * E)"}
+    write(out_dir, name, meta, tensors)
+
+
+def mask_cases(out_dir, C, H):
+    # Key padding at any position: none in sequence 0, holes at keys 1 and 3 in sequence 1, left padding
+    # (keys 0 and 1) in sequence 2, as batched generation pads its prompts.
+    holes = [[False] * 5, [False, True, False, True, False], [True, True, False, False, False]]
+    mha_case(out_dir, "mha_key_padding_holes", 40, C, H, 3, 5, 5, True,
+             key_padding=lambda gen: torch.tensor(holes), need_weights=True, average=False)
+    # Float key padding (added to the scores), finite values and -inf holes, in cross-attention.
+    def float_padding(gen):
+        m = rand(gen, 2, 6)
+        m[0, 2] = m[1, 0] = m[1, 1] = float("-inf")
+        return m
+    mha_case(out_dir, "mha_key_padding_float", 41, C, H, 2, 3, 6, False, key_padding_float=float_padding)
+    # Boolean attn_mask per batch and head (B * H, L, S), True = not allowed, with a boolean key padding hole.
+    mha_case(out_dir, "mha_bool_mask_heads", 42, C, H, 2, 4, 5, False,
+             attn_mask_bool=lambda gen: random_hidden(gen, 2 * H, 4, 5),
+             key_padding=lambda gen: torch.tensor([[False, False, True, False, False], [False] * 5]),
+             need_weights=True)
+    # Float attn_mask per batch and head, with -inf entries, under the causal mask.
+    mha_case(out_dir, "mha_float_mask_heads_causal", 43, C, H, 2, 4, 4, True, causal=True,
+             additive=lambda gen: rand(gen, 2 * H, 4, 4).masked_fill(random_hidden(gen, 2 * H, 4, 4), float("-inf")))
+    sdpa_case(out_dir, "sdpa_bool_batch", 44, 2, 2, 4, 5, 3, 2, True)
+    sdpa_case(out_dir, "sdpa_float_batch", 45, 2, 2, 4, 5, 3, 2, False)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "attention"))
@@ -247,15 +319,17 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     torch.use_deterministic_algorithms(True)
     C, H = 8, 2
-    mha_case(args.out, "mha_self", 1, C, H, 2, 5, 5, True, False, None, False, False)
-    mha_case(args.out, "mha_self_causal", 2, C, H, 2, 5, 5, True, True, None, False, False)
-    mha_case(args.out, "mha_self_padding", 3, C, H, 2, 5, 5, True, False, [5, 3], False, True)
-    mha_case(args.out, "mha_self_causal_padding_heads", 4, C, H, 2, 5, 5, True, True, [4, 5], False, True,
-             average=False)
-    mha_case(args.out, "mha_cross", 5, C, H, 2, 4, 6, False, False, [6, 2], True, True)
-    mha_case(args.out, "mha_cross_h4", 6, 12, 4, 1, 3, 7, False, False, None, False, False)
+    mha_case(args.out, "mha_self", 1, C, H, 2, 5, 5, True)
+    mha_case(args.out, "mha_self_causal", 2, C, H, 2, 5, 5, True, causal=True)
+    mha_case(args.out, "mha_self_padding", 3, C, H, 2, 5, 5, True, lengths=[5, 3], need_weights=True)
+    mha_case(args.out, "mha_self_causal_padding_heads", 4, C, H, 2, 5, 5, True, causal=True, lengths=[4, 5],
+             need_weights=True, average=False)
+    mha_case(args.out, "mha_cross", 5, C, H, 2, 4, 6, False, lengths=[6, 2], additive=lambda gen: rand(gen, 4, 6),
+             need_weights=True)
+    mha_case(args.out, "mha_cross_h4", 6, 12, 4, 1, 3, 7, False)
     # Fully masked rows: sequence 1 has no valid key, and query 2 of every sequence is hidden by the mask.
     fully_masked(args.out, C, H)
+    mask_cases(args.out, C, H)
     for nf in (False, True):
         for act in ("relu", "gelu"):
             tag = ("pre" if nf else "post") + "_" + act

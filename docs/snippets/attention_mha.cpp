@@ -11,7 +11,7 @@ int main() {
   const elm::Index C = 8, H = 2, B = 2, T = 4;
   elm::Rng rng(42);
   elm::nn::MultiHeadAttention<float> mha({C, H});  // PyTorch's parameter names and initialisation
-  mha.init(rng);
+  mha.reset_parameters(rng);
 
   // Two sequences side by side, one column per token: (C, B * T). The second has 3 real tokens.
   Matrix<float> x(C, B * T);
@@ -23,7 +23,7 @@ int main() {
   Matrix<float> y, weights;
   elm::nn::MultiHeadAttention<float>::ForwardOptions options;
   options.weights = &weights;  // averaged over heads: (T_k, B * T_q), PyTorch's (B, L, S)
-  mha.forward(x, B, mask, y, nullptr, options);
+  mha.forward(x, B, mask, y, nullptr, {}, options);
   std::printf("y is %ldx%ld; weights of sequence 1, query 3:", long(y.rows()), long(y.cols()));
   for (elm::Index j = 0; j < T; ++j) std::printf(" %s", weights(j, T + 3) > 0 ? "+" : "0");
   std::printf("\n");

@@ -17,13 +17,13 @@ int main() {
   Matrix<double> out;
 
   elm::nn::AttentionMask<double> none;
-  elm::nn::scaled_dot_product_attention<double>(q, k, v, {1, 1, 2, 2}, none, out, &cache, options);
+  elm::nn::scaled_dot_product_attention<double>(q, k, v, {1, 1, 2, 2}, none, out, &cache, {}, options);
   std::printf("no mask: out = (%.3f, %.3f), weights of query 0 = (%.3f, %.3f)\n", out(0, 0), out(0, 1),
               cache.weights(0, 0), cache.weights(1, 0));
 
   elm::nn::AttentionMask<double> causal;
   causal.causal = true;  // query i sees keys j <= i
-  elm::nn::scaled_dot_product_attention<double>(q, k, v, {1, 1, 2, 2}, causal, out, &cache, options);
+  elm::nn::scaled_dot_product_attention<double>(q, k, v, {1, 1, 2, 2}, causal, out, &cache, {}, options);
   std::printf("causal:  out = (%.3f, %.3f), weights of query 0 = (%.3f, %.3f)\n", out(0, 0), out(0, 1),
               cache.weights(0, 0), cache.weights(1, 0));
 }

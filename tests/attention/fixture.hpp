@@ -25,7 +25,7 @@ using elm::Matrix;
 
 struct Tensor {
   std::vector<Index> shape;
-  std::vector<double> data;  // NaN where the fixture has null
+  std::vector<double> data;  // NaN where the fixture has null, +-inf where it has "inf" / "-inf"
 };
 
 struct Fixture {
@@ -48,6 +48,9 @@ struct Fixture {
     return m;
   }
 
+  /// A boolean tensor (written as 0 / 1) as an elm matrix, shaped as matrix() shapes it.
+  Matrix<bool> bool_matrix(const std::string& name) const { return (matrix<double>(name).array() != 0.0).matrix(); }
+
   Index dim(const char* key) const { return meta.at(key).get<Index>(); }
   std::vector<Index> lengths() const { return meta.at("lengths").get<std::vector<Index>>(); }
 };
@@ -62,8 +65,17 @@ inline Fixture load_fixture(const std::string& name, const std::string& folder =
   for (auto& [key, value] : doc.at("tensors").items()) {
     Tensor t;
     t.shape = value.at("shape").get<std::vector<Index>>();
-    for (const auto& v : value.at("data"))
-      t.data.push_back(v.is_null() ? std::numeric_limits<double>::quiet_NaN() : v.get<double>());
+    constexpr double inf = std::numeric_limits<double>::infinity();
+    for (const auto& v : value.at("data")) {
+      if (v.is_null())
+        t.data.push_back(std::numeric_limits<double>::quiet_NaN());
+      else if (v.is_string() && (v.get<std::string>() == "-inf" || v.get<std::string>() == "inf"))
+        t.data.push_back(v.get<std::string>() == "-inf" ? -inf : inf);
+      else if (v.is_string())
+        throw elm::FormatError(path + ": unexpected value " + v.get<std::string>() + " in tensor " + key);
+      else
+        t.data.push_back(v.get<double>());
+    }
     f.tensors.emplace(key, std::move(t));
   }
   return f;
@@ -111,6 +123,16 @@ void load_parameters(Module& module, const Fixture& f, const std::string& prefix
     REQUIRE(m.cols() == p.value.cols());
     p.value = m;
   });
+}
+
+/// The values (or, with gradients = true, the gradients) of every parameter a module visits, by name.
+template <typename Scalar, typename Module>
+std::map<std::string, Matrix<double>> parameter_values(const Module& module, bool gradients = false) {
+  std::map<std::string, Matrix<double>> values;
+  module.for_each_parameter("", [&](const std::string& name, const elm::nn::Parameter<Scalar>& p) {
+    values[name] = (gradients ? p.grad : p.value).template cast<double>();
+  });
+  return values;
 }
 
 /// Checks every parameter gradient against the fixture's grad.<name>.

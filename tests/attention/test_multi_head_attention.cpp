@@ -2,7 +2,10 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "elm/nn/kv_cache.hpp"
 #include "elm/nn/multi_head_attention.hpp"
@@ -16,6 +19,8 @@ using elm::nn::MultiHeadAttentionConfig;
 using elm::nn::QkvLayout;
 using Catch::Matchers::Contains;
 
+static_assert(elm::nn::is_layer_v<MultiHeadAttention<float>>, "MultiHeadAttention keeps the layer contract");
+
 namespace {
 
 template <typename Scalar>
@@ -23,8 +28,13 @@ AttentionMask<Scalar> fixture_mask(const Fixture& f) {
   AttentionMask<Scalar> mask;
   mask.causal = f.meta.at("causal").get<bool>();
   mask.key_lengths = f.lengths();
-  // PyTorch's (L, S) attn_mask has the bytes of elm's (T_k, T_q) additive mask.
+  // PyTorch's (L, S) attn_mask has the bytes of elm's (T_k, T_q) mask, its (B * H, L, S) those of (T_k, B * H * T_q),
+  // its (B, S) key_padding_mask those of (T_k, B). nn.MultiheadAttention's boolean masks say True = not allowed,
+  // the sense of elm's `hidden` fields.
   if (f.has("additive")) mask.additive = f.matrix<Scalar>("additive");
+  if (f.has("attn_mask_bool")) mask.hidden = f.bool_matrix("attn_mask_bool");
+  if (f.has("key_padding_mask")) mask.key_padding_hidden = f.bool_matrix("key_padding_mask");
+  if (f.has("key_padding_mask_float")) mask.key_padding_additive = f.matrix<Scalar>("key_padding_mask_float");
   return mask;
 }
 
@@ -40,7 +50,8 @@ void run_mha_fixture(const std::string& name, AttentionPath path) {
   load_parameters<Scalar>(mha, f);
   const Index B = f.dim("B");
   const bool self = f.meta.at("self").get<bool>();
-  const bool need_weights = f.meta.at("need_weights").get<bool>();
+  // the weights are asked of the plain path only (asking forces it)
+  const bool need_weights = f.meta.at("need_weights").get<bool>() && path != AttentionPath::blocked;
   const AttentionMask<Scalar> mask = fixture_mask<Scalar>(f);
 
   typename MultiHeadAttention<Scalar>::Cache cache;
@@ -52,9 +63,9 @@ void run_mha_fixture(const std::string& name, AttentionPath path) {
   }
   const Matrix<Scalar> query = f.matrix<Scalar>("query");
   if (self)
-    mha.forward(query, B, mask, y, &cache, options);
+    mha.forward(query, B, mask, y, &cache, {}, options);
   else
-    mha.forward(query, f.matrix<Scalar>("key"), f.matrix<Scalar>("value"), B, mask, y, &cache, options);
+    mha.forward(query, f.matrix<Scalar>("key"), f.matrix<Scalar>("value"), B, mask, y, &cache, {}, options);
   CHECK(relative_error<Scalar>("y", y, f.matrix<double>("y")) < tol);
   if (need_weights) CHECK(relative_error<Scalar>("weights", weights, f.matrix<double>("weights")) < tol);
   if (path == AttentionPath::blocked) CHECK(cache.used_blocked);
@@ -82,10 +93,19 @@ TEMPLATE_TEST_CASE("MultiHeadAttention matches torch.nn.MultiheadAttention: outp
   const std::string name = GENERATE(as<std::string>{}, "mha_self", "mha_self_causal", "mha_self_padding",
                                     "mha_self_causal_padding_heads", "mha_cross", "mha_cross_h4");
   SECTION("plain path") { run_mha_fixture<TestType>(name, AttentionPath::plain); }
-  SECTION("blocked path") {
-    const Fixture f = load_fixture(name);
-    if (!f.meta.at("need_weights").get<bool>()) run_mha_fixture<TestType>(name, AttentionPath::blocked);
-  }
+  SECTION("blocked path") { run_mha_fixture<TestType>(name, AttentionPath::blocked); }
+}
+
+TEMPLATE_TEST_CASE("MultiHeadAttention matches torch.nn.MultiheadAttention with key padding at any position and "
+                   "boolean and float masks per batch and head",
+                   "[attention][mha][mask][parity]", float, double) {
+  // key_padding_mask with holes and left padding (boolean, per-head weights), float key_padding_mask with -inf
+  // holes (cross-attention), boolean attn_mask (B * H, L, S) with a key padding hole, float attn_mask
+  // (B * H, L, S) with -inf entries under the causal mask
+  const std::string name = GENERATE(as<std::string>{}, "mha_key_padding_holes", "mha_key_padding_float",
+                                    "mha_bool_mask_heads", "mha_float_mask_heads_causal");
+  SECTION("plain path") { run_mha_fixture<TestType>(name, AttentionPath::plain); }
+  SECTION("blocked path") { run_mha_fixture<TestType>(name, AttentionPath::blocked); }
 }
 
 TEMPLATE_TEST_CASE("fully masked queries give NaN outputs and weights, as in PyTorch, and leave others intact",
@@ -105,7 +125,7 @@ TEMPLATE_TEST_CASE("fully masked queries give NaN outputs and weights, as in PyT
   typename MultiHeadAttention<TestType>::ForwardOptions options;
   if (path == AttentionPath::plain) options.weights = &weights;
   mha.forward(f.matrix<TestType>("query"), f.matrix<TestType>("key"), f.matrix<TestType>("value"), B, mask, y,
-              nullptr, options);
+              nullptr, {}, options);
   // The reference has NaN in sequence 1 (no valid key) and at query 2 of sequence 0; relative_error
   // requires NaN exactly there.
   CHECK(relative_error<TestType>("y", y, f.matrix<double>("y")) < parity_tolerance<TestType>());
@@ -115,13 +135,26 @@ TEMPLATE_TEST_CASE("fully masked queries give NaN outputs and weights, as in PyT
   CHECK(std::isfinite(y(0, 0)));
 }
 
+TEST_CASE("MultiHeadAttention's constructor taking an Rng is construction then reset_parameters", "[attention][mha]") {
+  const auto layout = GENERATE(QkvLayout::torch, QkvLayout::gpt2);
+  MultiHeadAttentionConfig config{8, 2};
+  config.layout = layout;
+  elm::Rng a(3), b(3);
+  const MultiHeadAttention<double> direct(config, a);
+  MultiHeadAttention<double> reset(config);
+  reset.reset_parameters(b);
+  const auto values = parameter_values<double>(direct);
+  CHECK(values.size() == 4);
+  CHECK(values == parameter_values<double>(reset));
+}
+
 TEST_CASE("the gpt2 layout is the torch layout with transposed weights", "[attention][mha]") {
   elm::Rng rng(11);
   MultiHeadAttentionConfig tc{12, 3};
   MultiHeadAttentionConfig gc = tc;
   gc.layout = QkvLayout::gpt2;
   MultiHeadAttention<double> torch_mha(tc), gpt2_mha(gc);
-  torch_mha.init(rng);
+  torch_mha.reset_parameters(rng);
   // c_attn.weight (C, 3C) is in_proj_weight (3C, C) transposed: Eigen values are transposes as well.
   std::map<std::string, Matrix<double>> values;
   torch_mha.for_each_parameter("", [&](const std::string& n, elm::nn::Parameter<double>& p) {
@@ -153,7 +186,7 @@ TEST_CASE("MultiHeadAttention gradients pass a double-precision finite-differenc
   config.path = path;
   if (rotary) config.rotary_positions = 16;
   MultiHeadAttention<double> mha(config);
-  mha.init(rng);
+  mha.reset_parameters(rng);
   mha.for_each_parameter("", [&](const std::string&, elm::nn::Parameter<double>& p) {
     p.value = random_matrix(rng, p.value.rows(), p.value.cols(), 0.5);
   });
@@ -219,7 +252,7 @@ TEMPLATE_TEST_CASE("a cached decode of N steps equals one causal forward over th
   config.layout = seed == 2 ? QkvLayout::gpt2 : QkvLayout::torch;
   if (rotary) config.rotary_positions = 12;
   MultiHeadAttention<TestType> mha(config);
-  mha.init(rng);
+  mha.reset_parameters(rng);
   const Index B = 2, N = 9;
   const Matrix<TestType> x = random_matrix(rng, 16, B * N).template cast<TestType>();
   AttentionMask<TestType> mask;
@@ -246,7 +279,7 @@ TEMPLATE_TEST_CASE("a cached decode of N steps equals one causal forward over th
 TEST_CASE("causal self-attention: changing token t+1 leaves outputs 0..t unchanged", "[attention][mha][property]") {
   elm::Rng rng(9);
   MultiHeadAttention<double> mha(MultiHeadAttentionConfig{8, 2});
-  mha.init(rng);
+  mha.reset_parameters(rng);
   const Index T = 6;
   Matrix<double> x = random_matrix(rng, 8, T), y0, y1;
   AttentionMask<double> mask;
@@ -257,6 +290,135 @@ TEST_CASE("causal self-attention: changing token t+1 leaves outputs 0..t unchang
   mha.forward(x, 1, mask, y1);
   CHECK((y0.leftCols(t + 1) - y1.leftCols(t + 1)).cwiseAbs().maxCoeff() == 0.0);
   CHECK((y0.col(t + 1) - y1.col(t + 1)).cwiseAbs().maxCoeff() > 0.0);
+}
+
+TEMPLATE_TEST_CASE("a left-padded batch equals each sequence run alone, forward and backward, on both paths",
+                   "[attention][mha][mask][property]", float, double) {
+  using S = TestType;
+  const auto path = GENERATE(AttentionPath::plain, AttentionPath::blocked);
+  // causal with Hugging Face's finite additive padding (a padded query then sees only padding, uniformly, and
+  // stays finite), or bidirectional with boolean padding (a padded query sees the real keys)
+  const bool causal = GENERATE(false, true);
+  elm::Rng rng(17);
+  const Index C = 8, T = 5;
+  MultiHeadAttentionConfig config{C, 2};
+  config.path = path;
+  MultiHeadAttention<S> mha(config, rng);
+  const std::vector<Index> lengths{5, 3, 1};
+  const Index B = Index(lengths.size());
+  // Sequence b's real tokens are the last lengths[b] positions; the padding positions hold random vectors.
+  const Matrix<S> x = random_matrix(rng, C, B * T).cast<S>();
+  Matrix<S> dy = random_matrix(rng, C, B * T).cast<S>();
+  AttentionMask<S> mask;
+  mask.causal = causal;
+  if (causal)
+    mask.key_padding_additive = Matrix<S>::Zero(T, B);
+  else
+    mask.key_padding_hidden = Matrix<bool>::Zero(T, B);
+  for (Index b = 0; b < B; ++b) {
+    const Index pad = T - lengths[std::size_t(b)];
+    dy.middleCols(b * T, pad).setZero();  // no loss on padding
+    if (causal)
+      mask.key_padding_additive.col(b).head(pad).setConstant(std::numeric_limits<S>::lowest());
+    else
+      mask.key_padding_hidden.col(b).head(pad).setConstant(true);
+  }
+  typename MultiHeadAttention<S>::Cache cache;
+  Matrix<S> y, dx;
+  mha.zero_grad();
+  mha.forward(x, B, mask, y, &cache);
+  mha.backward(cache, dy, dx);
+  MultiHeadAttention<S> alone = mha;  // the same weights, gradients summed over the sequences run one by one
+  alone.zero_grad();
+  const double tol = parity_tolerance<S>();
+  for (Index b = 0; b < B; ++b) {
+    const Index len = lengths[std::size_t(b)], pad = T - len;
+    AttentionMask<S> m;
+    m.causal = causal;
+    typename MultiHeadAttention<S>::Cache c;
+    Matrix<S> y1, dx1;
+    alone.forward(x.middleCols(b * T + pad, len), 1, m, y1, &c);
+    alone.backward(c, dy.middleCols(b * T + pad, len), dx1);
+    INFO("sequence " << b);
+    CHECK(relative_error<S>("y", Matrix<S>(y.middleCols(b * T + pad, len)), y1.template cast<double>()) < tol);
+    CHECK(relative_error<S>("dx", Matrix<S>(dx.middleCols(b * T + pad, len)), dx1.template cast<double>()) < tol);
+    if (pad == 0) continue;
+    CHECK(y.middleCols(b * T, pad).allFinite());
+    // Padding is neither seen nor scored: its gradient is 0, or, with the finite padding, the weight Eigen's
+    // vectorised exp gives a score of -3e38 (about 1e-38 in float, where PyTorch's exp gives 0) times O(1).
+    CHECK(double(dx.middleCols(b * T, pad).cwiseAbs().maxCoeff()) <= (causal ? 1e-30 : 0.0));
+  }
+  const auto summed = parameter_values<S>(alone, /*gradients=*/true);
+  mha.for_each_parameter("", [&](const std::string& n, elm::nn::Parameter<S>& p) {
+    CHECK(relative_error<S>("grad." + n, p.grad, summed.at(n)) < tol);
+  });
+}
+
+TEMPLATE_TEST_CASE("batched generation from left-padded prompts equals each prompt decoded alone",
+                   "[attention][kv_cache][mask][property]", float, double) {
+  using S = TestType;
+  elm::Rng rng(19);
+  const Index C = 8, P = 4, steps = 3;
+  MultiHeadAttention<S> mha(MultiHeadAttentionConfig{C, 2}, rng);
+  const std::vector<Index> prompt{4, 2};  // real prompt lengths; sequence 1 has 2 padding positions first
+  const Index B = 2;
+  const Matrix<S> x = random_matrix(rng, C, B * P).cast<S>();                // padded prompts
+  const Matrix<S> next = random_matrix(rng, C, B * steps).cast<S>();         // the tokens decoded after them
+  // batched: the prompts in one call, then one token per step, the padding keys hidden at every step
+  elm::nn::KvCache<S> kv(C, B, P + steps);
+  Matrix<bool> padding = Matrix<bool>::Zero(P + steps, B);
+  for (Index b = 0; b < B; ++b) padding.col(b).head(P - prompt[std::size_t(b)]).setConstant(true);
+  AttentionMask<S> mask;
+  mask.key_padding_hidden = padding.topRows(P);
+  Matrix<S> y_prompt, step_y, y_steps(C, B * steps);
+  mha.forward_incremental(x, kv, mask, y_prompt);
+  for (Index t = 0; t < steps; ++t) {
+    mask.key_padding_hidden = padding.topRows(P + t + 1);
+    Matrix<S> token(C, B);
+    for (Index b = 0; b < B; ++b) token.col(b) = next.col(b * steps + t);
+    mha.forward_incremental(token, kv, mask, step_y);
+    for (Index b = 0; b < B; ++b) y_steps.col(b * steps + t) = step_y.col(b);
+  }
+  // alone: each real prompt and its continuation as one causal sequence
+  const double tol = parity_tolerance<S>();
+  for (Index b = 0; b < B; ++b) {
+    const Index len = prompt[std::size_t(b)], pad = P - len;
+    Matrix<S> seq(C, len + steps), y1;
+    seq.leftCols(len) = x.middleCols(b * P + pad, len);
+    seq.rightCols(steps) = next.middleCols(b * steps, steps);
+    AttentionMask<S> causal;
+    causal.causal = true;
+    mha.forward(seq, 1, causal, y1);
+    INFO("sequence " << b);
+    CHECK(relative_error<S>("prompt", Matrix<S>(y_prompt.middleCols(b * P + pad, len)),
+                            Matrix<double>(y1.leftCols(len).template cast<double>())) < tol);
+    CHECK(relative_error<S>("steps", Matrix<S>(y_steps.middleCols(b * steps, steps)),
+                            Matrix<double>(y1.rightCols(steps).template cast<double>())) < tol);
+  }
+}
+
+TEST_CASE("dropout on the weights runs in a training context only, and needs its generator",
+          "[attention][mha][dropout]") {
+  elm::Rng rng(4);
+  MultiHeadAttentionConfig config{8, 2};
+  config.dropout = 0.5;
+  MultiHeadAttention<double> mha(config, rng);
+  const Matrix<double> x = random_matrix(rng, 8, 2 * 4);
+  const AttentionMask<double> none;
+  Matrix<double> y_inference, y_again, y_train;
+  mha.forward(x, 2, none, y_inference);
+  mha.forward(x, 2, none, y_again, nullptr, elm::nn::ForwardContext::inference());
+  CHECK(y_inference == y_again);
+  typename MultiHeadAttention<double>::Cache cache;
+  mha.forward(x, 2, none, y_train, &cache, elm::nn::ForwardContext::train(rng));
+  CHECK_FALSE(cache.used_blocked);
+  CHECK(cache.plain.keep.size() != 0);
+  CHECK((y_train - y_inference).cwiseAbs().maxCoeff() > 0.0);
+  REQUIRE_THROWS_MATCHES(mha.forward(x, 2, none, y_train, nullptr, elm::nn::ForwardContext::train_deterministic()),
+                         elm::InvalidArgument,
+                         Catch::Matchers::Message("elm::nn::MultiHeadAttention::forward: a training forward that "
+                                                  "draws random numbers needs ForwardContext::train(rng), got no "
+                                                  "generator"));
 }
 
 TEST_CASE("MultiHeadAttention rejects bad configurations and inputs", "[attention][mha][bad-input]") {
@@ -280,7 +442,20 @@ TEST_CASE("MultiHeadAttention rejects bad configurations and inputs", "[attentio
   wrong_additive.additive = Matrix<float>::Zero(3, 4);
   REQUIRE_THROWS_MATCHES(mha.forward(x, 2, wrong_additive, y), elm::ShapeError,
                          Catch::Matchers::Message("elm::nn::MultiHeadAttention::forward: additive mask is 3x4, "
-                                                  "expected 3x3"));
+                                                  "expected 3x3 (T_k x T_q), 3x6 (T_k x B * T_q) or 3x12 "
+                                                  "(T_k x B * H * T_q)"));
+  AttentionMask<float> wrong_heads;  // (T_k, B * H * T_q) for B = 2, H = 2 is 3x12
+  wrong_heads.hidden = Matrix<bool>::Zero(3, 8);
+  REQUIRE_THROWS_MATCHES(mha.forward(x, 2, wrong_heads, y), elm::ShapeError,
+                         Catch::Matchers::Message("elm::nn::MultiHeadAttention::forward: hidden mask is 3x8, "
+                                                  "expected 3x3 (T_k x T_q), 3x6 (T_k x B * T_q) or 3x12 "
+                                                  "(T_k x B * H * T_q)"));
+  AttentionMask<float> wrong_padding;  // cross-attention: T_k = 5 keys
+  wrong_padding.key_padding_hidden = Matrix<bool>::Zero(3, 2);
+  REQUIRE_THROWS_MATCHES(mha.forward(x, Matrix<float>::Zero(8, 10), Matrix<float>::Zero(8, 10), 2, wrong_padding, y),
+                         elm::ShapeError,
+                         Catch::Matchers::Message("elm::nn::MultiHeadAttention::forward: key_padding_hidden (T_k x B) "
+                                                  "is 3x2, expected 5x2"));
   AttentionMask<float> wrong_lengths;
   wrong_lengths.key_lengths = {3};
   REQUIRE_THROWS_WITH(mha.forward(x, 2, wrong_lengths, y), Contains("key_lengths has 1 entries, expected B = 2"));
@@ -298,7 +473,7 @@ TEST_CASE("KV cache overflow and mismatched caches are errors that leave the cac
           "[attention][kv_cache][bad-input]") {
   elm::Rng rng(3);
   MultiHeadAttention<float> mha(MultiHeadAttentionConfig{8, 2});
-  mha.init(rng);
+  mha.reset_parameters(rng);
   elm::nn::KvCache<float> kv(8, 1, 3);
   Matrix<float> y;
   mha.forward_incremental(Matrix<float>::Ones(8, 2), kv, y);
@@ -313,6 +488,15 @@ TEST_CASE("KV cache overflow and mismatched caches are errors that leave the cac
   elm::nn::KvCache<float> other(6, 1, 4);
   REQUIRE_THROWS_WITH(mha.forward_incremental(Matrix<float>::Ones(8, 1), other, y),
                       Contains("the cache has width 6, expected C = 8"));
+  // the mask covers the cached positions after the append: T_k = 1 + 2 here, not 2
+  elm::nn::KvCache<float> fresh(8, 1, 4);
+  mha.forward_incremental(Matrix<float>::Ones(8, 1), fresh, y);
+  AttentionMask<float> short_mask;
+  short_mask.key_padding_hidden = Matrix<bool>::Zero(2, 1);
+  REQUIRE_THROWS_MATCHES(mha.forward_incremental(Matrix<float>::Ones(8, 2), fresh, short_mask, y), elm::ShapeError,
+                         Catch::Matchers::Message("elm::nn::MultiHeadAttention::forward_incremental: "
+                                                  "key_padding_hidden (T_k x B) is 2x1, expected 3x1"));
+  CHECK(fresh.length() == 1);
   REQUIRE_THROWS_AS(elm::nn::KvCache<float>(8, 1, 0), elm::InvalidArgument);
   REQUIRE_THROWS_WITH(kv.append(Matrix<float>::Ones(7, 1), Matrix<float>::Ones(8, 1)), Contains("k_new is 7x1"));
 }

@@ -105,7 +105,7 @@ TEST_CASE("With ELM_USE_BLAS, the packed kernel stands aside everywhere", "[blas
   config.width = 256;
   config.heads = 4;
   nn::MultiHeadAttention<float> mha(config);
-  mha.init(rng);
+  mha.reset_parameters(rng);
   Matrix<float> h(256, 2 * 200), z;
   rng.fill_normal(h, 0.0, 1.0);
   before = gemm_calls.load();

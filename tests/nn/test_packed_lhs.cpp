@@ -363,7 +363,7 @@ TEST_CASE("Every kernel gives the reference path's results on the layers that us
     config.heads = 6;
     config.layout = layout;
     nn::MultiHeadAttention<float> mha(config);
-    mha.init(rng);
+    mha.reset_parameters(rng);
     const Index batch = 2, steps = 80;
     const elm::Matrix<float> x = random_matrix(384, batch * steps, rng).cast<float>();
     const elm::Matrix<float> dy = random_matrix(384, batch * steps, rng).cast<float>();

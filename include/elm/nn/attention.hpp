@@ -17,6 +17,7 @@
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
+#include "elm/nn/layer.hpp"
 
 namespace elm::nn {
 
@@ -29,30 +30,55 @@ struct AttentionDims {
   Index k_len = 0;   ///< T_k, positions per key/value sequence
 };
 
-/// Which scores are hidden from the softmax. Any combination may be given; all apply.
-/// - causal: query i of a sequence sees keys j <= i + (T_k - T_q). With T_q == T_k this is PyTorch's
-///   square subsequent mask; with T_k > T_q the queries are the last T_q positions (incremental decoding).
-/// - additive: empty, or a (T_k, T_q) matrix added to every head's scores; its bytes are those of PyTorch's
-///   (L, S) float attn_mask (L = T_q, S = T_k). -inf hides a score.
-/// - key_lengths: empty, or B valid key counts; keys j >= key_lengths[b] are padding (PyTorch's
-///   key_padding_mask with True at j >= length).
-/// A query whose every key is hidden gets NaN weights and a NaN output, as in PyTorch.
+/// Which scores are hidden from the softmax, or shifted before it. Any combination may be given; all apply:
+/// the additive parts add up, and a score hidden by any part is hidden. A query whose every key is hidden gets
+/// NaN weights and a NaN output, as in PyTorch. Column-major (T_k, ...) matrices have the bytes of PyTorch's
+/// row-major (..., S) tensors (S = T_k keys, L = T_q queries).
+///
+/// Per-score masks, `additive` and `hidden`, have one of three shapes (PyTorch's attn_mask):
+///   (T_k, T_q)          shared by every sequence and head: attn_mask (L, S)
+///   (T_k, B * T_q)      per sequence, shared by its heads: scaled_dot_product_attention's (B, 1, L, S)
+///   (T_k, B * H * T_q)  per sequence and head: nn.MultiheadAttention's (B * H, L, S), or (B, H, L, S);
+///                       column (b * H + h) * T_q + i holds query i of sequence b in head h.
+/// Per-key masks, `key_padding_hidden` and `key_padding_additive`, are (T_k, B): column b holds the keys of
+/// sequence b, the bytes of nn.MultiheadAttention's key_padding_mask (B, S). They may hide any keys (left
+/// padding for batched generation, holes), where `key_lengths` can only hide a suffix.
+///
+/// Boolean masks say true = hidden, as nn.MultiheadAttention's attn_mask and key_padding_mask do
+/// (true = "not allowed to attend"). torch.nn.functional.scaled_dot_product_attention's boolean attn_mask has
+/// the opposite sense (true = takes part): pass its negation as `hidden`.
 template <typename Scalar>
 struct AttentionMask {
+  /// Query i of a sequence sees keys j <= i + (T_k - T_q). With T_q == T_k this is PyTorch's square
+  /// subsequent mask; with T_k > T_q the queries are the last T_q positions (incremental decoding).
   bool causal = false;
+  /// Empty, or added to the scores; -inf hides a score. (T_k, T_q), (T_k, B * T_q) or (T_k, B * H * T_q):
+  /// PyTorch's float attn_mask.
   Matrix<Scalar> additive;
+  /// Empty, or true where a score is hidden (true = NOT attended). Same shapes as `additive`: PyTorch's
+  /// boolean attn_mask of nn.MultiheadAttention (the negation of scaled_dot_product_attention's).
+  Matrix<bool> hidden;
+  /// Empty, or B valid key counts; keys j >= key_lengths[b] are padding (key_padding_mask true at j >= length).
   std::vector<Index> key_lengths;
+  /// Empty, or (T_k, B): true where key j of sequence b is hidden from every query and head (true = padding):
+  /// PyTorch's boolean key_padding_mask (B, S).
+  Matrix<bool> key_padding_hidden;
+  /// Empty, or (T_k, B): added to every score of key j of sequence b; -inf hides it: PyTorch's float
+  /// key_padding_mask (B, S). A large finite negative value (Hugging Face's finfo.min) keeps a query whose
+  /// keys are all padding finite instead of NaN.
+  Matrix<Scalar> key_padding_additive;
 
-  bool empty() const { return !causal && additive.size() == 0 && key_lengths.empty(); }
+  bool empty() const {
+    return !causal && additive.size() == 0 && hidden.size() == 0 && key_lengths.empty() &&
+           key_padding_hidden.size() == 0 && key_padding_additive.size() == 0;
+  }
 };
 
-/// Training-time options of attention.
+/// Options of the plain attention path. Dropout draws only in a training context (ForwardContext::train(rng)).
 template <typename Scalar>
 struct AttentionOptions {
-  /// Probability of zeroing each attention weight (survivors are scaled by 1 / (1 - p)); applied only
-  /// when rng is not null, i.e. in training.
+  /// Probability of zeroing each attention weight in training (survivors are scaled by 1 / (1 - p)).
   Scalar dropout = Scalar(0);
-  Rng* rng = nullptr;
   /// Score scale; 0 means 1 / sqrt(D).
   Scalar scale = Scalar(0);
 };
@@ -70,10 +96,27 @@ struct AttentionCache {
 
 namespace detail {
 
-/// Checks the mask against dims: additive (T_k, T_q), B key lengths in [0, T_k].
+/// Checks a per-score mask (`additive`, `hidden`) against dims: (T_k, T_q), (T_k, B * T_q) or (T_k, B * H * T_q).
+template <typename Derived>
+void check_score_mask(std::string_view where, const Eigen::EigenBase<Derived>& m, const AttentionDims& dims,
+                      std::string_view what) {
+  if (m.size() == 0) return;
+  const Index Tk = dims.k_len, Tq = dims.q_len, B = dims.batch, H = dims.heads;
+  ELM_EXPECT(m.rows() == Tk && (m.cols() == Tq || m.cols() == B * Tq || m.cols() == B * H * Tq), ShapeError, where,
+             ": ", what, " is ", m.rows(), "x", m.cols(), ", expected ", Tk, "x", Tq, " (T_k x T_q), ", Tk, "x", B * Tq,
+             " (T_k x B * T_q) or ", Tk, "x", B * H * Tq, " (T_k x B * H * T_q)");
+}
+
+/// Checks the mask against dims: per-score masks (see check_score_mask), per-key masks (T_k, B), B key lengths
+/// in [0, T_k].
 template <typename Scalar>
 void check_attention_mask(std::string_view where, const AttentionMask<Scalar>& mask, const AttentionDims& dims) {
-  if (mask.additive.size() != 0) check_shape(mask.additive, dims.k_len, dims.q_len, where, "additive mask");
+  check_score_mask(where, mask.additive, dims, "additive mask");
+  check_score_mask(where, mask.hidden, dims, "hidden mask");
+  if (mask.key_padding_hidden.size() != 0)
+    check_shape(mask.key_padding_hidden, dims.k_len, dims.batch, where, "key_padding_hidden (T_k x B)");
+  if (mask.key_padding_additive.size() != 0)
+    check_shape(mask.key_padding_additive, dims.k_len, dims.batch, where, "key_padding_additive (T_k x B)");
   if (!mask.key_lengths.empty()) {
     ELM_EXPECT(to_index(mask.key_lengths.size()) == dims.batch, ShapeError, where, ": key_lengths has ",
                mask.key_lengths.size(), " entries, expected B = ", dims.batch);
@@ -102,29 +145,50 @@ Index check_attention_inputs(std::string_view where, const Eigen::Ref<const Matr
   return q.rows() / dims.heads;
 }
 
-/// The mask as it applies to one sequence: which scores of a (T_k, T_q) tile are hidden.
+/// The mask as it applies to one sequence b in one head h: which scores of its (T_k, T_q) tile are hidden or
+/// shifted. The per-score and per-key masks are read in place (column-major, leading dimension T_k).
 template <typename Scalar>
 struct SequenceMask {
   bool causal = false;
   Index offset = 0;                      // T_k - T_q: query i sees keys j <= i + offset
   Index key_len = 0;                     // keys j >= key_len are hidden
-  const Matrix<Scalar>* additive = nullptr;
+  Index k_len = 0;                       // T_k, the leading dimension of the masks below
+  const Scalar* additive = nullptr;      // (T_k, T_q) of this sequence and head
+  const bool* hidden = nullptr;          // (T_k, T_q) of this sequence and head
+  const Scalar* key_additive = nullptr;  // T_k entries of this sequence
+  const bool* key_hidden = nullptr;      // T_k entries of this sequence
 
   /// Applies the mask to the tile of scores s for keys [j0, j0 + s.rows()) and queries [i0, i0 + s.cols()).
   template <typename Tile>
   void apply(Tile& s, Index j0, Index i0) const {
     constexpr Scalar neg_inf = -std::numeric_limits<Scalar>::infinity();
-    if (additive != nullptr) s += additive->block(j0, i0, s.rows(), s.cols());
+    const Index rows = s.rows(), cols = s.cols();
+    // 1) the additive parts
+    if (additive != nullptr)
+      s += Eigen::Map<const Matrix<Scalar>, 0, Eigen::OuterStride<>>(additive + i0 * k_len + j0, rows, cols,
+                                                                    Eigen::OuterStride<>(k_len));
+    if (key_additive != nullptr) s.colwise() += Eigen::Map<const Vector<Scalar>>(key_additive + j0, rows);
+    // 2) the hidden scores at any position: per key, then per score
+    if (key_hidden != nullptr)
+      for (Index r = 0; r < rows; ++r)
+        if (key_hidden[j0 + r]) s.row(r).setConstant(neg_inf);
+    if (hidden != nullptr)
+      for (Index c = 0; c < cols; ++c) {
+        const bool* h = hidden + (i0 + c) * k_len + j0;
+        for (Index r = 0; r < rows; ++r)
+          if (h[r]) s(r, c) = neg_inf;
+      }
+    // 3) the hidden suffix of each column: padding past the key length, keys after the causal limit
     const Index hidden_from = key_len - j0;  // rows >= hidden_from are padding
-    for (Index c = 0; c < s.cols(); ++c) {
-      Index last = s.rows();  // rows [last, rows) hidden
+    for (Index c = 0; c < cols; ++c) {
+      Index last = rows;  // rows [last, rows) hidden
       if (hidden_from < last) last = hidden_from;
       if (causal) {
         const Index visible_to = i0 + c + offset - j0 + 1;
         if (visible_to < last) last = visible_to;
       }
       if (last < 0) last = 0;
-      if (last < s.rows()) s.col(c).tail(s.rows() - last).setConstant(neg_inf);
+      if (last < rows) s.col(c).tail(rows - last).setConstant(neg_inf);
     }
   }
 
@@ -135,13 +199,28 @@ struct SequenceMask {
   }
 };
 
+/// Column of a per-score mask where sequence b's head h starts: masks shared by the batch start at 0, per-sequence
+/// masks at b * T_q, per-head masks at (b * H + h) * T_q.
+inline Index score_mask_column(Index mask_cols, const AttentionDims& dims, Index b, Index h) {
+  if (mask_cols == dims.batch * dims.heads * dims.q_len) return (b * dims.heads + h) * dims.q_len;
+  if (mask_cols == dims.batch * dims.q_len) return b * dims.q_len;
+  return 0;
+}
+
+/// The mask of sequence b in head h (the mask already checked against dims).
 template <typename Scalar>
-SequenceMask<Scalar> sequence_mask(const AttentionMask<Scalar>& mask, const AttentionDims& dims, Index b) {
+SequenceMask<Scalar> sequence_mask(const AttentionMask<Scalar>& mask, const AttentionDims& dims, Index b, Index h) {
   SequenceMask<Scalar> m;
+  const Index Tk = dims.k_len;
   m.causal = mask.causal;
-  m.offset = dims.k_len - dims.q_len;
-  m.key_len = mask.key_lengths.empty() ? dims.k_len : mask.key_lengths[static_cast<std::size_t>(b)];
-  m.additive = mask.additive.size() != 0 ? &mask.additive : nullptr;
+  m.offset = Tk - dims.q_len;
+  m.key_len = mask.key_lengths.empty() ? Tk : mask.key_lengths[static_cast<std::size_t>(b)];
+  m.k_len = Tk;
+  if (mask.additive.size() != 0)
+    m.additive = mask.additive.data() + score_mask_column(mask.additive.cols(), dims, b, h) * Tk;
+  if (mask.hidden.size() != 0) m.hidden = mask.hidden.data() + score_mask_column(mask.hidden.cols(), dims, b, h) * Tk;
+  if (mask.key_padding_additive.size() != 0) m.key_additive = mask.key_padding_additive.data() + b * Tk;
+  if (mask.key_padding_hidden.size() != 0) m.key_hidden = mask.key_padding_hidden.data() + b * Tk;
   return m;
 }
 
@@ -199,17 +278,18 @@ void softmax_columns_in_place(Tile& s) {
 }  // namespace detail
 
 /// Scaled dot-product attention, per sequence b and head h:
-/// O = V softmax(scale * K^T Q + mask) (softmax over keys, one column per query), dropout on the weights.
+/// O = V softmax(scale * K^T Q + mask) (softmax over keys, one column per query), dropout on the weights in a
+/// training context (which must then carry an Rng: ForwardContext::train(rng)).
 /// q: (H * D, B * T_q), k: (H * D, B * T_k), v: (H * D_v, B * T_k) -> out: (H * D_v, B * T_q).
 /// Head h uses rows [h * D, (h + 1) * D). Stores the weights in cache when it is given.
-/// Throws ShapeError / RangeError / InvalidArgument on inconsistent sizes, masks or dropout.
+/// Throws ShapeError (naming the mask) / RangeError / InvalidArgument on inconsistent sizes, masks or dropout.
 /// Memory: B * H * T_k * T_q weights when a cache is kept (see blocked_attention.hpp for long sequences).
 /// Reference: Vaswani et al. 2017, section 3.2.1; torch.nn.functional.scaled_dot_product_attention.
 template <typename Scalar>
 void scaled_dot_product_attention(const Eigen::Ref<const Matrix<Scalar>>& q, const Eigen::Ref<const Matrix<Scalar>>& k,
                                   const Eigen::Ref<const Matrix<Scalar>>& v, const AttentionDims& dims,
                                   const AttentionMask<Scalar>& mask, Matrix<Scalar>& out,
-                                  AttentionCache<Scalar>* cache = nullptr,
+                                  AttentionCache<Scalar>* cache = nullptr, const ForwardContext& context = {},
                                   const AttentionOptions<Scalar>& options = {}) {
   constexpr std::string_view where = "elm::nn::scaled_dot_product_attention";
   const Index D = detail::check_attention_inputs<Scalar>(where, q, k, v, dims, mask);
@@ -218,7 +298,8 @@ void scaled_dot_product_attention(const Eigen::Ref<const Matrix<Scalar>>& q, con
   const Index H = dims.heads, B = dims.batch, Tq = dims.q_len, Tk = dims.k_len;
   const Index Dv = v.rows() / H;
   const Scalar scale = options.scale != Scalar(0) ? options.scale : Scalar(1) / std::sqrt(Scalar(D));
-  const bool use_dropout = options.rng != nullptr && options.dropout > Scalar(0);
+  const bool use_dropout = context.training && options.dropout > Scalar(0);
+  Rng* const rng = use_dropout ? &context.require_rng(where) : nullptr;
 
   // Dropout masks are drawn up front, in a fixed order, so results do not depend on thread count. The masks
   // and weights are written straight into the cache when there is one, reusing its memory from the previous
@@ -231,7 +312,7 @@ void scaled_dot_product_attention(const Eigen::Ref<const Matrix<Scalar>>& q, con
     const Scalar survive = Scalar(1) / (Scalar(1) - options.dropout);
     for (Index c = 0; c < keep.cols(); ++c)
       for (Index r = 0; r < keep.rows(); ++r)
-        keep(r, c) = options.rng->uniform() < double(options.dropout) ? Scalar(0) : survive;
+        keep(r, c) = rng->uniform() < double(options.dropout) ? Scalar(0) : survive;
   }
   Matrix<Scalar>& weights = cache != nullptr ? cache->weights : local_weights;
   const bool keep_weights = cache != nullptr;
@@ -241,7 +322,7 @@ void scaled_dot_product_attention(const Eigen::Ref<const Matrix<Scalar>>& q, con
 
   elm::detail::parallel_for(0, B * H, [&](Index bh) {
     const Index b = bh / H, h = bh % H;
-    const detail::SequenceMask<Scalar> sm = detail::sequence_mask(mask, dims, b);
+    const detail::SequenceMask<Scalar> sm = detail::sequence_mask(mask, dims, b, h);
     // 1) scores: (T_k, T_q) = scale * K^T Q, with K^T copied once, scaled (a column-major left operand)
     const Matrix<Scalar> k_t = scale * k.block(h * D, b * Tk, D, Tk).transpose();
     Matrix<Scalar> s(Tk, Tq);

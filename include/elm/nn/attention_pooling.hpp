@@ -12,6 +12,7 @@
 #include "elm/core/error.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/nn/layer.hpp"
 #include "elm/nn/linear.hpp"
 #include "elm/nn/parameter.hpp"
 
@@ -27,6 +28,8 @@ class AttentionPooling {
   static_assert(std::is_floating_point_v<Scalar>, "AttentionPooling needs a floating-point Scalar");
 
  public:
+  using scalar_type = Scalar;
+
   struct Cache {
     typename Linear<Scalar>::Cache proj, score;
     Matrix<Scalar> hidden;   // tanh(W x + b), (A, B * T)
@@ -34,51 +37,30 @@ class AttentionPooling {
     Matrix<Scalar> x;
   };
 
-  /// width: C; hidden: A. Zero parameters (call init). Throws InvalidArgument unless both are positive.
+  /// width: C; hidden: A. Zero parameters (call reset_parameters). Throws InvalidArgument unless both are positive.
   AttentionPooling(Index width, Index hidden) : proj_(width, hidden), score_(hidden, 1, false) {}
+  /// Shorthand for construction then reset_parameters(rng).
+  AttentionPooling(Index width, Index hidden, Rng& rng) : AttentionPooling(width, hidden) { reset_parameters(rng); }
 
-  /// PyTorch's Linear initialisation for both projections.
-  void init(Rng& rng) {
+  /// PyTorch's Linear initialisation (nn.Linear.reset_parameters) for both projections.
+  void reset_parameters(Rng& rng) {
     proj_ = Linear<Scalar>(proj_.in_features(), proj_.out_features(), rng);
     score_ = Linear<Scalar>(score_.in_features(), 1, rng, false);
   }
 
   Index width() const noexcept { return proj_.in_features(); }
 
-  /// x: (C, B * T), lengths: B valid lengths -> y: (C, B). weights, if given, receives a: (T, B).
+  /// x: (C, B * T), lengths: B valid lengths -> y: (C, B). The context changes nothing (nothing draws).
   /// Throws ShapeError on a wrong shape, RangeError on a length outside [1, T].
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, const std::vector<Index>& lengths, Matrix<Scalar>& y,
-               Cache* cache = nullptr, Matrix<Scalar>* weights = nullptr) const {
-    constexpr std::string_view where = "elm::nn::AttentionPooling::forward";
-    check_shape(x, width(), -1, where, "x");
-    const Index B = to_index(lengths.size());
-    ELM_EXPECT(B > 0 && x.cols() % B == 0 && x.cols() > 0, ShapeError, where, ": x has ", x.cols(),
-               " columns, expected a positive multiple of B = lengths.size() = ", B);
-    const Index T = x.cols() / B;
-    for (Index len : lengths)
-      ELM_EXPECT(len >= 1 && len <= T, RangeError, where, ": length ", len, " is out of range, expected 1 <= length <= T = ",
-                 T);
-    // 1) scores s_t = w^T tanh(W x_t + b)
-    Matrix<Scalar> pre, hidden, s;
-    proj_.forward(x, pre, cache ? &cache->proj : nullptr);
-    hidden = pre.array().tanh().matrix();
-    score_.forward(hidden, s, cache ? &cache->score : nullptr);
-    // 2) softmax over the valid positions of each sequence, 3) weighted sum
-    Matrix<Scalar> a = Matrix<Scalar>::Zero(T, B);
-    y.resize(width(), B);
-    for (Index b = 0; b < B; ++b) {
-      const Index len = lengths[static_cast<std::size_t>(b)];
-      const Scalar m = s.row(0).segment(b * T, len).maxCoeff();
-      a.col(b).head(len) = (s.row(0).segment(b * T, len).array() - m).exp().matrix().transpose();
-      a.col(b).head(len) /= a.col(b).head(len).sum();
-      y.col(b).noalias() = x.middleCols(b * T, len) * a.col(b).head(len);
-    }
-    if (weights) *weights = a;
-    if (cache) {
-      cache->hidden = std::move(hidden);
-      cache->weights = std::move(a);
-      cache->x = x;
-    }
+               Cache* cache = nullptr, const ForwardContext& context = {}) const {
+    forward_impl(x, lengths, y, nullptr, cache, context);
+  }
+
+  /// The same, writing the weights a: (T, B) too (zero on padding).
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, const std::vector<Index>& lengths, Matrix<Scalar>& y,
+               Matrix<Scalar>& weights, Cache* cache = nullptr, const ForwardContext& context = {}) const {
+    forward_impl(x, lengths, y, &weights, cache, context);
   }
 
   /// dx (overwritten) from dy: (C, B); adds into the parameter gradients.
@@ -119,6 +101,40 @@ class AttentionPooling {
   }
 
  private:
+  void forward_impl(const Eigen::Ref<const Matrix<Scalar>>& x, const std::vector<Index>& lengths, Matrix<Scalar>& y,
+                    Matrix<Scalar>* weights, Cache* cache, const ForwardContext& /*context*/) const {
+    constexpr std::string_view where = "elm::nn::AttentionPooling::forward";
+    check_shape(x, width(), -1, where, "x");
+    const Index B = to_index(lengths.size());
+    ELM_EXPECT(B > 0 && x.cols() % B == 0 && x.cols() > 0, ShapeError, where, ": x has ", x.cols(),
+               " columns, expected a positive multiple of B = lengths.size() = ", B);
+    const Index T = x.cols() / B;
+    for (Index len : lengths)
+      ELM_EXPECT(len >= 1 && len <= T, RangeError, where, ": length ", len, " is out of range, expected 1 <= length <= T = ",
+                 T);
+    // 1) scores s_t = w^T tanh(W x_t + b)
+    Matrix<Scalar> pre, hidden, s;
+    proj_.forward(x, pre, cache ? &cache->proj : nullptr);
+    hidden = pre.array().tanh().matrix();
+    score_.forward(hidden, s, cache ? &cache->score : nullptr);
+    // 2) softmax over the valid positions of each sequence, 3) weighted sum
+    Matrix<Scalar> a = Matrix<Scalar>::Zero(T, B);
+    y.resize(width(), B);
+    for (Index b = 0; b < B; ++b) {
+      const Index len = lengths[static_cast<std::size_t>(b)];
+      const Scalar m = s.row(0).segment(b * T, len).maxCoeff();
+      a.col(b).head(len) = (s.row(0).segment(b * T, len).array() - m).exp().matrix().transpose();
+      a.col(b).head(len) /= a.col(b).head(len).sum();
+      y.col(b).noalias() = x.middleCols(b * T, len) * a.col(b).head(len);
+    }
+    if (weights) *weights = a;
+    if (cache) {
+      cache->hidden = std::move(hidden);
+      cache->weights = std::move(a);
+      cache->x = x;
+    }
+  }
+
   Linear<Scalar> proj_, score_;
 };
 

@@ -50,7 +50,8 @@ void check_blocks(std::string_view where, const BlockedAttentionOptions<Scalar>&
 /// (online softmax), never holding a (T_k, T_q) matrix: extra memory O(B * H * T_q + tiles).
 /// Same inputs, masks and output as scaled_dot_product_attention (no dropout, no weights returned).
 /// q: (H * D, B * T_q), k: (H * D, B * T_k), v: (H * D_v, B * T_k) -> out: (H * D_v, B * T_q).
-/// Tiles hidden entirely by the causal or padding mask are skipped.
+/// Tiles hidden entirely by the causal mask or by key_lengths are skipped; every other mask (per score, per key, per
+/// sequence and head) is applied tile by tile, here and in the backward.
 /// Reference: Dao et al. 2022, FlashAttention, algorithm 1; Milakov and Gimelshein 2018 (online softmax).
 template <typename Scalar>
 void blocked_attention(const Eigen::Ref<const Matrix<Scalar>>& q, const Eigen::Ref<const Matrix<Scalar>>& k,
@@ -71,7 +72,7 @@ void blocked_attention(const Eigen::Ref<const Matrix<Scalar>>& q, const Eigen::R
 
   elm::detail::parallel_for(0, B * H, [&](Index bh) {
     const Index b = bh / H, h = bh % H;
-    const detail::SequenceMask<Scalar> sm = detail::sequence_mask(mask, dims, b);
+    const detail::SequenceMask<Scalar> sm = detail::sequence_mask(mask, dims, b, h);
     // scale K^T of this head, keys as rows: the left operand of every score tile, read in place by
     // block_product (a copy of T_k x D per head, against the packing of both operands in every tile product)
     const Matrix<Scalar> k_t = scale * k.block(h * D, b * Tk, D, Tk).transpose();
@@ -154,7 +155,7 @@ void blocked_attention_backward(const Eigen::Ref<const Matrix<Scalar>>& q, const
 
   elm::detail::parallel_for(0, B * H, [&](Index bh) {
     const Index b = bh / H, h = bh % H;
-    const detail::SequenceMask<Scalar> sm = detail::sequence_mask(mask, dims, b);
+    const detail::SequenceMask<Scalar> sm = detail::sequence_mask(mask, dims, b, h);
     // 1) delta_i = sum_d dO_di O_di, the softmax correction of each query
     const RowVector<Scalar> delta =
         (dout.block(h * Dv, b * Tq, Dv, Tq).array() * out.block(h * Dv, b * Tq, Dv, Tq).array()).colwise().sum().matrix();

@@ -19,6 +19,7 @@
 #include "elm/nn/attention.hpp"
 #include "elm/nn/blocked_attention.hpp"
 #include "elm/nn/kv_cache.hpp"
+#include "elm/nn/layer.hpp"
 #include "elm/nn/parameter.hpp"
 #include "elm/nn/rotary_embedding.hpp"
 
@@ -35,8 +36,8 @@ enum class QkvLayout {
 
 /// Which attention kernel runs.
 enum class AttentionPath {
-  automatic,  ///< plain for weights, dropout, or a training forward with at most 256 x 256 weights per head
-              ///< (2^25 in all); else blocked
+  automatic,  ///< plain for weights, dropout, or a forward keeping a cache (for backward) with at most 256 x 256
+              ///< weights per head (2^25 in all); else blocked
   plain,      ///< materialises the (T_k, T_q) weights of every head (scaled_dot_product_attention)
   blocked,    ///< online softmax over tiles, memory linear in T (blocked_attention)
 };
@@ -57,12 +58,16 @@ struct MultiHeadAttentionConfig {
 /// Multi-head attention: Q = W_q x_q + b_q, K = W_k x_k + b_k, V = W_v x_v + b_v, split into H heads of
 /// D = C / H rows, per head O_h = V_h softmax(K_h^T Q_h / sqrt(D) + mask), y = W_o [O_1; ...; O_H] + b_o.
 /// query: (C, B * T_q), key and value: (C, B * T_k) -> y: (C, B * T_q) (batch_first: B sequences side by side).
+/// The mask is any AttentionMask (causal, additive or boolean per batch and head, key padding at any positions);
+/// dropout on the weights runs in a training context (ForwardContext::train(rng)).
 /// Reference: Vaswani et al. 2017, section 3.2.2; torch.nn.MultiheadAttention (kdim = vdim = embed_dim).
 template <typename Scalar = float>
 class MultiHeadAttention {
   static_assert(std::is_floating_point_v<Scalar>, "MultiHeadAttention needs a floating-point Scalar");
 
  public:
+  using scalar_type = Scalar;
+
   /// What backward needs (filled by forward).
   struct Cache {
     Matrix<Scalar> query, key, value;  // inputs; key and value empty for self-attention
@@ -70,21 +75,20 @@ class MultiHeadAttention {
     Matrix<Scalar> attended;           // (C, B * T_q), the heads' outputs before out_proj
     AttentionCache<Scalar> plain;
     BlockedAttentionCache<Scalar> blocked;
-    AttentionMask<Scalar> mask;
+    AttentionMask<Scalar> mask;        // the blocked backward recomputes the masked scores (empty on the plain path)
     AttentionDims dims;
     bool used_blocked = false;
     bool self_attention = false;
     elm::detail::Workspace<detail::PackedLhs<Scalar>> products;  ///< the projections' kernel buffers
   };
 
-  /// Per-call options.
+  /// Per-call inspection of the attention weights (PyTorch's need_weights and average_attn_weights).
   struct ForwardOptions {
-    Rng* rng = nullptr;                  ///< training: dropout on the weights draws from it
     Matrix<Scalar>* weights = nullptr;   ///< when set, receives the attention weights (forces the plain path)
     bool average_weights = true;         ///< weights averaged over heads, (T_k, B * T_q); else (T_k, B * H * T_q)
   };
 
-  /// Zero-initialised parameters (call init). Throws InvalidArgument when H does not divide C.
+  /// Zero-initialised parameters (call reset_parameters). Throws InvalidArgument when H does not divide C.
   explicit MultiHeadAttention(const MultiHeadAttentionConfig& config) : config_(config) {
     constexpr std::string_view where = "elm::nn::MultiHeadAttention";
     ELM_EXPECT(config.width > 0 && config.heads > 0, InvalidArgument, where,
@@ -114,9 +118,14 @@ class MultiHeadAttention {
   Index heads() const noexcept { return config_.heads; }
   Index head_dim() const noexcept { return config_.width / config_.heads; }
 
-  /// PyTorch's initialisation (torch layout: Xavier-uniform in_proj_weight, U(+-1/sqrt(C)) out_proj.weight,
-  /// zero biases) or GPT-2's (N(0, 0.02) weights, zero biases).
-  void init(Rng& rng) {
+  /// Shorthand for construction then reset_parameters(rng).
+  MultiHeadAttention(const MultiHeadAttentionConfig& config, Rng& rng) : MultiHeadAttention(config) {
+    reset_parameters(rng);
+  }
+
+  /// PyTorch's initialisation (torch layout: nn.MultiheadAttention._reset_parameters: Xavier-uniform
+  /// in_proj_weight, U(+-1/sqrt(C)) out_proj.weight, zero biases) or GPT-2's (N(0, 0.02) weights, zero biases).
+  void reset_parameters(Rng& rng) {
     const double C = double(config_.width);
     if (config_.layout == QkvLayout::torch) {
       const double a = std::sqrt(6.0 / (C + 3.0 * C));
@@ -134,8 +143,11 @@ class MultiHeadAttention {
   }
 
   /// Self-attention: query = key = value = x. x: (C, B * T) -> y: (C, B * T).
+  /// Throws ShapeError on a wrong input or mask shape (naming the mask), RangeError on a key length out of range,
+  /// InvalidArgument when a training context with dropout carries no Rng.
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Index batch, const AttentionMask<Scalar>& mask,
-               Matrix<Scalar>& y, Cache* cache = nullptr, const ForwardOptions& options = {}) const {
+               Matrix<Scalar>& y, Cache* cache = nullptr, const ForwardContext& context = {},
+               const ForwardOptions& options = {}) const {
     constexpr std::string_view where = "elm::nn::MultiHeadAttention::forward";
     const Index T = check_input(where, x, batch, "x");
     const Index C = config_.width;
@@ -145,7 +157,7 @@ class MultiHeadAttention {
     project_in(x, 0, 3 * C, qkv, products);
     Matrix<Scalar> q = qkv.topRows(C), k = qkv.middleRows(C, C), v = qkv.bottomRows(C);
     attend(where, std::move(q), std::move(k), std::move(v), AttentionDims{batch, config_.heads, T, T}, mask, y,
-           cache, options, products);
+           cache, context, options, products);
     if (cache != nullptr) {
       cache->query = x;
       cache->key.resize(0, 0);
@@ -158,7 +170,8 @@ class MultiHeadAttention {
   /// -> y: (C, B * T_q). The mask's shapes are checked against T_q and T_k.
   void forward(const Eigen::Ref<const Matrix<Scalar>>& query, const Eigen::Ref<const Matrix<Scalar>>& key,
                const Eigen::Ref<const Matrix<Scalar>>& value, Index batch, const AttentionMask<Scalar>& mask,
-               Matrix<Scalar>& y, Cache* cache = nullptr, const ForwardOptions& options = {}) const {
+               Matrix<Scalar>& y, Cache* cache = nullptr, const ForwardContext& context = {},
+               const ForwardOptions& options = {}) const {
     constexpr std::string_view where = "elm::nn::MultiHeadAttention::forward";
     const Index Tq = check_input(where, query, batch, "query");
     const Index Tk = check_input(where, key, batch, "key");
@@ -171,7 +184,7 @@ class MultiHeadAttention {
     project_in(key, C, C, k, products);
     project_in(value, 2 * C, C, v, products);
     attend(where, std::move(q), std::move(k), std::move(v), AttentionDims{batch, config_.heads, Tq, Tk}, mask, y,
-           cache, options, products);
+           cache, context, options, products);
     if (cache != nullptr) {
       cache->query = query;
       cache->key = key;
@@ -218,6 +231,14 @@ class MultiHeadAttention {
   /// to every cached position up to itself. y: (C, B * T_new). Inference only (no cache for backward).
   /// Throws ShapeError when kv does not match (C, B), RangeError when kv would overflow (kv unchanged).
   void forward_incremental(const Eigen::Ref<const Matrix<Scalar>>& x, KvCache<Scalar>& kv, Matrix<Scalar>& y) const {
+    forward_incremental(x, kv, AttentionMask<Scalar>{}, y);
+  }
+
+  /// The same with a mask over the cached positions after the append: T_k = kv.length() + T_new keys, T_q = T_new
+  /// queries (the causal part is always applied). Key padding at any position, (T_k, B), serves batched
+  /// generation from left-padded prompts. Throws ShapeError on a wrong mask shape (kv unchanged).
+  void forward_incremental(const Eigen::Ref<const Matrix<Scalar>>& x, KvCache<Scalar>& kv,
+                           const AttentionMask<Scalar>& mask, Matrix<Scalar>& y) const {
     constexpr std::string_view where = "elm::nn::MultiHeadAttention::forward_incremental";
     ELM_EXPECT(kv.width() == config_.width, ShapeError, where, ": the cache has width ", kv.width(),
                ", expected C = ", config_.width);
@@ -225,6 +246,8 @@ class MultiHeadAttention {
     const Index T_new = check_input(where, x, B, "x");
     ELM_EXPECT(kv.length() + T_new <= kv.max_length(), RangeError, where, ": appending ", T_new,
                " positions to a cache holding ", kv.length(), " would exceed its max_length = ", kv.max_length());
+    const AttentionDims dims{B, config_.heads, T_new, kv.length() + T_new};
+    detail::check_attention_mask(where, mask, dims);
     const Index C = config_.width, H = config_.heads, D = head_dim();
     detail::PackedLhs<Scalar> products;  // a few columns: Eigen's products serve them, the buffers stay empty
     Matrix<Scalar> qkv;
@@ -240,10 +263,8 @@ class MultiHeadAttention {
     Matrix<Scalar> attended(C, B * T_new);
     elm::detail::parallel_for(0, B * H, [&](Index bh) {
       const Index b = bh / H, h = bh % H;
-      detail::SequenceMask<Scalar> sm;
+      detail::SequenceMask<Scalar> sm = detail::sequence_mask(mask, dims, b, h);
       sm.causal = true;
-      sm.offset = L - T_new;
-      sm.key_len = L;
       Matrix<Scalar> s(L, T_new);
       s.noalias() = scale * (kv.keys().block(h * D, b * M, D, L).transpose() * q.block(h * D, b * T_new, D, T_new));
       sm.apply(s, 0, 0);
@@ -329,8 +350,9 @@ class MultiHeadAttention {
   /// around T = 256, and blocked pulls ahead on longer ones, its tile products reading their operands in place
   /// (docs/benchmarks.md, Attention); so plain while a head's weights are at most 256 x 256 and all of them fit
   /// in 128 MB of floats.
-  bool choose_blocked(const AttentionDims& dims, const ForwardOptions& options, bool keeps_cache) const {
-    const bool dropout_active = options.rng != nullptr && config_.dropout > 0.0;
+  bool choose_blocked(const AttentionDims& dims, const ForwardContext& context, const ForwardOptions& options,
+                      bool keeps_cache) const {
+    const bool dropout_active = context.training && config_.dropout > 0.0;
     if (options.weights != nullptr || dropout_active || config_.path == AttentionPath::plain) return false;
     if (config_.path == AttentionPath::blocked || !keeps_cache) return true;
     const double head_weights = double(dims.q_len) * double(dims.k_len);
@@ -338,20 +360,21 @@ class MultiHeadAttention {
   }
 
   void attend(std::string_view where, Matrix<Scalar> q, Matrix<Scalar> k, Matrix<Scalar> v, const AttentionDims& dims,
-              const AttentionMask<Scalar>& mask, Matrix<Scalar>& y, Cache* cache, const ForwardOptions& options,
-              detail::PackedLhs<Scalar>& products) const {
+              const AttentionMask<Scalar>& mask, Matrix<Scalar>& y, Cache* cache, const ForwardContext& context,
+              const ForwardOptions& options, detail::PackedLhs<Scalar>& products) const {
     ELM_EXPECT(config_.path != AttentionPath::blocked || options.weights == nullptr, InvalidArgument, where,
                ": attention weights were requested from a MultiHeadAttention configured for the blocked path, "
                "expected AttentionPath::automatic or plain");
     detail::check_attention_mask(where, mask, dims);
+    if (context.training && config_.dropout > 0.0) context.require_rng(where);
     if (rotary_) {
       rotary_->apply(q, dims.batch, 0);
       rotary_->apply(k, dims.batch, 0);
     }
     Matrix<Scalar> attended;
-    const bool blocked = choose_blocked(dims, options, cache != nullptr);
+    const bool blocked = choose_blocked(dims, context, options, cache != nullptr);
     if (blocked) {
-      ELM_EXPECT(options.rng == nullptr || config_.dropout == 0.0, InvalidArgument, where,
+      ELM_EXPECT(!context.training || config_.dropout == 0.0, InvalidArgument, where,
                  ": dropout on the weights is not available on the blocked path, expected AttentionPath::plain");
       BlockedAttentionCache<Scalar> bc;
       blocked_attention<Scalar>(q, k, v, dims, mask, attended, cache != nullptr ? &bc : nullptr);
@@ -359,10 +382,9 @@ class MultiHeadAttention {
     } else {
       AttentionOptions<Scalar> ao;
       ao.dropout = static_cast<Scalar>(config_.dropout);
-      ao.rng = options.rng;
       AttentionCache<Scalar> pc;
       const bool keep = cache != nullptr || options.weights != nullptr;
-      scaled_dot_product_attention<Scalar>(q, k, v, dims, mask, attended, keep ? &pc : nullptr, ao);
+      scaled_dot_product_attention<Scalar>(q, k, v, dims, mask, attended, keep ? &pc : nullptr, context, ao);
       if (options.weights != nullptr) {
         // PyTorch returns the weights that were applied: after dropout, when it is active.
         Matrix<Scalar> applied = pc.weights;
@@ -377,7 +399,10 @@ class MultiHeadAttention {
       cache->k = std::move(k);
       cache->v = std::move(v);
       cache->attended = std::move(attended);
-      cache->mask = mask;
+      if (blocked)
+        cache->mask = mask;
+      else
+        cache->mask = AttentionMask<Scalar>{};
       cache->dims = dims;
       cache->used_blocked = blocked;
     }

@@ -148,17 +148,6 @@ const AttentionMask<Scalar>& causal_mask(bool causal, const AttentionMask<Scalar
 
 }  // namespace detail
 
-namespace detail {
-
-// The attention's per-call options for a forward in `context` (the attention draws only in training).
-template <typename Scalar>
-typename MultiHeadAttention<Scalar>::ForwardOptions attention_options(const ForwardContext& context) {
-  typename MultiHeadAttention<Scalar>::ForwardOptions o;
-  o.rng = context.training ? context.rng : nullptr;
-  return o;
-}
-
-}  // namespace detail
 
 /// A Transformer block over B sequences of T positions, x: (C, B * T) -> y: (C, B * T):
 ///   pre-norm (norm_first):  x1 = x + drop(SA(LN1(x))),  y = x1 + drop(FF(LN2(x1)))
@@ -194,7 +183,7 @@ class TransformerBlock : public Composite<TransformerBlock<Scalar>> {
   /// PyTorch's initialisation of every sub-layer (models whose reference draws otherwise, GPT-2's N(0, 0.02),
   /// fill the parameters themselves).
   void reset_parameters(Rng& rng) {
-    self_attn_.init(rng);
+    self_attn_.reset_parameters(rng);
     ff_.reset_parameters(rng);
     norm1_.reset_parameters(rng);
     norm2_.reset_parameters(rng);
@@ -216,13 +205,12 @@ class TransformerBlock : public Composite<TransformerBlock<Scalar>> {
   /// config.causal. Dropout in a training context.
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, Index batch, const AttentionMask<Scalar>& mask,
                Matrix<Scalar>& y, Cache* cache = nullptr, const ForwardContext& context = {}) const {
-    const auto opts = detail::attention_options<Scalar>(context);
     AttentionMask<Scalar> causal_storage;
     const AttentionMask<Scalar>& m = detail::causal_mask(config_.causal, mask, causal_storage);
     Matrix<Scalar> h, a, s, f;
     if (config_.norm_first) {
       norm1_.forward(x, h, cache ? &cache->n1 : nullptr);
-      self_attn_.forward(h, batch, m, a, cache ? &cache->attn : nullptr, opts);
+      self_attn_.forward(h, batch, m, a, cache ? &cache->attn : nullptr, context);
       dropout1_.forward(a, s, cache ? &cache->d1 : nullptr, context);
       const Matrix<Scalar> x1 = x + s;
       norm2_.forward(x1, h, cache ? &cache->n2 : nullptr);
@@ -230,7 +218,7 @@ class TransformerBlock : public Composite<TransformerBlock<Scalar>> {
       dropout2_.forward(a, f, cache ? &cache->d2 : nullptr, context);
       y = x1 + f;
     } else {
-      self_attn_.forward(x, batch, m, a, cache ? &cache->attn : nullptr, opts);
+      self_attn_.forward(x, batch, m, a, cache ? &cache->attn : nullptr, context);
       dropout1_.forward(a, s, cache ? &cache->d1 : nullptr, context);
       norm1_.forward(x + s, h, cache ? &cache->n1 : nullptr);
       ff_.forward(h, a, cache ? &cache->ff : nullptr, context);
@@ -347,8 +335,8 @@ class TransformerDecoderLayer : public Composite<TransformerDecoderLayer<Scalar>
 
   /// PyTorch's initialisation of every sub-layer.
   void reset_parameters(Rng& rng) {
-    self_attn_.init(rng);
-    cross_attn_.init(rng);
+    self_attn_.reset_parameters(rng);
+    cross_attn_.reset_parameters(rng);
     ff_.reset_parameters(rng);
     for (auto* norm : {&norm1_, &norm2_, &norm3_}) norm->reset_parameters(rng);
   }
@@ -360,15 +348,14 @@ class TransformerDecoderLayer : public Composite<TransformerDecoderLayer<Scalar>
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, const Eigen::Ref<const Matrix<Scalar>>& memory, Index batch,
                const AttentionMask<Scalar>& self_mask, const AttentionMask<Scalar>& memory_mask, Matrix<Scalar>& y,
                Cache* cache = nullptr, const ForwardContext& context = {}) const {
-    const auto opts = detail::attention_options<Scalar>(context);
     Matrix<Scalar> h, a, s;
     if (config_.norm_first) {
       norm1_.forward(x, h, cache ? &cache->n1 : nullptr);
-      self_attn_.forward(h, batch, self_mask, a, cache ? &cache->self_attn : nullptr, opts);
+      self_attn_.forward(h, batch, self_mask, a, cache ? &cache->self_attn : nullptr, context);
       dropout1_.forward(a, s, cache ? &cache->d1 : nullptr, context);
       const Matrix<Scalar> x1 = x + s;
       norm2_.forward(x1, h, cache ? &cache->n2 : nullptr);
-      cross_attn_.forward(h, memory, memory, batch, memory_mask, a, cache ? &cache->cross_attn : nullptr, opts);
+      cross_attn_.forward(h, memory, memory, batch, memory_mask, a, cache ? &cache->cross_attn : nullptr, context);
       dropout2_.forward(a, s, cache ? &cache->d2 : nullptr, context);
       const Matrix<Scalar> x2 = x1 + s;
       norm3_.forward(x2, h, cache ? &cache->n3 : nullptr);
@@ -377,10 +364,10 @@ class TransformerDecoderLayer : public Composite<TransformerDecoderLayer<Scalar>
       y = x2 + s;
     } else {
       Matrix<Scalar> x1, x2;
-      self_attn_.forward(x, batch, self_mask, a, cache ? &cache->self_attn : nullptr, opts);
+      self_attn_.forward(x, batch, self_mask, a, cache ? &cache->self_attn : nullptr, context);
       dropout1_.forward(a, s, cache ? &cache->d1 : nullptr, context);
       norm1_.forward(x + s, x1, cache ? &cache->n1 : nullptr);
-      cross_attn_.forward(x1, memory, memory, batch, memory_mask, a, cache ? &cache->cross_attn : nullptr, opts);
+      cross_attn_.forward(x1, memory, memory, batch, memory_mask, a, cache ? &cache->cross_attn : nullptr, context);
       dropout2_.forward(a, s, cache ? &cache->d2 : nullptr, context);
       norm2_.forward(x1 + s, x2, cache ? &cache->n2 : nullptr);
       ff_.forward(x2, a, cache ? &cache->ff : nullptr, context);
