@@ -364,3 +364,36 @@ TEST_CASE("a block without biases, with Conv1D layouts and post-norm, passes a g
     check_gradient(name, p.value, loss, p.grad);
   });
 }
+
+TEMPLATE_TEST_CASE("a stack configured as BERT matches Hugging Face BertModel's encoder, by its own names",
+                   "[attention][transformer][parity][bert]", float, double) {
+  const Fixture f = load_fixture("bert_stack");
+  const double tol = parity_tolerance<TestType>();
+  TransformerConfig c = TransformerConfig::bert(f.dim("C"), f.dim("layers"), f.dim("H"), f.dim("F"), f.dim("positions"));
+  c.dropout = 0.0;
+  TransformerEncoder<TestType> stack(c);
+  // encoder.layer.0.attention.self.query.weight ... read under the checkpoint's own names: no map
+  load_parameters<TestType>(stack, f);
+  AttentionMask<TestType> mask;
+  mask.key_lengths = f.lengths();
+  typename TransformerEncoder<TestType>::Cache cache;
+  Matrix<TestType> y, dx;
+  stack.forward(f.matrix<TestType>("x"), f.dim("B"), mask, y, &cache);
+  CHECK(relative_error<TestType>("y", y, f.matrix<double>("y")) < tol);
+  stack.zero_grad();
+  stack.backward(cache, f.matrix<TestType>("g"), dx);
+  CHECK(relative_error<TestType>("grad.x", dx, f.matrix<double>("grad.x")) < tol);
+  // The key projection's bias has a zero gradient (softmax ignores what every score of a query shares): the
+  // reference holds rounding noise (1e-16), so it is compared absolutely, against the input gradient's scale.
+  const double scale = f.matrix<double>("grad.x").cwiseAbs().maxCoeff();
+  int seen = 0;
+  stack.for_each_parameter("", [&](const std::string& name, const elm::nn::Parameter<TestType>& p) {
+    ++seen;
+    const Matrix<double> want = f.matrix<double>("grad." + name);
+    if (name.size() > 8 && name.compare(name.size() - 8, 8, "key.bias") == 0)
+      CHECK((p.grad.template cast<double>() - want).cwiseAbs().maxCoeff() < tol * scale);
+    else
+      CHECK(relative_error<TestType>("grad." + name, p.grad, want) < tol);
+  });
+  CHECK(seen == 2 * 16);
+}

@@ -246,9 +246,8 @@ void masked_exp_in_place(Column&& x, typename std::decay_t<Column>::Scalar shift
 
 /// out = a b for one head's product of the plain path. a: a column-major block; b: a column-major block or the
 /// transpose of one; out: a column-major block, overwritten. In place (tile_product: no operand packed) while
-/// the head's scores stay within a few MB, where that was 3-7 % faster than Eigen's product (T <= 1024);
-/// Eigen's product beyond, whose packing keeps its working set in cache (at T = 2048 and 4096 the in-place
-/// reads were 15-35 % slower).
+/// the head's scores stay within a few MB, where that was faster than Eigen's product; Eigen's product beyond,
+/// whose packing keeps its working set in cache (docs/benchmarks.md, "Design measurements").
 template <typename A, typename B, typename Out>
 void head_product(const A& a, const B& b, Out&& out, bool in_place) {
   if (in_place)

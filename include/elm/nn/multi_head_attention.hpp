@@ -32,6 +32,20 @@ enum class QkvLayout {
   torch,
   /// GPT-2's Conv1D: c_attn.weight (C, 3C) applied as x W, c_attn.bias (3C), c_proj.weight (C, C), c_proj.bias (C).
   gpt2,
+  /// Four nn.Linear (C, C) with their biases, named by AttentionNames (BERT's self.query ... output.dense, BART's and
+  /// LLaMA's q_proj ... out_proj).
+  separate,
+};
+
+/// The parameter names of the separate layout's four projections (<name>.weight, <name>.bias).
+struct AttentionNames {
+  std::string query = "q_proj";
+  std::string key = "k_proj";
+  std::string value = "v_proj";
+  std::string output = "out_proj";
+
+  /// Hugging Face BertAttention's: self.query, self.key, self.value, output.dense.
+  static AttentionNames bert() { return {"self.query", "self.key", "self.value", "output.dense"}; }
 };
 
 /// Which attention kernel runs.
@@ -49,6 +63,7 @@ struct MultiHeadAttentionConfig {
   double dropout = 0.0;     ///< on the attention weights, in training
   bool bias = true;         ///< biases of the input and output projections
   QkvLayout layout = QkvLayout::torch;
+  AttentionNames names = AttentionNames();  ///< the separate layout's parameter names
   AttentionPath path = AttentionPath::automatic;
   Index rotary_positions = 0;  ///< > 0: rotary embedding of q and k over that many positions (RoPE)
   double rotary_base = 10000.0;
@@ -62,7 +77,7 @@ struct MultiHeadAttentionConfig {
 /// dropout on the weights runs in a training context (ForwardContext::train(rng)).
 /// Reference: Vaswani et al. 2017, section 3.2.2; torch.nn.MultiheadAttention (kdim = vdim = embed_dim).
 template <typename Scalar = float>
-class MultiHeadAttention {
+class MultiHeadAttention : public Composite<MultiHeadAttention<Scalar>> {
   static_assert(std::is_floating_point_v<Scalar>, "MultiHeadAttention needs a floating-point Scalar");
 
  public:
@@ -98,16 +113,16 @@ class MultiHeadAttention {
     ELM_EXPECT(config.dropout >= 0.0 && config.dropout < 1.0, InvalidArgument, where, ": dropout = ", config.dropout,
                ", expected 0 <= dropout < 1");
     const Index C = config.width;
-    if (config.layout == QkvLayout::torch) {
-      in_weight_ = Parameter<Scalar>({3 * C, C});
-      out_weight_ = Parameter<Scalar>({C, C});
+    out_weight_ = Parameter<Scalar>({C, C});
+    if (config.bias) out_bias_ = Parameter<Scalar>({C});
+    if (config.layout == QkvLayout::separate) {
+      for (int p = 0; p < 3; ++p) {
+        part_weight_[p] = Parameter<Scalar>({C, C});
+        if (config.bias) part_bias_[p] = Parameter<Scalar>({C});
+      }
     } else {
-      in_weight_ = Parameter<Scalar>({C, 3 * C});
-      out_weight_ = Parameter<Scalar>({C, C});
-    }
-    if (config.bias) {
-      in_bias_ = Parameter<Scalar>({3 * C});
-      out_bias_ = Parameter<Scalar>({C});
+      in_weight_ = config.layout == QkvLayout::torch ? Parameter<Scalar>({3 * C, C}) : Parameter<Scalar>({C, 3 * C});
+      if (config.bias) in_bias_ = Parameter<Scalar>({3 * C});
     }
     if (config.rotary_positions > 0)
       rotary_.emplace(C / config.heads, config.rotary_positions, config.rotary_base, config.rotary_layout);
@@ -124,9 +139,18 @@ class MultiHeadAttention {
   }
 
   /// PyTorch's initialisation (torch layout: nn.MultiheadAttention._reset_parameters: Xavier-uniform
-  /// in_proj_weight, U(+-1/sqrt(C)) out_proj.weight, zero biases) or GPT-2's (N(0, 0.02) weights, zero biases).
+  /// in_proj_weight, U(+-1/sqrt(C)) out_proj.weight, zero biases), GPT-2's (N(0, 0.02) weights, zero biases), or
+  /// nn.Linear's for each of the separate layout's four projections (weights and biases U(+-1/sqrt(C))).
   void reset_parameters(Rng& rng) {
     const double C = double(config_.width);
+    if (config_.layout == QkvLayout::separate) {
+      const double bound = 1.0 / std::sqrt(C);
+      for (int p = 0; p < 4; ++p) {
+        rng.fill_uniform(p < 3 ? part_weight_[p].value : out_weight_.value, -bound, bound);
+        if (config_.bias) rng.fill_uniform(p < 3 ? part_bias_[p].value : out_bias_.value, -bound, bound);
+      }
+      return;
+    }
     if (config_.layout == QkvLayout::torch) {
       const double a = std::sqrt(6.0 / (C + 3.0 * C));
       rng.fill_uniform(in_weight_.value, -a, a);
@@ -274,25 +298,24 @@ class MultiHeadAttention {
     project_out(attended, y, products);
   }
 
-  /// Visits in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias (torch layout) or
-  /// c_attn.weight, c_attn.bias, c_proj.weight, c_proj.bias (gpt2 layout); biases only when configured. The
-  /// const overload passes const parameters.
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) {
-    visit_parameters(*this, prefix, f);
-  }
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) const {
-    visit_parameters(*this, prefix, f);
-  }
-  void zero_grad() {
-    for_each_parameter("", [](const std::string&, Parameter<Scalar>& p) { p.zero_grad(); });
-  }
-
  private:
-  // The body of both for_each_parameter overloads: Self is MultiHeadAttention, const or not.
+  friend class Composite<MultiHeadAttention>;
+  // The parameters in order, for Composite's for_each_parameter (mutable and const): in_proj_weight, in_proj_bias,
+  // out_proj.weight, out_proj.bias (torch layout), c_attn.weight, c_attn.bias, c_proj.weight, c_proj.bias (gpt2
+  // layout) or <query>.weight, <query>.bias, <key>.*, <value>.*, <output>.* (separate layout, config.names); biases
+  // only when configured. Self is MultiHeadAttention, const or not.
   template <typename Self, typename F>
   static void visit_parameters(Self& self, std::string_view prefix, F& f) {
+    if (self.config_.layout == QkvLayout::separate) {
+      const AttentionNames& n = self.config_.names;
+      const std::string* names[4] = {&n.query, &n.key, &n.value, &n.output};
+      for (int p = 0; p < 4; ++p) {
+        f(join_name(join_name(prefix, *names[p]), "weight"), p < 3 ? self.part_weight_[p] : self.out_weight_);
+        if (self.config_.bias)
+          f(join_name(join_name(prefix, *names[p]), "bias"), p < 3 ? self.part_bias_[p] : self.out_bias_);
+      }
+      return;
+    }
     const bool torch = self.config_.layout == QkvLayout::torch;
     f(join_name(prefix, torch ? "in_proj_weight" : "c_attn.weight"), self.in_weight_);
     if (self.config_.bias) f(join_name(prefix, torch ? "in_proj_bias" : "c_attn.bias"), self.in_bias_);
@@ -312,6 +335,22 @@ class MultiHeadAttention {
   /// Rows [r0, r0 + n) of the 3C input projections applied to x: (C, N) -> out: (n, N).
   void project_in(const Eigen::Ref<const Matrix<Scalar>>& x, Index r0, Index n, Matrix<Scalar>& out,
                   detail::PackedLhs<Scalar>& products) const {
+    if (config_.layout == QkvLayout::separate) {  // r0 and n are whole projections: q, k, v, or all three
+      const Index C = config_.width;
+      if (n == C) {
+        const int p = int(r0 / C);
+        detail::dense_forward<Scalar>(part_weight_[p].value.transpose(), x, out,
+                                      config_.bias ? part_bias_[p].value.data() : nullptr, products);
+        return;
+      }
+      out.resize(n, x.cols());
+      Matrix<Scalar> part;
+      for (Index r = r0; r < r0 + n; r += C) {
+        project_in(x, r, C, part, products);
+        out.middleRows(r - r0, C) = part;
+      }
+      return;
+    }
     const Scalar* bias = config_.bias ? in_bias_.value.data() + r0 : nullptr;
     if (config_.layout == QkvLayout::torch)
       detail::dense_forward<Scalar>(in_weight_.value.middleCols(r0, n).transpose(), x, out, bias, products);
@@ -322,8 +361,19 @@ class MultiHeadAttention {
   /// Adds the gradients of project_in(x, r0, n) given dout: (n, N); adds into dx.
   void project_in_backward(const Eigen::Ref<const Matrix<Scalar>>& x, Index r0, Index n,
                            const Eigen::Ref<const Matrix<Scalar>>& dout, Matrix<Scalar>& dx) {
-    Scalar* const bias_grad = config_.bias ? in_bias_.gradient().data() + r0 : nullptr;
     detail::PackedLhs<Scalar>& products = *backward_products_;
+    if (config_.layout == QkvLayout::separate) {  // each whole projection in [r0, r0 + n) as an nn.Linear
+      const Index C = config_.width;
+      for (Index r = r0; r < r0 + n; r += C) {
+        const int p = int(r / C);
+        const auto d = dout.middleRows(r - r0, C);
+        detail::dense_add_weight_grad<Scalar>(x, d, part_weight_[p].gradient(), /*grad_transposed=*/true,
+                                              config_.bias ? part_bias_[p].gradient().data() : nullptr, products);
+        detail::dense_input_grad<Scalar>(part_weight_[p].value.transpose(), d, dx, /*accumulate=*/true, products);
+      }
+      return;
+    }
+    Scalar* const bias_grad = config_.bias ? in_bias_.gradient().data() + r0 : nullptr;
     if (config_.layout == QkvLayout::torch) {
       detail::dense_add_weight_grad<Scalar>(x, dout, in_weight_.gradient().middleCols(r0, n), /*grad_transposed=*/true,
                                             bias_grad, products);
@@ -339,7 +389,7 @@ class MultiHeadAttention {
   void project_out(const Eigen::Ref<const Matrix<Scalar>>& attended, Matrix<Scalar>& y,
                    detail::PackedLhs<Scalar>& products) const {
     const Scalar* bias = config_.bias ? out_bias_.value.data() : nullptr;
-    if (config_.layout == QkvLayout::torch)
+    if (config_.layout != QkvLayout::gpt2)
       detail::dense_forward<Scalar>(out_weight_.value.transpose(), attended, y, bias, products);
     else
       detail::dense_forward<Scalar>(out_weight_.value, attended, y, bias, products);
@@ -417,7 +467,7 @@ class MultiHeadAttention {
     Matrix<Scalar> d_attended;
     Scalar* const out_bias_grad = config_.bias ? out_bias_.gradient().data() : nullptr;
     detail::PackedLhs<Scalar>& products = *backward_products_;
-    const bool torch = config_.layout == QkvLayout::torch;
+    const bool torch = config_.layout != QkvLayout::gpt2;  // the out projection: nn.Linear unless Conv1D
     detail::dense_add_weight_grad<Scalar>(cache.attended, dy, out_weight_.gradient(), /*grad_transposed=*/torch,
                                           out_bias_grad, products);
     if (torch)
@@ -439,6 +489,7 @@ class MultiHeadAttention {
 
   MultiHeadAttentionConfig config_;
   Parameter<Scalar> in_weight_, in_bias_, out_weight_, out_bias_;
+  Parameter<Scalar> part_weight_[3], part_bias_[3];  // the separate layout's q, k, v projections
   std::optional<RotaryEmbedding<Scalar>> rotary_;
   elm::detail::Workspace<detail::PackedLhs<Scalar>> backward_products_;  // the backward projections' buffers
 };

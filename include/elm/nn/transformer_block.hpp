@@ -42,6 +42,13 @@ struct BlockNames {
   static BlockNames torch() { return {}; }
   /// Hugging Face GPT2Model's names: h.0.attn.c_attn.weight, h.0.mlp.c_fc.weight, h.0.ln_1.weight, ln_f.weight.
   static BlockNames gpt2() { return {"attn", "ln_1", "ln_2", "mlp.c_fc", "mlp.c_proj", "h", "ln_f"}; }
+  /// Hugging Face BertModel's encoder names: encoder.layer.0.attention.self.query.weight (with
+  /// AttentionNames::bert()), encoder.layer.0.attention.output.LayerNorm.weight, encoder.layer.0.intermediate.dense.*,
+  /// encoder.layer.0.output.dense.*, encoder.layer.0.output.LayerNorm.*; BERT has no final norm.
+  static BlockNames bert() {
+    return {"attention", "attention.output.LayerNorm", "output.LayerNorm", "intermediate.dense", "output.dense",
+            "encoder.layer", "norm"};
+  }
 };
 
 /// Sizes and options of a Transformer block and of a stack of them: the arguments of PyTorch's
@@ -65,9 +72,10 @@ struct TransformerConfig {
   bool final_norm = false;    ///< a LayerNorm after the last block (usual with pre-norm)
   bool causal = false;        ///< every self-attention causal, whatever mask is passed (decoder-only models)
   bool bias = true;           ///< biases of the attention and feed-forward projections
-  QkvLayout attention_layout = QkvLayout::torch;   ///< in_proj (PyTorch) or c_attn/c_proj (GPT-2's Conv1D)
+  QkvLayout attention_layout = QkvLayout::torch;   ///< in_proj (PyTorch), c_attn/c_proj (GPT-2), or separate (BERT)
+  AttentionNames attention_names = AttentionNames();  ///< the separate layout's projection names
   WeightLayout dense_layout = WeightLayout::out_in;  ///< the feed-forward layers: nn.Linear or Conv1D
-  BlockNames names;           ///< parameter names (PyTorch's unless set)
+  BlockNames names = BlockNames();  ///< parameter names (PyTorch's unless set)
 
   /// GPT-2's block and stack (Radford et al. 2019; Hugging Face GPT2Model's h.<i>.* and ln_f.*): pre-norm,
   /// causal, gelu_tanh, F = 4C, Conv1D weights, a final norm, dropout 0.1 everywhere.
@@ -90,6 +98,29 @@ struct TransformerConfig {
     return c;
   }
 
+  /// BERT's encoder (Devlin et al. 2019; Hugging Face BertModel's encoder.layer.<i>.*): post-norm, bidirectional,
+  /// exact gelu, separate query, key, value and output projections, layer_norm_eps 1e-12, dropout 0.1 on the
+  /// residual branches and the attention weights, none inside the feed-forward network.
+  static TransformerConfig bert(Index width, Index layers, Index heads, Index intermediate, Index max_positions) {
+    TransformerConfig c;
+    c.width = width;
+    c.layers = layers;
+    c.heads = heads;
+    c.intermediate = intermediate;
+    c.dropout = 0.1;
+    c.feed_forward_dropout = 0.0;
+    c.norm_first = false;
+    c.activation = ActivationKind::gelu;
+    c.max_positions = max_positions;
+    c.layer_norm_eps = 1e-12;
+    c.final_norm = false;
+    c.causal = false;
+    c.attention_layout = QkvLayout::separate;
+    c.attention_names = AttentionNames::bert();
+    c.names = BlockNames::bert();
+    return c;
+  }
+
   double attention_dropout_p() const { return attention_dropout < 0.0 ? dropout : attention_dropout; }
   double feed_forward_dropout_p() const { return feed_forward_dropout < 0.0 ? dropout : feed_forward_dropout; }
 
@@ -101,6 +132,7 @@ struct TransformerConfig {
     a.dropout = attention_dropout_p();
     a.bias = bias;
     a.layout = attention_layout;
+    a.names = attention_names;
     return a;
   }
 
