@@ -13,9 +13,12 @@
 #include <vector>
 
 #include "common/austen.hpp"
+#include "common/lm_corpus.hpp"
 #include "elm/classic/ngram_estimate.hpp"
 #include "elm/models/lstm_lm.hpp"
 #include "elm/nn/optim/adamw.hpp"
+#include "elm/train/token_windows.hpp"
+#include "elm/train/trainer.hpp"
 #include "elm/version.hpp"
 
 namespace fs = std::filesystem;
@@ -105,37 +108,37 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "\n\n");
 
     fmt::print("[3/3] characters: LSTM language model, trained for {:.0f} s\n", lstm_seconds);
-    const auto corpus = elm::models::make_lstm_lm_corpus(split.train, split.test, /*chars=*/true, /*min_count=*/2);
+    const auto corpus = elm::examples::make_lm_corpus(split, elm::text::SplitUnit::characters, /*min_count=*/2);
     elm::models::LstmLmConfig config;
-    config.vocab_size = corpus.vocab_size();
+    config.vocab_size = corpus.tokenizer.size();
     config.embedding_dim = 32;
     config.hidden_size = 128;
     config.num_layers = 1;
-    elm::models::LstmLmTrainOptions train;
-    train.batch_size = 32;
-    train.seq_len = 64;
-    train.steps = 100000;  // the schedule follows time: max_seconds ends the run
-    train.max_seconds = lstm_seconds;
-    train.lr = 0.01;
-    train.warmup = 20;
-    train.seed = seed;
+    const double lr = 0.01;
     elm::Rng rng(seed);
     elm::models::LstmLm<float> lstm(config, rng);
-    elm::nn::AdamW<float> optimizer({train.lr, 0.9, 0.999, 1e-8, train.weight_decay});
+    elm::nn::AdamW<float> optimizer({lr, 0.9, 0.999, 1e-8, 0.01});
+    elm::train::TokenWindows windows(corpus.train_stream, /*batch_size=*/32, /*seq_len=*/64, seed);
+    elm::train::TrainerOptions train;
+    train.steps = 100000;  // the schedule follows time: max_seconds ends the run
+    train.schedule = elm::nn::LrSchedule::warmup_cosine(lr, /*warmup=*/20, train.steps, 0.1 * lr);
+    train.clip_norm = 1.0;
+    train.max_seconds = lstm_seconds;
+    train.seed = seed;
+    elm::train::Trainer trainer(lstm, optimizer, windows, elm::train::language_model_step(lstm), train);
     auto last_draw = std::chrono::steady_clock::now();
-    const auto result = elm::models::train_lstm_lm(lstm, corpus.train_stream, train, optimizer,
-                                                   [&](const elm::models::LstmLmProgress& p) {
-                                                     if (seconds_since(last_draw) < 0.25 && p.fraction < 1.0) return;
-                                                     last_draw = std::chrono::steady_clock::now();
-                                                     bar("train", p.fraction,
-                                                         fmt::format("loss {:.2f}, {:.0f} chars/s", p.loss,
-                                                                     p.tokens_per_second));
-                                                   });
+    trainer.set_progress([&](const elm::train::Progress& p) {
+      if (seconds_since(last_draw) < 0.25 && p.fraction < 1.0) return;
+      last_draw = std::chrono::steady_clock::now();
+      bar("train", p.fraction, fmt::format("loss {:.2f}, {:.0f} chars/s", p.loss, p.tokens_per_second));
+    });
+    const auto result = trainer.run();
     std::fprintf(stderr, "\n");
     fmt::print("      V = {} characters, {} parameters, {} steps, {} characters seen in {:.0f} s; scoring...\n",
                config.vocab_size, elm::nn::count_parameters(lstm), result.losses.size(), result.tokens,
                result.seconds);
-    const auto lstm_ppl = elm::models::lstm_lm_perplexity(lstm, corpus);
+    const auto lstm_ppl = elm::models::lstm_lm_perplexity(lstm, corpus.test_sentences, corpus.boundary_id,
+                                                          corpus.unk_id, corpus.unk_types());
 
     fmt::print("\nheld-out perplexity per character ({} held-out sentences, {} characters with </s>):\n",
                split.test.size(), lstm_ppl.tokens);
@@ -150,9 +153,9 @@ int main(int argc, char** argv) {
     elm::Rng sample_rng(seed);
     fmt::print("  words, Kneser-Ney:  {}\n", words.sample_text(sample_rng, 40));
     fmt::print("  chars, Kneser-Ney:  {}\n", ngram_sample);
-    const auto ids = elm::models::lstm_lm_sample(lstm, {elm::models::LstmLmCorpus::boundary_id}, 200,
-                                                 elm::models::LstmLmCorpus::boundary_id, 0.8, sample_rng);
-    fmt::print("  chars, LSTM:        {}\n", corpus.decode(ids));
+    auto ids = elm::models::lstm_lm_sample(lstm, {corpus.boundary_id}, 200, corpus.boundary_id, 0.8, sample_rng);
+    if (!ids.empty() && ids.back() == corpus.boundary_id) ids.pop_back();
+    fmt::print("  chars, LSTM:        {}\n", corpus.tokenizer.decode(ids));
   } catch (const elm::Error& e) {
     std::fprintf(stderr, "elm-demo: %s\n", e.what());
     return 1;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// elm-lstm-lm: trains an LSTM language model on the bundled Austen novels, reports held-out perplexity beside
-// add-k and Kneser-Ney n-gram models on the same split, writes the loss curve and samples text.
+// elm-lstm-lm: an LSTM language model's program. `train` trains one on the bundled Austen novels (or any folder
+// of text) with elm::train::Trainer and reports its held-out perplexity beside add-k and Kneser-Ney n-gram models
+// on the same split; `eval` scores a saved model on a text file; `generate` samples text from a saved model.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
@@ -8,17 +9,25 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "common/austen.hpp"
-#include "elm/io/atomic_file.hpp"
+#include "common/lm_corpus.hpp"
 #include "elm/classic/ngram_estimate.hpp"
-#include "elm/io/checkpoint.hpp"
-#include "elm/io/training_state.hpp"
+#include "elm/io/atomic_file.hpp"
+#include "elm/io/mapped_file.hpp"
 #include "elm/models/lstm_lm.hpp"
+#include "elm/nn/optim/adamw.hpp"
+#include "elm/text/split_tokenizer.hpp"
+#include "elm/text/vocabulary.hpp"
+#include "elm/train/token_windows.hpp"
+#include "elm/train/trainer.hpp"
 
 namespace fs = std::filesystem;
 using elm::Index;
@@ -63,173 +72,333 @@ std::string loss_svg(const std::vector<double>& losses, const std::string& title
   return svg;
 }
 
-void draw_progress(const elm::models::LstmLmProgress& p, bool final_line) {
+void draw_progress(const elm::train::Progress& p, bool final_line) {
   const int width = 30;
   const int filled = std::min(width, int(p.fraction * width + 0.5));
-  std::fprintf(stderr, "\r[%s%s] %3d%%  step %lld  loss %.3f  lr %.2e  %.0f tok/s  %.0fs ",
+  std::fprintf(stderr, "\r[%s%s] %3d%%  step %lld  loss %.3f  lr %.2e  |g| %.2f  %.0f tok/s  %.0fs ",
                std::string(std::size_t(filled), '#').c_str(), std::string(std::size_t(width - filled), '.').c_str(),
-               int(p.fraction * 100 + 0.5), static_cast<long long>(p.step), p.loss, p.lr, p.tokens_per_second,
-               p.seconds);
-  if (final_line) std::fprintf(stderr, "\n");
+               int(p.fraction * 100 + 0.5), static_cast<long long>(p.step), p.loss, p.lr, p.grad_norm,
+               p.tokens_per_second, p.seconds);
+  if (p.eval_loss) std::fprintf(stderr, " held-out loss %.3f", *p.eval_loss);
+  if (final_line || p.eval_loss) std::fprintf(stderr, "\n");
   std::fflush(stderr);
+}
+
+elm::text::SplitUnit unit_of(const std::string& level) {
+  return level == "char" ? elm::text::SplitUnit::characters : elm::text::SplitUnit::words;
+}
+
+// A saved model as `eval` and `generate` use it: the network, its tokenizer, and what training recorded.
+struct SavedModel {
+  elm::models::LstmLm<float> model;
+  elm::text::SplitTokenizer tokenizer;
+  Index boundary_id = 1;
+  Index unk_types = 1;
+  std::string level;
+};
+
+// Reads <dir>/model.safetensors and the vocabulary (<dir>/vocab.txt unless given), and checks that they belong
+// together. Throws elm::Error subclasses with the file's name.
+SavedModel load_saved(const std::string& dir, std::string vocab_path) {
+  const std::string model_path = (fs::path(dir) / "model.safetensors").string();
+  if (vocab_path.empty()) vocab_path = (fs::path(dir) / "vocab.txt").string();
+  std::map<std::string, std::string> meta;
+  auto model = elm::models::load_lstm_lm<float>(model_path, &meta);
+  const auto level = meta.find("level");
+  if (level == meta.end() || (level->second != "word" && level->second != "char"))
+    throw elm::FormatError(model_path + " has no 'level' metadata of word or char: was it written by "
+                           "elm-lstm-lm train?");
+  auto vocabulary = elm::text::Vocabulary::from_file(vocab_path);
+  if (vocabulary.size() != model.config().vocab_size)
+    throw elm::FormatError(fmt::format("{} has {} tokens, but the model in {} was trained on V = {}: "
+                                       "the vocabulary of another model?",
+                                       vocab_path, vocabulary.size(), model_path, model.config().vocab_size));
+  const Index boundary = vocabulary.find("</s>");
+  if (boundary < 0 || vocabulary.find("<unk>") < 0)
+    throw elm::FormatError(vocab_path + " lacks <unk> or </s>: not a language model's vocabulary");
+  Index unk_types = 1;
+  if (const auto it = meta.find("unk_types"); it != meta.end()) {
+    try {
+      unk_types = std::stoll(it->second);
+    } catch (const std::exception&) {
+      unk_types = 0;
+    }
+    if (unk_types < 1) throw elm::FormatError(model_path + " has unk_types = '" + it->second +
+                                              "', expected a positive integer");
+  }
+  elm::text::SplitTokenizer tokenizer(std::move(vocabulary), unit_of(level->second));
+  return {std::move(model), std::move(tokenizer), boundary, unk_types, level->second};
+}
+
+// Sentences of a text file, normalised as the training corpus was (examples/common/austen.hpp).
+std::vector<std::string> read_sentences(const std::string& path) {
+  const elm::io::MappedFile file(path, "eval");
+  return elm::examples::split_sentences(std::string(file.text()));
+}
+
+struct TrainArgs {
+  std::string data_dir, out_dir = "lstm-lm-out", level = "char", resume_path, decay = "cosine";
+  Index min_count = 2, accumulation = 1, eval_sentences = 0, top_k = 0;
+  elm::models::LstmLmConfig config;
+  Index batch_size = 32, seq_len = 64;
+  std::int64_t steps = 2000, warmup = 20, eval_every = 0, checkpoint_every = 0;
+  double lr = 0.01, min_lr_fraction = 0.1, weight_decay = 0.01, clip = 1.0, seconds = 120, temperature = 0.8;
+  std::uint64_t seed = 1, sample_seed = 7;
+  int ngram_order = 3, samples = 3;
+  bool quiet = false, skip_ngram = false;
+};
+
+int train(const TrainArgs& a) {
+  const bool chars = a.level == "char";
+  auto split = elm::examples::load_austen(a.data_dir);
+  if (a.eval_sentences > 0 && std::size_t(a.eval_sentences) < split.test.size()) split.test.resize(std::size_t(a.eval_sentences));
+  const auto corpus = elm::examples::make_lm_corpus(split, unit_of(a.level), a.min_count);
+  auto config = a.config;
+  config.vocab_size = corpus.tokenizer.size();
+  fmt::print("corpus {}: {} training sentences ({} tokens), {} held-out sentences; {} level, V = {} "
+             "({} rare or unseen types share <unk>)\n",
+             a.data_dir, split.train.size(), corpus.train_stream.size(), split.test.size(), a.level, config.vocab_size,
+             corpus.unk_types());
+
+  elm::Rng init_rng(a.seed);
+  elm::models::LstmLm<float> model(config, init_rng);
+  elm::nn::AdamW<float> optimizer({a.lr, 0.9, 0.999, 1e-8, a.weight_decay});
+  elm::train::TokenWindows windows(corpus.train_stream, a.batch_size, a.seq_len, a.seed);
+  elm::train::TrainerOptions options;
+  options.steps = a.steps;
+  options.schedule = a.decay == "linear"
+                         ? elm::nn::LrSchedule::warmup_linear(a.lr, a.warmup, a.steps, a.lr * a.min_lr_fraction)
+                         : elm::nn::LrSchedule::warmup_cosine(a.lr, a.warmup, a.steps, a.lr * a.min_lr_fraction);
+  options.accumulation = a.accumulation;
+  options.clip_norm = a.clip;
+  options.eval_every = a.eval_every;
+  options.max_seconds = a.seconds;
+  options.seed = a.seed;
+  options.checkpoint_path = (fs::path(a.out_dir) / "training_state.safetensors").string();
+  options.checkpoint_every = a.checkpoint_every;
+  auto meta = model.metadata();
+  meta["level"] = a.level;
+  meta["unk_types"] = std::to_string(corpus.unk_types());
+  options.checkpoint_metadata = meta;
+  fs::create_directories(a.out_dir);
+  elm::train::Trainer trainer(model, optimizer, windows, elm::train::language_model_step(model), options);
+  if (a.eval_every > 0)
+    trainer.set_evaluation(
+        elm::train::consecutive_windows(elm::train::sentence_stream(corpus.test_sentences, corpus.boundary_id),
+                                        a.batch_size, a.seq_len),
+        elm::train::language_model_eval(model));
+  if (!a.resume_path.empty()) {
+    trainer.resume(a.resume_path);
+    fmt::print("resumed from {} at step {}\n", a.resume_path, trainer.step());
+  }
+  fmt::print("model: embedding {} -> LSTM {} x {} -> linear {}; {} parameters; {} steps of {} x {} x {} tokens\n",
+             config.embedding_dim, config.num_layers, config.hidden_size, config.vocab_size,
+             elm::nn::count_parameters(model), a.steps, a.accumulation, a.batch_size, a.seq_len);
+
+  auto last_draw = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  elm::train::Progress last{};
+  trainer.set_progress([&](const elm::train::Progress& p) {
+    last = p;
+    const auto now = std::chrono::steady_clock::now();
+    if (!a.quiet && (p.eval_loss || now - last_draw > std::chrono::milliseconds(250))) {
+      draw_progress(p, false);
+      last_draw = now;
+    }
+  });
+  const auto result = trainer.run();
+  if (!a.quiet && !result.losses.empty()) draw_progress(last, true);
+  fmt::print("trained {} steps ({} tokens) in {:.1f} s: {:.0f} tokens/s; last loss {:.3f}{}\n", result.losses.size(),
+             result.tokens, result.seconds, result.seconds > 0 ? double(result.tokens) / result.seconds : 0.0,
+             result.losses.empty() ? 0.0 : result.losses.back(), result.out_of_time ? " (time budget reached)" : "");
+  for (const auto& e : result.evaluations)
+    fmt::print("held-out windows after step {}: loss {:.4f}, perplexity {:.3f} ({} tokens)\n", e.step, e.loss,
+               e.perplexity(), e.tokens);
+
+  std::string csv = "step,loss\n";
+  for (std::size_t i = 0; i < result.losses.size(); ++i)
+    csv += fmt::format("{},{:.6f}\n", result.first_step + std::int64_t(i) + 1, result.losses[i]);
+  elm::io::write_text_atomically((fs::path(a.out_dir) / "loss.csv").string(), csv);
+  elm::io::write_text_atomically((fs::path(a.out_dir) / "loss.svg").string(),
+                                 loss_svg(result.losses, fmt::format("elm-lstm-lm: training loss ({} level, H = {})",
+                                                                     a.level, config.hidden_size)));
+  elm::io::write_text_atomically((fs::path(a.out_dir) / "vocab.txt").string(), corpus.tokenizer.vocabulary().to_text());
+  elm::models::save_lstm_lm((fs::path(a.out_dir) / "model.safetensors").string(), model,
+                            {{"level", a.level}, {"unk_types", std::to_string(corpus.unk_types())}});
+
+  const auto t_eval = std::chrono::steady_clock::now();
+  const auto ppl = elm::models::lstm_lm_perplexity(model, corpus.test_sentences, corpus.boundary_id, corpus.unk_id,
+                                                   corpus.unk_types());
+  const double eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_eval).count();
+  fmt::print("\nheld-out perplexity ({} tokens incl. </s>, {} scored through <unk>; {:.1f} s):\n", ppl.tokens,
+             ppl.unk_tokens, eval_seconds);
+  fmt::print("  {:<34} {:>10.2f}\n", "LSTM LM", ppl.perplexity());
+  if (!a.skip_ngram) {
+    using elm::classic::Smoothing;
+    struct Baseline {
+      std::string name;
+      Smoothing smoothing;
+      double k;
+    };
+    const std::vector<Baseline> baselines{{"add-k, k = 1", Smoothing::add_k, 1.0},
+                                          {"add-k, k = 0.1", Smoothing::add_k, 0.1},
+                                          {"add-k, k = 0.01", Smoothing::add_k, 0.01},
+                                          {"interpolated modified Kneser-Ney", Smoothing::kneser_ney, 0.0}};
+    for (const auto& b : baselines) {
+      elm::classic::NgramEstimateOptions ngram_options;
+      ngram_options.order = a.ngram_order;
+      ngram_options.chars = chars;
+      ngram_options.smoothing = b.smoothing;
+      ngram_options.add_k = b.k;
+      ngram_options.kneser_ney.discount_fallback = true;  // character unigrams have no count-1 types
+      const auto ngram = elm::classic::estimate_ngram_model(split.train, ngram_options);
+      const auto np = ngram.perplexity(split.test, chars);
+      fmt::print("  {:<34} {:>10.2f}\n", fmt::format("{}-gram {}", a.ngram_order, b.name), np.perplexity());
+    }
+  } else {
+    fmt::print("  (n-gram baselines skipped)\n");
+  }
+
+  if (a.samples > 0) fmt::print("\nsamples (temperature {}, seed {}):\n", a.temperature, a.sample_seed);
+  elm::Rng sample_rng(a.sample_seed);
+  for (int s = 0; s < a.samples; ++s) {
+    auto ids = elm::models::lstm_lm_sample(model, {corpus.boundary_id}, chars ? 300 : 60, corpus.boundary_id,
+                                           a.temperature, sample_rng, a.top_k);
+    if (!ids.empty() && ids.back() == corpus.boundary_id) ids.pop_back();
+    fmt::print("  {}\n", corpus.tokenizer.decode(ids));
+  }
+  fmt::print("\nwrote {}/loss.csv, loss.svg, model.safetensors, vocab.txt, training_state.safetensors\n", a.out_dir);
+  return 0;
+}
+
+int eval(const std::string& model_dir, const std::string& vocab_path, const std::string& text_path) {
+  const auto saved = load_saved(model_dir, vocab_path);
+  const auto sentences = read_sentences(text_path);
+  if (sentences.empty()) throw elm::FormatError(text_path + " holds no sentence to score");
+  const auto ids = elm::examples::encode_lines(saved.tokenizer, sentences);
+  const auto ppl = elm::models::lstm_lm_perplexity(saved.model, ids, saved.boundary_id, saved.tokenizer.unk_id(),
+                                                   saved.unk_types);
+  fmt::print("{} sentences, {} tokens incl. </s> ({} level), {} scored through <unk>\n", sentences.size(), ppl.tokens,
+             saved.level, ppl.unk_tokens);
+  fmt::print("perplexity {:.4f}\n", ppl.perplexity());
+  return 0;
+}
+
+struct GenerateArgs {
+  std::string model_dir, vocab_path, prompt;
+  int samples = 3;
+  Index max_tokens = 0, top_k = 0;
+  double temperature = 0.8;
+  std::uint64_t seed = 7;
+};
+
+int generate(const GenerateArgs& a) {
+  const auto saved = load_saved(a.model_dir, a.vocab_path);
+  // The prompt normalised as the training text was, its sentences joined: the model continues the last one.
+  std::string prompt_text;
+  for (const auto& s : elm::examples::split_sentences(a.prompt)) prompt_text += (prompt_text.empty() ? "" : " ") + s;
+  std::vector<Index> prompt{saved.boundary_id};
+  for (Index id : saved.tokenizer.encode(prompt_text)) prompt.push_back(id);
+  const Index max_tokens = a.max_tokens > 0 ? a.max_tokens : (saved.level == "char" ? 300 : 60);
+  elm::Rng rng(a.seed);
+  for (int s = 0; s < a.samples; ++s) {
+    auto ids = elm::models::lstm_lm_sample(saved.model, prompt, max_tokens, saved.boundary_id, a.temperature, rng,
+                                           a.top_k);
+    if (!ids.empty() && ids.back() == saved.boundary_id) ids.pop_back();
+    std::vector<Index> text(prompt.begin() + 1, prompt.end());
+    text.insert(text.end(), ids.begin(), ids.end());
+    fmt::print("{}\n", saved.tokenizer.decode(text));
+  }
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Train an LSTM language model (Embedding -> LSTM -> Linear) on the bundled Austen novels and "
-               "compare its held-out perplexity with n-gram models on the same split"};
-  std::string data_dir = elm::examples::find_data_dir(argv[0], "austen");
-  std::string out_dir = "lstm-lm-out";
-  std::string level = "char";
-  std::string resume_path;
-  Index min_count = 2;
-  elm::models::LstmLmConfig config;
-  elm::models::LstmLmTrainOptions train;
+  CLI::App app{"An LSTM language model (Embedding -> LSTM -> Linear): train it on a folder of text (the bundled "
+               "Austen novels by default) and compare it with n-gram models, score a saved model on a text file, "
+               "or sample text from it"};
+  app.require_subcommand(1);
+
+  // ---- train ----
+  TrainArgs t;
+  t.data_dir = elm::examples::find_data_dir(argv[0], "austen");
   // Defaults: the two-minute character-level run of docs/nn/lstm_lm.md (word level: see that page).
-  train.steps = 2000;
-  train.seq_len = 64;
-  train.batch_size = 32;
-  train.lr = 0.01;
-  train.warmup = 20;
-  train.max_seconds = 120;
-  config.embedding_dim = 32;
-  config.hidden_size = 128;
-  int ngram_order = 3;
-  Index eval_sentences = 0;
-  int samples = 3;
-  double temperature = 0.8;
-  std::uint64_t sample_seed = 7;
-  bool quiet = false, skip_ngram = false;
-  app.add_option("--data", data_dir, "Folder of the corpus (*.txt); held-out = sentences i % 10 == 9")
+  t.config.embedding_dim = 32;
+  t.config.hidden_size = 128;
+  auto* train_cmd = app.add_subcommand("train", "Train a model; write it, its vocabulary, its loss curve and a "
+                                                "checkpoint to --out");
+  train_cmd->add_option("--data", t.data_dir, "Folder of the corpus (*.txt); held-out = sentences i % 10 == 9")
       ->capture_default_str();
-  app.add_option("--out", out_dir, "Output folder: loss.csv, loss.svg, model.safetensors, vocab.txt, "
-                                   "training_state.safetensors")->capture_default_str();
-  app.add_option("--level", level, "word or char")->check(CLI::IsMember({"word", "char"}))->capture_default_str();
-  app.add_option("--min-count", min_count, "Training tokens seen fewer times become <unk>")->capture_default_str();
-  app.add_option("--embedding", config.embedding_dim, "Embedding width")->capture_default_str();
-  app.add_option("--hidden", config.hidden_size, "LSTM width H")->capture_default_str();
-  app.add_option("--layers", config.num_layers, "LSTM layers")->capture_default_str();
-  app.add_option("--steps", train.steps, "Training steps (the schedule's length)")->capture_default_str();
-  app.add_option("--seconds", train.max_seconds, "Stop after this many seconds, the schedule following time "
-                                                 "(0: run all steps)")->capture_default_str();
-  app.add_option("--batch", train.batch_size, "Windows per step")->capture_default_str();
-  app.add_option("--seq-len", train.seq_len, "Tokens per window (truncated BPTT length)")->capture_default_str();
-  app.add_option("--lr", train.lr, "Peak AdamW learning rate")->capture_default_str();
-  app.add_option("--warmup", train.warmup, "Linear warmup steps")->capture_default_str();
-  app.add_option("--weight-decay", train.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
-  app.add_option("--clip", train.clip_norm, "Gradient-norm clipping (0: off)")->capture_default_str();
-  app.add_option("--seed", train.seed, "Seed of initialisation and batches")->capture_default_str();
-  app.add_option("--resume", resume_path, "Continue from a training_state.safetensors written by an earlier run");
-  app.add_option("--eval-sentences", eval_sentences, "Score only the first N held-out sentences (0: all)");
-  app.add_option("--ngram-order", ngram_order, "Order of the n-gram baselines")->capture_default_str();
-  app.add_flag("--no-ngram", skip_ngram, "Skip the n-gram baselines");
-  app.add_option("--samples", samples, "Sentences to sample after training")->capture_default_str();
-  app.add_option("--temperature", temperature, "Sampling temperature")->capture_default_str();
-  app.add_option("--sample-seed", sample_seed, "Seed of the samples")->capture_default_str();
-  app.add_flag("--quiet", quiet, "No progress bar");
+  train_cmd->add_option("--out", t.out_dir, "Output folder: model.safetensors, vocab.txt, loss.csv, loss.svg, "
+                                            "training_state.safetensors")->capture_default_str();
+  train_cmd->add_option("--level", t.level, "word or char")->check(CLI::IsMember({"word", "char"}))->capture_default_str();
+  train_cmd->add_option("--min-count", t.min_count, "Training tokens seen fewer times become <unk>")->capture_default_str();
+  train_cmd->add_option("--embedding", t.config.embedding_dim, "Embedding width")->capture_default_str();
+  train_cmd->add_option("--hidden", t.config.hidden_size, "LSTM width H")->capture_default_str();
+  train_cmd->add_option("--layers", t.config.num_layers, "LSTM layers")->capture_default_str();
+  train_cmd->add_option("--steps", t.steps, "Optimizer steps (the schedule's length)")->capture_default_str();
+  train_cmd->add_option("--seconds", t.seconds, "Stop after this many seconds, the schedule following time "
+                                                "(0: run all steps, reproducibly)")->capture_default_str();
+  train_cmd->add_option("--batch", t.batch_size, "Windows per micro-batch")->capture_default_str();
+  train_cmd->add_option("--seq-len", t.seq_len, "Tokens per window (truncated BPTT length)")->capture_default_str();
+  train_cmd->add_option("--accumulation", t.accumulation, "Micro-batches per optimizer step")->capture_default_str();
+  train_cmd->add_option("--lr", t.lr, "Peak AdamW learning rate")->capture_default_str();
+  train_cmd->add_option("--warmup", t.warmup, "Linear warmup steps")->capture_default_str();
+  train_cmd->add_option("--decay", t.decay, "cosine or linear decay after the warmup")
+      ->check(CLI::IsMember({"cosine", "linear"}))->capture_default_str();
+  train_cmd->add_option("--min-lr-fraction", t.min_lr_fraction, "The decay's end, as a fraction of --lr")
+      ->capture_default_str();
+  train_cmd->add_option("--weight-decay", t.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+  train_cmd->add_option("--clip", t.clip, "Gradient-norm clipping (0: off)")->capture_default_str();
+  train_cmd->add_option("--seed", t.seed, "Seed of initialisation and batches")->capture_default_str();
+  train_cmd->add_option("--resume", t.resume_path, "Continue from a training_state.safetensors written by an earlier "
+                                                  "run with the same data and options");
+  train_cmd->add_option("--checkpoint-every", t.checkpoint_every, "Write training_state.safetensors every N steps "
+                                                                  "(0: at the end only)")->capture_default_str();
+  train_cmd->add_option("--eval-every", t.eval_every, "Held-out loss every N steps (0: none during training)")
+      ->capture_default_str();
+  train_cmd->add_option("--eval-sentences", t.eval_sentences, "Score only the first N held-out sentences (0: all)");
+  train_cmd->add_option("--ngram-order", t.ngram_order, "Order of the n-gram baselines")->capture_default_str();
+  train_cmd->add_flag("--no-ngram", t.skip_ngram, "Skip the n-gram baselines");
+  train_cmd->add_option("--samples", t.samples, "Sentences to sample after training")->capture_default_str();
+  train_cmd->add_option("--temperature", t.temperature, "Sampling temperature")->capture_default_str();
+  train_cmd->add_option("--top-k", t.top_k, "Sample among the k most likely tokens (0: all)")->capture_default_str();
+  train_cmd->add_option("--sample-seed", t.sample_seed, "Seed of the samples")->capture_default_str();
+  train_cmd->add_flag("--quiet", t.quiet, "No progress bar");
+
+  // ---- eval ----
+  std::string eval_model, eval_vocab, eval_text;
+  auto* eval_cmd = app.add_subcommand("eval", "Held-out perplexity of a saved model on a text file (its sentences "
+                                              "normalised as the training corpus)");
+  eval_cmd->add_option("--model", eval_model, "Folder of model.safetensors and vocab.txt (train's --out)")->required();
+  eval_cmd->add_option("--vocab", eval_vocab, "Vocabulary file (default: vocab.txt beside the model)");
+  eval_cmd->add_option("--text", eval_text, "Text to score")->required();
+
+  // ---- generate ----
+  GenerateArgs g;
+  auto* generate_cmd = app.add_subcommand("generate", "Sample text from a saved model");
+  generate_cmd->add_option("--model", g.model_dir, "Folder of model.safetensors and vocab.txt (train's --out)")
+      ->required();
+  generate_cmd->add_option("--vocab", g.vocab_path, "Vocabulary file (default: vocab.txt beside the model)");
+  generate_cmd->add_option("--prompt", g.prompt, "Text the samples continue (default: a new sentence)");
+  generate_cmd->add_option("--samples", g.samples, "Number of samples")->capture_default_str();
+  generate_cmd->add_option("--max-tokens", g.max_tokens, "Tokens per sample at most (0: 300 characters or 60 words)")
+      ->capture_default_str();
+  generate_cmd->add_option("--temperature", g.temperature, "Sampling temperature")->capture_default_str();
+  generate_cmd->add_option("--top-k", g.top_k, "Sample among the k most likely tokens (0: all)")->capture_default_str();
+  generate_cmd->add_option("--seed", g.seed, "Seed of the samples: the same seed gives the same text")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   try {
-    const bool chars = level == "char";
-    auto split = elm::examples::load_austen(data_dir);
-    if (eval_sentences > 0 && std::size_t(eval_sentences) < split.test.size()) split.test.resize(std::size_t(eval_sentences));
-    const auto corpus = elm::models::make_lstm_lm_corpus(split.train, split.test, chars, min_count);
-    config.vocab_size = corpus.vocab_size();
-    fmt::print("corpus {}: {} training sentences ({} tokens), {} held-out sentences; {} level, V = {} "
-               "({} rare or unseen types share <unk>)\n",
-               data_dir, split.train.size(), corpus.train_stream.size(), split.test.size(), level, config.vocab_size,
-               corpus.unk_types);
-
-    elm::Rng rng(train.seed);
-    elm::models::LstmLm<float> model(config, rng);
-    elm::nn::AdamW<float> optimizer({train.lr, 0.9, 0.999, 1e-8, train.weight_decay});
-    if (!resume_path.empty()) {
-      const auto meta = elm::io::load_training_state(resume_path, model, optimizer);
-      fmt::print("resumed from {} at step {}\n", resume_path, meta.at("step"));
-    }
-    fmt::print("model: embedding {} -> LSTM {} x {} -> linear {}; {} parameters; {} steps of {} x {} tokens\n",
-               config.embedding_dim, config.num_layers, config.hidden_size, config.vocab_size,
-               elm::nn::count_parameters(model), train.steps, train.batch_size, train.seq_len);
-
-    auto last_draw = std::chrono::steady_clock::now() - std::chrono::seconds(1);
-    elm::models::LstmLmProgress last{};
-    const auto result = elm::models::train_lstm_lm(model, corpus.train_stream, train, optimizer,
-                                                   [&](const elm::models::LstmLmProgress& p) {
-                                                     last = p;
-                                                     const auto now = std::chrono::steady_clock::now();
-                                                     if (!quiet && now - last_draw > std::chrono::milliseconds(250)) {
-                                                       draw_progress(p, false);
-                                                       last_draw = now;
-                                                     }
-                                                   });
-    if (!quiet && !result.losses.empty()) draw_progress(last, true);
-    fmt::print("trained {} steps ({} tokens) in {:.1f} s: {:.0f} tokens/s; last loss {:.3f}\n", result.losses.size(),
-               result.tokens, result.seconds, result.seconds > 0 ? double(result.tokens) / result.seconds : 0.0,
-               result.losses.empty() ? 0.0 : result.losses.back());
-
-    fs::create_directories(out_dir);
-    std::string csv = "step,loss\n";
-    const std::int64_t first_step = result.steps_done - std::int64_t(result.losses.size());
-    for (std::size_t i = 0; i < result.losses.size(); ++i)
-      csv += fmt::format("{},{:.6f}\n", first_step + std::int64_t(i) + 1, result.losses[i]);
-    elm::io::write_text_atomically((fs::path(out_dir) / "loss.csv").string(), csv);
-    elm::io::write_text_atomically((fs::path(out_dir) / "loss.svg").string(),
-               loss_svg(result.losses, fmt::format("elm-lstm-lm: training loss ({} level, H = {})", level,
-                                                   config.hidden_size)));
-    std::string vocab;
-    for (const auto& t : corpus.tokens) vocab += (t == " " ? std::string("\xE2\x96\x81") : t) + "\n";
-    elm::io::write_text_atomically((fs::path(out_dir) / "vocab.txt").string(), vocab);
-    auto meta = model.metadata();
-    meta["level"] = level;
-    elm::io::save_parameters((fs::path(out_dir) / "model.safetensors").string(), model, meta);
-    elm::io::save_training_state((fs::path(out_dir) / "training_state.safetensors").string(), model, optimizer,
-                                 optimizer.steps(), meta);
-
-    const auto t_eval = std::chrono::steady_clock::now();
-    const auto ppl = elm::models::lstm_lm_perplexity(model, corpus);
-    const double eval_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_eval).count();
-    fmt::print("\nheld-out perplexity ({} tokens incl. </s>, {} scored through <unk>; {:.1f} s):\n", ppl.tokens,
-               ppl.unk_tokens, eval_seconds);
-    fmt::print("  {:<34} {:>10.2f}\n", "LSTM LM", ppl.perplexity());
-    if (!skip_ngram) {
-      using elm::classic::Smoothing;
-      struct Baseline {
-        std::string name;
-        Smoothing smoothing;
-        double k;
-      };
-      const std::vector<Baseline> baselines{{"add-k, k = 1", Smoothing::add_k, 1.0},
-                                            {"add-k, k = 0.1", Smoothing::add_k, 0.1},
-                                            {"add-k, k = 0.01", Smoothing::add_k, 0.01},
-                                            {"interpolated modified Kneser-Ney", Smoothing::kneser_ney, 0.0}};
-      for (const auto& b : baselines) {
-        elm::classic::NgramEstimateOptions options;
-        options.order = ngram_order;
-        options.chars = chars;
-        options.smoothing = b.smoothing;
-        options.add_k = b.k;
-        options.kneser_ney.discount_fallback = true;  // character unigrams have no count-1 types
-        const auto ngram = elm::classic::estimate_ngram_model(split.train, options);
-        const auto np = ngram.perplexity(split.test, chars);
-        fmt::print("  {:<34} {:>10.2f}\n", fmt::format("{}-gram {}", ngram_order, b.name), np.perplexity());
-      }
-    } else {
-      fmt::print("  (n-gram baselines skipped)\n");
-    }
-
-    if (samples > 0) fmt::print("\nsamples (temperature {}, seed {}):\n", temperature, sample_seed);
-    elm::Rng sample_rng(sample_seed);
-    for (int s = 0; s < samples; ++s) {
-      const auto ids = elm::models::lstm_lm_sample(model, {elm::models::LstmLmCorpus::boundary_id},
-                                                   chars ? 300 : 60, elm::models::LstmLmCorpus::boundary_id,
-                                                   temperature, sample_rng);
-      fmt::print("  {}\n", corpus.decode(ids));
-    }
-    fmt::print("\nwrote {}/loss.csv, loss.svg, model.safetensors, vocab.txt, training_state.safetensors\n", out_dir);
+    if (*train_cmd) return train(t);
+    if (*eval_cmd) return eval(eval_model, eval_vocab, eval_text);
+    return generate(g);
   } catch (const elm::Error& e) {
-    std::fprintf(stderr, "%s\n", e.what());
+    std::fprintf(stderr, "elm-lstm-lm: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "elm-lstm-lm: error: %s\n", e.what());
     return 1;
   }
-  return 0;
 }

@@ -10,3 +10,4 @@
 #include "elm/models.hpp"
 #include "elm/nn.hpp"
 #include "elm/text.hpp"
+#include "elm/train.hpp"

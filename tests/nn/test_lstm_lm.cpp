@@ -1,20 +1,27 @@
 // SPDX-License-Identifier: MIT
-// LstmLm: gradients, learning a tiny corpus, scoring, sampling, resume, bad input.
+// LstmLm: gradients, learning a tiny corpus with the trainer, scoring, sampling, save and load, resume, bad input.
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "elm/io/checkpoint.hpp"
+#include "elm/io/safetensors.hpp"
 #include "elm/io/training_state.hpp"
 #include "elm/models/lstm_lm.hpp"
+#include "elm/nn/optim/adamw.hpp"
+#include "elm/train/token_windows.hpp"
+#include "elm/train/trainer.hpp"
 #include "gradcheck.hpp"
 
 namespace nn = elm::nn;
 namespace models = elm::models;
+namespace train = elm::train;
 using elm::Index;
 using elm_test::MatD;
 
@@ -61,25 +68,38 @@ TEST_CASE("LstmLm gradients match central differences", "[nn][lstm_lm][gradcheck
   CHECK(names.front() == "embedding.weight");
   CHECK(names[1] == "lstm.weight_ih_l0");
   CHECK(names.back() == "head.bias");
+  // loss_and_backward: the summed cross-entropy and its gradient, N = 6 times the mean's.
+  std::vector<MatD> mean_grads;
+  lm.for_each_parameter("", [&](const std::string&, nn::Parameter<double>& p) { mean_grads.push_back(p.grad); });
+  lm.zero_grad();
+  const double summed = lm.loss_and_backward(ids, lengths, targets);
+  CHECK_THAT(summed, Catch::Matchers::WithinRel(6.0 * static_cast<double>(loss()), 1e-12));
+  CHECK_THAT(lm.loss(ids, lengths, targets), Catch::Matchers::WithinRel(summed, 1e-15));
+  std::size_t k = 0;
+  lm.for_each_parameter("", [&](const std::string& name, nn::Parameter<double>& p) {
+    INFO(name);
+    CHECK((p.grad - 6.0 * mean_grads[k++]).cwiseAbs().maxCoeff() < 1e-12);
+  });
 }
 
 TEST_CASE("LstmLm learns a periodic stream, scores it and samples it", "[nn][lstm_lm]") {
   elm::Rng rng(1);
   models::LstmLm<float> lm({6, 8, 16, 1}, rng);
-  const auto stream = cycle_stream(400, 5);  // id 5 is the boundary token, never in the stream
-  models::LstmLmTrainOptions options;
-  options.batch_size = 8;
-  options.seq_len = 10;
+  // id 5 is the boundary token, never in the stream
+  train::TokenWindows windows(cycle_stream(400, 5), /*batch_size=*/8, /*seq_len=*/10, /*seed=*/1);
+  train::TrainerOptions options;
   options.steps = 150;
-  options.warmup = 10;
-  options.lr = 0.02;
-  nn::AdamW<float> opt({options.lr, 0.9, 0.999, 1e-8, 0.0});
+  options.schedule = nn::LrSchedule::warmup_cosine(0.02, 10, 150, 0.002);
+  options.clip_norm = 1.0;
+  nn::AdamW<float> opt({0.02, 0.9, 0.999, 1e-8, 0.0});
+  train::Trainer trainer(lm, opt, windows, train::language_model_step(lm), options);
   std::int64_t calls = 0;
-  const auto result = models::train_lstm_lm(lm, stream, options, opt, [&](const models::LstmLmProgress& p) {
+  trainer.set_progress([&](const train::Progress& p) {
     ++calls;
     CHECK(p.step == calls);
     CHECK(p.tokens == calls * 80);
   });
+  const auto result = trainer.run();
   CHECK(calls == 150);
   CHECK(result.steps_done == 150);
   CHECK(result.losses.front() > 1.5);  // about log 6 at the start
@@ -99,39 +119,67 @@ TEST_CASE("LstmLm learns a periodic stream, scores it and samples it", "[nn][lst
   CHECK(sample_a == std::vector<Index>{2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3});
 }
 
-TEST_CASE("An LstmLm run resumed from its training state repeats the same losses", "[nn][lstm_lm][resume]") {
+TEST_CASE("lstm_lm_sample with top_k = 1 takes the most likely token at every step", "[nn][lstm_lm]") {
+  elm::Rng init(6);
+  const models::LstmLm<double> lm({9, 4, 6, 1}, init);
+  elm::Rng rng(2);
+  const auto greedy = models::lstm_lm_sample(lm, {3, 1}, 8, -1, 0.7, rng, /*top_k=*/1);
+  std::vector<Index> ids{3, 1};
+  for (Index next : greedy) {
+    elm::Matrix<double> logits;
+    lm.forward(ids, {Index(ids.size())}, logits);
+    Index argmax = 0;
+    logits.col(logits.cols() - 1).maxCoeff(&argmax);
+    CHECK(next == argmax);
+    ids.push_back(next);
+  }
+  // top_k = V is no restriction: the same draws as top_k = 0.
+  elm::Rng r1(4), r2(4);
+  CHECK(models::lstm_lm_sample(lm, {1}, 10, -1, 1.0, r1, 9) == models::lstm_lm_sample(lm, {1}, 10, -1, 1.0, r2, 0));
+}
+
+TEST_CASE("An LstmLm run resumed from its checkpoint ends with the same parameters", "[nn][lstm_lm][resume]") {
   const auto stream = cycle_stream(300, 7);
-  models::LstmLmTrainOptions options;
-  options.batch_size = 4;
-  options.seq_len = 6;
+  train::TrainerOptions options;
   options.steps = 12;
-  options.warmup = 2;
-  const nn::AdamWOptions adamw{options.lr, 0.9, 0.999, 1e-8, 0.01};
+  options.schedule = nn::LrSchedule::warmup_cosine(1e-3, 2, 12, 1e-4);
+  options.clip_norm = 1.0;
+  const nn::AdamWOptions adamw{1e-3, 0.9, 0.999, 1e-8, 0.01};
+  const auto run = [&](models::LstmLm<float>& lm, nn::AdamW<float>& opt, train::TokenWindows& windows,
+                       const train::TrainerOptions& o, const std::string& resume_from) {
+    train::Trainer trainer(lm, opt, windows, train::language_model_step(lm), o);
+    if (!resume_from.empty()) trainer.resume(resume_from);
+    return trainer.run();
+  };
   elm::Rng rng_a(5);
   models::LstmLm<float> straight({8, 4, 6, 2}, rng_a);
   nn::AdamW<float> opt_a(adamw);
-  const auto full = models::train_lstm_lm(straight, stream, options, opt_a);
+  train::TokenWindows windows_a(stream, 4, 6, 1);
+  const auto full = run(straight, opt_a, windows_a, options, "");
 
+  // The first 5 steps (the same schedule), with a checkpoint at the end; then a model with other weights resumes.
+  const std::string path = (std::filesystem::temp_directory_path() / "elm-nn-lstm-lm-resume.safetensors").string();
   elm::Rng rng_b(5);
   models::LstmLm<float> first({8, 4, 6, 2}, rng_b);
   nn::AdamW<float> opt_b(adamw);
-  auto stop_early = options;
-  stop_early.steps = 12;
-  // Run the first 5 steps with the same schedule (steps = 12), then save.
-  for (std::int64_t s = 0; s < 5; ++s) {
-    const double lr = nn::LrSchedule::warmup_cosine(options.lr, options.warmup, options.steps,
-                                                    options.lr * options.min_lr_fraction)(s);
-    CHECK(models::lstm_lm_train_step(first, stream, options, opt_b, s, lr) == full.losses[std::size_t(s)]);
-  }
-  const std::string path = (std::filesystem::temp_directory_path() / "elm-nn-lstm-lm-resume.safetensors").string();
-  elm::io::save_training_state(path, first, opt_b, opt_b.steps(), first.metadata());
+  train::TokenWindows windows_b(stream, 4, 6, 1);
+  auto first_leg = options;
+  first_leg.steps = 5;
+  first_leg.checkpoint_path = path;
+  const auto head = run(first, opt_b, windows_b, first_leg, "");
   elm::Rng rng_c(77);
   models::LstmLm<float> resumed({8, 4, 6, 2}, rng_c);
   nn::AdamW<float> opt_c(adamw);
-  elm::io::load_training_state(path, resumed, opt_c);
-  const auto rest = models::train_lstm_lm(resumed, stream, stop_early, opt_c);
+  train::TokenWindows windows_c(stream, 4, 6, 1);
+  const auto rest = run(resumed, opt_c, windows_c, options, path);
+  REQUIRE(head.losses.size() == 5);
   REQUIRE(rest.losses.size() == 7);
+  for (std::size_t k = 0; k < 5; ++k) CHECK(head.losses[k] == full.losses[k]);
   for (std::size_t k = 0; k < 7; ++k) CHECK(rest.losses[k] == full.losses[k + 5]);
+  std::vector<elm::Matrix<float>> expected, got;
+  straight.for_each_parameter("", [&](const std::string&, const nn::Parameter<float>& p) { expected.push_back(p.value); });
+  resumed.for_each_parameter("", [&](const std::string&, const nn::Parameter<float>& p) { got.push_back(p.value); });
+  CHECK(got == expected);  // bit for bit
   std::remove(path.c_str());
 }
 
@@ -141,14 +189,51 @@ TEST_CASE("A const LstmLm is counted and saved; loading the file restores every 
   CHECK(nn::count_parameters(trained) == 9 * 3 + (4 * 5 * 3 + 4 * 5 * 5 + 2 * 4 * 5) +
                                              (4 * 5 * 5 + 4 * 5 * 5 + 2 * 4 * 5) + 9 * 5 + 9);
   const std::string path = (std::filesystem::temp_directory_path() / "elm-nn-lstm-lm-const.safetensors").string();
-  elm::io::save_parameters(path, trained, trained.metadata());
-  elm::Rng rng_b(99);
-  models::LstmLm<float> loaded({9, 3, 5, 2}, rng_b);
-  CHECK(elm::io::load_parameters(path, loaded).at("architecture") == "elm-lstm-lm");
+  models::save_lstm_lm(path, trained, {{"level", "word"}});
+  std::map<std::string, std::string> meta;
+  const auto loaded = models::load_lstm_lm<float>(path, &meta);  // the sizes come from the file
+  CHECK(meta.at("architecture") == "elm-lstm-lm");
+  CHECK(meta.at("level") == "word");
+  CHECK(loaded.config().hidden_size == 5);
+  CHECK(loaded.config().num_layers == 2);
   std::vector<elm::Matrix<float>> expected, got;
   trained.for_each_parameter("", [&](const std::string&, const nn::Parameter<float>& p) { expected.push_back(p.value); });
   loaded.for_each_parameter("", [&](const std::string&, const nn::Parameter<float>& p) { got.push_back(p.value); });
   CHECK(got == expected);
+  // The generic loader reads the same file into a model of the same sizes.
+  models::LstmLm<float> same({9, 3, 5, 2});
+  CHECK(elm::io::load_parameters(path, same).at("architecture") == "elm-lstm-lm");
+  std::remove(path.c_str());
+}
+
+TEST_CASE("load_lstm_lm rejects files that are not a saved LstmLm", "[nn][lstm_lm][io][bad-input]") {
+  const auto dir = std::filesystem::temp_directory_path();
+  const std::string path = (dir / "elm-nn-lstm-lm-bad.safetensors").string();
+  elm::Rng rng(3);
+  const models::LstmLm<float> lm({5, 2, 3, 1}, rng);
+  REQUIRE_THROWS_MATCHES(models::load_lstm_lm((dir / "elm-nn-lstm-lm-missing.safetensors").string()), elm::IoError,
+                         elm_test::MessageContains("cannot open"));
+  // another architecture's metadata, and a size the tensors do not have
+  auto meta = lm.metadata();
+  meta["architecture"] = "gpt2";
+  elm::io::save_parameters(path, lm, meta);
+  REQUIRE_THROWS_MATCHES(models::load_lstm_lm(path), elm::FormatError,
+                         elm_test::MessageContains("holds architecture 'gpt2', expected 'elm-lstm-lm'"));
+  meta = lm.metadata();
+  meta["vocab_size"] = "4000000000";
+  elm::io::save_parameters(path, lm, meta);
+  REQUIRE_THROWS_MATCHES(models::load_lstm_lm(path), elm::ShapeError,
+                         elm_test::MessageContains("tensor 'embedding.weight'"));
+  meta["vocab_size"] = "five";
+  elm::io::save_parameters(path, lm, meta);
+  REQUIRE_THROWS_MATCHES(models::load_lstm_lm(path), elm::FormatError,
+                         elm_test::MessageContains("vocab_size = 'five', expected a positive integer"));
+  // not a safetensors file at all
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << "not a model";
+  }
+  REQUIRE_THROWS_AS(models::load_lstm_lm(path), elm::FormatError);
   std::remove(path.c_str());
 }
 
@@ -161,33 +246,26 @@ TEST_CASE("LstmLm rejects bad ids, sizes and options", "[nn][lstm_lm][bad-input]
                          elm_test::MessageContains("token id = 5 is out of range"));
   REQUIRE_THROWS_AS(lm.forward({1, 2, 3}, {4}, logits), elm::RangeError);  // length 4 > T = 3
   nn::AdamW<float> opt;
-  models::LstmLmTrainOptions options;
-  options.seq_len = 10;
-  REQUIRE_THROWS_MATCHES(models::train_lstm_lm(lm, std::vector<Index>{1, 2, 3}, options, opt), elm::InvalidArgument,
+  REQUIRE_THROWS_MATCHES(train::TokenWindows(std::vector<Index>{1, 2, 3}, 4, 10), elm::InvalidArgument,
                          elm_test::MessageContains("expected at least seq_len + 1 = 11"));
-  REQUIRE_THROWS_AS(models::train_lstm_lm(lm, std::vector<Index>(50, 9), options, opt), elm::RangeError);
+  train::TokenWindows bad_ids(std::vector<Index>(50, 9), 4, 10);
+  train::Trainer trainer(lm, opt, bad_ids, train::language_model_step(lm));
+  REQUIRE_THROWS_AS(trainer.run(), elm::RangeError);
   elm::Rng sample_rng(1);
   REQUIRE_THROWS_AS(models::lstm_lm_sample(lm, {}, 3, -1, 1.0, sample_rng), elm::InvalidArgument);
   REQUIRE_THROWS_AS(models::lstm_lm_sample(lm, {1}, 3, -1, 0.0, sample_rng), elm::InvalidArgument);
+  REQUIRE_THROWS_AS(models::lstm_lm_sample(lm, {1}, 3, -1, 1.0, sample_rng, -1), elm::InvalidArgument);
 }
 
-TEST_CASE("make_lstm_lm_corpus maps rare words to <unk> and shares <unk>'s mass in perplexity", "[nn][lstm_lm]") {
-  // Training counts: a 3, b 2, c 1 (rare at min_count 2). Vocabulary: <unk>, </s>, a, b.
-  const auto corpus = models::make_lstm_lm_corpus({"a b a", "a c b"}, {"a c", "d"}, false, 2);
-  CHECK(corpus.tokens == std::vector<std::string>{"<unk>", "</s>", "a", "b"});
-  CHECK(corpus.unk_types == 2);  // c, plus one for types never seen (d)
-  CHECK(corpus.train_stream == std::vector<Index>{1, 2, 3, 2, 1, 2, 0, 3, 1});
-  CHECK(corpus.test_sentences == std::vector<std::vector<Index>>{{2, 0}, {0}});
-  CHECK(corpus.decode({2, 3, 1, 2}) == "a b");
-  const auto chars = models::make_lstm_lm_corpus({"ab a"}, {"ba"}, true, 1);
-  CHECK(chars.tokens == std::vector<std::string>{"<unk>", "</s>", "a", " ", "b"});
-  CHECK(chars.decode({4, 3, 2}) == "b a");
-  // Perplexity: 5 predicted tokens (a, c, </s>, d, </s>), two through <unk>, each charged log 2 more than
-  // the model's own log p(<unk>).
+TEST_CASE("lstm_lm_perplexity shares <unk>'s mass among the types it stands for", "[nn][lstm_lm]") {
+  // Held-out "a c" and "d" with the vocabulary <unk> 0, </s> 1, a 2, b 3 (c rare in training, d never seen):
+  // 5 predicted tokens (a, c, </s>, d, </s>), two through <unk>, each charged log 2 more than the model's own
+  // log p(<unk>) (unk_types = 2: c, plus one for types never seen).
+  const std::vector<std::vector<Index>> sentences{{2, 0}, {0}};
   elm::Rng rng(4);
   models::LstmLm<double> lm({4, 2, 3, 1}, rng);
-  const auto ppl = models::lstm_lm_perplexity(lm, corpus);
-  const auto raw = models::lstm_lm_sentence_log_probs(lm, corpus.test_sentences, 1, 1);
+  const auto ppl = models::lstm_lm_perplexity(lm, sentences, /*boundary_id=*/1, /*unk_id=*/0, /*unk_types=*/2);
+  const auto raw = models::lstm_lm_sentence_log_probs(lm, sentences, 1, 1);
   double total = 0;
   for (const auto& s : raw)
     for (double v : s) total += v;
@@ -195,5 +273,5 @@ TEST_CASE("make_lstm_lm_corpus maps rare words to <unk> and shares <unk>'s mass 
   CHECK(ppl.unk_tokens == 2);
   CHECK_THAT(ppl.log_prob, Catch::Matchers::WithinAbs(total - 2 * std::log(2.0), 1e-12));
   CHECK_THAT(ppl.perplexity(), Catch::Matchers::WithinRel(std::exp(-(total - 2 * std::log(2.0)) / 5), 1e-12));
-  REQUIRE_THROWS_AS(models::make_lstm_lm_corpus({}, {}, false), elm::InvalidArgument);
+  REQUIRE_THROWS_AS(models::lstm_lm_perplexity(lm, sentences, 1, 0, 0), elm::InvalidArgument);
 }

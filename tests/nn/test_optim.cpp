@@ -116,8 +116,18 @@ TEST_CASE("Learning-rate schedules by hand", "[nn][optim][schedule]") {
   CHECK_THAT(s(9), WithinAbs(0.1 + 0.9 * 0.5, 1e-12));  // half way: cos(pi / 2) = 0
   CHECK(s(14) == 0.1);
   CHECK(s(100) == 0.1);
+  CHECK(s.warmup_steps() == 4);
+  CHECK(s.total_steps() == 14);
+  const auto linear = nn::LrSchedule::warmup_linear(1.0, 4, 14, 0.1);
+  CHECK(linear(0) == 0.25);  // the same warmup
+  CHECK(linear(4) == 1.0);
+  CHECK_THAT(linear(9), WithinAbs(0.1 + 0.9 * 0.5, 1e-12));   // half way down the line
+  CHECK_THAT(linear(13), WithinAbs(0.1 + 0.9 * 0.1, 1e-12));  // one step of ten before the end
+  CHECK(linear(14) == 0.1);
+  CHECK(linear(100) == 0.1);
   CHECK(nn::LrSchedule::constant(0.3)(7) == 0.3);
   REQUIRE_THROWS_AS(nn::LrSchedule::warmup_cosine(1.0, 5, 5), elm::InvalidArgument);
+  REQUIRE_THROWS_AS(nn::LrSchedule::warmup_linear(1.0, -1, 5), elm::InvalidArgument);
   REQUIRE_THROWS_AS(nn::LrSchedule::warmup_cosine(0.1, 1, 5, 0.2), elm::InvalidArgument);
 }
 

@@ -25,6 +25,16 @@ TEST_CASE("Vocabulary maps tokens to line numbers and back", "[text][vocabulary]
   REQUIRE_THROWS_WITH(Vocabulary(std::vector<std::string>{"a", "b", "a"}), Contains("duplicate token 'a'"));
 }
 
+TEST_CASE("Vocabulary::to_text writes the vocab.txt that from_text reads back", "[text][vocabulary]") {
+  const Vocabulary v(std::vector<std::string>{"<unk>", "a b", "世", "\xE2\x96\x81"});
+  const std::string text = v.to_text();
+  CHECK(text == "<unk>\na b\n世\n\xE2\x96\x81\n");
+  CHECK(Vocabulary::from_text(text).tokens() == v.tokens());
+  REQUIRE_THROWS_WITH(Vocabulary(std::vector<std::string>{"x", "y "}).to_text(),
+                      Contains("token 1 ('y ') is empty or has a line break or trailing white space"));
+  REQUIRE_THROWS_AS(Vocabulary(std::vector<std::string>{"a\nb"}).to_text(), elm::FormatError);
+}
+
 TEST_CASE("code-point offsets of byte offsets", "[text][encoding]") {
   // "aé中😀": a at byte 0, é bytes 1-2, 中 bytes 3-5, 😀 bytes 6-9 -> code points 0, 1, 2, 3.
   const std::string text = "a\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80";

@@ -63,7 +63,7 @@ bool reaches_area(const std::set<std::string>& closure, const std::string& area)
   return false;
 }
 
-const std::vector<std::string> areas{"core", "text", "classic", "nn", "io", "models"};
+const std::vector<std::string> areas{"core", "text", "classic", "nn", "io", "models", "train"};
 
 }  // namespace
 
@@ -83,18 +83,18 @@ TEST_CASE("each area umbrella includes every public header of its area by name",
 
 TEST_CASE("the nn, classic and text umbrellas compile no unrelated area; nn and classic no Unicode tables", "[hygiene]") {
   const auto nn = include_closure("elm/nn.hpp");
-  for (const std::string other : {"text", "classic", "io", "models"}) {
+  for (const std::string other : {"text", "classic", "io", "models", "train"}) {
     CAPTURE(other);
     CHECK_FALSE(reaches_area(nn, other));
   }
   const auto classic = include_closure("elm/classic.hpp");
-  for (const std::string other : {"nn", "io", "models"}) {
+  for (const std::string other : {"nn", "io", "models", "train"}) {
     CAPTURE(other);
     CHECK_FALSE(reaches_area(classic, other));
   }
   CHECK(classic.count("elm/text/detail/unicode_tables.hpp") == 0);
   const auto text = include_closure("elm/text.hpp");
-  for (const std::string other : {"classic", "nn", "models"}) {
+  for (const std::string other : {"classic", "nn", "models", "train"}) {
     CAPTURE(other);
     CHECK_FALSE(reaches_area(text, other));
   }
@@ -102,6 +102,18 @@ TEST_CASE("the nn, classic and text umbrellas compile no unrelated area; nn and 
   for (const auto& header : text) {
     if (header.rfind("elm/io/", 0) == 0) CHECK(header == "elm/io/mapped_file.hpp");
   }
+}
+
+TEST_CASE("the trainer reaches nn and io, and no model, tokenizer or classic header", "[hygiene]") {
+  // Every model's training uses it, so it sits below models/: a model file never needs the trainer, and the
+  // trainer knows models only through for_each_parameter and the step function.
+  const auto train = include_closure("elm/train.hpp");
+  for (const std::string other : {"models", "text", "classic"}) {
+    CAPTURE(other);
+    CHECK_FALSE(reaches_area(train, other));
+  }
+  CHECK(reaches_area(train, "nn"));
+  CHECK(reaches_area(train, "io"));
 }
 
 TEST_CASE("elm.hpp is the union of the area umbrellas", "[hygiene]") {

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <limits>
 #include <utility>
@@ -149,6 +150,32 @@ class Rng {
 
   /// A generator for an independent stream, seeded from this one (for per-thread or per-purpose streams).
   Rng split() { return Rng(next_u64()); }
+
+  /// Everything the next draws depend on: the four xoshiro256** words and the spare normal draw of the polar
+  /// method (as its IEEE 754 bits), so that a checkpoint restores the stream exactly.
+  struct State {
+    std::uint64_t words[4] = {};
+    std::uint64_t spare_normal_bits = 0;
+    bool has_spare_normal = false;
+  };
+
+  State state() const {
+    State s;
+    for (int i = 0; i < 4; ++i) s.words[i] = state_[i];
+    std::memcpy(&s.spare_normal_bits, &spare_normal_, sizeof spare_normal_);
+    s.has_spare_normal = has_spare_normal_;
+    return s;
+  }
+
+  /// Continues the stream that `s` was taken from. Throws InvalidArgument for four zero words (a state
+  /// xoshiro256** never reaches: it would draw zeros forever).
+  void set_state(const State& s) {
+    ELM_EXPECT(s.words[0] != 0 || s.words[1] != 0 || s.words[2] != 0 || s.words[3] != 0, InvalidArgument,
+               "elm::Rng::set_state: expected a state with a non-zero word, got four zero words");
+    for (int i = 0; i < 4; ++i) state_[i] = s.words[i];
+    std::memcpy(&spare_normal_, &s.spare_normal_bits, sizeof spare_normal_);
+    has_spare_normal_ = s.has_spare_normal;
+  }
 
  private:
   static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

@@ -1,29 +1,31 @@
 // SPDX-License-Identifier: MIT
-// LstmLm: an Embedding -> LSTM -> Linear word or character language model, with training, scoring and sampling.
+// LstmLm: an Embedding -> LSTM -> Linear word or character language model, its losses, saving and loading,
+// scoring and sampling (its training is elm::train::Trainer's).
 #pragma once
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
+#include <limits>
 #include <map>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "elm/core/check.hpp"
+#include "elm/core/error.hpp"
 #include "elm/core/math.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/io/checkpoint.hpp"
+#include "elm/io/safetensors.hpp"
 #include "elm/nn/embedding.hpp"
+#include "elm/nn/layer.hpp"
 #include "elm/nn/linear.hpp"
 #include "elm/nn/loss.hpp"
 #include "elm/nn/lstm.hpp"
-#include "elm/nn/optim/adamw.hpp"
-#include "elm/nn/optim/clip.hpp"
-#include "elm/nn/optim/schedule.hpp"
 
 namespace elm::models {
 
@@ -49,6 +51,13 @@ class LstmLm {
     typename nn::Linear<Scalar>::Cache head;
   };
 
+  /// Zero-initialised (for loading). Throws InvalidArgument for a non-positive size.
+  explicit LstmLm(const LstmLmConfig& config)
+      : config_(checked(config)),
+        embedding_(config.vocab_size, config.embedding_dim),
+        lstm_(config.embedding_dim, config.hidden_size, config.num_layers),
+        head_(config.hidden_size, config.vocab_size) {}
+
   /// Initialised as PyTorch initialises each layer, except the embedding: U(-0.1, 0.1) (as PyTorch's
   /// word_language_model example). Throws InvalidArgument for a non-positive size.
   LstmLm(const LstmLmConfig& config, Rng& rng)
@@ -59,6 +68,9 @@ class LstmLm {
     rng.fill_uniform(embedding_.weight().value, -0.1, 0.1);
   }
 
+  /// Draws every parameter again, as the constructor with an Rng does.
+  void reset_parameters(Rng& rng) { *this = LstmLm(config_, rng); }
+
   const LstmLmConfig& config() const { return config_; }
   nn::Embedding<Scalar>& embedding() { return embedding_; }
   nn::Lstm<Scalar>& lstm() { return lstm_; }
@@ -67,10 +79,13 @@ class LstmLm {
 
   /// Logits of the next token at every position. ids: B T ids, batch-first (sequence b's tokens at
   /// b T .. b T + T - 1); lengths: B values in [0, T] -> logits: (V, B T) (padding columns hold the head's bias).
-  /// initial/final: LSTM state (null: zeros / not wanted). Throws RangeError for an id outside [0, V) or a
-  /// bad length, ShapeError for B T not a multiple of lengths.size().
+  /// initial/final: LSTM state (null: zeros / not wanted). context: training or inference (the model draws no
+  /// random numbers). Throws RangeError for an id outside [0, V) or a bad length, ShapeError for B T not a
+  /// multiple of lengths.size().
   void forward(const std::vector<Index>& ids, const std::vector<Index>& lengths, Matrix<Scalar>& logits,
-               const State* initial = nullptr, State* final_state = nullptr, Cache* cache = nullptr) const {
+               const State* initial = nullptr, State* final_state = nullptr, Cache* cache = nullptr,
+               const nn::ForwardContext& context = {}) const {
+    (void)context;  // no layer of the model draws
     Matrix<Scalar> x, h;
     embedding_.forward(ids, x, cache ? &cache->embedding : nullptr);
     lstm_.forward(x, lengths, initial, h, final_state, cache ? &cache->lstm : nullptr);
@@ -83,6 +98,26 @@ class LstmLm {
     head_.backward(cache.head, dlogits, dh);
     lstm_.backward(cache.lstm, dh, dfinal, dx);
     embedding_.backward(cache.embedding, dx);
+  }
+
+  /// The cross-entropy of `targets` (B T next-token ids; -100, nn::cross_entropy's ignore_index, at padding)
+  /// given ids and lengths as in forward, summed over the targets that count (a trainer divides by their number).
+  double loss(const std::vector<Index>& ids, const std::vector<Index>& lengths,
+              const std::vector<Index>& targets) const {
+    Matrix<Scalar> logits;
+    forward(ids, lengths, logits);
+    return static_cast<double>(nn::cross_entropy<Scalar>(logits, targets, summed()));
+  }
+
+  /// loss(), and its gradient added into every parameter's gradient: a training step's forward and backward.
+  double loss_and_backward(const std::vector<Index>& ids, const std::vector<Index>& lengths,
+                           const std::vector<Index>& targets, const nn::ForwardContext& context = {}) {
+    Cache cache;
+    Matrix<Scalar> logits, dlogits;
+    forward(ids, lengths, logits, nullptr, nullptr, &cache, context);
+    const Scalar total = nn::cross_entropy<Scalar>(logits, targets, summed(), &dlogits);
+    backward(cache, dlogits);
+    return static_cast<double>(total);
   }
 
   /// Visits embedding.weight, lstm.*, head.weight, head.bias; the const overload passes const parameters.
@@ -100,16 +135,45 @@ class LstmLm {
     head_.zero_grad();
   }
 
+  /// The value of the "architecture" metadata key in a saved LstmLm.
+  static constexpr const char* architecture = "elm-lstm-lm";
+
   /// The configuration as checkpoint metadata (architecture, vocab_size, embedding_dim, hidden_size, num_layers).
   std::map<std::string, std::string> metadata() const {
-    return {{"architecture", "elm-lstm-lm"},
+    return {{"architecture", architecture},
             {"vocab_size", std::to_string(config_.vocab_size)},
             {"embedding_dim", std::to_string(config_.embedding_dim)},
             {"hidden_size", std::to_string(config_.hidden_size)},
             {"num_layers", std::to_string(config_.num_layers)}};
   }
 
+  /// The configuration that metadata() wrote. Throws FormatError naming `source` (a file) when the architecture
+  /// is another or a size is missing or not a positive integer.
+  static LstmLmConfig config_from_metadata(const std::map<std::string, std::string>& meta, const std::string& source) {
+    constexpr const char* where = "elm::models::LstmLm::config_from_metadata";
+    const auto arch = meta.find("architecture");
+    ELM_EXPECT(arch != meta.end() && arch->second == architecture, FormatError, where, ": ", source,
+               " holds architecture '", (arch == meta.end() ? std::string("(none)") : arch->second), "', expected '",
+               architecture, "'");
+    const auto size = [&](const char* key) {
+      const auto it = meta.find(key);
+      ELM_EXPECT(it != meta.end(), FormatError, where, ": ", source, " lacks the '", key, "' metadata");
+      char* end = nullptr;
+      const long long value = std::strtoll(it->second.c_str(), &end, 10);
+      ELM_EXPECT(!it->second.empty() && *end == '\0' && value > 0, FormatError, where, ": ", source, " has ", key,
+                 " = '", it->second, "', expected a positive integer");
+      return static_cast<Index>(value);
+    };
+    return {size("vocab_size"), size("embedding_dim"), size("hidden_size"), size("num_layers")};
+  }
+
  private:
+  static nn::CrossEntropyOptions summed() {
+    nn::CrossEntropyOptions options;
+    options.reduction = nn::Reduction::sum;
+    return options;
+  }
+
   // The body of both for_each_parameter overloads: Self is LstmLm, const or not.
   template <typename Self, typename F>
   static void visit_parameters(Self& self, std::string_view prefix, F& f) {
@@ -130,141 +194,6 @@ class LstmLm {
   nn::Lstm<Scalar> lstm_;
   nn::Linear<Scalar> head_;
 };
-
-/// Settings of train_lstm_lm. Each step trains on batch_size windows of seq_len + 1 tokens drawn at random
-/// positions of the token stream by an Rng seeded with (seed, step), so a run resumed at step s sees the same
-/// batches as one that never stopped. Optimiser: AdamW with linear warmup and cosine decay to
-/// min_lr_fraction lr, gradients clipped to clip_norm (0: no clipping).
-struct LstmLmTrainOptions {
-  Index batch_size = 32;
-  Index seq_len = 35;
-  std::int64_t steps = 1000;
-  double lr = 3e-3;
-  double weight_decay = 0.01;
-  double clip_norm = 1.0;
-  std::int64_t warmup = 50;
-  double min_lr_fraction = 0.1;
-  std::uint64_t seed = 1;
-  /// > 0: stop after this many seconds; the schedule then follows elapsed time instead of steps (a run of a
-  /// fixed duration; not reproducible across machines, unlike a run of fixed steps).
-  double max_seconds = 0.0;
-};
-
-/// What the progress callback sees after each step.
-struct LstmLmProgress {
-  std::int64_t step = 0;       ///< steps done (1-based after the first)
-  std::int64_t steps = 0;      ///< planned steps
-  double loss = 0.0;           ///< this step's mean cross-entropy (nats per token)
-  double lr = 0.0;             ///< the learning rate used
-  double grad_norm = 0.0;      ///< before clipping
-  std::int64_t tokens = 0;     ///< tokens trained on so far in this call
-  double seconds = 0.0;        ///< wall time so far in this call
-  double tokens_per_second = 0.0;
-  double fraction = 0.0;       ///< of the run done, in [0, 1]
-};
-
-/// The losses of each step, and totals.
-struct LstmLmTrainResult {
-  std::vector<double> losses;
-  std::int64_t steps_done = 0;  ///< the optimizer's step count at the end
-  std::int64_t tokens = 0;
-  double seconds = 0.0;
-};
-
-/// One training step on the batch of `step`: forward, loss, backward, clip, AdamW update. Returns the loss.
-template <typename Scalar>
-double lstm_lm_train_step(LstmLm<Scalar>& model, const std::vector<Index>& stream, const LstmLmTrainOptions& options,
-                          nn::AdamW<Scalar>& optimizer, std::int64_t step, double lr, double* grad_norm = nullptr) {
-  const Index b_size = options.batch_size, t_size = options.seq_len;
-  const Index span = to_index(stream.size()) - t_size - 1;
-  ELM_EXPECT(span >= 0, InvalidArgument, "elm::models::train_lstm_lm: the stream has ", stream.size(),
-             " tokens, expected at least seq_len + 1 = ", t_size + 1);
-  // 1) the batch of this step: B random windows, drawn from an rng that depends only on (seed, step)
-  Rng rng(options.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(step));
-  std::vector<Index> inputs(to_size(b_size * t_size)), targets(to_size(b_size * t_size));
-  for (Index b = 0; b < b_size; ++b) {
-    const Index start = static_cast<Index>(rng.below(static_cast<std::uint64_t>(span) + 1));
-    for (Index t = 0; t < t_size; ++t) {
-      inputs[to_size(b * t_size + t)] = stream[to_size(start + t)];
-      targets[to_size(b * t_size + t)] = stream[to_size(start + t + 1)];
-    }
-  }
-  // 2) forward, loss, backward
-  const std::vector<Index> lengths(to_size(b_size), t_size);
-  typename LstmLm<Scalar>::Cache cache;
-  Matrix<Scalar> logits, dlogits;
-  model.forward(inputs, lengths, logits, nullptr, nullptr, &cache);
-  const Scalar loss = nn::cross_entropy<Scalar>(logits, targets, {}, &dlogits);
-  model.zero_grad();
-  model.backward(cache, dlogits);
-  // 3) clip and update
-  const double norm = options.clip_norm > 0.0 ? nn::clip_grad_norm(model, options.clip_norm) : nn::grad_norm(model);
-  ELM_EXPECT(std::isfinite(static_cast<double>(loss)) && std::isfinite(norm), NumericalError,
-             "elm::models::train_lstm_lm: step ", step, " gave loss ", loss, " and gradient norm ", norm,
-             ", expected finite values (lower the learning rate)");
-  if (grad_norm) *grad_norm = norm;
-  optimizer.set_lr(lr);
-  optimizer.step(model);
-  return static_cast<double>(loss);
-}
-
-/// Trains `model` on a stream of token ids (sentences joined, each followed by its end token) with `optimizer`,
-/// from optimizer.steps() (0 for a fresh run, the restored count for a resumed one) up to options.steps.
-/// progress (optional) is called after every step. Throws InvalidArgument for bad options or a stream shorter
-/// than seq_len + 1, RangeError for an id outside [0, V), NumericalError when the loss diverges.
-template <typename Scalar>
-LstmLmTrainResult train_lstm_lm(LstmLm<Scalar>& model, const std::vector<Index>& stream,
-                                const LstmLmTrainOptions& options, nn::AdamW<Scalar>& optimizer,
-                                const std::function<void(const LstmLmProgress&)>& progress = {}) {
-  constexpr const char* where = "elm::models::train_lstm_lm";
-  check_argument(options.batch_size > 0 && options.seq_len > 0, where, "expected batch_size and seq_len > 0, got ",
-                 options.batch_size, " and ", options.seq_len);
-  check_argument(options.steps > options.warmup && options.warmup >= 0, where,
-                 "expected 0 <= warmup < steps, got warmup = ", options.warmup, ", steps = ", options.steps);
-  check_argument(options.lr > 0.0 && options.min_lr_fraction >= 0.0 && options.min_lr_fraction <= 1.0, where,
-                 "expected lr > 0 and min_lr_fraction in [0, 1], got ", options.lr, " and ", options.min_lr_fraction);
-  for (Index id : stream) check_id(id, model.config().vocab_size, where, "token id");
-  const auto schedule =
-      nn::LrSchedule::warmup_cosine(options.lr, options.warmup, options.steps, options.lr * options.min_lr_fraction);
-  LstmLmTrainResult result;
-  const auto t0 = std::chrono::steady_clock::now();
-  const std::int64_t tokens_per_step = options.batch_size * options.seq_len;
-  for (std::int64_t step = optimizer.steps(); step < options.steps; ++step) {
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    double fraction = static_cast<double>(step) / static_cast<double>(options.steps);
-    double lr = schedule(step);
-    if (options.max_seconds > 0.0) {
-      const double by_time = elapsed / options.max_seconds;
-      if (by_time >= 1.0) break;
-      fraction = std::max(fraction, by_time);
-      // the same warmup, then cosine over the time budget
-      const double warm = static_cast<double>(step + 1) / static_cast<double>(std::max<std::int64_t>(options.warmup, 1));
-      const double floor = options.lr * options.min_lr_fraction;
-      lr = step < options.warmup ? options.lr * warm
-                                 : floor + (options.lr - floor) * 0.5 * (1.0 + std::cos(3.14159265358979323846 * fraction));
-    }
-    double norm = 0.0;
-    const double loss = lstm_lm_train_step(model, stream, options, optimizer, step, lr, &norm);
-    result.losses.push_back(loss);
-    result.tokens += tokens_per_step;
-    if (progress) {
-      LstmLmProgress p;
-      p.step = step + 1;
-      p.steps = options.steps;
-      p.loss = loss;
-      p.lr = lr;
-      p.grad_norm = norm;
-      p.tokens = result.tokens;
-      p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      p.tokens_per_second = p.seconds > 0.0 ? static_cast<double>(p.tokens) / p.seconds : 0.0;
-      p.fraction = std::max(fraction, static_cast<double>(step + 1) / static_cast<double>(options.steps));
-      progress(p);
-    }
-  }
-  result.steps_done = optimizer.steps();
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return result;
-}
 
 /// Natural-log probability of every token of every sentence, each scored on its own from a zero state:
 /// the input is bos_id then the sentence, the targets the sentence then eos_id (so a sentence of k tokens gives
@@ -313,24 +242,34 @@ std::vector<std::vector<double>> lstm_lm_sentence_log_probs(const LstmLm<Scalar>
 }
 
 /// Draws up to max_tokens tokens after `prompt` (which starts with the boundary token for a new sentence),
-/// stopping after stop_id (-1: never), from softmax(logits / temperature). The same rng state gives the same
-/// text. Throws InvalidArgument for an empty prompt or temperature <= 0, RangeError for a bad id.
+/// stopping after stop_id (-1: never), from softmax(logits / temperature) restricted to the top_k most likely
+/// tokens (0: all; ties with the k-th kept, as Hugging Face's top-k filter). The same rng state gives the same
+/// text. Throws InvalidArgument for an empty prompt, temperature <= 0 or top_k < 0, RangeError for a bad id.
 template <typename Scalar>
 std::vector<Index> lstm_lm_sample(const LstmLm<Scalar>& model, const std::vector<Index>& prompt, Index max_tokens,
-                                  Index stop_id, double temperature, Rng& rng) {
+                                  Index stop_id, double temperature, Rng& rng, Index top_k = 0) {
   constexpr const char* where = "elm::models::lstm_lm_sample";
   check_argument(!prompt.empty(), where, "expected a non-empty prompt");
   check_argument(temperature > 0.0, where, "expected temperature > 0, got ", temperature);
+  check_argument(top_k >= 0, where, "expected top_k >= 0 (0: no limit), got ", top_k);
   typename LstmLm<Scalar>::State state;
   Matrix<Scalar> logits;
   model.forward(prompt, {to_index(prompt.size())}, logits, nullptr, &state);
   std::vector<Index> out;
   Vector<double> p(model.config().vocab_size);
+  std::vector<double> sorted;
   for (Index n = 0; n < max_tokens; ++n) {
-    // softmax of the last column at the given temperature, then one inverse-CDF draw
-    const auto last = logits.col(logits.cols() - 1);
-    p = last.template cast<double>() / temperature;
-    p = (p.array() - p.maxCoeff()).exp().matrix();
+    // 1) logits of the last position at the given temperature; 2) below the k-th largest: probability 0;
+    // 3) softmax and one inverse-CDF draw
+    p = logits.col(logits.cols() - 1).template cast<double>() / temperature;
+    double threshold = -std::numeric_limits<double>::infinity();
+    if (top_k > 0 && top_k < p.size()) {
+      sorted.assign(p.data(), p.data() + p.size());
+      std::nth_element(sorted.begin(), sorted.begin() + (top_k - 1), sorted.end(), std::greater<double>());
+      threshold = sorted[to_size(top_k - 1)];
+    }
+    const double max = p.maxCoeff();
+    for (Index v = 0; v < p.size(); ++v) p(v) = p(v) < threshold ? 0.0 : std::exp(p(v) - max);
     const double u = rng.uniform() * p.sum();
     Index next = p.size() - 1;
     double acc = 0.0;
@@ -349,98 +288,52 @@ std::vector<Index> lstm_lm_sample(const LstmLm<Scalar>& model, const std::vector
   return out;
 }
 
-/// The tokens of one line: words (split at spaces) or characters (bytes; the bundled corpora are ASCII after
-/// lower-casing, and a space is a token of its own).
-inline std::vector<std::string> lstm_lm_tokens(std::string_view line, bool chars) {
-  std::vector<std::string> out;
-  if (chars) {
-    for (char ch : line) out.emplace_back(1, ch);
-    return out;
-  }
-  std::size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && line[i] == ' ') ++i;
-    std::size_t j = i;
-    while (j < line.size() && line[j] != ' ') ++j;
-    if (j > i) out.emplace_back(line.substr(i, j - i));
-    i = j;
-  }
-  return out;
+/// Writes a model's parameters with its configuration (metadata(), plus `extra`, e.g. how its text was
+/// tokenized) as one safetensors file, atomically. load_lstm_lm reads it back.
+template <typename Scalar>
+void save_lstm_lm(const std::string& path, const LstmLm<Scalar>& model,
+                  const std::map<std::string, std::string>& extra = {}) {
+  auto meta = extra;
+  for (const auto& [key, value] : model.metadata()) meta[key] = value;
+  io::save_parameters(path, model, meta);
 }
 
-/// A corpus prepared for an LstmLm: the vocabulary (id 0 "<unk>", id 1 "</s>", then the training tokens seen
-/// at least min_count times, most frequent first), the training stream "</s> s_1 </s> s_2 </s> ...", and the
-/// held-out sentences as ids. Tokens below min_count map to <unk>, so the model learns <unk> from them.
-struct LstmLmCorpus {
-  static constexpr Index unk_id = 0;
-  static constexpr Index boundary_id = 1;  ///< </s>: ends a sentence, and is the input before its first token
-  bool chars = false;
-  std::vector<std::string> tokens;
-  std::unordered_map<std::string, Index> ids;
-  std::vector<Index> train_stream;
-  std::vector<std::vector<Index>> test_sentences;
-  /// Training token types mapped to <unk>, plus one for types never seen: how many types share <unk>'s mass.
-  Index unk_types = 1;
-
-  Index vocab_size() const { return to_index(tokens.size()); }
-  /// Ids of a line's tokens (unknown ones as <unk>).
-  std::vector<Index> encode(std::string_view line) const {
-    std::vector<Index> out;
-    for (const auto& token : lstm_lm_tokens(line, chars)) {
-      const auto it = ids.find(token);
-      out.push_back(it == ids.end() ? unk_id : it->second);
-    }
-    return out;
+/// Reads a model that save_lstm_lm wrote: the configuration from its metadata, then every parameter, strictly.
+/// metadata (optional) receives the file's metadata. Throws IoError for a file that cannot be read, FormatError
+/// for one that is not safetensors, holds another architecture, lacks a size or a tensor or has one too many,
+/// ShapeError for a tensor of the wrong shape.
+template <typename Scalar = float>
+LstmLm<Scalar> load_lstm_lm(const std::string& path, std::map<std::string, std::string>* metadata = nullptr) {
+  constexpr const char* where = "elm::models::load_lstm_lm";
+  std::map<std::string, std::string> meta;
+  LstmLmConfig config;
+  {
+    const io::SafetensorsReader reader(path);
+    meta = reader.metadata();
+    config = LstmLm<Scalar>::config_from_metadata(meta, path);
+    // The sizes agree with the tensors before a model of those sizes is allocated (a corrupt size would ask for
+    // any amount of memory; the tensors' sizes are bounded by the file's).
+    const auto expect = [&](const std::string& name, const std::vector<Index>& shape) {
+      ELM_EXPECT(reader.contains(name), FormatError, where, ": ", path, " is missing tensor '", name, "'");
+      ELM_EXPECT(reader.info(name).shape == shape, ShapeError, where, ": tensor '", name, "' in ", path,
+                 " has shape ", io::detail::shape_text(reader.info(name).shape), ", expected ",
+                 io::detail::shape_text(shape), " from the metadata's sizes");
+    };
+    expect("embedding.weight", {config.vocab_size, config.embedding_dim});
+    expect("head.weight", {config.vocab_size, config.hidden_size});
+    expect("lstm.weight_hh_l" + std::to_string(config.num_layers - 1), {4 * config.hidden_size, config.hidden_size});
   }
-  /// Text of ids: words joined by spaces, characters concatenated; </s> ends the text.
-  std::string decode(const std::vector<Index>& sequence) const {
-    std::string out;
-    for (Index id : sequence) {
-      if (id == boundary_id) break;
-      if (!chars && !out.empty()) out += ' ';
-      out += tokens.at(to_size(id));
-    }
-    return out;
-  }
-};
-
-/// Builds an LstmLmCorpus from lines of training and held-out text. Throws InvalidArgument for min_count < 1 or
-/// an empty training set.
-inline LstmLmCorpus make_lstm_lm_corpus(const std::vector<std::string>& train, const std::vector<std::string>& test,
-                                        bool chars, Index min_count = 2) {
-  constexpr const char* where = "elm::models::make_lstm_lm_corpus";
-  check_argument(min_count >= 1, where, "expected min_count >= 1, got ", min_count);
-  check_argument(!train.empty(), where, "expected training lines, got none");
-  LstmLmCorpus c;
-  c.chars = chars;
-  std::unordered_map<std::string, std::int64_t> counts;
-  for (const auto& line : train)
-    for (auto& token : lstm_lm_tokens(line, chars)) ++counts[token];
-  std::vector<std::pair<std::string, std::int64_t>> sorted(counts.begin(), counts.end());
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
-    return a.second != b.second ? a.second > b.second : a.first < b.first;
-  });
-  c.tokens = {"<unk>", "</s>"};
-  for (const auto& [token, count] : sorted) {
-    if (count >= min_count && token != "<unk>" && token != "</s>")
-      c.tokens.push_back(token);
-    else
-      ++c.unk_types;
-  }
-  for (std::size_t i = 0; i < c.tokens.size(); ++i) c.ids.emplace(c.tokens[i], to_index(i));
-  c.train_stream.push_back(LstmLmCorpus::boundary_id);
-  for (const auto& line : train) {
-    for (Index id : c.encode(line)) c.train_stream.push_back(id);
-    c.train_stream.push_back(LstmLmCorpus::boundary_id);
-  }
-  for (const auto& line : test) c.test_sentences.push_back(c.encode(line));
-  return c;
+  LstmLm<Scalar> model(config);
+  io::load_parameters(path, model);
+  if (metadata) *metadata = std::move(meta);
+  return model;
 }
 
-/// Held-out perplexity of an LstmLm, with the conventions of NgramModel::perplexity: every token and the </s>
-/// of every sentence is predicted, each sentence from its start. A token outside the model's vocabulary is
-/// scored as p(<unk>) / unk_types (<unk>'s mass shared evenly by the types it stands for), so the number is
-/// comparable with a model whose vocabulary holds every training type.
+/// Held-out perplexity of an LstmLm, with the conventions of NgramModel::perplexity: every token and the
+/// boundary after every sentence is predicted, each sentence from its start (the boundary id as its first
+/// input). A token that the vocabulary maps to unk_id is scored as p(<unk>) / unk_types (<unk>'s mass shared
+/// evenly by the types it stands for: the training types left out of the vocabulary, plus one for types never
+/// seen), so the number is comparable with a model whose vocabulary holds every training type.
 struct LstmLmPerplexity {
   double log_prob = 0.0;  ///< natural log, summed
   Index tokens = 0;
@@ -448,17 +341,20 @@ struct LstmLmPerplexity {
   double perplexity() const { return std::exp(-log_prob / static_cast<double>(tokens)); }
 };
 
+/// See LstmLmPerplexity. sentences: ids (no boundaries). Throws InvalidArgument for unk_types < 1, RangeError
+/// for an id outside [0, V).
 template <typename Scalar>
-LstmLmPerplexity lstm_lm_perplexity(const LstmLm<Scalar>& model, const LstmLmCorpus& corpus, Index batch_size = 64) {
-  const auto scores = lstm_lm_sentence_log_probs(model, corpus.test_sentences, LstmLmCorpus::boundary_id,
-                                                 LstmLmCorpus::boundary_id, batch_size);
+LstmLmPerplexity lstm_lm_perplexity(const LstmLm<Scalar>& model, const std::vector<std::vector<Index>>& sentences,
+                                    Index boundary_id, Index unk_id, Index unk_types, Index batch_size = 64) {
+  check_argument(unk_types >= 1, "elm::models::lstm_lm_perplexity", "expected unk_types >= 1, got ", unk_types);
+  const auto scores = lstm_lm_sentence_log_probs(model, sentences, boundary_id, boundary_id, batch_size);
   LstmLmPerplexity result;
-  const double unk_share = std::log(static_cast<double>(corpus.unk_types));
+  const double unk_share = std::log(static_cast<double>(unk_types));
   for (std::size_t s = 0; s < scores.size(); ++s)
     for (std::size_t k = 0; k < scores[s].size(); ++k) {
       result.log_prob += scores[s][k];
       ++result.tokens;
-      if (k < corpus.test_sentences[s].size() && corpus.test_sentences[s][k] == LstmLmCorpus::unk_id) {
+      if (k < sentences[s].size() && sentences[s][k] == unk_id) {
         result.log_prob -= unk_share;
         ++result.unk_tokens;
       }

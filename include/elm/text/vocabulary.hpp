@@ -77,6 +77,23 @@ class Vocabulary {
 
   const std::vector<std::string>& tokens() const noexcept { return tokens_; }
 
+  /// The vocab.txt text that from_text reads back as this vocabulary: token i on line i, each line ended by
+  /// '\n'. Throws FormatError for a token that from_text would read differently (one with a line break or
+  /// trailing white space, or an empty one).
+  std::string to_text() const {
+    std::string out;
+    for (std::size_t i = 0; i < tokens_.size(); ++i) {
+      const std::string& t = tokens_[i];
+      const char last = t.empty() ? '\n' : t.back();
+      ELM_EXPECT(t.find('\n') == std::string::npos && last != '\n' && last != ' ' && last != '\t' && last != '\r',
+                 FormatError, "elm::text::Vocabulary::to_text: token ", i, " ('", t,
+                 "') is empty or has a line break or trailing white space, which a vocab.txt cannot hold");
+      out += t;
+      out += '\n';
+    }
+    return out;
+  }
+
  private:
   void add(std::string token, std::string_view name, std::size_t line_no = 0) {
     check_utf8(token, elm::detail::concat("elm::text::Vocabulary: ", name));

@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: MIT
+// Trainer: the training loop every model's training uses: optimizer and learning-rate schedule, gradient
+// clipping and accumulation, periodic evaluation, checkpoints that resume exactly, and a progress callback.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "elm/core/check.hpp"
+#include "elm/core/error.hpp"
+#include "elm/core/rng.hpp"
+#include "elm/core/types.hpp"
+#include "elm/io/safetensors.hpp"
+#include "elm/io/training_state.hpp"
+#include "elm/nn/layer.hpp"
+#include "elm/nn/optim/clip.hpp"
+#include "elm/nn/optim/schedule.hpp"
+
+namespace elm::train {
+
+/// What a forward over one batch reports: the loss summed over its items (tokens, or examples) and how many
+/// items count. Summed, not averaged: the trainer divides by the count of a whole step, whatever the sizes of
+/// its micro-batches.
+struct Loss {
+  double sum = 0.0;
+  std::int64_t count = 0;
+  /// The mean loss per item (0 for no items).
+  double mean() const { return count > 0 ? sum / static_cast<double>(count) : 0.0; }
+  Loss& operator+=(const Loss& other) {
+    sum += other.sum;
+    count += other.count;
+    return *this;
+  }
+};
+
+/// Settings of a Trainer.
+struct TrainerOptions {
+  std::int64_t steps = 1000;  ///< optimizer steps of the whole run: a run, resumed or not, ends at this step
+  /// The learning rate of each step (warmup and cosine or linear decay, or constant), set on the optimizer
+  /// before the step.
+  nn::LrSchedule schedule = nn::LrSchedule::constant(1e-3);
+  Index accumulation = 1;       ///< micro-batches whose gradients one optimizer step sums
+  double clip_norm = 0.0;       ///< clip the global gradient norm to this before each step (0: no clipping)
+  std::int64_t eval_every = 0;  ///< evaluate on the held-out batches every this many steps (0: at the end only)
+  std::string checkpoint_path;  ///< where checkpoints are written ("": none)
+  std::int64_t checkpoint_every = 0;  ///< write a checkpoint every this many steps (0: at the end of a run only)
+  /// Added to every checkpoint's metadata, e.g. the model's configuration so a program can rebuild it.
+  std::map<std::string, std::string> checkpoint_metadata;
+  /// > 0: stop after this many seconds, the schedule's decay following the elapsed fraction of them rather than
+  /// the steps (a run of a fixed duration; unlike a run of fixed steps, not reproducible across machines).
+  double max_seconds = 0.0;
+  std::uint64_t seed = 1;  ///< of the generator training forwards draw from (dropout, sampling in the loss)
+};
+
+/// What the progress callback sees after each step.
+struct Progress {
+  std::int64_t step = 0;    ///< steps done (1 after the first step of a fresh run)
+  std::int64_t steps = 0;   ///< steps planned
+  double loss = 0.0;        ///< this step's mean loss over its micro-batches' items
+  double lr = 0.0;          ///< the learning rate of this step
+  double grad_norm = 0.0;   ///< the global gradient norm before clipping
+  std::int64_t tokens = 0;  ///< items trained on so far in this run() call
+  double seconds = 0.0;     ///< wall time so far in this run() call
+  double tokens_per_second = 0.0;
+  double fraction = 0.0;            ///< of the run done, in [0, 1] (by steps, or by time under max_seconds)
+  std::optional<double> eval_loss;  ///< the held-out mean loss, when this step evaluated
+};
+
+/// A held-out evaluation: the mean loss over every item of the held-out batches after `step` steps.
+struct Evaluation {
+  std::int64_t step = 0;
+  double loss = 0.0;
+  std::int64_t tokens = 0;
+  /// exp(loss): the perplexity, when the loss is a cross-entropy in nats.
+  double perplexity() const { return std::exp(loss); }
+};
+
+/// What run() did.
+struct TrainResult {
+  std::vector<double> losses;            ///< the mean loss of each step run
+  std::vector<Evaluation> evaluations;   ///< periodic, and one at the end when held-out data was given
+  std::int64_t first_step = 0;           ///< the step the call started at (> 0 after resume)
+  std::int64_t steps_done = 0;           ///< the step it ended at
+  std::int64_t tokens = 0;
+  double seconds = 0.0;
+  bool out_of_time = false;  ///< stopped by max_seconds before options.steps
+};
+
+/// Metadata keys a trainer's checkpoint adds to io::save_training_state's.
+inline constexpr const char* checkpoint_rng_key = "trainer.rng_state";
+inline constexpr const char* checkpoint_position_key = "trainer.data_position";
+inline constexpr const char* checkpoint_accumulation_key = "trainer.accumulation";
+
+namespace detail {
+
+/// The generator's state as six hexadecimal numbers: four words, the spare normal draw's bits, its flag.
+inline std::string rng_state_text(const Rng::State& s) {
+  char buffer[6 * 17 + 1];
+  std::snprintf(buffer, sizeof buffer, "%016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %d",
+                s.words[0], s.words[1], s.words[2], s.words[3], s.spare_normal_bits, s.has_spare_normal ? 1 : 0);
+  return buffer;
+}
+
+/// Parses what rng_state_text wrote. Throws FormatError naming `path` for anything else.
+inline Rng::State parse_rng_state(const std::string& text, const std::string& path) {
+  Rng::State s;
+  std::uint64_t values[6] = {};
+  const char* p = text.c_str();
+  for (int i = 0; i < 6; ++i) {
+    char* end = nullptr;
+    values[i] = std::strtoull(p, &end, 16);
+    ELM_EXPECT(end != p, FormatError, "elm::train::Trainer::resume: ", path, " has ", checkpoint_rng_key, " = '",
+               text, "', expected six hexadecimal numbers");
+    p = end;
+  }
+  ELM_EXPECT(*p == '\0' && values[5] <= 1, FormatError, "elm::train::Trainer::resume: ", path, " has ",
+             checkpoint_rng_key, " = '", text, "', expected six hexadecimal numbers, the last 0 or 1");
+  for (int i = 0; i < 4; ++i) s.words[i] = values[i];
+  s.spare_normal_bits = values[4];
+  s.has_spare_normal = values[5] == 1;
+  return s;
+}
+
+/// A non-negative integer of a checkpoint's metadata. Throws FormatError naming `path` and `key`.
+inline std::uint64_t parse_count(const std::map<std::string, std::string>& meta, const char* key,
+                                 const std::string& path) {
+  const auto it = meta.find(key);
+  ELM_EXPECT(it != meta.end(), FormatError, "elm::train::Trainer::resume: ", path, " lacks the '", key,
+             "' metadata (is it a trainer's checkpoint?)");
+  const std::string& text = it->second;
+  char* end = nullptr;
+  const std::uint64_t value = std::strtoull(text.c_str(), &end, 10);
+  ELM_EXPECT(!text.empty() && text[0] != '-' && *end == '\0', FormatError, "elm::train::Trainer::resume: ", path,
+             " has ", key, " = '", text, "', expected a non-negative integer");
+  return value;
+}
+
+}  // namespace detail
+
+/// The training loop, written once for every model. Each step: the gradients are zeroed; `accumulation`
+/// micro-batches are drawn from the data source and handed to the step function, which runs forward and
+/// backward and returns the summed loss and its item count; the summed gradients are divided by the step's
+/// item count (so they are those of the step's mean loss), clipped to clip_norm, and the optimizer steps at
+/// the schedule's rate. Every eval_every steps (and at the end) the evaluation function scores the held-out
+/// batches; every checkpoint_every steps (and at the end) a checkpoint is written.
+///
+/// What plugs in:
+/// - Model: anything with for_each_parameter (mutable and const; nn::has_parameters_v), the parameters the
+///   optimizer updates and the checkpoint holds.
+/// - Optimizer: nn::Sgd, nn::Adam, nn::AdamW (set_lr, step(model), steps, for_each_state, init_state).
+/// - Source: the training data, `batch_type next()` (the next micro-batch), `std::uint64_t position() const`
+///   (micro-batches drawn so far) and `void seek(std::uint64_t)` (continue from a position), so that a
+///   checkpoint can record where the data was and a resumed run draws the same batches.
+/// - The step function Loss(const batch_type&, const nn::ForwardContext&): forward in the training context it
+///   is given (whose generator is the trainer's, checkpointed), and backward of the summed loss into the
+///   parameters' gradients. The evaluation function Loss(const batch_type&): forward only.
+///
+/// A checkpoint is one safetensors file (io::save_training_state, written atomically): the parameters, the
+/// optimizer's state, the step, the trainer's generator, the data position and options.checkpoint_metadata.
+/// resume() restores all of it, so a run stopped and resumed gives bit-identical parameters to one that never
+/// stopped (for a run of fixed steps; single-threaded, or with thread-count-independent kernels).
+/// Throws InvalidArgument for bad options, NumericalError when a loss or gradient norm is not finite.
+template <typename Model, typename Optimizer, typename Source>
+class Trainer {
+  static_assert(nn::has_parameters_v<Model>,
+                "elm::train::Trainer: the model needs for_each_parameter(prefix, f), mutable and const");
+
+ public:
+  using batch_type = typename Source::batch_type;
+  using StepFunction = std::function<Loss(const batch_type&, const nn::ForwardContext&)>;
+  using EvalFunction = std::function<Loss(const batch_type&)>;
+  using ProgressFunction = std::function<void(const Progress&)>;
+
+  /// The model, optimizer and data are the caller's and must outlive the trainer.
+  Trainer(Model& model, Optimizer& optimizer, Source& data, StepFunction step_function, TrainerOptions options = {})
+      : model_(model), optimizer_(optimizer), data_(data), step_function_(std::move(step_function)),
+        options_(std::move(options)), rng_(options_.seed) {
+    constexpr const char* where = "elm::train::Trainer";
+    check_argument(static_cast<bool>(step_function_), where, "expected a step function, got an empty one");
+    check_argument(options_.steps > 0, where, "expected steps > 0, got ", options_.steps);
+    check_argument(options_.accumulation >= 1, where, "expected accumulation >= 1, got ", options_.accumulation);
+    check_argument(options_.clip_norm >= 0.0, where, "expected clip_norm >= 0 (0: no clipping), got ",
+                   options_.clip_norm);
+    check_argument(options_.eval_every >= 0 && options_.checkpoint_every >= 0, where,
+                   "expected eval_every >= 0 and checkpoint_every >= 0, got ", options_.eval_every, " and ",
+                   options_.checkpoint_every);
+    check_argument(options_.checkpoint_every == 0 || !options_.checkpoint_path.empty(), where,
+                   "checkpoint_every = ", options_.checkpoint_every, " needs a checkpoint_path");
+    check_argument(options_.max_seconds >= 0.0, where, "expected max_seconds >= 0, got ", options_.max_seconds);
+  }
+
+  /// Held-out data and how to score it: evaluate() and run()'s periodic evaluations use them.
+  void set_evaluation(std::vector<batch_type> batches, EvalFunction evaluate) {
+    check_argument(static_cast<bool>(evaluate) && !batches.empty(), "elm::train::Trainer::set_evaluation",
+                   "expected held-out batches and an evaluation function");
+    eval_batches_ = std::move(batches);
+    eval_function_ = std::move(evaluate);
+  }
+
+  /// Called after every step of run().
+  void set_progress(ProgressFunction progress) { progress_ = std::move(progress); }
+
+  const TrainerOptions& options() const { return options_; }
+  /// Steps done (restored by resume).
+  std::int64_t step() const { return step_; }
+  /// The generator training forwards draw from (seeded with options.seed; restored by resume).
+  Rng& rng() { return rng_; }
+
+  /// Trains from step() up to options.steps (or until max_seconds), evaluating and checkpointing on the way.
+  TrainResult run() {
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    const auto elapsed = [&] { return std::chrono::duration<double>(clock::now() - t0).count(); };
+    TrainResult result;
+    result.first_step = step_;
+    std::int64_t last_checkpoint = -1;
+    while (step_ < options_.steps) {
+      const double seconds = elapsed();
+      const double by_time = options_.max_seconds > 0.0 ? seconds / options_.max_seconds : 0.0;
+      if (by_time >= 1.0) {
+        result.out_of_time = true;
+        break;
+      }
+      const double lr = options_.schedule(schedule_step(by_time));
+      Progress p;
+      p.lr = lr;
+      const Loss loss = one_step(lr, p.grad_norm);
+      p.loss = loss.mean();
+      result.losses.push_back(p.loss);
+      result.tokens += loss.count;
+      if (should_evaluate()) {
+        result.evaluations.push_back(evaluate());
+        p.eval_loss = result.evaluations.back().loss;
+      }
+      if (options_.checkpoint_every > 0 && step_ % options_.checkpoint_every == 0) {
+        save_checkpoint(options_.checkpoint_path);
+        last_checkpoint = step_;
+      }
+      if (progress_) {
+        p.step = step_;
+        p.steps = options_.steps;
+        p.tokens = result.tokens;
+        p.seconds = elapsed();
+        p.tokens_per_second = p.seconds > 0.0 ? static_cast<double>(p.tokens) / p.seconds : 0.0;
+        const double by_steps = static_cast<double>(step_) / static_cast<double>(options_.steps);
+        p.fraction = std::min(1.0, std::max(by_steps, options_.max_seconds > 0.0 ? p.seconds / options_.max_seconds : 0.0));
+        progress_(p);
+      }
+    }
+    if (eval_function_ && (result.evaluations.empty() || result.evaluations.back().step != step_))
+      result.evaluations.push_back(evaluate());
+    if (!options_.checkpoint_path.empty() && last_checkpoint != step_) save_checkpoint(options_.checkpoint_path);
+    result.steps_done = step_;
+    result.seconds = elapsed();
+    return result;
+  }
+
+  /// The mean loss over every item of the held-out batches (an inference forward each). Throws InvalidArgument
+  /// when set_evaluation was not called.
+  Evaluation evaluate() const {
+    check_argument(static_cast<bool>(eval_function_), "elm::train::Trainer::evaluate",
+                   "no held-out data: call set_evaluation first");
+    Loss total;
+    for (const auto& batch : eval_batches_) total += eval_function_(batch);
+    Evaluation e;
+    e.step = step_;
+    e.loss = total.mean();
+    e.tokens = total.count;
+    return e;
+  }
+
+  /// Writes the checkpoint (see the class comment) to `path`, atomically: a crash leaves the previous one.
+  void save_checkpoint(const std::string& path) {
+    auto meta = options_.checkpoint_metadata;
+    meta[checkpoint_rng_key] = detail::rng_state_text(rng_.state());
+    meta[checkpoint_position_key] = std::to_string(data_.position());
+    meta[checkpoint_accumulation_key] = std::to_string(options_.accumulation);
+    io::save_training_state(path, model_, optimizer_, step_, meta);
+  }
+
+  /// Restores a checkpoint of save_checkpoint: parameters, optimizer state, step, generator and data position.
+  /// Returns the checkpoint's metadata. Throws what io::load_training_state throws (FormatError, ShapeError,
+  /// IoError: then nothing has changed), FormatError for missing or malformed trainer metadata, and
+  /// InvalidArgument when the checkpoint's accumulation differs from options.accumulation (its batches would
+  /// not be the same).
+  std::map<std::string, std::string> resume(const std::string& path) {
+    // 1) the trainer's own metadata, checked before anything changes
+    std::map<std::string, std::string> meta;
+    {
+      const io::SafetensorsReader reader(path);
+      meta = reader.metadata();
+    }
+    const auto rng_it = meta.find(checkpoint_rng_key);
+    ELM_EXPECT(rng_it != meta.end(), FormatError, "elm::train::Trainer::resume: ", path, " lacks the '",
+               checkpoint_rng_key, "' metadata (is it a trainer's checkpoint?)");
+    const Rng::State rng_state = detail::parse_rng_state(rng_it->second, path);
+    const std::uint64_t position = detail::parse_count(meta, checkpoint_position_key, path);
+    const std::uint64_t accumulation = detail::parse_count(meta, checkpoint_accumulation_key, path);
+    check_argument(accumulation == static_cast<std::uint64_t>(options_.accumulation), "elm::train::Trainer::resume",
+                   path, " was written with accumulation = ", accumulation, ", expected this trainer's ",
+                   options_.accumulation);
+    Rng restored;
+    restored.set_state(rng_state);
+    // 2) parameters, optimizer state and step, all or nothing
+    auto full = io::load_training_state(path, model_, optimizer_);
+    step_ = std::stoll(full.at("step"));
+    rng_ = restored;
+    data_.seek(position);
+    return full;
+  }
+
+ private:
+  // The step the schedule is read at: the step itself, or under a time budget, once the warmup is over, the
+  // point of the decay that the elapsed fraction of the budget has reached, if that is further.
+  std::int64_t schedule_step(double by_time) const {
+    const std::int64_t warmup = options_.schedule.warmup_steps();
+    const std::int64_t total = options_.schedule.total_steps();
+    if (options_.max_seconds <= 0.0 || step_ < warmup || total <= warmup) return step_;
+    const auto decayed = warmup + static_cast<std::int64_t>(by_time * static_cast<double>(total - warmup));
+    return std::max(step_, decayed);
+  }
+
+  bool should_evaluate() const {
+    if (!eval_function_) return false;
+    return step_ == options_.steps || (options_.eval_every > 0 && step_ % options_.eval_every == 0);
+  }
+
+  // 1) zero, 2) forward and backward of each micro-batch, 3) mean, 4) clip, 5) update.
+  Loss one_step(double lr, double& norm) {
+    model_.for_each_parameter("", [](const std::string&, auto& p) { p.zero_grad(); });
+    Loss loss;
+    for (Index k = 0; k < options_.accumulation; ++k)
+      loss += step_function_(data_.next(), nn::ForwardContext::train(rng_));
+    ELM_EXPECT(loss.count > 0, InvalidArgument, "elm::train::Trainer: step ", step_,
+               ": the step function reported 0 items, expected a positive count to average over");
+    const double scale = 1.0 / static_cast<double>(loss.count);
+    model_.for_each_parameter("", [&](const std::string&, auto& p) {
+      using Scalar = typename std::decay_t<decltype(p.value)>::Scalar;
+      if (p.trainable) p.grad *= static_cast<Scalar>(scale);  // an unallocated gradient stays empty
+    });
+    norm = options_.clip_norm > 0.0 ? nn::clip_grad_norm(model_, options_.clip_norm) : nn::grad_norm(model_);
+    ELM_EXPECT(std::isfinite(loss.sum) && std::isfinite(norm), NumericalError, "elm::train::Trainer: step ", step_,
+               " gave mean loss ", loss.mean(), " and gradient norm ", norm,
+               ", expected finite values (lower the learning rate?)");
+    optimizer_.set_lr(lr);
+    optimizer_.step(model_);
+    ++step_;
+    return loss;
+  }
+
+  Model& model_;
+  Optimizer& optimizer_;
+  Source& data_;
+  StepFunction step_function_;
+  TrainerOptions options_;
+  Rng rng_;
+  std::int64_t step_ = 0;
+  std::vector<batch_type> eval_batches_;
+  EvalFunction eval_function_;
+  ProgressFunction progress_;
+};
+
+}  // namespace elm::train
