@@ -14,6 +14,7 @@
 
 #include "common/austen.hpp"
 #include "common/lm_corpus.hpp"
+#include "common/ngram_baseline.hpp"
 #include "elm/classic/ngram_estimate.hpp"
 #include "elm/models/lstm_lm.hpp"
 #include "elm/nn/optim/adamw.hpp"
@@ -79,25 +80,15 @@ int main(int argc, char** argv) {
 
     // 2) Characters: n-gram baselines, then an LSTM on the same characters, so their perplexities compare.
     fmt::print("[2/3] characters: n-gram models\n");
-    struct Baseline {
-      std::string name;
-      elm::classic::Smoothing smoothing;
-      int order;
-      double k;
-    };
-    const std::vector<Baseline> baselines{{"3-gram, add-k (k = 0.01)", elm::classic::Smoothing::add_k, 3, 0.01},
-                                          {"5-gram, interpolated modified Kneser-Ney", elm::classic::Smoothing::kneser_ney, 5, 0},
-                                          {"7-gram, interpolated modified Kneser-Ney", elm::classic::Smoothing::kneser_ney, 7, 0}};
+    using elm::classic::Smoothing;
+    const std::vector<elm::examples::NgramBaseline> baselines{
+        {"3-gram, add-k (k = 0.01)", Smoothing::add_k, 3, 0.01},
+        {"5-gram, interpolated modified Kneser-Ney", Smoothing::kneser_ney, 5, 0},
+        {"7-gram, interpolated modified Kneser-Ney", Smoothing::kneser_ney, 7, 0}};
     std::vector<double> baseline_ppl;
     std::string ngram_sample;
     for (const auto& b : baselines) {
-      elm::classic::NgramEstimateOptions char_options;
-      char_options.order = b.order;
-      char_options.chars = true;
-      char_options.smoothing = b.smoothing;
-      char_options.add_k = b.k;
-      char_options.kneser_ney.discount_fallback = true;  // character unigrams have no count-1 types
-      const auto model = elm::classic::estimate_ngram_model(split.train, char_options);
+      const auto model = elm::examples::estimate_baseline(b, split, /*chars=*/true);
       baseline_ppl.push_back(model.perplexity(split.test, true).perplexity());
       bar("estimate", double(baseline_ppl.size()) / double(baselines.size()), b.name);
       if (b.order == 7) {

@@ -19,7 +19,7 @@
 
 #include "common/austen.hpp"
 #include "common/lm_corpus.hpp"
-#include "elm/classic/ngram_estimate.hpp"
+#include "common/ngram_baseline.hpp"
 #include "elm/io/atomic_file.hpp"
 #include "elm/io/mapped_file.hpp"
 #include "elm/models/lstm_lm.hpp"
@@ -197,16 +197,19 @@ int train(const TrainArgs& a) {
 
   auto last_draw = std::chrono::steady_clock::now() - std::chrono::seconds(1);
   elm::train::Progress last{};
+  bool last_on_its_line = false;  // the last step's line is drawn and ended (an evaluation ends its line)
   trainer.set_progress([&](const elm::train::Progress& p) {
     last = p;
+    last_on_its_line = false;
     const auto now = std::chrono::steady_clock::now();
     if (!a.quiet && (p.eval_loss || now - last_draw > std::chrono::milliseconds(250))) {
       draw_progress(p, false);
       last_draw = now;
+      last_on_its_line = p.eval_loss.has_value();
     }
   });
   const auto result = trainer.run();
-  if (!a.quiet && !result.losses.empty()) draw_progress(last, true);
+  if (!a.quiet && !result.losses.empty() && !last_on_its_line) draw_progress(last, true);
   fmt::print("trained {} steps ({} tokens) in {:.1f} s: {:.0f} tokens/s; last loss {:.3f}{}\n", result.losses.size(),
              result.tokens, result.seconds, result.seconds > 0 ? double(result.tokens) / result.seconds : 0.0,
              result.losses.empty() ? 0.0 : result.losses.back(), result.out_of_time ? " (time budget reached)" : "");
@@ -234,24 +237,13 @@ int train(const TrainArgs& a) {
   fmt::print("  {:<34} {:>10.2f}\n", "LSTM LM", ppl.perplexity());
   if (!a.skip_ngram) {
     using elm::classic::Smoothing;
-    struct Baseline {
-      std::string name;
-      Smoothing smoothing;
-      double k;
-    };
-    const std::vector<Baseline> baselines{{"add-k, k = 1", Smoothing::add_k, 1.0},
-                                          {"add-k, k = 0.1", Smoothing::add_k, 0.1},
-                                          {"add-k, k = 0.01", Smoothing::add_k, 0.01},
-                                          {"interpolated modified Kneser-Ney", Smoothing::kneser_ney, 0.0}};
+    const std::vector<elm::examples::NgramBaseline> baselines{
+        {"add-k, k = 1", Smoothing::add_k, a.ngram_order, 1.0},
+        {"add-k, k = 0.1", Smoothing::add_k, a.ngram_order, 0.1},
+        {"add-k, k = 0.01", Smoothing::add_k, a.ngram_order, 0.01},
+        {"interpolated modified Kneser-Ney", Smoothing::kneser_ney, a.ngram_order, 0.0}};
     for (const auto& b : baselines) {
-      elm::classic::NgramEstimateOptions ngram_options;
-      ngram_options.order = a.ngram_order;
-      ngram_options.chars = chars;
-      ngram_options.smoothing = b.smoothing;
-      ngram_options.add_k = b.k;
-      ngram_options.kneser_ney.discount_fallback = true;  // character unigrams have no count-1 types
-      const auto ngram = elm::classic::estimate_ngram_model(split.train, ngram_options);
-      const auto np = ngram.perplexity(split.test, chars);
+      const auto np = elm::examples::estimate_baseline(b, split, chars).perplexity(split.test, chars);
       fmt::print("  {:<34} {:>10.2f}\n", fmt::format("{}-gram {}", a.ngram_order, b.name), np.perplexity());
     }
   } else {

@@ -3,8 +3,6 @@
 // and its errors for a missing, corrupt or mismatched model.
 #include <catch2/catch.hpp>
 
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -12,8 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include <sys/wait.h>
-
+#include "../common/run_program.hpp"
 #include "elm/core/rng.hpp"
 
 using Catch::Matchers::Contains;
@@ -21,23 +18,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string lstm_lm_program() {
-  const char* env = std::getenv("ELM_BIN_DIR");
-  return (env != nullptr ? std::string(env) : std::string(ELM_BINARY_DIR) + "/bin") + "/elm-lstm-lm";
-}
+std::string lstm_lm_program() { return elm_test::program_path("elm-lstm-lm"); }
 
 // Runs `elm-lstm-lm args`; returns standard output and error together, and the exit code.
-std::pair<std::string, int> run_lstm_lm(const std::string& args) {
-  const std::string cmd = "'" + lstm_lm_program() + "' " + args + " 2>&1";
-  std::FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-  const int status = pclose(pipe);
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
-}
+std::pair<std::string, int> run_lstm_lm(const std::string& args) { return elm_test::run_program("elm-lstm-lm", args); }
 
 // The number after `label` in `text` (the first match), or -1.
 double number_after(const std::string& text, const std::string& label) {

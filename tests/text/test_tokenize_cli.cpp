@@ -6,32 +6,23 @@
 #include <fstream>
 #include <string>
 
+#include "../common/run_program.hpp"
 #include "text_fixtures.hpp"
 
 namespace {
 
-std::string tokenize_binary() {
-  const char* env = std::getenv("ELM_BIN_DIR");
-  return (env != nullptr ? std::string(env) : std::string(ELM_BINARY_DIR) + "/bin") + "/elm-tokenize";
-}
+std::string tokenize_binary() { return elm_test::program_path("elm-tokenize"); }
 
-// Runs `printf '%s' input | elm-tokenize args` and returns stdout and the exit status.
+// Runs `elm-tokenize args < file` with the file holding input_file_contents; returns stdout and the exit code.
 std::pair<std::string, int> run(const std::string& input_file_contents, const std::string& args) {
   const std::string in_path = std::string(ELM_BINARY_DIR) + "/elm_tokenize_cli_input.txt";
   {
     std::ofstream f(in_path, std::ios::binary);
     f << input_file_contents;
   }
-  const std::string cmd = "'" + tokenize_binary() + "' " + args + " < '" + in_path + "' 2>/dev/null";
-  std::FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
+  auto result = elm_test::run_program("elm-tokenize", args + " < '" + in_path + "'", /*stderr_too=*/false);
   std::remove(in_path.c_str());
-  return {out, status};
+  return result;
 }
 
 }  // namespace

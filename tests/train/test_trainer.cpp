@@ -75,6 +75,17 @@ struct ListSource {
   void seek(std::uint64_t p) { at = p; }
 };
 
+// A small language model, AdamW and windows of a periodic stream: the setting of most cases.
+template <typename Scalar>
+struct Setup {
+  elm::Rng rng;
+  models::LstmLm<Scalar> lm;
+  nn::AdamW<Scalar> adamw;
+  train::TokenWindows data;
+  Setup(const models::LstmLmConfig& config, std::uint64_t seed, Index stream_length, Index batch_size, Index seq_len)
+      : rng(seed), lm(config, rng), data(cycle_stream(stream_length, 5), batch_size, seq_len, 1) {}
+};
+
 struct Stop : std::runtime_error {
   Stop() : std::runtime_error("stopped") {}
 };
@@ -234,14 +245,12 @@ TEST_CASE("Each step runs at the schedule's rate, clipped, and reports it", "[tr
 }
 
 TEST_CASE("Periodic evaluation scores every held-out token with an inference forward", "[train][trainer][eval]") {
-  elm::Rng rng(2);
-  models::LstmLm<double> lm({6, 3, 4, 1}, rng);
-  nn::AdamW<double> adamw;
-  train::TokenWindows data(cycle_stream(60, 5), 2, 5, 1);
+  Setup<double> setup({6, 3, 4, 1}, 2, 60, 2, 5);
+  auto& lm = setup.lm;
   train::TrainerOptions options;
   options.steps = 7;
   options.eval_every = 3;
-  train::Trainer trainer(lm, adamw, data, train::language_model_step(lm), options);
+  train::Trainer trainer(lm, setup.adamw, setup.data, train::language_model_step(lm), options);
   const std::vector<Index> held_out{5, 0, 1, 2, 3, 4, 5, 0, 1};  // 8 targets: windows of 4 and 4
   trainer.set_evaluation(train::consecutive_windows(held_out, 1, 4), train::language_model_eval(lm));
   std::vector<std::int64_t> evaluated_at;
@@ -272,17 +281,15 @@ TEST_CASE("A checkpoint is one file written atomically, with the trainer's metad
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string path = (dir / "state.safetensors").string();
-  elm::Rng rng(1);
-  models::LstmLm<float> lm({5, 2, 3, 1}, rng);
-  nn::AdamW<float> adamw;
-  train::TokenWindows data(cycle_stream(40, 5), 2, 4, 1);
+  Setup<float> setup({5, 2, 3, 1}, 1, 40, 2, 4);
+  auto& lm = setup.lm;
   train::TrainerOptions options;
   options.steps = 5;
   options.accumulation = 3;
   options.checkpoint_path = path;
   options.checkpoint_every = 2;
   options.checkpoint_metadata = lm.metadata();
-  train::Trainer trainer(lm, adamw, data, train::language_model_step(lm), options);
+  train::Trainer trainer(lm, setup.adamw, setup.data, train::language_model_step(lm), options);
   std::vector<std::string> steps_on_disk;
   trainer.set_progress([&](const train::Progress&) {
     if (fs::exists(path)) steps_on_disk.push_back(elm::io::SafetensorsReader(path).metadata().at("step"));
@@ -309,10 +316,10 @@ TEST_CASE("A checkpoint is one file written atomically, with the trainer's metad
 }
 
 TEST_CASE("Trainer rejects bad options, foreign checkpoints and diverging steps", "[train][trainer][bad-input]") {
-  elm::Rng rng(1);
-  models::LstmLm<float> lm({5, 2, 3, 1}, rng);
-  nn::AdamW<float> adamw;
-  train::TokenWindows data(cycle_stream(40, 5), 2, 4, 1);
+  Setup<float> setup({5, 2, 3, 1}, 1, 40, 2, 4);
+  auto& lm = setup.lm;
+  auto& adamw = setup.adamw;
+  auto& data = setup.data;
   const auto step = train::language_model_step(lm);
   const auto with = [](auto change) {
     train::TrainerOptions o;

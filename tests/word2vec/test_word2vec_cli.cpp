@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "../common/run_program.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/io/word_vectors.hpp"
 
@@ -18,27 +19,14 @@ using Catch::Matchers::StartsWith;
 
 namespace {
 
-std::string program() {
-  const char* env = std::getenv("ELM_BIN_DIR");
-  return (env != nullptr ? std::string(env) : std::string(ELM_BINARY_DIR) + "/bin") + "/elm-word2vec";
-}
+std::string program() { return elm_test::program_path("elm-word2vec"); }
 
 std::string temp(const std::string& leaf) {
   return (std::filesystem::temp_directory_path() / ("elm_w2v_cli_" + leaf)).string();
 }
 
-// Runs `elm-word2vec args` and returns its standard output and error together, and the exit status.
-std::pair<std::string, int> run(const std::string& args) {
-  const std::string cmd = "'" + program() + "' " + args + " 2>&1";
-  std::FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {out, status};
-}
+// Runs `elm-word2vec args` and returns its standard output and error together, and the exit code.
+std::pair<std::string, int> run(const std::string& args) { return elm_test::run_program("elm-word2vec", args); }
 
 }  // namespace
 
