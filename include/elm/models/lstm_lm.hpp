@@ -79,17 +79,16 @@ class LstmLm {
 
   /// Logits of the next token at every position. ids: B T ids, batch-first (sequence b's tokens at
   /// b T .. b T + T - 1); lengths: B values in [0, T] -> logits: (V, B T) (padding columns hold the head's bias).
-  /// initial/final: LSTM state (null: zeros / not wanted). context: training or inference (the model draws no
-  /// random numbers). Throws RangeError for an id outside [0, V) or a bad length, ShapeError for B T not a
+  /// initial/final: LSTM state (null: zeros / not wanted). context: training or inference (no layer of the model
+  /// draws random numbers). Throws RangeError for an id outside [0, V) or a bad length, ShapeError for B T not a
   /// multiple of lengths.size().
   void forward(const std::vector<Index>& ids, const std::vector<Index>& lengths, Matrix<Scalar>& logits,
                const State* initial = nullptr, State* final_state = nullptr, Cache* cache = nullptr,
                const nn::ForwardContext& context = {}) const {
-    (void)context;  // no layer of the model draws
     Matrix<Scalar> x, h;
-    embedding_.forward(ids, x, cache ? &cache->embedding : nullptr);
-    lstm_.forward(x, lengths, initial, h, final_state, cache ? &cache->lstm : nullptr);
-    head_.forward(h, logits, cache ? &cache->head : nullptr);
+    embedding_.forward(ids, x, cache ? &cache->embedding : nullptr, context);                 // x: (E, B T)
+    lstm_.forward(x, lengths, initial, h, final_state, cache ? &cache->lstm : nullptr, context);  // h: (H, B T)
+    head_.forward(h, logits, cache ? &cache->head : nullptr, context);                         // logits: (V, B T)
   }
 
   /// Adds every parameter gradient from d loss / d logits (V, B T) and, optionally, d loss / d final state.
