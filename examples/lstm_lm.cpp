@@ -21,7 +21,9 @@
 #include "common/lm_corpus.hpp"
 #include "common/ngram_baseline.hpp"
 #include "elm/io/atomic_file.hpp"
+#include "elm/io/checkpoint.hpp"
 #include "elm/io/mapped_file.hpp"
+#include "elm/io/safetensors.hpp"
 #include "elm/models/lstm_lm.hpp"
 #include "elm/nn/optim/adamw.hpp"
 #include "elm/text/split_tokenizer.hpp"
@@ -102,8 +104,10 @@ struct SavedModel {
 SavedModel load_saved(const std::string& dir, std::string vocab_path) {
   const std::string model_path = (fs::path(dir) / "model.safetensors").string();
   if (vocab_path.empty()) vocab_path = (fs::path(dir) / "vocab.txt").string();
-  std::map<std::string, std::string> meta;
-  auto model = elm::models::load_lstm_lm<float>(model_path, &meta);
+  const elm::io::SafetensorsReader reader(model_path);
+  elm::models::LstmLm<float> model(elm::models::LstmLm<float>::config_from(reader));
+  elm::io::load_parameters(reader, model);
+  const auto& meta = reader.metadata();
   const auto level = meta.find("level");
   if (level == meta.end() || (level->second != "word" && level->second != "char"))
     throw elm::FormatError(model_path + " has no 'level' metadata of word or char: was it written by "
@@ -225,8 +229,7 @@ int train(const TrainArgs& a) {
                                  loss_svg(result.losses, fmt::format("elm-lstm-lm: training loss ({} level, H = {})",
                                                                      a.level, config.hidden_size)));
   elm::io::write_text_atomically((fs::path(a.out_dir) / "vocab.txt").string(), corpus.tokenizer.vocabulary().to_text());
-  elm::models::save_lstm_lm((fs::path(a.out_dir) / "model.safetensors").string(), model,
-                            {{"level", a.level}, {"unk_types", std::to_string(corpus.unk_types())}});
+  elm::io::save_parameters((fs::path(a.out_dir) / "model.safetensors").string(), model, meta);
 
   const auto t_eval = std::chrono::steady_clock::now();
   const auto ppl = elm::models::lstm_lm_perplexity(model, corpus.test_sentences, corpus.boundary_id, corpus.unk_id,

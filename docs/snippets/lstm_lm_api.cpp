@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "elm/io/checkpoint.hpp"
+#include "elm/io/safetensors.hpp"
 #include "elm/models/lstm_lm.hpp"
 #include "elm/nn/optim/adamw.hpp"
 #include "elm/text/split_tokenizer.hpp"
@@ -37,11 +39,13 @@ int main() {
   trainer.set_progress([&](const train::Progress&) { ++reports; });
   const auto result = trainer.run();
 
-  // 4) held-out perplexity, save and load, sampling
+  // 4) held-out perplexity; saved with its configuration, and built again from the file; sampling
   const auto ppl = models::lstm_lm_perplexity(model, test, boundary, tokenizer.unk_id(), 1);
   const std::string path = (std::filesystem::temp_directory_path() / "elm-lstm-lm-api.safetensors").string();
-  models::save_lstm_lm(path, model);
-  const auto loaded = models::load_lstm_lm<float>(path);
+  elm::io::save_parameters(path, model, model.metadata());
+  const elm::io::SafetensorsReader reader(path);
+  models::LstmLm<float> loaded(models::LstmLm<float>::config_from(reader));
+  elm::io::load_parameters(reader, loaded);
   elm::Rng sample_rng(3);
   const auto ids = models::lstm_lm_sample(loaded, {boundary, tokenizer.vocabulary().id("the")}, 10, boundary, 0.5,
                                           sample_rng, /*top_k=*/3);

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -183,57 +182,59 @@ TEST_CASE("An LstmLm run resumed from its checkpoint ends with the same paramete
   std::remove(path.c_str());
 }
 
-TEST_CASE("A const LstmLm is counted and saved; loading the file restores every parameter", "[nn][lstm_lm][io]") {
+TEST_CASE("A const LstmLm is counted and saved; a model built from the file restores every parameter", "[nn][lstm_lm][io]") {
   elm::Rng rng_a(8);
   const models::LstmLm<float> trained({9, 3, 5, 2}, rng_a);
   CHECK(nn::count_parameters(trained) == 9 * 3 + (4 * 5 * 3 + 4 * 5 * 5 + 2 * 4 * 5) +
                                              (4 * 5 * 5 + 4 * 5 * 5 + 2 * 4 * 5) + 9 * 5 + 9);
   const std::string path = (std::filesystem::temp_directory_path() / "elm-nn-lstm-lm-const.safetensors").string();
-  models::save_lstm_lm(path, trained, {{"level", "word"}});
-  std::map<std::string, std::string> meta;
-  const auto loaded = models::load_lstm_lm<float>(path, &meta);  // the sizes come from the file
-  CHECK(meta.at("architecture") == "elm-lstm-lm");
-  CHECK(meta.at("level") == "word");
+  auto meta = trained.metadata();
+  meta["level"] = "word";
+  elm::io::save_parameters(path, trained, meta);
+  // The model is built from the configuration in the file, then loaded from it.
+  const elm::io::SafetensorsReader reader(path);
+  models::LstmLm<float> loaded(models::LstmLm<float>::config_from(reader));
+  elm::io::load_parameters(reader, loaded);
+  CHECK(reader.metadata().at("architecture") == "elm-lstm-lm");
+  CHECK(reader.metadata().at("level") == "word");
   CHECK(loaded.config().hidden_size == 5);
   CHECK(loaded.config().num_layers == 2);
   std::vector<elm::Matrix<float>> expected, got;
   trained.for_each_parameter("", [&](const std::string&, const nn::Parameter<float>& p) { expected.push_back(p.value); });
   loaded.for_each_parameter("", [&](const std::string&, const nn::Parameter<float>& p) { got.push_back(p.value); });
   CHECK(got == expected);
-  // The generic loader reads the same file into a model of the same sizes.
-  models::LstmLm<float> same({9, 3, 5, 2});
-  CHECK(elm::io::load_parameters(path, same).at("architecture") == "elm-lstm-lm");
   std::remove(path.c_str());
 }
 
-TEST_CASE("load_lstm_lm rejects files that are not a saved LstmLm", "[nn][lstm_lm][io][bad-input]") {
-  const auto dir = std::filesystem::temp_directory_path();
-  const std::string path = (dir / "elm-nn-lstm-lm-bad.safetensors").string();
+TEST_CASE("LstmLm::config_from rejects files that are not a saved LstmLm", "[nn][lstm_lm][io][bad-input]") {
+  const std::string path = (std::filesystem::temp_directory_path() / "elm-nn-lstm-lm-bad.safetensors").string();
   elm::Rng rng(3);
   const models::LstmLm<float> lm({5, 2, 3, 1}, rng);
-  REQUIRE_THROWS_MATCHES(models::load_lstm_lm((dir / "elm-nn-lstm-lm-missing.safetensors").string()), elm::IoError,
-                         elm_test::MessageContains("cannot open"));
-  // another architecture's metadata, and a size the tensors do not have
-  auto meta = lm.metadata();
-  meta["architecture"] = "gpt2";
-  elm::io::save_parameters(path, lm, meta);
-  REQUIRE_THROWS_MATCHES(models::load_lstm_lm(path), elm::FormatError,
-                         elm_test::MessageContains("holds architecture 'gpt2', expected 'elm-lstm-lm'"));
-  meta = lm.metadata();
-  meta["vocab_size"] = "4000000000";
-  elm::io::save_parameters(path, lm, meta);
-  REQUIRE_THROWS_MATCHES(models::load_lstm_lm(path), elm::ShapeError,
-                         elm_test::MessageContains("tensor 'embedding.weight'"));
-  meta["vocab_size"] = "five";
-  elm::io::save_parameters(path, lm, meta);
-  REQUIRE_THROWS_MATCHES(models::load_lstm_lm(path), elm::FormatError,
-                         elm_test::MessageContains("vocab_size = 'five', expected a positive integer"));
-  // not a safetensors file at all
-  {
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f << "not a model";
+  const auto config_of = [&](const std::map<std::string, std::string>& meta) {
+    elm::io::save_parameters(path, lm, meta);
+    return models::LstmLm<float>::config_from(elm::io::SafetensorsReader(path));
+  };
+  CHECK(config_of(lm.metadata()).vocab_size == 5);
+  struct Case {
+    const char* key;
+    const char* value;  // null: the key removed
+    const char* message;
+  };
+  const std::vector<Case> cases{
+      {"architecture", "gpt2", "holds architecture 'gpt2', expected 'elm-lstm-lm'"},
+      {"vocab_size", "4000000000", "tensor 'embedding.weight'"},  // refused before anything that size is allocated
+      {"vocab_size", "five", "vocab_size = 'five', expected a positive integer"},
+      {"num_layers", "3", "is missing tensor 'lstm.weight_hh_l2'"},
+      {"hidden_size", nullptr, "lacks the 'hidden_size'"}};
+  for (const auto& c : cases) {
+    auto meta = lm.metadata();
+    if (c.value != nullptr)
+      meta[c.key] = c.value;
+    else
+      meta.erase(c.key);
+    INFO(c.key << " = " << (c.value != nullptr ? c.value : "(none)"));
+    REQUIRE_THROWS_MATCHES(config_of(meta), elm::FormatError, elm_test::MessageContains(c.message));
   }
-  REQUIRE_THROWS_AS(models::load_lstm_lm(path), elm::FormatError);
   std::remove(path.c_str());
 }
 

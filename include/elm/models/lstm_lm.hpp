@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// LstmLm: an Embedding -> LSTM -> Linear word or character language model, its losses, saving and loading,
-// scoring and sampling (its training is elm::train::Trainer's).
+// LstmLm: an Embedding -> LSTM -> Linear word or character language model, its losses, its configuration as
+// file metadata, scoring and sampling (its training is elm::train::Trainer's, its file format io's).
 #pragma once
 
 #include <algorithm>
@@ -19,7 +19,6 @@
 #include "elm/core/math.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
-#include "elm/io/checkpoint.hpp"
 #include "elm/io/safetensors.hpp"
 #include "elm/nn/embedding.hpp"
 #include "elm/nn/layer.hpp"
@@ -41,7 +40,7 @@ struct LstmLmConfig {
 /// p(w_{t+1} | w_<=t) = softmax(W h_t + b). Parameters: embedding.weight (V, E), lstm.weight_ih_l0 ...
 /// (PyTorch's nn.LSTM names), head.weight (V, H), head.bias (V).
 template <typename Scalar = float>
-class LstmLm {
+class LstmLm : public nn::Composite<LstmLm<Scalar>> {
  public:
   using scalar_type = Scalar;
   using State = nn::RecurrentState<Scalar>;
@@ -119,20 +118,8 @@ class LstmLm {
     return static_cast<double>(total);
   }
 
-  /// Visits embedding.weight, lstm.*, head.weight, head.bias; the const overload passes const parameters.
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) {
-    visit_parameters(*this, prefix, f);
-  }
-  template <typename F>
-  void for_each_parameter(std::string_view prefix, F&& f) const {
-    visit_parameters(*this, prefix, f);
-  }
-  void zero_grad() {
-    embedding_.zero_grad();
-    lstm_.zero_grad();
-    head_.zero_grad();
-  }
+  // for_each_parameter (mutable and const) and zero_grad come from nn::Composite: embedding.weight, lstm.*,
+  // head.weight, head.bias.
 
   /// The value of the "architecture" metadata key in a saved LstmLm.
   static constexpr const char* architecture = "elm-lstm-lm";
@@ -146,24 +133,39 @@ class LstmLm {
             {"num_layers", std::to_string(config_.num_layers)}};
   }
 
-  /// The configuration that metadata() wrote. Throws FormatError naming `source` (a file) when the architecture
-  /// is another or a size is missing or not a positive integer.
-  static LstmLmConfig config_from_metadata(const std::map<std::string, std::string>& meta, const std::string& source) {
-    constexpr const char* where = "elm::models::LstmLm::config_from_metadata";
+  /// The configuration that metadata() wrote into a safetensors file (io::save_parameters(path, model,
+  /// model.metadata())), checked against the file's tensors before a model of those sizes is allocated (a corrupt
+  /// size could otherwise ask for any amount of memory; the tensors' sizes are bounded by the file's). Then
+  /// io::load_parameters(reader, model) reads the parameters. Throws FormatError naming the file when the
+  /// architecture is another or a size is missing, not a positive integer, or disagrees with a tensor's shape.
+  static LstmLmConfig config_from(const io::SafetensorsReader& reader) {
+    constexpr const char* where = "elm::models::LstmLm::config_from";
+    const auto& meta = reader.metadata();
+    const std::string& path = reader.path();
     const auto arch = meta.find("architecture");
-    ELM_EXPECT(arch != meta.end() && arch->second == architecture, FormatError, where, ": ", source,
+    ELM_EXPECT(arch != meta.end() && arch->second == architecture, FormatError, where, ": ", path,
                " holds architecture '", (arch == meta.end() ? std::string("(none)") : arch->second), "', expected '",
                architecture, "'");
     const auto size = [&](const char* key) {
       const auto it = meta.find(key);
-      ELM_EXPECT(it != meta.end(), FormatError, where, ": ", source, " lacks the '", key, "' metadata");
+      ELM_EXPECT(it != meta.end(), FormatError, where, ": ", path, " lacks the '", key, "' metadata");
       char* end = nullptr;
       const long long value = std::strtoll(it->second.c_str(), &end, 10);
-      ELM_EXPECT(!it->second.empty() && *end == '\0' && value > 0, FormatError, where, ": ", source, " has ", key,
+      ELM_EXPECT(!it->second.empty() && *end == '\0' && value > 0, FormatError, where, ": ", path, " has ", key,
                  " = '", it->second, "', expected a positive integer");
       return static_cast<Index>(value);
     };
-    return {size("vocab_size"), size("embedding_dim"), size("hidden_size"), size("num_layers")};
+    const LstmLmConfig config{size("vocab_size"), size("embedding_dim"), size("hidden_size"), size("num_layers")};
+    const auto expect = [&](const std::string& name, const std::vector<Index>& shape) {
+      ELM_EXPECT(reader.contains(name), FormatError, where, ": ", path, " is missing tensor '", name, "'");
+      const auto& got = reader.info(name).shape;
+      ELM_EXPECT(got == shape, FormatError, where, ": tensor '", name, "' in ", path, " has shape ",
+                 io::detail::shape_text(got), ", expected ", io::detail::shape_text(shape), " from the metadata's sizes");
+    };
+    expect("embedding.weight", {config.vocab_size, config.embedding_dim});
+    expect("head.weight", {config.vocab_size, config.hidden_size});
+    expect("lstm.weight_hh_l" + std::to_string(config.num_layers - 1), {4 * config.hidden_size, config.hidden_size});
+    return config;
   }
 
  private:
@@ -173,7 +175,8 @@ class LstmLm {
     return options;
   }
 
-  // The body of both for_each_parameter overloads: Self is LstmLm, const or not.
+  friend class nn::Composite<LstmLm>;
+  // The parameters in order, for Composite's for_each_parameter: Self is LstmLm, const or not.
   template <typename Self, typename F>
   static void visit_parameters(Self& self, std::string_view prefix, F& f) {
     self.embedding_.for_each_parameter(nn::join_name(prefix, "embedding"), f);
@@ -285,47 +288,6 @@ std::vector<Index> lstm_lm_sample(const LstmLm<Scalar>& model, const std::vector
     model.forward({next}, {1}, logits, &in, &state);
   }
   return out;
-}
-
-/// Writes a model's parameters with its configuration (metadata(), plus `extra`, e.g. how its text was
-/// tokenized) as one safetensors file, atomically. load_lstm_lm reads it back.
-template <typename Scalar>
-void save_lstm_lm(const std::string& path, const LstmLm<Scalar>& model,
-                  const std::map<std::string, std::string>& extra = {}) {
-  auto meta = extra;
-  for (const auto& [key, value] : model.metadata()) meta[key] = value;
-  io::save_parameters(path, model, meta);
-}
-
-/// Reads a model that save_lstm_lm wrote: the configuration from its metadata, then every parameter, strictly.
-/// metadata (optional) receives the file's metadata. Throws IoError for a file that cannot be read, FormatError
-/// for one that is not safetensors, holds another architecture, lacks a size or a tensor or has one too many,
-/// ShapeError for a tensor of the wrong shape.
-template <typename Scalar = float>
-LstmLm<Scalar> load_lstm_lm(const std::string& path, std::map<std::string, std::string>* metadata = nullptr) {
-  constexpr const char* where = "elm::models::load_lstm_lm";
-  std::map<std::string, std::string> meta;
-  LstmLmConfig config;
-  {
-    const io::SafetensorsReader reader(path);
-    meta = reader.metadata();
-    config = LstmLm<Scalar>::config_from_metadata(meta, path);
-    // The sizes agree with the tensors before a model of those sizes is allocated (a corrupt size would ask for
-    // any amount of memory; the tensors' sizes are bounded by the file's).
-    const auto expect = [&](const std::string& name, const std::vector<Index>& shape) {
-      ELM_EXPECT(reader.contains(name), FormatError, where, ": ", path, " is missing tensor '", name, "'");
-      ELM_EXPECT(reader.info(name).shape == shape, ShapeError, where, ": tensor '", name, "' in ", path,
-                 " has shape ", io::detail::shape_text(reader.info(name).shape), ", expected ",
-                 io::detail::shape_text(shape), " from the metadata's sizes");
-    };
-    expect("embedding.weight", {config.vocab_size, config.embedding_dim});
-    expect("head.weight", {config.vocab_size, config.hidden_size});
-    expect("lstm.weight_hh_l" + std::to_string(config.num_layers - 1), {4 * config.hidden_size, config.hidden_size});
-  }
-  LstmLm<Scalar> model(config);
-  io::load_parameters(path, model);
-  if (metadata) *metadata = std::move(meta);
-  return model;
 }
 
 /// Held-out perplexity of an LstmLm, with the conventions of NgramModel::perplexity: every token and the
