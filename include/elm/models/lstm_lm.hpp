@@ -57,18 +57,16 @@ class LstmLm : public nn::Composite<LstmLm<Scalar>> {
         lstm_(config.embedding_dim, config.hidden_size, config.num_layers),
         head_(config.hidden_size, config.vocab_size) {}
 
-  /// Initialised as PyTorch initialises each layer, except the embedding: U(-0.1, 0.1) (as PyTorch's
-  /// word_language_model example). Throws InvalidArgument for a non-positive size.
-  LstmLm(const LstmLmConfig& config, Rng& rng)
-      : config_(checked(config)),
-        embedding_(config.vocab_size, config.embedding_dim),
-        lstm_(config.embedding_dim, config.hidden_size, config.num_layers, rng),
-        head_(config.hidden_size, config.vocab_size, rng) {
+  /// Shorthand for the zero model then reset_parameters(rng). Throws InvalidArgument for a non-positive size.
+  LstmLm(const LstmLmConfig& config, Rng& rng) : LstmLm(config) { reset_parameters(rng); }
+
+  /// PyTorch's initialisation of the LSTM and the head, then the embedding's U(-0.1, 0.1) (PyTorch's
+  /// word_language_model example), drawn in that order.
+  void reset_parameters(Rng& rng) {
+    lstm_.reset_parameters(rng);
+    head_.reset_parameters(rng);
     rng.fill_uniform(embedding_.weight().value, -0.1, 0.1);
   }
-
-  /// Draws every parameter again, as the constructor with an Rng does.
-  void reset_parameters(Rng& rng) { *this = LstmLm(config_, rng); }
 
   const LstmLmConfig& config() const { return config_; }
   nn::Embedding<Scalar>& embedding() { return embedding_; }
