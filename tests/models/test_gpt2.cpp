@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../attention/fixture.hpp"
+#include "elm/io/gpt2_hf.hpp"
 #include "elm/models/gpt2.hpp"
 #include "elm/nn/loss.hpp"
 
@@ -19,7 +20,6 @@ using Catch::Matchers::Contains;
 using elm::Index;
 using elm::Matrix;
 using elm::models::Gpt2;
-using elm::models::Gpt2Config;
 
 namespace {
 
@@ -45,7 +45,7 @@ TEMPLATE_TEST_CASE("GPT-2 loaded from a Hugging Face directory gives transformer
                    "[models][gpt2][parity]", float, double) {
   const std::string name = GENERATE(as<std::string>{}, "tiny", "tiny_gelu");
   const Fixture f = load_fixture(name, "gpt2");
-  Gpt2<TestType> model = Gpt2<TestType>::load_hf(checkpoint(name));
+  Gpt2<TestType> model = elm::io::load_gpt2_hf<TestType>(checkpoint(name));
   const Index B = f.dim("B"), T = f.dim("T");
   const std::vector<Index> ids = ids_of(f.matrix<double>("ids"));
   typename Gpt2<TestType>::Cache cache;
@@ -71,7 +71,7 @@ TEST_CASE("GPT-2's greedy continuation is transformers' and a KV-cached decode e
           "[models][gpt2][kv-cache]") {
   const std::string name = GENERATE(as<std::string>{}, "tiny", "tiny_gelu");
   const Fixture f = load_fixture(name, "gpt2");
-  const Gpt2<double> model = Gpt2<double>::load_hf(checkpoint(name));
+  const Gpt2<double> model = elm::io::load_gpt2_hf<double>(checkpoint(name));
   std::vector<Index> tokens = ids_of(f.matrix<double>("prompt"));
   const std::vector<Index> expected = ids_of(f.matrix<double>("greedy"));
   auto kv = model.make_kv_caches(1, Index(tokens.size() + expected.size()));
@@ -100,28 +100,28 @@ TEST_CASE("GPT-2 checkpoints that do not fit are refused with the file and the r
   fs::copy_file(checkpoint("tiny") + "/config.json", dir / "config.json");
   // no weights, but a PyTorch pickle: the error names the conversion
   std::ofstream(dir / "pytorch_model.bin") << "not read";
-  REQUIRE_THROWS_WITH(Gpt2<float>::load_hf(dir.string()), Contains("convert it once with"));
+  REQUIRE_THROWS_WITH(elm::io::load_gpt2_hf<float>(dir.string()), Contains("convert it once with"));
   fs::remove(dir / "pytorch_model.bin");
-  REQUIRE_THROWS_AS(Gpt2<float>::load_hf(dir.string()), elm::IoError);
+  REQUIRE_THROWS_AS(elm::io::load_gpt2_hf<float>(dir.string()), elm::IoError);
   // the other model's weights: a tensor of the wrong shape, named
   fs::copy_file(checkpoint("tiny_gelu") + "/model.safetensors", dir / "model.safetensors");
-  REQUIRE_THROWS_WITH(Gpt2<float>::load_hf(dir.string()), Contains("transformer.wte.weight"));
+  REQUIRE_THROWS_WITH(elm::io::load_gpt2_hf<float>(dir.string()), Contains("transformer.wte.weight"));
   // config values this implementation does not have
   const auto config = [](const std::string& text) { return elm::io::HfConfig::parse(text, "config.json"); };
   const std::string base = R"("vocab_size": 10, "n_positions": 8, "n_embd": 4, "n_layer": 1, "n_head": 2)";
-  CHECK(Gpt2Config::from_hf(config("{" + base + "}")).n_embd == 4);
-  REQUIRE_THROWS_WITH(Gpt2Config::from_hf(config("{" + base + R"(, "model_type": "bert"})")),
+  CHECK(elm::io::gpt2_config(config("{" + base + "}")).n_embd == 4);
+  REQUIRE_THROWS_WITH(elm::io::gpt2_config(config("{" + base + R"(, "model_type": "bert"})")),
                       Contains("model_type is \"bert\", expected \"gpt2\""));
-  REQUIRE_THROWS_WITH(Gpt2Config::from_hf(config("{" + base + R"(, "activation_function": "swish"})")),
+  REQUIRE_THROWS_WITH(elm::io::gpt2_config(config("{" + base + R"(, "activation_function": "swish"})")),
                       Contains("activation_function is \"swish\""));
-  REQUIRE_THROWS_WITH(Gpt2Config::from_hf(config("{" + base + R"(, "scale_attn_by_inverse_layer_idx": true})")),
+  REQUIRE_THROWS_WITH(elm::io::gpt2_config(config("{" + base + R"(, "scale_attn_by_inverse_layer_idx": true})")),
                       Contains("scale_attn_by_inverse_layer_idx"));
-  REQUIRE_THROWS_WITH(Gpt2Config::from_hf(config(R"({"vocab_size": 10, "n_positions": 8, "n_embd": 6, "n_layer": 1, "n_head": 4})")),
+  REQUIRE_THROWS_WITH(elm::io::gpt2_config(config(R"({"vocab_size": 10, "n_positions": 8, "n_embd": 6, "n_layer": 1, "n_head": 4})")),
                       Contains("does not divide the width"));
-  REQUIRE_THROWS_WITH(Gpt2Config::from_hf(config(R"({"vocab_size": 10, "n_embd": 4, "n_layer": 1, "n_head": 2})")),
+  REQUIRE_THROWS_WITH(elm::io::gpt2_config(config(R"({"vocab_size": 10, "n_embd": 4, "n_layer": 1, "n_head": 2})")),
                       Contains("has no key 'n_ctx'"));
   // ids out of range
-  const Gpt2<float> model = Gpt2<float>::load_hf(checkpoint("tiny"));
+  const Gpt2<float> model = elm::io::load_gpt2_hf<float>(checkpoint("tiny"));
   Matrix<float> logits;
   REQUIRE_THROWS_AS(model.forward({1, 2, 40}, 1, {}, logits), elm::RangeError);
   REQUIRE_THROWS_AS(model.forward(std::vector<Index>(25, 1), 1, {}, logits), elm::RangeError);  // > n_positions
@@ -135,7 +135,7 @@ TEST_CASE("GPT-2 loads the hub's layout too: names without the transformer. pref
   fs::remove_all(dir);
   fs::create_directories(dir);
   fs::copy_file(checkpoint("tiny") + "/config.json", dir / "config.json");
-  const Gpt2<float> reference = Gpt2<float>::load_hf(checkpoint("tiny"));
+  const Gpt2<float> reference = elm::io::load_gpt2_hf<float>(checkpoint("tiny"));
   // Write the weights as openai-community/gpt2's model.safetensors holds them: h.0.ln_1.weight..., and an
   // h.<i>.attn.bias buffer (the causal mask older versions saved), which is not a parameter.
   const auto write = [&](bool extra_unknown) {
@@ -148,12 +148,12 @@ TEST_CASE("GPT-2 loads the hub's layout too: names without the transformer. pref
     writer.save((dir / "model.safetensors").string());
   };
   write(false);
-  const Gpt2<float> hub = Gpt2<float>::load_hf(dir.string());
+  const Gpt2<float> hub = elm::io::load_gpt2_hf<float>(dir.string());
   Matrix<float> a, b;
   reference.forward({1, 5, 9, 2}, 1, {}, a);
   hub.forward({1, 5, 9, 2}, 1, {}, b);
   CHECK(a == b);
   write(true);  // a tensor GPT-2 does not have: the wrong architecture, refused by name
-  REQUIRE_THROWS_WITH(Gpt2<float>::load_hf(dir.string()), Contains("h.0.attn.rotary.inv_freq"));
+  REQUIRE_THROWS_WITH(elm::io::load_gpt2_hf<float>(dir.string()), Contains("h.0.attn.rotary.inv_freq"));
   fs::remove_all(dir);
 }

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Gpt2: GPT-2 (Radford et al. 2019) composed from the library's blocks, with Hugging Face's parameter names, its
-// forward, backward and KV-cached decoding, and loading a Hugging Face model directory.
+// forward, backward and KV-cached decoding (io/gpt2_hf.hpp reads and writes Hugging Face's model directories).
 #pragma once
 
 #include <cmath>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,9 +14,6 @@
 #include "elm/core/error.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
-#include "elm/io/checkpoint.hpp"
-#include "elm/io/hf_config.hpp"
-#include "elm/io/safetensors.hpp"
 #include "elm/nn/dropout.hpp"
 #include "elm/nn/embedding.hpp"
 #include "elm/nn/kv_cache.hpp"
@@ -42,41 +38,6 @@ struct Gpt2Config {
   double attn_pdrop = 0.1;   ///< on the attention weights
   double initializer_range = 0.02;
   nn::ActivationKind activation = nn::ActivationKind::gelu_tanh;  ///< activation_function "gelu_new"
-
-  /// From a Hugging Face config.json (model_type "gpt2"). Throws FormatError naming the file and the key for a
-  /// missing or mistyped size, and for the options this implementation does not have (scale_attn_weights false,
-  /// scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn, an activation other than gelu_new, gelu or relu).
-  static Gpt2Config from_hf(const io::HfConfig& hf) {
-    const std::string where = "elm::models::Gpt2Config::from_hf: " + hf.source();
-    const std::string type = hf.get_or<std::string>("model_type", "gpt2");
-    ELM_EXPECT(type == "gpt2", FormatError, where, ": model_type is \"", type, "\", expected \"gpt2\"");
-    Gpt2Config c;
-    c.vocab_size = hf.get<Index>("vocab_size");
-    c.n_positions = hf.contains("n_positions") ? hf.get<Index>("n_positions") : hf.get<Index>("n_ctx");
-    c.n_embd = hf.get<Index>("n_embd");
-    c.n_layer = hf.get<Index>("n_layer");
-    c.n_head = hf.get<Index>("n_head");
-    c.n_inner = hf.get_or<Index>("n_inner", 0);
-    c.layer_norm_epsilon = hf.get_or<double>("layer_norm_epsilon", 1e-5);
-    c.resid_pdrop = hf.get_or<double>("resid_pdrop", 0.1);
-    c.embd_pdrop = hf.get_or<double>("embd_pdrop", 0.1);
-    c.attn_pdrop = hf.get_or<double>("attn_pdrop", 0.1);
-    c.initializer_range = hf.get_or<double>("initializer_range", 0.02);
-    ELM_EXPECT(hf.get_or<bool>("tie_word_embeddings", true), FormatError, where,
-               ": tie_word_embeddings is false, expected true (GPT-2's head is its token table)");
-    const std::string act = hf.get_or<std::string>("activation_function", "gelu_new");
-    ELM_EXPECT(act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu" || act == "relu", FormatError, where,
-               ": activation_function is \"", act, "\", expected gelu_new, gelu_pytorch_tanh, gelu or relu");
-    c.activation = nn::parse_activation(act);
-    ELM_EXPECT(hf.get_or<bool>("scale_attn_weights", true), FormatError, where,
-               ": scale_attn_weights is false, expected true (scores scaled by 1/sqrt(D))");
-    ELM_EXPECT(!hf.get_or<bool>("scale_attn_by_inverse_layer_idx", false), FormatError, where,
-               ": scale_attn_by_inverse_layer_idx is true, which this implementation does not have");
-    ELM_EXPECT(!hf.get_or<bool>("reorder_and_upcast_attn", false), FormatError, where,
-               ": reorder_and_upcast_attn is true, which this implementation does not have");
-    c.check(where);
-    return c;
-  }
 
   /// The blocks' configuration: TransformerConfig::gpt2 with these sizes and dropouts.
   nn::TransformerConfig blocks() const {
@@ -202,40 +163,7 @@ class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
     wte_.project(h, logits);
   }
 
-  /// Loads a Hugging Face GPT-2 directory: config.json and model.safetensors (F32, F16 or BF16; names with or
-  /// without the "transformer." prefix; lm_head.weight, tied to wte, is not read). Throws IoError or FormatError
-  /// naming the file and the tensor; nothing partially loaded is returned.
-  static Gpt2 load_hf(const std::string& directory) {
-    const std::string config_path = directory + "/config.json";
-    const std::string weights_path = directory + "/model.safetensors";
-    Gpt2 model(Gpt2Config::from_hf(io::HfConfig::load(config_path)));
-    if (!std::filesystem::exists(weights_path) && std::filesystem::exists(directory + "/pytorch_model.bin"))
-      throw FormatError(elm::detail::concat(
-          "elm::models::Gpt2::load_hf: ", directory, " holds pytorch_model.bin (a PyTorch pickle, which elm does not ",
-          "read), expected model.safetensors; convert it once with: python -c \"import transformers; ",
-          "transformers.GPT2LMHeadModel.from_pretrained('", directory, "').save_pretrained('", directory,
-          "', safe_serialization=True)\""));
-    const io::SafetensorsReader reader(weights_path);
-    io::LoadOptions options;
-    options.prefix = reader.contains("transformer.wte.weight") ? "transformer" : "";
-    options.strict = false;  // the causal-mask buffers of older files (h.<i>.attn.bias) and lm_head are not ours
-    const io::LoadReport report = io::load_parameters(reader, model, options);
-    ELM_EXPECT(report.missing_keys.empty(), FormatError, "elm::models::Gpt2::load_hf: ", weights_path,
-               " has no tensor for parameter '", report.missing_keys.empty() ? "" : report.missing_keys.front(), "' (",
-               report.missing_keys.size(), " missing in all)");
-    for (const std::string& name : report.unexpected_keys) {
-      const bool buffer = ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias");
-      ELM_EXPECT(buffer || name == "lm_head.weight", FormatError, "elm::models::Gpt2::load_hf: ", weights_path,
-                 " has tensor '", name, "', which GPT-2 does not have");
-    }
-    return model;
-  }
-
  private:
-  static bool ends_with(std::string_view s, std::string_view suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-  }
-
   friend class nn::Composite<Gpt2>;
   // The parameters in order, for Composite's for_each_parameter: Self is Gpt2, const or not.
   template <typename Self, typename F>
