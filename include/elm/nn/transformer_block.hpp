@@ -180,7 +180,6 @@ const AttentionMask<Scalar>& causal_mask(bool causal, const AttentionMask<Scalar
 
 }  // namespace detail
 
-
 /// A Transformer block over B sequences of T positions, x: (C, B * T) -> y: (C, B * T):
 ///   pre-norm (norm_first):  x1 = x + drop(SA(LN1(x))),  y = x1 + drop(FF(LN2(x1)))
 ///   post-norm:              x1 = LN1(x + drop(SA(x))),  y = LN2(x1 + drop(FF(x1)))
@@ -380,10 +379,12 @@ class TransformerDecoderLayer : public Composite<TransformerDecoderLayer<Scalar>
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, const Eigen::Ref<const Matrix<Scalar>>& memory, Index batch,
                const AttentionMask<Scalar>& self_mask, const AttentionMask<Scalar>& memory_mask, Matrix<Scalar>& y,
                Cache* cache = nullptr, const ForwardContext& context = {}) const {
+    AttentionMask<Scalar> causal_storage;  // config.causal holds for the decoder's self-attention too
+    const AttentionMask<Scalar>& sm = detail::causal_mask(config_.causal, self_mask, causal_storage);
     Matrix<Scalar> h, a, s;
     if (config_.norm_first) {
       norm1_.forward(x, h, cache ? &cache->n1 : nullptr);
-      self_attn_.forward(h, batch, self_mask, a, cache ? &cache->self_attn : nullptr, context);
+      self_attn_.forward(h, batch, sm, a, cache ? &cache->self_attn : nullptr, context);
       dropout1_.forward(a, s, cache ? &cache->d1 : nullptr, context);
       const Matrix<Scalar> x1 = x + s;
       norm2_.forward(x1, h, cache ? &cache->n2 : nullptr);
@@ -396,7 +397,7 @@ class TransformerDecoderLayer : public Composite<TransformerDecoderLayer<Scalar>
       y = x2 + s;
     } else {
       Matrix<Scalar> x1, x2;
-      self_attn_.forward(x, batch, self_mask, a, cache ? &cache->self_attn : nullptr, context);
+      self_attn_.forward(x, batch, sm, a, cache ? &cache->self_attn : nullptr, context);
       dropout1_.forward(a, s, cache ? &cache->d1 : nullptr, context);
       norm1_.forward(x + s, x1, cache ? &cache->n1 : nullptr);
       cross_attn_.forward(x1, memory, memory, batch, memory_mask, a, cache ? &cache->cross_attn : nullptr, context);
