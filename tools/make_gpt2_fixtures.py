@@ -10,10 +10,14 @@ For each small, randomly initialised transformers.GPT2LMHeadModel configuration 
   that loss for every parameter (under GPT2Model's names, without the "transformer." prefix; the tied head's
   gradient is part of wte.weight's), in float64 from the float32 checkpoint; and the greedy continuation
   (generate(do_sample=False)) of a prompt.
+For the "tiny" model also tests/data/gpt2/tiny_f16/ and tiny_bf16/: save_pretrained of the same model cast to
+float16 and bfloat16, and tiny_f16.json / tiny_bf16.json with the token ids and the logits transformers computes
+from that checkpoint upcast (exactly) to float64.
 
 Usage: python3 tools/make_gpt2_fixtures.py [--out tests/data/gpt2]   (pip install torch transformers safetensors)
 """
 import argparse
+import copy
 import os
 import sys
 
@@ -24,8 +28,26 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_attention_fixtures import F64, write  # noqa: E402
 
 
+def half_case(out_dir, name, model, dtype, ids):
+    """save_pretrained of `model` cast to dtype, and the logits of that checkpoint as transformers loads it."""
+    suffix = {torch.float16: "f16", torch.bfloat16: "bf16"}[dtype]
+    directory = os.path.join(out_dir, name + "_" + suffix)
+    copy.deepcopy(model).to(dtype).save_pretrained(directory, safe_serialization=True)
+    loaded = transformers.GPT2LMHeadModel.from_pretrained(directory, attn_implementation="eager")
+    assert next(loaded.parameters()).dtype == dtype
+    ref = loaded.to(F64)  # exact: every float16 and bfloat16 value is a float64
+    ref.eval()
+    with torch.no_grad():
+        logits = ref(input_ids=ids).logits
+    meta = {"B": ids.shape[0], "T": ids.shape[1], "vocab": model.config.vocab_size, "dtype": str(dtype),
+            "reference": "transformers.GPT2LMHeadModel.from_pretrained of the %s checkpoint (eager attention), "
+                         "upcast to float64" % suffix,
+            "transformers": transformers.__version__}
+    write(out_dir, name + "_" + suffix, meta, {"ids": ids.to(F64), "logits": logits})
+
+
 def gpt2_case(out_dir, name, seed, n_embd, n_head, n_layer, vocab, positions, activation="gelu_new", n_inner=None,
-              B=2, T=7, prompt_len=4, new_tokens=8):
+              B=2, T=7, prompt_len=4, new_tokens=8, half_dtypes=()):
     torch.manual_seed(seed)
     config = transformers.GPT2Config(n_embd=n_embd, n_head=n_head, n_layer=n_layer, vocab_size=vocab,
                                      n_positions=positions, n_inner=n_inner, activation_function=activation,
@@ -39,6 +61,8 @@ def gpt2_case(out_dir, name, seed, n_embd, n_head, n_layer, vocab, positions, ac
     model.save_pretrained(os.path.join(out_dir, name), safe_serialization=True)
     gen = torch.Generator().manual_seed(seed + 1)
     ids = torch.randint(0, vocab, (B, T), generator=gen)
+    for dtype in half_dtypes:
+        half_case(out_dir, name, model, dtype, ids)
 
     ref = model.to(F64)
     ref.eval()  # no dropout
@@ -70,7 +94,8 @@ def main():
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "gpt2"))
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    gpt2_case(args.out, "tiny", 5, n_embd=16, n_head=2, n_layer=2, vocab=40, positions=24)
+    gpt2_case(args.out, "tiny", 5, n_embd=16, n_head=2, n_layer=2, vocab=40, positions=24,
+              half_dtypes=(torch.float16, torch.bfloat16))
     gpt2_case(args.out, "tiny_gelu", 6, n_embd=24, n_head=4, n_layer=3, vocab=50, positions=16, activation="gelu",
               n_inner=40)
 

@@ -1,17 +1,30 @@
 // SPDX-License-Identifier: MIT
-// Hugging Face GPT-2 model directories (config.json, model.safetensors) read into a models::Gpt2.
+// Hugging Face GPT-2 model directories (config.json, model.safetensors): read into a models::Gpt2 and written
+// from one, in the layout transformers' save_pretrained writes and from_pretrained reads.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <limits>
+#include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "elm/core/error.hpp"
+#include "elm/io/atomic_file.hpp"
 #include "elm/io/checkpoint.hpp"
 #include "elm/io/hf_config.hpp"
 #include "elm/io/safetensors.hpp"
 #include "elm/models/gpt2.hpp"
 #include "elm/nn/activations.hpp"
+#include "elm/nn/parameter.hpp"
 
 namespace elm::io {
 namespace detail {
@@ -20,16 +33,77 @@ inline bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+/// A token id of config.json: `fallback` when the key is absent (GPT2Config's default), empty when null.
+inline std::optional<Index> hf_token_id(const HfConfig& hf, std::string_view key, std::optional<Index> fallback) {
+  if (!hf.contains(key)) return fallback;
+  if (hf.json().at(std::string(key)).is_null()) return std::nullopt;
+  return hf.get<Index>(key);
+}
+
+/// The name transformers gives an activation in config.json ("gelu_new" for GPT-2's tanh form).
+inline const char* hf_activation_name(nn::ActivationKind kind) {
+  return kind == nn::ActivationKind::gelu_tanh ? "gelu_new" : nn::activation_name(kind);
+}
+
+/// PyTorch's name of a floating-point dtype, as config.json's "dtype" gives it.
+inline const char* torch_dtype_name(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::F16: return "float16";
+    case Dtype::BF16: return "bfloat16";
+    case Dtype::F64: return "float64";
+    default: return "float32";
+  }
+}
+
+/// Throws RangeError when a finite value of `value` would not be finite once stored as `dtype` (above 65504 in
+/// F16; above float's range in F32 or BF16, for a double model): a checkpoint holds what the model holds.
+template <typename Scalar>
+void check_representable(const Matrix<Scalar>& value, Dtype dtype, const std::string& name, std::string_view where) {
+  if (dtype == Dtype::F64) return;
+  double largest = 0.0;
+  for (Index i = 0; i < value.size(); ++i)
+    if (std::isfinite(value.data()[i])) largest = std::max(largest, std::abs(double(value.data()[i])));
+  const auto stored = static_cast<float>(largest);
+  const bool fits = std::isfinite(stored) &&
+                    (dtype != Dtype::F16 || std::isfinite(half_to_float(float_to_half(stored)))) &&
+                    (dtype != Dtype::BF16 || std::isfinite(bfloat16_to_float(float_to_bfloat16(stored))));
+  ELM_EXPECT(fits, RangeError, where, ": parameter '", name, "' holds ", largest, ", which ", dtype_name(dtype),
+             " cannot represent (it would be stored as infinity), expected |value| <= ",
+             dtype == Dtype::F16 ? 65504.0 : double(std::numeric_limits<float>::max()));
+}
+
 }  // namespace detail
 
+/// The architectures a GPT-2 config.json may name: the language model and the bare body (whose head, tied to
+/// the token table, is the same), and the double-heads model (the same language model beside a multiple-choice
+/// head that is not read).
+inline constexpr const char* gpt2_architectures[] = {"GPT2LMHeadModel", "GPT2Model", "GPT2DoubleHeadsModel"};
+
 /// A GPT-2 configuration from a Hugging Face config.json (model_type "gpt2"). Throws FormatError naming the file
-/// and the key for a missing or mistyped size, and for the options this implementation does not have
-/// (scale_attn_weights false, scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn, untied embeddings, an
-/// activation other than gelu_new, gelu or relu).
+/// and the key for a missing or mistyped size, for sizes out of their domain (a non-positive size, n_head not
+/// dividing n_embd, a dropout outside [0, 1)), for an architecture other than gpt2_architectures, and for the
+/// options this implementation does not have (scale_attn_weights false, scale_attn_by_inverse_layer_idx,
+/// reorder_and_upcast_attn, add_cross_attention, untied embeddings, an activation other than gelu_new,
+/// gelu_pytorch_tanh, gelu or relu). bos_token_id and eos_token_id default to 50256 when absent, as
+/// GPT2Config's do.
 inline models::Gpt2Config gpt2_config(const HfConfig& hf) {
   const std::string where = "elm::io::gpt2_config: " + hf.source();
   const std::string type = hf.get_or<std::string>("model_type", "gpt2");
   ELM_EXPECT(type == "gpt2", FormatError, where, ": model_type is \"", type, "\", expected \"gpt2\"");
+  if (hf.contains("architectures") && !hf.json().at("architectures").is_null()) {
+    const nlohmann::json& architectures = hf.json().at("architectures");
+    ELM_EXPECT(architectures.is_array(), FormatError, where, ": architectures is ", architectures.dump(),
+               ", expected a list of class names");
+    for (const nlohmann::json& a : architectures) {
+      const auto known = [&] {
+        for (const char* name : gpt2_architectures)
+          if (a.is_string() && a.get<std::string>() == name) return true;
+        return false;
+      };
+      ELM_EXPECT(known(), FormatError, where, ": architectures names ", a.dump(),
+                 ", expected GPT2LMHeadModel, GPT2Model or GPT2DoubleHeadsModel (a GPT-2 language model)");
+    }
+  }
   models::Gpt2Config c;
   c.vocab_size = hf.get<Index>("vocab_size");
   c.n_positions = hf.contains("n_positions") ? hf.get<Index>("n_positions") : hf.get<Index>("n_ctx");
@@ -42,6 +116,9 @@ inline models::Gpt2Config gpt2_config(const HfConfig& hf) {
   c.embd_pdrop = hf.get_or<double>("embd_pdrop", 0.1);
   c.attn_pdrop = hf.get_or<double>("attn_pdrop", 0.1);
   c.initializer_range = hf.get_or<double>("initializer_range", 0.02);
+  c.bos_token_id = detail::hf_token_id(hf, "bos_token_id", c.bos_token_id);
+  c.eos_token_id = detail::hf_token_id(hf, "eos_token_id", c.eos_token_id);
+  c.pad_token_id = detail::hf_token_id(hf, "pad_token_id", c.pad_token_id);
   ELM_EXPECT(hf.get_or<bool>("tie_word_embeddings", true), FormatError, where,
              ": tie_word_embeddings is false, expected true (GPT-2's head is its token table)");
   const std::string act = hf.get_or<std::string>("activation_function", "gelu_new");
@@ -54,8 +131,48 @@ inline models::Gpt2Config gpt2_config(const HfConfig& hf) {
              ": scale_attn_by_inverse_layer_idx is true, which this implementation does not have");
   ELM_EXPECT(!hf.get_or<bool>("reorder_and_upcast_attn", false), FormatError, where,
              ": reorder_and_upcast_attn is true, which this implementation does not have");
-  c.check(where);
+  ELM_EXPECT(!hf.get_or<bool>("add_cross_attention", false), FormatError, where,
+             ": add_cross_attention is true (an encoder-decoder's cross-attention), which GPT-2 does not have");
+  try {
+    c.check(where);
+  } catch (const InvalidArgument& e) {
+    throw FormatError(e.what());  // a file that describes no model is a bad file
+  }
   return c;
+}
+
+/// The config.json of a GPT-2 configuration, with the keys transformers' GPT2Config reads (those gpt2_config
+/// reads, the same values, and the fixed options elm implements: scale_attn_weights true, tied embeddings,
+/// no cross-attention), architectures ["GPT2LMHeadModel"], and `dtype` named as PyTorch names it.
+inline nlohmann::json gpt2_config_json(const models::Gpt2Config& c, Dtype dtype = Dtype::F32) {
+  const auto id = [](const std::optional<Index>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  nlohmann::json j = nlohmann::json::object();  // keys in sorted order, as transformers writes them
+  j["activation_function"] = detail::hf_activation_name(c.activation);
+  j["add_cross_attention"] = false;
+  j["architectures"] = {"GPT2LMHeadModel"};
+  j["attn_pdrop"] = c.attn_pdrop;
+  j["bos_token_id"] = id(c.bos_token_id);
+  j["dtype"] = detail::torch_dtype_name(dtype);
+  j["embd_pdrop"] = c.embd_pdrop;
+  j["eos_token_id"] = id(c.eos_token_id);
+  j["initializer_range"] = c.initializer_range;
+  j["layer_norm_epsilon"] = c.layer_norm_epsilon;
+  j["model_type"] = "gpt2";
+  j["n_ctx"] = c.n_positions;
+  j["n_embd"] = c.n_embd;
+  j["n_head"] = c.n_head;
+  j["n_inner"] = c.n_inner > 0 ? nlohmann::json(c.n_inner) : nlohmann::json(nullptr);
+  j["n_layer"] = c.n_layer;
+  j["n_positions"] = c.n_positions;
+  j["pad_token_id"] = id(c.pad_token_id);
+  j["reorder_and_upcast_attn"] = false;
+  j["resid_pdrop"] = c.resid_pdrop;
+  j["scale_attn_by_inverse_layer_idx"] = false;
+  j["scale_attn_weights"] = true;
+  j["tie_word_embeddings"] = true;
+  j["use_cache"] = true;
+  j["vocab_size"] = c.vocab_size;
+  return j;
 }
 
 /// Loads a Hugging Face GPT-2 directory: config.json and model.safetensors (F32, F16 or BF16; names with or
@@ -63,29 +180,79 @@ inline models::Gpt2Config gpt2_config(const HfConfig& hf) {
 /// naming the file and the tensor; nothing partially loaded is returned.
 template <typename Scalar = float>
 models::Gpt2<Scalar> load_gpt2_hf(const std::string& directory) {
+  constexpr const char* where = "elm::io::load_gpt2_hf";
   const std::string config_path = directory + "/config.json";
   const std::string weights_path = directory + "/model.safetensors";
+  ELM_EXPECT(std::filesystem::is_directory(directory), IoError, where, ": ", directory,
+             " is not a directory, expected a Hugging Face model directory (config.json, model.safetensors)");
+  ELM_EXPECT(std::filesystem::exists(config_path), IoError, where, ": ", directory,
+             " has no config.json, expected a Hugging Face model directory (config.json, model.safetensors)");
   models::Gpt2<Scalar> model(gpt2_config(HfConfig::load(config_path)));
+  ELM_EXPECT(std::filesystem::exists(weights_path) || !std::filesystem::exists(weights_path + ".index.json"),
+             FormatError, where, ": ", directory, " holds a sharded checkpoint (model.safetensors.index.json), ",
+             "which elm does not read, expected one model.safetensors");
   if (!std::filesystem::exists(weights_path) && std::filesystem::exists(directory + "/pytorch_model.bin"))
     throw FormatError(elm::detail::concat(
         "elm::io::load_gpt2_hf: ", directory, " holds pytorch_model.bin (a PyTorch pickle, which elm does not ",
         "read), expected model.safetensors; convert it once with: python -c \"import transformers; ",
         "transformers.GPT2LMHeadModel.from_pretrained('", directory, "').save_pretrained('", directory,
         "', safe_serialization=True)\""));
+  ELM_EXPECT(std::filesystem::exists(weights_path), IoError, where, ": ", directory,
+             " has no model.safetensors, expected the weights beside config.json");
   const SafetensorsReader reader(weights_path);
   LoadOptions options;
   options.prefix = reader.contains("transformer.wte.weight") ? "transformer" : "";
   options.strict = false;  // the causal-mask buffers of older files (h.<i>.attn.bias) and lm_head are not ours
   const LoadReport report = load_parameters(reader, model, options);
-  ELM_EXPECT(report.missing_keys.empty(), FormatError, "elm::io::load_gpt2_hf: ", weights_path,
+  ELM_EXPECT(report.missing_keys.empty(), FormatError, where, ": ", weights_path,
              " has no tensor for parameter '", report.missing_keys.empty() ? "" : report.missing_keys.front(), "' (",
              report.missing_keys.size(), " missing in all)");
   for (const std::string& name : report.unexpected_keys) {
     const bool buffer = detail::ends_with(name, ".attn.bias") || detail::ends_with(name, ".attn.masked_bias");
-    ELM_EXPECT(buffer || name == "lm_head.weight", FormatError, "elm::io::load_gpt2_hf: ", weights_path,
+    ELM_EXPECT(buffer || name == "lm_head.weight", FormatError, where, ": ", weights_path,
                " has tensor '", name, "', which GPT-2 does not have");
   }
   return model;
+}
+
+/// Writes a Hugging Face GPT-2 directory that transformers' GPT2LMHeadModel.from_pretrained loads and
+/// load_gpt2_hf reads back: config.json (gpt2_config_json) and model.safetensors as save_pretrained lays it out
+/// (every parameter under "transformer.", names sorted, Conv1D weights as (in, out), lm_head.weight left out as
+/// it is the token table, __metadata__ {"format": "pt"}), in `dtype`: F32 (the default), F16, BF16 (rounded to
+/// nearest even) or F64. The directory is created if missing; other files in it (vocab.json, merges.txt) are
+/// left alone. Atomic: both files are written completely beside their targets before either replaces a previous
+/// version (write_files_atomically), so a failure leaves the directory as it was. Throws InvalidArgument for a
+/// dtype that is not floating-point, RangeError for a parameter value the dtype cannot represent (above 65504 in
+/// F16), IoError when the directory or a file cannot be written.
+template <typename Scalar>
+void save_gpt2_hf(const models::Gpt2<Scalar>& model, const std::string& directory, Dtype dtype = Dtype::F32) {
+  constexpr const char* where = "elm::io::save_gpt2_hf";
+  ELM_EXPECT(detail::is_float_dtype(dtype), InvalidArgument, where, ": dtype ", dtype_name(dtype),
+             ", expected F32, F16, BF16 or F64");
+  // 1) the tensors, in the order safetensors' own writer gives them (by name)
+  std::vector<std::pair<std::string, const nn::Parameter<Scalar>*>> parameters;
+  model.for_each_parameter("transformer", [&](const std::string& name, const nn::Parameter<Scalar>& p) {
+    parameters.emplace_back(name, &p);
+  });
+  std::sort(parameters.begin(), parameters.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  SafetensorsWriter writer;
+  writer.set_metadata("format", "pt");
+  for (const auto& [name, p] : parameters) {
+    detail::check_representable(p->value, dtype, name, where);
+    writer.add(name, p->shape, p->value, dtype);
+  }
+  const std::string config_text = gpt2_config_json(model.config(), dtype).dump(2) + "\n";
+  // 2) the directory, then both files together: the weights first, so a config.json never names weights that
+  // are not there yet
+  std::error_code ec;
+  std::filesystem::create_directories(directory, ec);
+  ELM_EXPECT(std::filesystem::is_directory(directory), IoError, where, ": cannot create the directory ", directory,
+             ec ? ": " + ec.message() : std::string());
+  write_files_atomically(
+      {FileContent{directory + "/model.safetensors", [&](std::ostream& out) { writer.write(out); }},
+       FileContent{directory + "/config.json", [&](std::ostream& out) {
+                     out.write(config_text.data(), static_cast<std::streamsize>(config_text.size()));
+                   }}});
 }
 
 }  // namespace elm::io

@@ -11,6 +11,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <set>
 #include <string>
 #include <string_view>
@@ -574,6 +575,31 @@ class SafetensorsWriter {
 
   /// The complete file content.
   std::string serialize() const {
+    const std::string head = header();
+    std::size_t size = head.size();
+    for (const auto& e : entries_) size += e.bytes.size();
+    std::string out;
+    out.reserve(size);
+    out += head;
+    for (const auto& e : entries_) out += e.bytes;
+    return out;
+  }
+
+  /// Writes the complete file content to `out` (the tensors' bytes straight from where add() keeps them).
+  void write(std::ostream& out) const {
+    const std::string head = header();
+    out.write(head.data(), static_cast<std::streamsize>(head.size()));
+    for (const auto& e : entries_) out.write(e.bytes.data(), static_cast<std::streamsize>(e.bytes.size()));
+  }
+
+  /// Writes the file atomically: `path` is either left as it was or replaced by the complete new file.
+  void save(const std::string& path) const {
+    write_atomically(path, [&](std::ostream& out) { write(out); });
+  }
+
+ private:
+  /// The 8-byte header length and the JSON header, padded with spaces to a multiple of 8 bytes.
+  std::string header() const {
     nlohmann::ordered_json header = nlohmann::ordered_json::object();
     if (!metadata_.empty()) header["__metadata__"] = metadata_;
     std::size_t offset = 0;
@@ -584,21 +610,12 @@ class SafetensorsWriter {
     std::string text = header.dump();
     text.append((8 - text.size() % 8) % 8, ' ');
     std::string out;
-    out.reserve(8 + text.size() + offset);
-    std::uint64_t len = text.size();
+    out.reserve(8 + text.size());
+    const std::uint64_t len = text.size();
     for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((len >> (8 * i)) & 0xFFu));
-    out += text;
-    for (const auto& e : entries_) out += e.bytes;
-    return out;
+    return out + text;
   }
 
-  /// Writes the file atomically: `path` is either left as it was or replaced by the complete new file.
-  void save(const std::string& path) const {
-    const std::string content = serialize();
-    write_atomically(path, [&](std::ostream& out) { out.write(content.data(), static_cast<std::streamsize>(content.size())); });
-  }
-
- private:
   struct Entry {
     std::string name;
     Dtype dtype;

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,6 +39,11 @@ struct Gpt2Config {
   double attn_pdrop = 0.1;   ///< on the attention weights
   double initializer_range = 0.02;
   nn::ActivationKind activation = nn::ActivationKind::gelu_tanh;  ///< activation_function "gelu_new"
+  /// The special tokens' ids (GPT2Config's defaults: <|endoftext|>, 50256, for both); empty when config.json
+  /// has null. Not checked against vocab_size, as Hugging Face does not (a small model keeps the defaults).
+  std::optional<Index> bos_token_id = 50256;
+  std::optional<Index> eos_token_id = 50256;
+  std::optional<Index> pad_token_id;
 
   /// The blocks' configuration: TransformerConfig::gpt2 with these sizes and dropouts.
   nn::TransformerConfig blocks() const {
@@ -57,6 +63,9 @@ struct Gpt2Config {
     ELM_EXPECT(embd_pdrop >= 0.0 && embd_pdrop < 1.0, InvalidArgument, where, ": embd_pdrop = ", embd_pdrop,
                ", expected 0 <= p < 1");
     ELM_EXPECT(n_inner >= 0, InvalidArgument, where, ": n_inner = ", n_inner, ", expected >= 0");
+    for (const auto& [name, id] : {std::pair{"bos_token_id", bos_token_id}, std::pair{"eos_token_id", eos_token_id},
+                                   std::pair{"pad_token_id", pad_token_id}})
+      ELM_EXPECT(!id || *id >= 0, InvalidArgument, where, ": ", name, " = ", id.value_or(0), ", expected >= 0");
     blocks().check(where);
   }
 };
