@@ -8,8 +8,9 @@ For each small, randomly initialised transformers.GPT2LMHeadModel configuration 
   of every position, the language-modelling loss (the next-token cross-entropy GPT2LMHeadModel(labels=ids) computes, here in
   float64) and the gradient of
   that loss for every parameter (under GPT2Model's names, without the "transformer." prefix; the tied head's
-  gradient is part of wte.weight's), in float64 from the float32 checkpoint; and the greedy continuation
-  (generate(do_sample=False)) of a prompt.
+  gradient is part of wte.weight's), in float64 from the float32 checkpoint; the greedy continuation
+  (generate(do_sample=False)) of a prompt; and a left-padded batch of prompts of different lengths (padded_*):
+  its logits with the attention mask and position ids, and its greedy continuations by generate.
 For the "tiny" model also tests/data/gpt2/tiny_f16/ and tiny_bf16/: save_pretrained of the same model cast to
 float16 and bfloat16, and tiny_f16.json / tiny_bf16.json with the token ids and the logits transformers computes
 from that checkpoint upcast (exactly) to float64.
@@ -47,7 +48,7 @@ def half_case(out_dir, name, model, dtype, ids):
 
 
 def gpt2_case(out_dir, name, seed, n_embd, n_head, n_layer, vocab, positions, activation="gelu_new", n_inner=None,
-              B=2, T=7, prompt_len=4, new_tokens=8, half_dtypes=()):
+              B=2, T=7, prompt_len=4, new_tokens=8, half_dtypes=(), padded_lengths=(5, 2, 4)):
     torch.manual_seed(seed)
     config = transformers.GPT2Config(n_embd=n_embd, n_head=n_head, n_layer=n_layer, vocab_size=vocab,
                                      n_positions=positions, n_inner=n_inner, activation_function=activation,
@@ -83,7 +84,30 @@ def gpt2_case(out_dir, name, seed, n_embd, n_head, n_layer, vocab, positions, ac
                               pad_token_id=0)
     tensors["prompt"] = prompt.to(F64)
     tensors["greedy"] = greedy[:, prompt_len:].to(F64)
-    meta = {"B": B, "T": T, "n_embd": n_embd, "n_head": n_head, "n_layer": n_layer, "vocab": vocab,
+
+    # A left-padded batch of prompts of different lengths, as generate takes it: padding (the end-of-text id,
+    # pad_token_id = eos_token_id as for GPT-2) hidden by the attention mask, positions counted from each row's
+    # first real token (position_ids = cumsum(attention_mask) - 1, padding at 0, transformers' own formula);
+    # the logits of every position (those of padding positions are not meaningful), and the greedy continuations
+    # (a row that produces eos ends there; generate pads it with eos after).
+    pad_gen = torch.Generator().manual_seed(seed + 2)
+    eos = vocab - 1
+    padded = torch.full((len(padded_lengths), max(padded_lengths)), eos)
+    attention_mask = torch.zeros_like(padded)
+    for b, n in enumerate(padded_lengths):
+        padded[b, padded.shape[1] - n:] = torch.randint(0, vocab - 1, (n,), generator=pad_gen)
+        attention_mask[b, padded.shape[1] - n:] = 1
+    position_ids = (attention_mask.cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+    with torch.no_grad():
+        padded_logits = ref(input_ids=padded, attention_mask=attention_mask, position_ids=position_ids).logits
+        padded_greedy = ref.generate(padded, attention_mask=attention_mask, do_sample=False,
+                                     max_new_tokens=new_tokens, pad_token_id=eos, eos_token_id=eos)
+    tensors["padded_ids"] = padded.to(F64)
+    tensors["padded_attention_mask"] = attention_mask.to(F64)
+    tensors["padded_position_ids"] = position_ids.to(F64)
+    tensors["padded_logits"] = padded_logits
+    tensors["padded_greedy"] = padded_greedy[:, padded.shape[1]:].to(F64)
+    meta = {"B": B, "T": T, "n_embd": n_embd, "n_head": n_head, "n_layer": n_layer, "vocab": vocab, "eos": eos,
             "reference": "transformers.GPT2LMHeadModel (eager attention), float64 from the float32 checkpoint",
             "transformers": transformers.__version__}
     write(out_dir, name, meta, tensors)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Hugging Face GPT-2 model directories (config.json, model.safetensors): read into a models::Gpt2 and written
-// from one, in the layout transformers' save_pretrained writes and from_pretrained reads.
+// from one, in the layout transformers' save_pretrained writes and from_pretrained reads; their tokenizer
+// (vocab.json, merges.txt) read into a text::BpeTokenizer.
 #pragma once
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include "elm/models/gpt2.hpp"
 #include "elm/nn/activations.hpp"
 #include "elm/nn/parameter.hpp"
+#include "elm/text/bpe_tokenizer.hpp"
 
 namespace elm::io {
 namespace detail {
@@ -253,6 +255,24 @@ void save_gpt2_hf(const models::Gpt2<Scalar>& model, const std::string& director
        FileContent{directory + "/config.json", [&](std::ostream& out) {
                      out.write(config_text.data(), static_cast<std::streamsize>(config_text.size()));
                    }}});
+}
+
+/// GPT-2's byte-level BPE tokenizer from a model directory's vocab.json and merges.txt (what Hugging Face's
+/// GPT2Tokenizer reads), with <|endoftext|> as a special token. Throws IoError naming the directory and the file
+/// it lacks, FormatError naming the malformed file (bad JSON, ids not 0..V-1, a merge of unknown tokens, no
+/// <|endoftext|> in the vocabulary). Encoding text that is not valid UTF-8 throws FormatError with its offset.
+inline text::BpeTokenizer load_gpt2_tokenizer(const std::string& directory) {
+  constexpr std::string_view where = "elm::io::load_gpt2_tokenizer";
+  const std::string vocab_path = directory + "/vocab.json";
+  const std::string merges_path = directory + "/merges.txt";
+  for (const std::string* path : {&vocab_path, &merges_path})
+    ELM_EXPECT(std::filesystem::is_regular_file(*path), IoError, where, ": ", directory, " has no ",
+               std::filesystem::path(*path).filename().string(),
+               ", expected vocab.json and merges.txt beside config.json (Hugging Face's GPT-2 tokenizer files)");
+  text::BpeTokenizer tokenizer = text::BpeTokenizer::from_files(vocab_path, merges_path);
+  ELM_EXPECT(tokenizer.token_to_id("<|endoftext|>") >= 0, FormatError, where, ": ", vocab_path,
+             " has no token <|endoftext|>, expected GPT-2's end-of-text token");
+  return tokenizer;
 }
 
 }  // namespace elm::io

@@ -70,6 +70,10 @@ struct Gpt2Config {
   }
 };
 
+/// Which logits a decoding call computes: of every new position, or of each sequence's last one only (what a
+/// generator needs: the head is V x C per column, the largest product of a step).
+enum class LogitPositions { all, last };
+
 /// GPT-2: x = drop(wte[ids] + wpe[positions]); h = ln_f(blocks(x)), causal; logits = wte^T h (the head tied to
 /// the token table). Parameters under Hugging Face GPT2Model's names: wte.weight (V, C), wpe.weight (P, C),
 /// h.<i>.ln_1.*, h.<i>.attn.c_attn.* (Conv1D (C, 3C)), h.<i>.attn.c_proj.*, h.<i>.ln_2.*, h.<i>.mlp.c_fc.*,
@@ -120,6 +124,10 @@ class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
   }
 
   const Gpt2Config& config() const noexcept { return config_; }
+  /// V, the vocabulary size.
+  Index vocab_size() const noexcept { return config_.vocab_size; }
+  /// The context: the most positions a sequence may have (n_positions).
+  Index max_positions() const noexcept { return config_.n_positions; }
   nn::Embedding<Scalar>& token_embedding() noexcept { return wte_; }
   const nn::Embedding<Scalar>& token_embedding() const noexcept { return wte_; }
   nn::TransformerEncoder<Scalar>& blocks() noexcept { return blocks_; }
@@ -130,12 +138,27 @@ class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
   /// [0, V) or T > n_positions, ShapeError when B does not divide the ids.
   void forward(const std::vector<Index>& ids, Index batch, const nn::AttentionMask<Scalar>& mask,
                Matrix<Scalar>& logits, Cache* cache = nullptr, const nn::ForwardContext& context = {}) const {
+    forward(ids, batch, {}, mask, logits, cache, context);
+  }
+
+  /// The same with each token's position given (one per id, batch-major; empty: 0..T-1 in every sequence), as
+  /// Hugging Face's position_ids: a left-padded batch numbers each sequence from its first real token, its
+  /// padding hidden by the mask's key padding (T, B). Throws ShapeError when the counts differ, RangeError for
+  /// a position outside [0, n_positions).
+  void forward(const std::vector<Index>& ids, Index batch, const std::vector<Index>& positions,
+               const nn::AttentionMask<Scalar>& mask, Matrix<Scalar>& logits, Cache* cache = nullptr,
+               const nn::ForwardContext& context = {}) const {
     constexpr std::string_view where = "elm::models::Gpt2::forward";
     ELM_EXPECT(batch > 0 && !ids.empty() && to_index(ids.size()) % batch == 0, ShapeError, where, ": got ",
                ids.size(), " token ids, expected a positive multiple of B = ", batch);
+    ELM_EXPECT(positions.empty() || positions.size() == ids.size(), ShapeError, where, ": got ", positions.size(),
+               " positions for ", ids.size(), " token ids, expected one per id (or none)");
     Matrix<Scalar> e, x, h;
     wte_.forward(ids, e, cache ? &cache->tokens : nullptr);
-    wpe_.forward(e, batch, 0, x, cache ? &cache->positions : nullptr);
+    if (positions.empty())
+      wpe_.forward(e, batch, 0, x, cache ? &cache->positions : nullptr);
+    else
+      wpe_.forward(e, positions, x, cache ? &cache->positions : nullptr);
     drop_.forward(x, e, cache ? &cache->embedding_dropout : nullptr, context);
     blocks_.forward(e, batch, mask, h, cache ? &cache->blocks : nullptr, context);
     wte_.project(h, logits, cache ? &cache->head : nullptr);
@@ -160,16 +183,40 @@ class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
   /// continue from the caches' length. logits: (V, B T_new), equal to the matching columns of a full forward.
   void forward_incremental(const std::vector<Index>& ids, std::vector<nn::KvCache<Scalar>>& kv,
                            Matrix<Scalar>& logits) const {
+    forward_incremental(ids, {}, nn::AttentionMask<Scalar>{}, kv, logits);
+  }
+
+  /// Decoding a left-padded batch (Hugging Face's generate with an attention_mask): positions holds each new
+  /// token's position (one per id, batch-major; empty: continuing from the caches' length), the mask covers the
+  /// T_k = cached + T_new keys (key padding (T_k, B) hides the padding; the causal part is always applied).
+  /// logits: (V, B T_new), or (V, B) of each sequence's last new position with LogitPositions::last. Throws
+  /// ShapeError on wrong counts or mask shapes, RangeError for an id or position out of range or a full cache
+  /// (the caches are then unchanged).
+  void forward_incremental(const std::vector<Index>& ids, const std::vector<Index>& positions,
+                           const nn::AttentionMask<Scalar>& mask, std::vector<nn::KvCache<Scalar>>& kv,
+                           Matrix<Scalar>& logits, LogitPositions which = LogitPositions::all) const {
     constexpr std::string_view where = "elm::models::Gpt2::forward_incremental";
     ELM_EXPECT(!kv.empty(), InvalidArgument, where, ": expected one KV cache per block, got none");
     const Index batch = kv.front().batch();
     ELM_EXPECT(!ids.empty() && to_index(ids.size()) % batch == 0, ShapeError, where, ": got ", ids.size(),
                " token ids, expected a positive multiple of the caches' B = ", batch);
+    ELM_EXPECT(positions.empty() || positions.size() == ids.size(), ShapeError, where, ": got ", positions.size(),
+               " positions for ", ids.size(), " token ids, expected one per id (or none)");
+    const Index T_new = to_index(ids.size()) / batch;
     Matrix<Scalar> e, x, h;
     wte_.forward(ids, e);
-    wpe_.forward(e, batch, kv.front().length(), x);
-    blocks_.forward_incremental(x, kv, h);
-    wte_.project(h, logits);
+    if (positions.empty())
+      wpe_.forward(e, batch, kv.front().length(), x);
+    else
+      wpe_.forward(e, positions, x);
+    blocks_.forward_incremental(x, kv, mask, h);
+    if (which == LogitPositions::last && T_new > 1) {
+      // 1) each sequence's last column, 2) the head on those B columns only
+      for (Index b = 0; b < batch; ++b) x.col(b) = h.col(b * T_new + T_new - 1);
+      wte_.project(x.leftCols(batch), logits);
+    } else {
+      wte_.project(h, logits);
+    }
   }
 
  private:

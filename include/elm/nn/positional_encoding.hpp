@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "elm/core/check.hpp"
 #include "elm/core/error.hpp"
@@ -93,6 +94,7 @@ class LearnedPositionalEmbedding {
   struct Cache {
     Index batch = 0;
     Index offset = 0;
+    std::vector<Index> positions;  // the per-column positions when forward was given them
   };
 
   /// Zero-initialised (see reset_parameters). Throws InvalidArgument unless both sizes are positive.
@@ -117,11 +119,33 @@ class LearnedPositionalEmbedding {
                                                    offset, max_positions());
     y = x;
     for (Index b = 0; b < batch; ++b) y.middleCols(b * T, T) += weight_.value.middleCols(offset, T);
-    if (cache) *cache = Cache{batch, offset};
+    if (cache) *cache = Cache{batch, offset, {}};
+  }
+
+  /// y = x + W[positions[n]] per column n: any position in any column (a left-padded batch's, Hugging Face's
+  /// position_ids). x: (C, N), positions: N entries -> y: (C, N). Throws ShapeError when the counts differ,
+  /// RangeError for a position outside [0, max_positions).
+  void forward(const Eigen::Ref<const Matrix<Scalar>>& x, const std::vector<Index>& positions, Matrix<Scalar>& y,
+               Cache* cache = nullptr, const ForwardContext& = {}) const {
+    constexpr std::string_view where = "elm::nn::LearnedPositionalEmbedding::forward";
+    check_shape(x, width(), to_index(positions.size()), where, "x (one column per position)");
+    for (Index p : positions)
+      ELM_EXPECT(p >= 0 && p < max_positions(), RangeError, where, ": position ", p,
+                 " is out of range, expected 0 <= position < max_positions = ", max_positions());
+    y = x;
+    for (std::size_t n = 0; n < positions.size(); ++n) y.col(to_index(n)) += weight_.value.col(positions[n]);
+    if (cache) *cache = Cache{1, 0, positions};
   }
 
   /// dx = dy (overwritten); adds each column of dy into the gradient of its position's vector.
   void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
+    if (!cache.positions.empty()) {
+      check_shape(dy, width(), to_index(cache.positions.size()), "elm::nn::LearnedPositionalEmbedding::backward", "dy");
+      dx = dy;
+      Matrix<Scalar>& grad = weight_.gradient();
+      for (std::size_t n = 0; n < cache.positions.size(); ++n) grad.col(cache.positions[n]) += dy.col(to_index(n));
+      return;
+    }
     const Index T = detail::check_positions<Scalar>("elm::nn::LearnedPositionalEmbedding::backward", dy, width(),
                                                    cache.batch, cache.offset, max_positions());
     dx = dy;

@@ -264,19 +264,26 @@ class TransformerBlock : public Composite<TransformerBlock<Scalar>> {
   /// Throws InvalidArgument unless config.causal (a bidirectional block's earlier outputs would change),
   /// ShapeError or RangeError as MultiHeadAttention::forward_incremental.
   void forward_incremental(const Eigen::Ref<const Matrix<Scalar>>& x, KvCache<Scalar>& kv, Matrix<Scalar>& y) const {
+    forward_incremental(x, kv, AttentionMask<Scalar>{}, y);
+  }
+
+  /// The same with a mask over the T_k = kv.length() + T_new keys after the append (key padding (T_k, B) hides
+  /// a left-padded batch's padding), as MultiHeadAttention::forward_incremental takes it.
+  void forward_incremental(const Eigen::Ref<const Matrix<Scalar>>& x, KvCache<Scalar>& kv,
+                           const AttentionMask<Scalar>& mask, Matrix<Scalar>& y) const {
     ELM_EXPECT(config_.causal, InvalidArgument,
                "elm::nn::TransformerBlock::forward_incremental: expected a causal block (config.causal), got a "
                "bidirectional one, whose outputs for earlier positions depend on later ones");
     Matrix<Scalar> h, a;
     if (config_.norm_first) {
       norm1_.forward(x, h);
-      self_attn_.forward_incremental(h, kv, a);
+      self_attn_.forward_incremental(h, kv, mask, a);
       const Matrix<Scalar> x1 = x + a;
       norm2_.forward(x1, h);
       ff_.forward(h, a);
       y = x1 + a;
     } else {
-      self_attn_.forward_incremental(x, kv, a);
+      self_attn_.forward_incremental(x, kv, mask, a);
       norm1_.forward(x + a, h);
       ff_.forward(h, a);
       norm2_.forward(h + a, y);
@@ -585,6 +592,13 @@ class TransformerEncoder : public detail::TransformerStack<TransformerBlock<Scal
   /// bidirectional stack; RangeError when the caches would overflow (then no cache has changed).
   void forward_incremental(const Eigen::Ref<const Matrix<Scalar>>& x, std::vector<KvCache<Scalar>>& kv,
                            Matrix<Scalar>& y) const {
+    forward_incremental(x, kv, AttentionMask<Scalar>{}, y);
+  }
+
+  /// The same with a mask over the T_k = cached + T_new keys of every block (key padding (T_k, B) hides a
+  /// left-padded batch's padding); a wrong mask shape throws ShapeError before any cache changes.
+  void forward_incremental(const Eigen::Ref<const Matrix<Scalar>>& x, std::vector<KvCache<Scalar>>& kv,
+                           const AttentionMask<Scalar>& mask, Matrix<Scalar>& y) const {
     constexpr std::string_view where = "elm::nn::TransformerEncoder::forward_incremental";
     ELM_EXPECT(kv.size() == layers_.size(), InvalidArgument, where, ": got ", kv.size(),
                " KV caches, expected one per block (", layers_.size(), ")");
@@ -597,7 +611,7 @@ class TransformerEncoder : public detail::TransformerStack<TransformerBlock<Scal
                  cache.max_length());
     Matrix<Scalar> h = x, next;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-      layers_[i].forward_incremental(h, kv[i], next);
+      layers_[i].forward_incremental(h, kv[i], mask, next);
       h.swap(next);
     }
     if (this->config_.final_norm)

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+// What elm-gpt's subcommands share: how a command registers itself and runs, a model directory loaded with its
+// tokenizer, token-id lists on the command line, JSON output.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "elm/core/error.hpp"
+#include "elm/core/types.hpp"
+#include "elm/io/gpt2_hf.hpp"
+#include "elm/io/hf_config.hpp"
+#include "elm/models/gpt2.hpp"
+#include "elm/text/bpe_tokenizer.hpp"
+
+namespace elm::examples::gpt {
+
+/// The subcommands of a program: each add_<name>_command(app, commands) registers its options on app and what
+/// runs once they are parsed; run() parses the command line and runs the chosen one.
+class Commands {
+ public:
+  void add(CLI::App* subcommand, std::function<int()> body) { entries_.emplace_back(subcommand, std::move(body)); }
+
+  /// Parses argv and runs the chosen subcommand. Returns its exit code; an elm::Error or another exception is
+  /// printed as "<program>: <what>" on standard error with exit code 1, a command-line error as CLI11 prints it.
+  int run(CLI::App& app, int argc, char** argv, const char* program) const {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      return app.exit(e);
+    }
+    try {
+      for (const auto& [subcommand, body] : entries_)
+        if (subcommand->parsed()) return body();
+      std::fprintf(stderr, "%s: no command given (see --help)\n", program);
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: %s\n", program, e.what());
+      return 1;
+    }
+  }
+
+ private:
+  std::vector<std::pair<CLI::App*, std::function<int()>>> entries_;
+};
+
+/// "464,2068,7586" -> {464, 2068, 7586}. Throws InvalidArgument naming the option and the entry that is not a
+/// non-negative integer (the model checks the range).
+inline std::vector<Index> parse_ids(const std::string& text, const std::string& option) {
+  std::vector<Index> ids;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', pos), text.size());
+    std::string item = text.substr(pos, comma - pos);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    std::size_t used = 0;
+    long long value = -1;
+    try {
+      value = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size() || value < 0)
+      throw InvalidArgument(fmt::format("{}: '{}' is not a token id, expected comma-separated non-negative integers "
+                                        "such as 464,2068,7586",
+                                        option, item));
+    ids.push_back(static_cast<Index>(value));
+    pos = comma + 1;
+  }
+  return ids;
+}
+
+/// A JSON string of text whose bytes may not be valid UTF-8 (tokens can split a character): those bytes become
+/// U+FFFD, as Hugging Face's decode(errors="replace") gives them.
+inline std::string json_string(const std::string& text) {
+  return nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// A Hugging Face GPT-2 directory: the model, its tokenizer when vocab.json and merges.txt are there, and the
+/// end-of-text ids of its config.json (eos_token_id, a number or a list).
+template <typename Scalar>
+struct ModelDirectory {
+  models::Gpt2<Scalar> model;
+  std::optional<text::BpeTokenizer> tokenizer;
+  std::vector<Index> eos_token_ids;
+
+  /// The tokenizer; throws IoError naming the file when the directory has none.
+  const text::BpeTokenizer& require_tokenizer(const std::string& directory) const {
+    if (!tokenizer) io::load_gpt2_tokenizer(directory);  // throws, naming the missing file
+    return *tokenizer;
+  }
+};
+
+template <typename Scalar>
+ModelDirectory<Scalar> load_model_directory(const std::string& directory) {
+  ModelDirectory<Scalar> d{io::load_gpt2_hf<Scalar>(directory), std::nullopt, {}};
+  namespace fs = std::filesystem;
+  if (fs::exists(fs::path(directory) / "vocab.json") || fs::exists(fs::path(directory) / "merges.txt")) {
+    d.tokenizer.emplace(io::load_gpt2_tokenizer(directory));
+    if (d.tokenizer->vocab_size() > d.model.vocab_size())
+      throw FormatError(fmt::format("{}/vocab.json has {} tokens, more than the model's V = {}: the tokenizer of "
+                                    "another model?",
+                                    directory, d.tokenizer->vocab_size(), d.model.vocab_size()));
+  }
+  const io::HfConfig config = io::HfConfig::load(directory + "/config.json");
+  if (config.contains("eos_token_id") && !config.json().at("eos_token_id").is_null()) {
+    const nlohmann::json& eos = config.json().at("eos_token_id");
+    for (const auto& id : eos.is_array() ? eos : nlohmann::json::array({eos})) {
+      if (!id.is_number_integer())
+        throw FormatError(fmt::format("{}/config.json: eos_token_id holds {}, expected token ids", directory, id.dump()));
+      d.eos_token_ids.push_back(id.get<Index>());
+    }
+  }
+  return d;
+}
+
+/// Registers --dtype on cmd: the scalar the model computes in, f32 (float, the default) or f64 (double).
+inline void add_dtype_option(CLI::App* cmd, std::string& dtype) {
+  cmd->add_option("--dtype", dtype, "Compute in f32 (float) or f64 (double)")
+      ->check(CLI::IsMember({"f32", "f64"}))
+      ->capture_default_str();
+}
+
+/// run(Scalar{}) with the scalar --dtype names.
+template <typename F>
+int with_dtype(const std::string& dtype, F&& run) {
+  return dtype == "f64" ? run(double{}) : run(float{});
+}
+
+}  // namespace elm::examples::gpt
