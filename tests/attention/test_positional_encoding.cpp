@@ -61,6 +61,36 @@ TEST_CASE("learned positional embedding adds rows and accumulates their gradient
   REQUIRE_THROWS_WITH(wpe.forward(Matrix<double>::Zero(4, 2), 1, 0, y), Contains("x has 4 rows, expected C = 3"));
 }
 
+TEST_CASE("learned positional embedding takes any position per column, as a left-padded batch numbers them",
+          "[attention][positional][grad]") {
+  elm::Rng rng(3);
+  LearnedPositionalEmbedding<double> wpe(6, 3);
+  wpe.reset_parameters(rng);
+  const Matrix<double> x = random_matrix(rng, 3, 2 * 4);
+  const Matrix<double> g = random_matrix(rng, 3, 2 * 4);
+  // two sequences of 4: the first counts 1..4 (the offset form's), the second is left-padded by two (0, 0, 0, 1)
+  const std::vector<Index> positions{1, 2, 3, 4, 0, 0, 0, 1};
+  Matrix<double> y, y_offset, dx;
+  LearnedPositionalEmbedding<double>::Cache cache;
+  wpe.forward(x, positions, y, &cache);
+  wpe.forward(x, 2, 1, y_offset);
+  CHECK(y.leftCols(4) == y_offset.leftCols(4));
+  CHECK(y.col(7) == x.col(7) + wpe.weight().value.col(1));
+  wpe.zero_grad();
+  wpe.backward(cache, g, dx);
+  CHECK(dx == g);
+  CHECK(wpe.weight().grad.col(0) == g.col(4) + g.col(5) + g.col(6));
+  CHECK(wpe.weight().grad.col(5).isZero());
+  auto loss = [&]() {
+    Matrix<double> out;
+    wpe.forward(x, positions, out);
+    return (out.array() * g.array()).sum();
+  };
+  check_gradient("weight", wpe.weight().value, loss, wpe.weight().grad);
+  REQUIRE_THROWS_WITH(wpe.forward(x, std::vector<Index>(8, 6), y), Contains("position 6 is out of range"));
+  REQUIRE_THROWS_AS(wpe.forward(x, std::vector<Index>(7, 0), y), elm::ShapeError);
+}
+
 TEMPLATE_TEST_CASE("rotary embedding matches the LLaMA references in both layouts", "[attention][rotary][parity]", float,
                    double) {
   const Fixture f = load_fixture("rotary");

@@ -205,6 +205,28 @@ TEMPLATE_TEST_CASE("A left-padded batch gives transformers' logits, through the 
     CHECK(relative_error<TestType>("last logits", last.col(b), cached.col(b * p.T + p.T - 1).template cast<double>()) < tol);
 }
 
+TEST_CASE("GPT-2 with each token's position given is the default forward and backward when they count from 0",
+          "[models][generation][positions]") {
+  Gpt2<double> a = elm::io::load_gpt2_hf<double>(gpt2_dir("tiny")), b = elm::io::load_gpt2_hf<double>(gpt2_dir("tiny"));
+  const std::vector<Index> ids{3, 1, 4, 1, 5, 9, 2, 6};  // B = 2, T = 4
+  typename Gpt2<double>::Cache ca, cb;
+  Matrix<double> la, lb;
+  a.forward(ids, 2, {}, la, &ca);
+  b.forward(ids, 2, {0, 1, 2, 3, 0, 1, 2, 3}, {}, lb, &cb);
+  CHECK(la == lb);
+  a.zero_grad();
+  b.zero_grad();
+  a.backward(ca, la);
+  b.backward(cb, lb);
+  std::vector<Matrix<double>> grads;
+  a.for_each_parameter("", [&](const std::string&, const elm::nn::Parameter<double>& p) { grads.push_back(p.grad); });
+  std::size_t i = 0;
+  b.for_each_parameter("", [&](const std::string& name, const elm::nn::Parameter<double>& p) {
+    INFO(name);
+    CHECK(p.grad == grads[i++]);
+  });
+}
+
 TEST_CASE("Greedy generation of a left-padded batch is transformers' generate(do_sample=False)",
           "[models][generation][parity]") {
   const std::string name = GENERATE(as<std::string>{}, "tiny", "tiny_gelu");
