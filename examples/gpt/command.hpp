@@ -19,7 +19,6 @@
 #include "elm/core/error.hpp"
 #include "elm/core/types.hpp"
 #include "elm/io/gpt2_hf.hpp"
-#include "elm/io/hf_config.hpp"
 #include "elm/models/gpt2.hpp"
 #include "elm/text/bpe_tokenizer.hpp"
 
@@ -88,7 +87,7 @@ inline std::string json_string(const std::string& text) {
 }
 
 /// A Hugging Face GPT-2 directory: the model, its tokenizer when vocab.json and merges.txt are there, and the
-/// end-of-text ids of its config.json (eos_token_id, a number or a list).
+/// end-of-text id of its config.json.
 template <typename Scalar>
 struct ModelDirectory {
   models::Gpt2<Scalar> model;
@@ -113,14 +112,14 @@ ModelDirectory<Scalar> load_model_directory(const std::string& directory) {
                                     "another model?",
                                     directory, d.tokenizer->vocab_size(), d.model.vocab_size()));
   }
-  const io::HfConfig config = io::HfConfig::load(directory + "/config.json");
-  if (config.contains("eos_token_id") && !config.json().at("eos_token_id").is_null()) {
-    const nlohmann::json& eos = config.json().at("eos_token_id");
-    for (const auto& id : eos.is_array() ? eos : nlohmann::json::array({eos})) {
-      if (!id.is_number_integer())
-        throw FormatError(fmt::format("{}/config.json: eos_token_id holds {}, expected token ids", directory, id.dump()));
-      d.eos_token_ids.push_back(id.get<Index>());
-    }
+  // config.json's eos_token_id (GPT2Config's 50256 when the key is absent); one outside the vocabulary, left by a
+  // model trained on another, is not used
+  if (const std::optional<Index> eos = d.model.config().eos_token_id; eos) {
+    if (*eos >= 0 && *eos < d.model.vocab_size())
+      d.eos_token_ids.push_back(*eos);
+    else
+      std::fprintf(stderr, "note: %s/config.json's eos_token_id %ld is outside the vocabulary (V = %ld): not used\n",
+                   directory.c_str(), static_cast<long>(*eos), static_cast<long>(d.model.vocab_size()));
   }
   return d;
 }

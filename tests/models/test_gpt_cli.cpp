@@ -225,7 +225,7 @@ TEST_CASE("elm-gpt refuses bad input with what is wrong and exit code 1", "[mode
   fails("generate" + model + " --prompt-ids 1 --temperature 0 --max-new-tokens 4", "temperature = 0");
   fails("generate" + model + " --prompt-ids 1 --max-new-tokens 4 --stop x", "--stop: matching stop strings needs");
   fails("logits" + model + " --ids 1,2,99 --json", "token id = 99 is out of range");
-  fails("logits --model /nonexistent/gpt2 --ids 1 --json", "/nonexistent/gpt2/config.json");
+  fails("logits --model /nonexistent/gpt2 --ids 1 --json", "/nonexistent/gpt2 is not a directory");
   fails("logits" + model + " --ids 1 --dtype f16", "--dtype");
   for (const char* command : {"generate", "logits", "bench"}) {
     const auto help = gpt_cli_test::run_gpt(std::string(command) + " --help");
