@@ -21,6 +21,7 @@
 #include "elm/core/error.hpp"
 #include "elm/io/atomic_file.hpp"
 #include "elm/io/checkpoint.hpp"
+#include "elm/io/detail/hf_directory.hpp"
 #include "elm/io/hf_config.hpp"
 #include "elm/io/safetensors.hpp"
 #include "elm/models/gpt2.hpp"
@@ -31,47 +32,9 @@
 namespace elm::io {
 namespace detail {
 
-inline bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-/// A token id of config.json: `fallback` when the key is absent (GPT2Config's default), empty when null.
-inline std::optional<Index> hf_token_id(const HfConfig& hf, std::string_view key, std::optional<Index> fallback) {
-  if (!hf.contains(key)) return fallback;
-  if (hf.json().at(std::string(key)).is_null()) return std::nullopt;
-  return hf.get<Index>(key);
-}
-
 /// The name transformers gives an activation in config.json ("gelu_new" for GPT-2's tanh form).
 inline const char* hf_activation_name(nn::ActivationKind kind) {
   return kind == nn::ActivationKind::gelu_tanh ? "gelu_new" : nn::activation_name(kind);
-}
-
-/// PyTorch's name of a floating-point dtype, as config.json's "dtype" gives it.
-inline const char* torch_dtype_name(Dtype dtype) {
-  switch (dtype) {
-    case Dtype::F16: return "float16";
-    case Dtype::BF16: return "bfloat16";
-    case Dtype::F64: return "float64";
-    default: return "float32";
-  }
-}
-
-/// Throws RangeError when a finite value of `value` would not be finite once stored as `dtype` (above 65504 in
-/// F16; above float's range in F32 or BF16, for a double model): a checkpoint holds what the model holds.
-template <typename Scalar>
-void check_representable(const Matrix<Scalar>& value, Dtype dtype, const std::string& name, std::string_view where) {
-  if (dtype == Dtype::F64) return;
-  double largest = 0.0;
-  for (Index i = 0; i < value.size(); ++i)
-    if (std::isfinite(value.data()[i])) largest = std::max(largest, std::abs(double(value.data()[i])));
-  const auto stored = static_cast<float>(largest);
-  const bool fits = std::isfinite(stored) &&
-                    (dtype != Dtype::F16 || std::isfinite(half_to_float(float_to_half(stored)))) &&
-                    (dtype != Dtype::BF16 || std::isfinite(bfloat16_to_float(float_to_bfloat16(stored))));
-  ELM_EXPECT(fits, RangeError, where, ": parameter '", name, "' holds ", largest, ", which ", dtype_name(dtype),
-             " cannot represent (it would be stored as infinity), expected |value| <= ",
-             dtype == Dtype::F16 ? 65504.0 : double(std::numeric_limits<float>::max()));
 }
 
 }  // namespace detail
@@ -183,24 +146,8 @@ inline nlohmann::json gpt2_config_json(const models::Gpt2Config& c, Dtype dtype 
 template <typename Scalar = float>
 models::Gpt2<Scalar> load_gpt2_hf(const std::string& directory) {
   constexpr const char* where = "elm::io::load_gpt2_hf";
-  const std::string config_path = directory + "/config.json";
-  const std::string weights_path = directory + "/model.safetensors";
-  ELM_EXPECT(std::filesystem::is_directory(directory), IoError, where, ": ", directory,
-             " is not a directory, expected a Hugging Face model directory (config.json, model.safetensors)");
-  ELM_EXPECT(std::filesystem::exists(config_path), IoError, where, ": ", directory,
-             " has no config.json, expected a Hugging Face model directory (config.json, model.safetensors)");
-  models::Gpt2<Scalar> model(gpt2_config(HfConfig::load(config_path)));
-  ELM_EXPECT(std::filesystem::exists(weights_path) || !std::filesystem::exists(weights_path + ".index.json"),
-             FormatError, where, ": ", directory, " holds a sharded checkpoint (model.safetensors.index.json), ",
-             "which elm does not read, expected one model.safetensors");
-  if (!std::filesystem::exists(weights_path) && std::filesystem::exists(directory + "/pytorch_model.bin"))
-    throw FormatError(elm::detail::concat(
-        "elm::io::load_gpt2_hf: ", directory, " holds pytorch_model.bin (a PyTorch pickle, which elm does not ",
-        "read), expected model.safetensors; convert it once with: python -c \"import transformers; ",
-        "transformers.GPT2LMHeadModel.from_pretrained('", directory, "').save_pretrained('", directory,
-        "', safe_serialization=True)\""));
-  ELM_EXPECT(std::filesystem::exists(weights_path), IoError, where, ": ", directory,
-             " has no model.safetensors, expected the weights beside config.json");
+  const std::string weights_path = detail::hf_weights_path(where, directory, "GPT2LMHeadModel");
+  models::Gpt2<Scalar> model(gpt2_config(HfConfig::load(directory + "/config.json")));
   const SafetensorsReader reader(weights_path);
   LoadOptions options;
   options.prefix = reader.contains("transformer.wte.weight") ? "transformer" : "";
@@ -229,32 +176,8 @@ models::Gpt2<Scalar> load_gpt2_hf(const std::string& directory) {
 template <typename Scalar>
 void save_gpt2_hf(const models::Gpt2<Scalar>& model, const std::string& directory, Dtype dtype = Dtype::F32) {
   constexpr const char* where = "elm::io::save_gpt2_hf";
-  ELM_EXPECT(detail::is_float_dtype(dtype), InvalidArgument, where, ": dtype ", dtype_name(dtype),
-             ", expected F32, F16, BF16 or F64");
-  // 1) the tensors, in the order safetensors' own writer gives them (by name)
-  std::vector<std::pair<std::string, const nn::Parameter<Scalar>*>> parameters;
-  model.for_each_parameter("transformer", [&](const std::string& name, const nn::Parameter<Scalar>& p) {
-    parameters.emplace_back(name, &p);
-  });
-  std::sort(parameters.begin(), parameters.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  SafetensorsWriter writer;
-  writer.set_metadata("format", "pt");
-  for (const auto& [name, p] : parameters) {
-    detail::check_representable(p->value, dtype, name, where);
-    writer.add(name, p->shape, p->value, dtype);
-  }
-  const std::string config_text = gpt2_config_json(model.config(), dtype).dump(2) + "\n";
-  // 2) the directory, then both files together: the weights first, so a config.json never names weights that
-  // are not there yet
-  std::error_code ec;
-  std::filesystem::create_directories(directory, ec);
-  ELM_EXPECT(std::filesystem::is_directory(directory), IoError, where, ": cannot create the directory ", directory,
-             ec ? ": " + ec.message() : std::string());
-  write_files_atomically(
-      {FileContent{directory + "/model.safetensors", [&](std::ostream& out) { writer.write(out); }},
-       FileContent{directory + "/config.json", [&](std::ostream& out) {
-                     out.write(config_text.data(), static_cast<std::streamsize>(config_text.size()));
-                   }}});
+  const SafetensorsWriter writer = detail::hf_weights_writer(model, "transformer", dtype, where);
+  detail::write_hf_directory(where, directory, writer, gpt2_config_json(model.config(), dtype));
 }
 
 /// GPT-2's byte-level BPE tokenizer from a model directory's vocab.json and merges.txt (what Hugging Face's
