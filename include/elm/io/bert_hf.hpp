@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: MIT
+// Hugging Face BERT model directories (config.json, model.safetensors): read into a models::Bert,
+// BertForMaskedLM or BertForSequenceClassification and written from one, as save_pretrained lays them out.
+#pragma once
+
+#include <set>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "elm/core/error.hpp"
+#include "elm/io/checkpoint.hpp"
+#include "elm/io/detail/hf_directory.hpp"
+#include "elm/io/hf_config.hpp"
+#include "elm/io/safetensors.hpp"
+#include "elm/models/bert.hpp"
+#include "elm/nn/activations.hpp"
+#include "elm/nn/parameter.hpp"
+
+namespace elm::io {
+namespace detail {
+
+/// transformers' class of each model: the name config.json's architectures gives it.
+template <typename Model>
+struct BertHfClass;
+template <typename Scalar>
+struct BertHfClass<models::Bert<Scalar>> {
+  static constexpr const char* name = "BertModel";
+};
+template <typename Scalar>
+struct BertHfClass<models::BertForMaskedLM<Scalar>> {
+  static constexpr const char* name = "BertForMaskedLM";
+};
+template <typename Scalar>
+struct BertHfClass<models::BertForSequenceClassification<Scalar>> {
+  static constexpr const char* name = "BertForSequenceClassification";
+};
+
+/// The name config.json gives BERT's activation: "gelu" (exact), "gelu_new" (the tanh form) or "relu".
+inline const char* bert_activation_name(nn::ActivationKind kind) {
+  return kind == nn::ActivationKind::gelu_tanh ? "gelu_new" : nn::activation_name(kind);
+}
+
+/// The number of labels and their names from config.json's id2label ({"0": name, ...}), or num_labels, or
+/// PretrainedConfig's default of two unnamed labels.
+inline void read_bert_labels(const HfConfig& hf, models::BertConfig& c, const std::string& where) {
+  if (!hf.contains("id2label") || hf.json().at("id2label").is_null()) {
+    c.num_labels = hf.get_or<Index>("num_labels", 2);
+    return;
+  }
+  const nlohmann::json& labels = hf.json().at("id2label");
+  ELM_EXPECT(labels.is_object() && !labels.empty(), FormatError, where, ": id2label is ", labels.dump(),
+             ", expected an object {\"0\": name, ...}");
+  c.num_labels = to_index(labels.size());
+  c.id2label.assign(labels.size(), std::string());
+  for (Index i = 0; i < c.num_labels; ++i) {
+    const auto it = labels.find(std::to_string(i));
+    ELM_EXPECT(it != labels.end() && it->is_string(), FormatError, where, ": id2label has no name for label ", i,
+               ", expected the keys \"0\" .. \"", c.num_labels - 1, "\" with string names, got ", labels.dump());
+    c.id2label[to_size(i)] = it->get<std::string>();
+  }
+}
+
+}  // namespace detail
+
+/// The architectures a BERT config.json may name: the encoder and the heads elm has, and BertForPreTraining (whose
+/// masked-LM head is BertForMaskedLM's).
+inline constexpr const char* bert_architectures[] = {"BertModel", "BertForMaskedLM", "BertForSequenceClassification",
+                                                     "BertForPreTraining"};
+
+/// A BERT configuration from a Hugging Face config.json (model_type "bert"). Throws FormatError naming the file
+/// and the key for a missing or mistyped size (vocab_size, hidden_size, num_hidden_layers, num_attention_heads,
+/// intermediate_size, max_position_embeddings), sizes out of their domain (num_attention_heads not dividing
+/// hidden_size, a dropout outside [0, 1), pad_token_id outside the vocabulary), an architecture other than
+/// bert_architectures, and the options this implementation does not have: a hidden_act other than gelu,
+/// gelu_new, gelu_pytorch_tanh or relu, position_embedding_type other than "absolute", is_decoder,
+/// add_cross_attention. num_labels comes from id2label.
+inline models::BertConfig bert_config(const HfConfig& hf) {
+  const std::string where = "elm::io::bert_config: " + hf.source();
+  const std::string type = hf.get_or<std::string>("model_type", "bert");
+  ELM_EXPECT(type == "bert", FormatError, where, ": model_type is \"", type, "\", expected \"bert\"");
+  if (hf.contains("architectures") && !hf.json().at("architectures").is_null()) {
+    const nlohmann::json& architectures = hf.json().at("architectures");
+    ELM_EXPECT(architectures.is_array(), FormatError, where, ": architectures is ", architectures.dump(),
+               ", expected a list of class names");
+    for (const nlohmann::json& a : architectures) {
+      bool known = false;
+      for (const char* name : bert_architectures) known = known || (a.is_string() && a.get<std::string>() == name);
+      ELM_EXPECT(known, FormatError, where, ": architectures names ", a.dump(),
+                 ", expected BertModel, BertForMaskedLM, BertForSequenceClassification or BertForPreTraining");
+    }
+  }
+  models::BertConfig c;
+  c.vocab_size = hf.get<Index>("vocab_size");
+  c.hidden_size = hf.get<Index>("hidden_size");
+  c.num_hidden_layers = hf.get<Index>("num_hidden_layers");
+  c.num_attention_heads = hf.get<Index>("num_attention_heads");
+  c.intermediate_size = hf.get<Index>("intermediate_size");
+  c.max_position_embeddings = hf.get<Index>("max_position_embeddings");
+  c.type_vocab_size = hf.get_or<Index>("type_vocab_size", 2);
+  c.hidden_dropout_prob = hf.get_or<double>("hidden_dropout_prob", 0.1);
+  c.attention_probs_dropout_prob = hf.get_or<double>("attention_probs_dropout_prob", 0.1);
+  c.initializer_range = hf.get_or<double>("initializer_range", 0.02);
+  c.layer_norm_eps = hf.get_or<double>("layer_norm_eps", 1e-12);
+  c.pad_token_id = detail::hf_token_id(hf, "pad_token_id", c.pad_token_id);
+  if (hf.contains("classifier_dropout") && !hf.json().at("classifier_dropout").is_null())
+    c.classifier_dropout = hf.get<double>("classifier_dropout");
+  const std::string act = hf.get_or<std::string>("hidden_act", "gelu");
+  ELM_EXPECT(act == "gelu" || act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "relu", FormatError, where,
+             ": hidden_act is \"", act, "\", expected gelu, gelu_new, gelu_pytorch_tanh or relu");
+  c.hidden_act = nn::parse_activation(act);
+  const std::string positions = hf.get_or<std::string>("position_embedding_type", "absolute");
+  ELM_EXPECT(positions == "absolute", FormatError, where, ": position_embedding_type is \"", positions,
+             "\", expected \"absolute\" (relative position embeddings are not implemented)");
+  ELM_EXPECT(!hf.get_or<bool>("is_decoder", false), FormatError, where,
+             ": is_decoder is true (a causal BERT), expected false: elm's BERT is the bidirectional encoder");
+  ELM_EXPECT(!hf.get_or<bool>("add_cross_attention", false), FormatError, where,
+             ": add_cross_attention is true (an encoder-decoder's cross-attention), which elm's BERT does not have");
+  detail::read_bert_labels(hf, c, where);
+  try {
+    c.check(where);
+  } catch (const InvalidArgument& e) {
+    throw FormatError(e.what());  // a file that describes no model is a bad file
+  }
+  return c;
+}
+
+/// The config.json of a BERT configuration as transformers' save_pretrained writes it for `architecture`
+/// (BertModel, BertForMaskedLM or BertForSequenceClassification): the keys BertConfig writes, with id2label and
+/// label2id when the labels are not two unnamed ones, and `dtype` named as PyTorch names it.
+inline nlohmann::json bert_config_json(const models::BertConfig& c, std::string_view architecture,
+                                       Dtype dtype = Dtype::F32) {
+  nlohmann::json j = nlohmann::json::object();  // keys in sorted order, as transformers writes them
+  j["add_cross_attention"] = false;
+  j["architectures"] = {std::string(architecture)};
+  j["attention_probs_dropout_prob"] = c.attention_probs_dropout_prob;
+  j["bos_token_id"] = nullptr;
+  j["classifier_dropout"] = c.classifier_dropout ? nlohmann::json(*c.classifier_dropout) : nlohmann::json(nullptr);
+  j["dtype"] = detail::torch_dtype_name(dtype);
+  j["eos_token_id"] = nullptr;
+  j["hidden_act"] = detail::bert_activation_name(c.hidden_act);
+  j["hidden_dropout_prob"] = c.hidden_dropout_prob;
+  j["hidden_size"] = c.hidden_size;
+  bool default_labels = c.num_labels == 2;
+  for (Index i = 0; i < c.num_labels; ++i)
+    default_labels = default_labels && c.label_name(i) == "LABEL_" + std::to_string(i);
+  if (!default_labels) {
+    j["id2label"] = nlohmann::json::object();
+    j["label2id"] = nlohmann::json::object();
+    for (Index i = 0; i < c.num_labels; ++i) {
+      j["id2label"][std::to_string(i)] = c.label_name(i);
+      j["label2id"][c.label_name(i)] = i;
+    }
+  }
+  j["initializer_range"] = c.initializer_range;
+  j["intermediate_size"] = c.intermediate_size;
+  j["is_decoder"] = false;
+  j["layer_norm_eps"] = c.layer_norm_eps;
+  j["max_position_embeddings"] = c.max_position_embeddings;
+  j["model_type"] = "bert";
+  j["num_attention_heads"] = c.num_attention_heads;
+  j["num_hidden_layers"] = c.num_hidden_layers;
+  j["pad_token_id"] = c.pad_token_id ? nlohmann::json(*c.pad_token_id) : nlohmann::json(nullptr);
+  j["tie_word_embeddings"] = true;
+  j["type_vocab_size"] = c.type_vocab_size;
+  j["use_cache"] = true;
+  j["vocab_size"] = c.vocab_size;
+  return j;
+}
+
+/// Loads a Hugging Face BERT directory into Model: models::Bert<Scalar> (a BertModel checkpoint; with the pooler
+/// when the file has pooler.dense.*), models::BertForMaskedLM<Scalar> or models::BertForSequenceClassification<
+/// Scalar>. Reads config.json and model.safetensors (F32, F16 or BF16; the encoder's names with or without the
+/// "bert." prefix). Every parameter must be in the file and every tensor must be a parameter, except the
+/// position_ids and token_type_ids buffers older versions saved and, for the masked LM, a stored copy of the
+/// tied decoder (cls.predictions.decoder.weight and .bias, which must equal the word embeddings and
+/// cls.predictions.bias). Throws IoError or FormatError naming the file and the tensor (and, for a
+/// pytorch_model.bin, the one-line conversion); nothing partially loaded is returned.
+template <typename Model>
+Model load_bert_hf(const std::string& directory) {
+  using Scalar = typename Model::scalar_type;
+  constexpr const char* where = "elm::io::load_bert_hf";
+  constexpr const char* model_class = detail::BertHfClass<Model>::name;
+  constexpr bool is_body = std::is_same_v<Model, models::Bert<Scalar>>;
+  constexpr bool is_masked_lm = std::is_same_v<Model, models::BertForMaskedLM<Scalar>>;
+  const std::string weights_path = detail::hf_weights_path(where, directory, model_class);
+  const HfConfig hf = HfConfig::load(directory + "/config.json");
+  const models::BertConfig config = bert_config(hf);
+  if constexpr (is_masked_lm)
+    ELM_EXPECT(hf.get_or<bool>("tie_word_embeddings", true), FormatError, where, ": ", hf.source(),
+               ": tie_word_embeddings is false, expected true (BertForMaskedLM's decoder is its word embeddings)");
+  const SafetensorsReader reader(weights_path);
+  // The encoder's tensors are "bert.<name>" in a head's file and "<name>" in BertModel's; either may hold either.
+  const bool prefixed = reader.contains("bert.embeddings.word_embeddings.weight");
+  Model loaded = [&] {
+    if constexpr (is_body)
+      return Model(config, reader.contains(prefixed ? "bert.pooler.dense.weight" : "pooler.dense.weight"));
+    else
+      return Model(config);
+  }();
+  LoadOptions options;
+  options.strict = false;
+  options.name_map = [&](const std::string& name) {
+    if constexpr (is_body) return TensorSource{prefixed ? "bert." + name : name, false};
+    const bool body = name.compare(0, 5, "bert.") == 0;
+    return TensorSource{body && !prefixed ? name.substr(5) : name, false};
+  };
+  const LoadReport report = load_parameters(reader, loaded, options);
+  ELM_EXPECT(report.missing_keys.empty(), FormatError, where, ": ", weights_path, " has no tensor for parameter '",
+             report.missing_keys.empty() ? "" : report.missing_keys.front(), "' of ", model_class, " (",
+             report.missing_keys.size(), " missing in all)");
+  for (const std::string& name : report.unexpected_keys) {
+    const std::string body_name = name.compare(0, 5, "bert.") == 0 ? name.substr(5) : name;
+    if (body_name == "embeddings.position_ids" || body_name == "embeddings.token_type_ids") continue;  // buffers
+    if constexpr (is_masked_lm) {
+      const bool decoder_weight = name == "cls.predictions.decoder.weight";
+      if (decoder_weight || name == "cls.predictions.decoder.bias") {
+        const std::string tied = decoder_weight ? (prefixed ? "bert." : "") + std::string("embeddings.word_embeddings.weight")
+                                                : "cls.predictions.bias";
+        const bool same = reader.info(name).shape == reader.info(tied).shape &&
+                          reader.read_matrix<Scalar>(name) == reader.read_matrix<Scalar>(tied);
+        ELM_EXPECT(same, FormatError, where, ": ", weights_path, " has tensor '", name, "' different from '", tied,
+                   "': an untied decoder, which elm's BertForMaskedLM does not have (its decoder is tied)");
+        continue;
+      }
+    }
+    throw FormatError(elm::detail::concat(where, ": ", weights_path, " has tensor '", name, "', which ", model_class,
+                                          " does not have"));
+  }
+  return loaded;
+}
+
+/// Writes a Hugging Face BERT directory that transformers' <class>.from_pretrained loads (BertModel,
+/// BertForMaskedLM or BertForSequenceClassification, after the model) and load_bert_hf reads back: config.json
+/// (bert_config_json) and model.safetensors as save_pretrained lays it out (names sorted, the tied decoder left
+/// out, __metadata__ {"format": "pt"}), in `dtype`: F32 (the default), F16, BF16 (rounded to nearest even) or
+/// F64. The directory is created if missing; other files in it (vocab.txt, tokenizer files) are left alone.
+/// Atomic: both files are written completely beside their targets before either replaces a previous version,
+/// so a failure leaves the directory as it was. Throws InvalidArgument for a dtype that is not floating-point,
+/// RangeError for a parameter value the dtype cannot represent (above 65504 in F16), IoError when the directory
+/// or a file cannot be written.
+template <typename Model>
+void save_bert_hf(const Model& model, const std::string& directory, Dtype dtype = Dtype::F32) {
+  constexpr const char* where = "elm::io::save_bert_hf";
+  const SafetensorsWriter writer = detail::hf_weights_writer(model, "", dtype, where);
+  detail::write_hf_directory(where, directory, writer,
+                             bert_config_json(model.config(), detail::BertHfClass<Model>::name, dtype));
+}
+
+}  // namespace elm::io
