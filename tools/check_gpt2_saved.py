@@ -14,17 +14,16 @@ Prints the max abs difference of each case; exits 0 when every check passes, 1 o
 Usage: python3 tools/check_gpt2_saved.py (--elm-program PATH | --dir OUT_DIR)
        (pip install torch transformers safetensors)
 """
-import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 
 import torch
 import transformers
 
-TOLERANCE = 1e-4  # the issue's: a model elm saves loads in transformers with logits within 1e-4
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import saved_model_check  # noqa: E402
+from saved_model_check import TOLERANCE, loading_problems  # noqa: E402
 
 
 def check_case(out_dir, case):
@@ -36,10 +35,7 @@ def check_case(out_dir, case):
     model, info = transformers.GPT2LMHeadModel.from_pretrained(
         directory, dtype=torch.float32, attn_implementation="eager", output_loading_info=True)
     model.eval()
-    problems = []
-    for kind in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"):
-        if info.get(kind):
-            problems.append("%s: %s" % (kind, sorted(info[kind])))
+    problems = loading_problems(info)
     for key, value in config.items():
         if key in ("dtype", "architectures", "n_ctx"):
             continue  # dtype is the loading choice; architectures and n_ctx are not GPT2Config fields it keeps
@@ -64,30 +60,5 @@ def check_case(out_dir, case):
     return not problems
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--elm-program", help="the test program that writes the directories")
-    group.add_argument("--dir", help="a folder the program has written")
-    args = parser.parse_args()
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    with tempfile.TemporaryDirectory() as tmp:
-        out_dir = args.dir
-        if args.elm_program:
-            out_dir = tmp
-            subprocess.run([args.elm_program, out_dir], check=True)
-        cases = sorted(name[:-5] for name in os.listdir(out_dir)
-                       if name.endswith(".json") and os.path.isdir(os.path.join(out_dir, name[:-5])))
-        if not cases:
-            print("no saved GPT-2 directories in %s" % out_dir)
-            return 1
-        results = [check_case(out_dir, case) for case in cases]
-    passed = sum(results)
-    print("transformers %s, torch %s: %d passed, %d failed" % (
-        transformers.__version__, torch.__version__, passed, len(results) - passed))
-    return 0 if all(results) else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(saved_model_check.main(__doc__, "GPT-2", check_case))

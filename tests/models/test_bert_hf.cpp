@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../common/error_message.hpp"
+#include "../common/files.hpp"
 #include "bert_random.hpp"
 #include "elm/io/bert_hf.hpp"
 #include "elm/models/bert.hpp"
@@ -33,21 +34,9 @@ using elm::models::BertForSequenceClassification;
 
 std::string fixture_dir(const std::string& name) { return std::string(ELM_TEST_DATA_DIR) + "/bert/" + name; }
 
-fs::path fresh_directory(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("elm-tests-bert-" + name);
-  fs::remove_all(dir);
-  return dir;
-}
-
-std::string file_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
-}
+fs::path fresh_directory(const std::string& name) { return elm_test::fresh_directory("bert-" + name); }
+using elm_test::file_bytes;
+using elm_test::write_bytes;
 
 // Every parameter of b equals a's, bit for bit, under the same names.
 template <typename Model>

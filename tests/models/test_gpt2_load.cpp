@@ -15,6 +15,7 @@
 
 #include "../attention/fixture.hpp"
 #include "../common/error_message.hpp"
+#include "../common/files.hpp"
 #include "elm/io/gpt2_hf.hpp"
 #include "elm/models/gpt2.hpp"
 
@@ -28,17 +29,10 @@ using elm::models::Gpt2;
 
 std::string fixture_dir(const std::string& name) { return std::string(ELM_TEST_DATA_DIR) + "/gpt2/" + name; }
 
-std::string file_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using elm_test::file_bytes;
+using elm_test::write_bytes;
 
 void load(const fs::path& dir) { (void)elm::io::load_gpt2_hf<float>(dir.string()); }
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
-}
 
 TEMPLATE_TEST_CASE("GPT-2 loaded from F16 and BF16 checkpoints gives transformers' logits of the upcast model",
                    "[models][gpt2][parity][dtype]", float, double) {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../common/error_message.hpp"
+#include "../common/files.hpp"
 #include "gpt2_random.hpp"
 #include "elm/io/gpt2_hf.hpp"
 #include "elm/models/gpt2.hpp"
@@ -29,24 +30,9 @@ using elm::models::Gpt2Config;
 
 std::string fixture_dir(const std::string& name) { return std::string(ELM_TEST_DATA_DIR) + "/gpt2/" + name; }
 
-fs::path fresh_directory(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("elm-tests-gpt2-save-" + name);
-  fs::remove_all(dir);
-  return dir;
-}
-
-std::string file_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-std::vector<std::string> file_names(const fs::path& dir) {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
+fs::path fresh_directory(const std::string& name) { return elm_test::fresh_directory("gpt2-save-" + name); }
+using elm_test::file_bytes;
+using elm_test::file_names;
 
 // A small model whose every option differs from GPT2Config's defaults, so that a field the save or the load
 // dropped would show.
