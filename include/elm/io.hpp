@@ -6,6 +6,7 @@
 
 #include "elm/io/arpa.hpp"
 #include "elm/io/atomic_file.hpp"
+#include "elm/io/bert_hf.hpp"
 #include "elm/io/checkpoint.hpp"
 #include "elm/io/gpt2_hf.hpp"
 #include "elm/io/hf_config.hpp"

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-// Umbrella header of models: word2vec with its keyed vectors, the LSTM language model, GPT-2 and its generation.
+// Umbrella header of models: word2vec with its keyed vectors, the LSTM language model, GPT-2 and its generation, BERT.
 #pragma once
 
 #include "elm/core.hpp"
 
+#include "elm/models/bert.hpp"
 #include "elm/models/generation.hpp"
 #include "elm/models/gpt2.hpp"
 #include "elm/models/keyed_vectors.hpp"

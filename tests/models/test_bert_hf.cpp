@@ -249,7 +249,8 @@ TEST_CASE("a BERT config.json that describes no model this implementation has is
     const char* message;
   };
   const std::vector<Case> cases = {
-      {"heads", [](nlohmann::json& c) { c["num_attention_heads"] = 3; }, "heads H = 3 does not divide the width C = 16"},
+      {"heads", [](nlohmann::json& c) { c["num_attention_heads"] = 3; },
+       "heads H = 3 does not divide the width C = 16"},
       {"zero-layers", [](nlohmann::json& c) { c["num_hidden_layers"] = 0; }, "layers = 0"},
       {"negative-vocab", [](nlohmann::json& c) { c["vocab_size"] = -60; }, "vocab_size = -60, expected > 0"},
       {"no-types", [](nlohmann::json& c) { c["type_vocab_size"] = 0; }, "type_vocab_size = 0, expected > 0"},
@@ -269,7 +270,8 @@ TEST_CASE("a BERT config.json that describes no model this implementation has is
        "position_embedding_type is \"relative_key\""},
       {"decoder", [](nlohmann::json& c) { c["is_decoder"] = true; }, "is_decoder is true"},
       {"cross-attention", [](nlohmann::json& c) { c["add_cross_attention"] = true; }, "add_cross_attention is true"},
-      {"labels", [](nlohmann::json& c) { c["id2label"] = {{"0", "a"}, {"2", "b"}}; }, "id2label has no name for label 1"},
+      {"labels", [](nlohmann::json& c) { c["id2label"] = {{"0", "a"}, {"2", "b"}}; },
+       "id2label has no name for label 1"},
       {"untied", [](nlohmann::json& c) { c["tie_word_embeddings"] = false; }, "tie_word_embeddings is false"},
   };
   const fs::path dir = fresh_directory("bad-config");
@@ -384,6 +386,59 @@ TEST_CASE("BERT refuses inconsistent configs and inputs it cannot take, saying w
   bad = good;
   bad.batch = 4;
   CHECK_THAT(error_message<elm::ShapeError>(forward(bad)), Contains("expected a positive multiple of B = 4"));
+}
+
+TEST_CASE("a BERT directory's tokenizer and sentence-embedding recipe are read, and refused when elm cannot follow "
+          "them",
+          "[models][bert][bad-input]") {
+  using elm_test::error_message;
+  const fs::path dir = fresh_directory("tokenizer");
+  fs::create_directories(dir);
+  // no vocab.txt: the directory is named
+  CHECK_THAT(error_message<elm::IoError>([&] { (void)elm::io::load_bert_tokenizer(dir.string()); }),
+             Contains(dir.string() + " has no vocab.txt"));
+  // a cased vocabulary with its special tokens, read with tokenizer_config.json's casing
+  write_bytes(dir / "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nHello\nhello\n,\nworld\n##s\n");
+  write_bytes(dir / "tokenizer_config.json", R"({"do_lower_case": false, "tokenize_chinese_chars": true})");
+  const elm::text::WordPieceTokenizer cased = elm::io::load_bert_tokenizer(dir.string());
+  CHECK(cased.encode("Hello, worlds").ids == std::vector<Index>{2, 5, 7, 8, 9, 3});
+  write_bytes(dir / "tokenizer_config.json", R"({"do_lower_case": true})");
+  CHECK(elm::io::load_bert_tokenizer(dir.string()).encode("Hello").ids == std::vector<Index>{2, 6, 3});
+  // a vocabulary without [MASK] or [CLS]: the missing token is named
+  write_bytes(dir / "vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n");
+  CHECK_THAT(error_message<elm::FormatError>([&] { (void)elm::io::load_bert_tokenizer(dir.string()); }),
+             Contains("vocab.txt has no mask token '[MASK]'"));
+  write_bytes(dir / "vocab.txt", "[PAD]\n[UNK]\n[MASK]\n[SEP]\nhello\n");
+  CHECK_THAT(error_message<elm::FormatError>([&] { (void)elm::io::load_bert_tokenizer(dir.string()); }),
+             Contains("no classification token '[CLS]'"));
+  // the recipe: a plain directory is mean pooling and normalisation; a sentence-transformers one as it says
+  CHECK(elm::io::sentence_transformer_config(dir.string()).pooling == elm::models::SentencePooling::mean);
+  fs::create_directories(dir / "1_Pooling");
+  const std::string modules = R"([{"path": "", "type": "sentence_transformers.models.Transformer"},
+    {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"})";
+  write_bytes(dir / "modules.json", modules + "]");
+  const fs::path pooling = dir / "1_Pooling" / "config.json";
+  write_bytes(pooling, R"({"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false})");
+  write_bytes(dir / "sentence_bert_config.json", R"({"max_seq_length": 128, "do_lower_case": false})");
+  const elm::io::SentenceTransformerConfig recipe = elm::io::sentence_transformer_config(dir.string());
+  CHECK(recipe.pooling == elm::models::SentencePooling::cls);
+  CHECK_FALSE(recipe.normalize);
+  CHECK(recipe.max_seq_length == 128);
+  const auto refused = [&] {
+    return error_message<elm::FormatError>([&] { (void)elm::io::sentence_transformer_config(dir.string()); });
+  };
+  write_bytes(dir / "modules.json",
+              modules + R"(, {"path": "2_Dense", "type": "sentence_transformers.models.Dense"}])");
+  CHECK_THAT(refused(), Contains("sentence_transformers.models.Dense") && Contains("modules.json"));
+  write_bytes(dir / "modules.json", modules + "]");
+  write_bytes(pooling, R"({"pooling_mode_mean_tokens": true, "pooling_mode_max_tokens": true})");
+  CHECK_THAT(refused(), Contains("sets 2 of pooling_mode_mean_tokens"));
+  write_bytes(pooling, R"({"pooling_mode_weightedmean_tokens": true})");
+  CHECK_THAT(refused(), Contains("pooling_mode_weightedmean_tokens is true"));
+  write_bytes(pooling, R"({"pooling_mode_max_tokens": true})");
+  write_bytes(dir / "sentence_bert_config.json", R"({"max_seq_length": 128, "do_lower_case": true})");
+  CHECK_THAT(refused(), Contains("do_lower_case is true"));
+  fs::remove_all(dir);
 }
 
 }  // namespace bert_hf_test

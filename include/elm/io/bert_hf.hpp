@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Hugging Face BERT model directories (config.json, model.safetensors): read into a models::Bert,
-// BertForMaskedLM or BertForSequenceClassification and written from one, as save_pretrained lays them out.
+// BertForMaskedLM or BertForSequenceClassification and written from one, as save_pretrained lays them out; the
+// directory's WordPiece tokenizer (vocab.txt) and a sentence-transformers directory's pooling.
 #pragma once
 
+#include <filesystem>
 #include <set>
 #include <string>
 #include <string_view>
@@ -15,10 +17,12 @@
 #include "elm/io/checkpoint.hpp"
 #include "elm/io/detail/hf_directory.hpp"
 #include "elm/io/hf_config.hpp"
+#include "elm/io/mapped_file.hpp"
 #include "elm/io/safetensors.hpp"
 #include "elm/models/bert.hpp"
 #include "elm/nn/activations.hpp"
 #include "elm/nn/parameter.hpp"
+#include "elm/text/wordpiece_tokenizer.hpp"
 
 namespace elm::io {
 namespace detail {
@@ -38,11 +42,6 @@ template <typename Scalar>
 struct BertHfClass<models::BertForSequenceClassification<Scalar>> {
   static constexpr const char* name = "BertForSequenceClassification";
 };
-
-/// The name config.json gives BERT's activation: "gelu" (exact), "gelu_new" (the tanh form) or "relu".
-inline const char* bert_activation_name(nn::ActivationKind kind) {
-  return kind == nn::ActivationKind::gelu_tanh ? "gelu_new" : nn::activation_name(kind);
-}
 
 /// The number of labels and their names from config.json's id2label ({"0": name, ...}), or num_labels, or
 /// PretrainedConfig's default of two unnamed labels.
@@ -141,7 +140,7 @@ inline nlohmann::json bert_config_json(const models::BertConfig& c, std::string_
   j["classifier_dropout"] = c.classifier_dropout ? nlohmann::json(*c.classifier_dropout) : nlohmann::json(nullptr);
   j["dtype"] = detail::torch_dtype_name(dtype);
   j["eos_token_id"] = nullptr;
-  j["hidden_act"] = detail::bert_activation_name(c.hidden_act);
+  j["hidden_act"] = detail::hf_activation_name(c.hidden_act);
   j["hidden_dropout_prob"] = c.hidden_dropout_prob;
   j["hidden_size"] = c.hidden_size;
   bool default_labels = c.num_labels == 2;
@@ -218,8 +217,9 @@ Model load_bert_hf(const std::string& directory) {
     if constexpr (is_masked_lm) {
       const bool decoder_weight = name == "cls.predictions.decoder.weight";
       if (decoder_weight || name == "cls.predictions.decoder.bias") {
-        const std::string tied = decoder_weight ? (prefixed ? "bert." : "") + std::string("embeddings.word_embeddings.weight")
-                                                : "cls.predictions.bias";
+        const std::string tied = decoder_weight
+                                     ? (prefixed ? "bert." : "") + std::string("embeddings.word_embeddings.weight")
+                                     : "cls.predictions.bias";
         const bool same = reader.info(name).shape == reader.info(tied).shape &&
                           reader.read_matrix<Scalar>(name) == reader.read_matrix<Scalar>(tied);
         ELM_EXPECT(same, FormatError, where, ": ", weights_path, " has tensor '", name, "' different from '", tied,
@@ -248,6 +248,108 @@ void save_bert_hf(const Model& model, const std::string& directory, Dtype dtype 
   const SafetensorsWriter writer = detail::hf_weights_writer(model, "", dtype, where);
   detail::write_hf_directory(where, directory, writer,
                              bert_config_json(model.config(), detail::BertHfClass<Model>::name, dtype));
+}
+
+/// BERT's WordPiece tokenizer of a model directory: vocab.txt, with tokenizer_config.json's do_lower_case,
+/// strip_accents, tokenize_chinese_chars and special tokens when the file is there (BertTokenizer's defaults
+/// otherwise: lower case, accents stripped with it, CJK characters split, [UNK] [CLS] [SEP] [PAD] [MASK]). Throws
+/// IoError naming the directory when vocab.txt is missing, FormatError naming the file for a mistyped key or a
+/// vocabulary without one of the five special tokens.
+inline text::WordPieceTokenizer load_bert_tokenizer(const std::string& directory) {
+  constexpr std::string_view where = "elm::io::load_bert_tokenizer";
+  const std::string vocab_path = directory + "/vocab.txt";
+  ELM_EXPECT(std::filesystem::is_regular_file(vocab_path), IoError, where, ": ", directory,
+             " has no vocab.txt, expected BERT's WordPiece vocabulary beside config.json");
+  text::WordPieceConfig config;
+  const std::string config_path = directory + "/tokenizer_config.json";
+  if (std::filesystem::is_regular_file(config_path)) {
+    const HfConfig hf = HfConfig::load(config_path);
+    config.lowercase = hf.get_or<bool>("do_lower_case", true);
+    if (hf.contains("strip_accents") && !hf.json().at("strip_accents").is_null())
+      config.strip_accents = hf.get<bool>("strip_accents");
+    config.handle_chinese_chars = hf.get_or<bool>("tokenize_chinese_chars", true);
+    config.unk_token = hf.get_or<std::string>("unk_token", config.unk_token);
+    config.cls_token = hf.get_or<std::string>("cls_token", config.cls_token);
+    config.sep_token = hf.get_or<std::string>("sep_token", config.sep_token);
+    config.pad_token = hf.get_or<std::string>("pad_token", config.pad_token);
+    config.mask_token = hf.get_or<std::string>("mask_token", config.mask_token);
+  }
+  text::WordPieceTokenizer tokenizer = text::WordPieceTokenizer::from_file(vocab_path, config);
+  // the tokenizer needs [UNK], [CLS], [SEP] and [PAD]; BERT's masked LM needs its mask token too
+  ELM_EXPECT(tokenizer.vocabulary().find(config.mask_token) >= 0, FormatError, where, ": ", vocab_path,
+             " has no mask token '", config.mask_token, "', expected it among its ", tokenizer.vocab_size(),
+             " tokens (BERT's masked-LM input)");
+  return tokenizer;
+}
+
+/// How a sentence-transformers directory makes sentence embeddings of its BERT: the pooling, whether they are
+/// L2-normalised, and the longest input in tokens (longer ones are truncated).
+struct SentenceTransformerConfig {
+  models::SentencePooling pooling = models::SentencePooling::mean;
+  bool normalize = true;
+  Index max_seq_length = 0;  ///< 0: the model's max_position_embeddings
+};
+
+/// The sentence-embedding recipe of a model directory as sentence-transformers reads it: modules.json (a
+/// Transformer, then a Pooling, then optionally a Normalize), the Pooling module's config.json
+/// (pooling_mode_mean_tokens, _max_tokens or _cls_token) and sentence_bert_config.json (max_seq_length). A plain
+/// Hugging Face directory (no modules.json) gets mean pooling and normalisation. Throws FormatError naming the
+/// file for a module or pooling mode elm does not have (Dense layers, weighted or last-token pooling, several
+/// modes at once, do_lower_case in sentence_bert_config.json), IoError for a missing module file.
+inline SentenceTransformerConfig sentence_transformer_config(const std::string& directory) {
+  constexpr std::string_view where = "elm::io::sentence_transformer_config";
+  SentenceTransformerConfig out;
+  const std::string modules_path = directory + "/modules.json";
+  if (!std::filesystem::is_regular_file(modules_path)) return out;
+  nlohmann::json modules;
+  try {
+    modules = nlohmann::json::parse(MappedFile(modules_path, where).text());
+  } catch (const nlohmann::json::parse_error& e) {
+    throw FormatError(elm::detail::concat(where, ": ", modules_path, " is not valid JSON: ", e.what()));
+  }
+  ELM_EXPECT(modules.is_array(), FormatError, where, ": ", modules_path, " holds ", modules.dump(),
+             ", expected a list of modules");
+  std::vector<std::string> types;
+  std::string pooling_path;
+  for (const nlohmann::json& m : modules) {
+    const std::string type = m.is_object() && m.contains("type") && m.at("type").is_string()
+                                 ? m.at("type").get<std::string>() : m.dump();
+    types.push_back(type);
+    if (type == "sentence_transformers.models.Pooling")
+      pooling_path = directory + "/" + (m.contains("path") && m.at("path").is_string() ? m.at("path").get<std::string>()
+                                                                                          : std::string()) +
+                     "/config.json";
+  }
+  const bool normalized = types.size() == 3 && types[2] == "sentence_transformers.models.Normalize";
+  ELM_EXPECT((types.size() == 2 || normalized) && types[0] == "sentence_transformers.models.Transformer" &&
+                 !pooling_path.empty() && types[1] == "sentence_transformers.models.Pooling",
+             FormatError, where, ": ", modules_path, " lists ", modules.dump(),
+             ", expected a Transformer, a Pooling and optionally a Normalize module (elm has no other)");
+  out.normalize = normalized;
+  const HfConfig pooling = HfConfig::load(pooling_path);
+  int modes = 0;
+  for (const char* key : {"pooling_mode_mean_tokens", "pooling_mode_max_tokens", "pooling_mode_cls_token"})
+    modes += pooling.get_or<bool>(key, false) ? 1 : 0;
+  for (const char* key : {"pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens",
+                          "pooling_mode_lasttoken"})
+    ELM_EXPECT(!pooling.get_or<bool>(key, false), FormatError, where, ": ", pooling_path, ": ", key,
+               " is true, a pooling elm does not have (it has mean, max and cls)");
+  ELM_EXPECT(modes == 1, FormatError, where, ": ", pooling_path, " sets ", modes,
+             " of pooling_mode_mean_tokens, pooling_mode_max_tokens and pooling_mode_cls_token, expected exactly one");
+  out.pooling = pooling.get_or<bool>("pooling_mode_max_tokens", false) ? models::SentencePooling::max
+                : pooling.get_or<bool>("pooling_mode_cls_token", false) ? models::SentencePooling::cls
+                                                                        : models::SentencePooling::mean;
+  const std::string st_path = directory + "/sentence_bert_config.json";
+  if (std::filesystem::is_regular_file(st_path)) {
+    const HfConfig st = HfConfig::load(st_path);
+    out.max_seq_length = st.get_or<Index>("max_seq_length", 0);
+    ELM_EXPECT(out.max_seq_length >= 0, FormatError, where, ": ", st_path, ": max_seq_length = ", out.max_seq_length,
+               ", expected >= 0");
+    ELM_EXPECT(!st.get_or<bool>("do_lower_case", false), FormatError, where, ": ", st_path,
+               ": do_lower_case is true (sentence-transformers lower-cases before the tokenizer), which elm does not "
+               "do; the tokenizer's own do_lower_case is read from tokenizer_config.json");
+  }
+  return out;
 }
 
 }  // namespace elm::io

@@ -30,14 +30,6 @@
 #include "elm/text/bpe_tokenizer.hpp"
 
 namespace elm::io {
-namespace detail {
-
-/// The name transformers gives an activation in config.json ("gelu_new" for GPT-2's tanh form).
-inline const char* hf_activation_name(nn::ActivationKind kind) {
-  return kind == nn::ActivationKind::gelu_tanh ? "gelu_new" : nn::activation_name(kind);
-}
-
-}  // namespace detail
 
 /// The architectures a GPT-2 config.json may name: the language model and the bare body (whose head, tied to
 /// the token table, is the same), and the double-heads model (the same language model beside a multiple-choice

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-// Bert: BERT (Devlin et al. 2019) composed from the library's blocks, with Hugging Face's parameter names, and its
-// masked-LM and sequence-classification heads, forward and backward (io/bert_hf.hpp reads and writes Hugging
-// Face's model directories).
+// Bert: BERT (Devlin et al. 2019) composed from the library's blocks, with Hugging Face's parameter names, its
+// masked-LM and sequence-classification heads, forward and backward, and sentence-transformers' pooling
+// (io/bert_hf.hpp reads and writes Hugging Face's model directories).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <limits>
 #include <optional>
@@ -148,8 +149,9 @@ inline Index check_bert_batch(const BertBatch& in, const BertConfig& config, std
   ELM_EXPECT(T <= config.max_position_embeddings, RangeError, where, ": sequence length T = ", T,
              " exceeds max_position_embeddings = ", config.max_position_embeddings,
              " (truncate the input to the position table)");
-  for (const auto& [name, v] : {std::pair<const char*, const std::vector<Index>*>{"token_type_ids", &in.token_type_ids},
-                                std::pair<const char*, const std::vector<Index>*>{"attention_mask", &in.attention_mask}})
+  using Field = std::pair<const char*, const std::vector<Index>*>;
+  for (const auto& [name, v] :
+       {Field{"token_type_ids", &in.token_type_ids}, Field{"attention_mask", &in.attention_mask}})
     ELM_EXPECT(v->empty() || to_index(v->size()) == n, ShapeError, where, ": ", name, " has ", v->size(),
                " entries, expected none or one per input id (", n, ")");
   for (Index id : in.input_ids) check_id(id, config.vocab_size, where, "input id");
@@ -317,6 +319,8 @@ class Bert : public nn::Composite<Bert<Scalar>> {
       g = dhidden;
     }
     // 3) the pooler: its gradient reaches each sequence's first position
+    ELM_EXPECT(has_pooler_ || dpooled.size() == 0, InvalidArgument, where,
+               ": got a gradient of the pooled output, but this model has no pooler");
     if (has_pooler_ && dpooled.size() != 0) {
       check_shape(dpooled, config_.hidden_size, B, where, "dpooled");
       pooler_activation_.backward(cache.pooler_activation, dpooled, t);
@@ -361,6 +365,49 @@ class Bert : public nn::Composite<Bert<Scalar>> {
   nn::Linear<Scalar> pooler_;
   nn::Activation<Scalar> pooler_activation_;
 };
+
+/// How sentence-transformers' Pooling module makes one vector of a sequence's token vectors: their mean or maximum
+/// over the attention mask, or the first ([CLS]) position.
+enum class SentencePooling { mean, max, cls };
+
+/// Sentence embeddings as sentence-transformers computes them from BertModel's hidden states: its Pooling module
+/// (mean: sum over the tokens whose mask is 1 divided by their count, at least 1e-9; max: the largest entry of
+/// those tokens; cls: position 0), then, when normalize, its Normalize module (x / max(|x|_2, 1e-12)).
+/// hidden: (C, B T) for `in`'s B sequences of T positions -> (C, B). Throws ShapeError when hidden does not have
+/// B T columns.
+template <typename Scalar>
+Matrix<Scalar> pool_sentences(const Eigen::Ref<const Matrix<Scalar>>& hidden, const BertBatch& in,
+                              SentencePooling pooling = SentencePooling::mean, bool normalize = true) {
+  constexpr std::string_view where = "elm::models::pool_sentences";
+  ELM_EXPECT(in.batch > 0, InvalidArgument, where, ": a batch of zero sequences, expected B > 0");
+  const Index B = in.batch, T = in.length();
+  check_shape(hidden, -1, B * T, where, "hidden");
+  const auto token = [&](Index b, Index t) {
+    return in.attention_mask.empty() || in.attention_mask[to_size(b * T + t)] != 0;
+  };
+  Matrix<Scalar> out(hidden.rows(), B);
+  for (Index b = 0; b < B; ++b) {
+    if (pooling == SentencePooling::cls) {
+      out.col(b) = hidden.col(b * T);
+    } else if (pooling == SentencePooling::max) {
+      // sentence-transformers sets padded positions to -1e9 before the maximum
+      out.col(b).setConstant(Scalar(-1e9));
+      for (Index t = 0; t < T; ++t)
+        if (token(b, t)) out.col(b) = out.col(b).cwiseMax(hidden.col(b * T + t));
+    } else {
+      Index count = 0;
+      out.col(b).setZero();
+      for (Index t = 0; t < T; ++t)
+        if (token(b, t)) {
+          out.col(b) += hidden.col(b * T + t);
+          ++count;
+        }
+      out.col(b) /= std::max(static_cast<Scalar>(count), Scalar(1e-9));
+    }
+    if (normalize) out.col(b) /= std::max(out.col(b).norm(), Scalar(1e-12));
+  }
+  return out;
+}
 
 /// BERT with its masked-language-model head, Hugging Face BertForMaskedLM:
 ///   logits = E^T LN(act(W h + c)) + bias, h = Bert(in) without pooler, E the word embeddings (the decoder is

@@ -22,9 +22,15 @@
 #include "elm/io/atomic_file.hpp"
 #include "elm/io/hf_config.hpp"
 #include "elm/io/safetensors.hpp"
+#include "elm/nn/activations.hpp"
 #include "elm/nn/parameter.hpp"
 
 namespace elm::io::detail {
+
+/// The name transformers gives an activation in config.json ("gelu_new" for the tanh form).
+inline const char* hf_activation_name(nn::ActivationKind kind) {
+  return kind == nn::ActivationKind::gelu_tanh ? "gelu_new" : nn::activation_name(kind);
+}
 
 inline bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
