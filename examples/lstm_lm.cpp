@@ -20,6 +20,7 @@
 #include "common/austen.hpp"
 #include "common/lm_corpus.hpp"
 #include "common/ngram_baseline.hpp"
+#include "common/training_report.hpp"
 #include "elm/io/atomic_file.hpp"
 #include "elm/io/checkpoint.hpp"
 #include "elm/io/mapped_file.hpp"
@@ -35,56 +36,6 @@ namespace fs = std::filesystem;
 using elm::Index;
 
 namespace {
-
-// The loss per step (thin) and its exponential moving average (thick), as a standalone SVG.
-std::string loss_svg(const std::vector<double>& losses, const std::string& title) {
-  const double w = 720, h = 360, left = 60, right = 20, top = 40, bottom = 50;
-  double lo = losses.empty() ? 0 : *std::min_element(losses.begin(), losses.end());
-  double hi = losses.empty() ? 1 : *std::max_element(losses.begin(), losses.end());
-  lo = std::floor(lo);
-  hi = std::ceil(hi);
-  if (hi <= lo) hi = lo + 1;
-  const double n = std::max<double>(1.0, double(losses.size()) - 1.0);
-  auto px = [&](double i) { return left + (w - left - right) * i / n; };
-  auto py = [&](double v) { return top + (h - top - bottom) * (hi - v) / (hi - lo); };
-  std::string svg = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
-      "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"{2}\" y=\"24\" font-size=\"15\">{3}</text>\n",
-      w, h, left, title);
-  for (double v = lo; v <= hi + 1e-9; v += std::max(1.0, std::round((hi - lo) / 6))) {
-    svg += fmt::format("<line x1=\"{0}\" x2=\"{1}\" y1=\"{2:.1f}\" y2=\"{2:.1f}\" stroke=\"#ddd\"/>"
-                       "<text x=\"{3}\" y=\"{4:.1f}\" text-anchor=\"end\">{5:g}</text>\n",
-                       left, w - right, py(v), left - 6, py(v) + 4, v);
-  }
-  svg += fmt::format("<text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\">training step (of {2})</text>\n",
-                     (w + left) / 2, h - 12, losses.size());
-  svg += fmt::format("<text x=\"16\" y=\"{0}\" transform=\"rotate(-90 16 {0})\" text-anchor=\"middle\">"
-                     "cross-entropy (nats/token)</text>\n", (h + top) / 2);
-  std::string raw, smooth;
-  double ema = losses.empty() ? 0 : losses[0];
-  for (std::size_t i = 0; i < losses.size(); ++i) {
-    ema = i == 0 ? losses[0] : 0.95 * ema + 0.05 * losses[i];
-    raw += fmt::format("{:.1f},{:.1f} ", px(double(i)), py(losses[i]));
-    smooth += fmt::format("{:.1f},{:.1f} ", px(double(i)), py(ema));
-  }
-  svg += "<polyline fill=\"none\" stroke=\"#9ecae1\" stroke-width=\"1\" points=\"" + raw + "\"/>\n";
-  svg += "<polyline fill=\"none\" stroke=\"#08519c\" stroke-width=\"2.5\" points=\"" + smooth + "\"/>\n";
-  svg += "</svg>\n";
-  return svg;
-}
-
-void draw_progress(const elm::train::Progress& p, bool final_line) {
-  const int width = 30;
-  const int filled = std::min(width, int(p.fraction * width + 0.5));
-  std::fprintf(stderr, "\r[%s%s] %3d%%  step %lld  loss %.3f  lr %.2e  |g| %.2f  %.0f tok/s  %.0fs ",
-               std::string(std::size_t(filled), '#').c_str(), std::string(std::size_t(width - filled), '.').c_str(),
-               int(p.fraction * 100 + 0.5), static_cast<long long>(p.step), p.loss, p.lr, p.grad_norm,
-               p.tokens_per_second, p.seconds);
-  if (p.eval_loss) std::fprintf(stderr, " held-out loss %.3f", *p.eval_loss);
-  if (final_line || p.eval_loss) std::fprintf(stderr, "\n");
-  std::fflush(stderr);
-}
 
 elm::text::SplitUnit unit_of(const std::string& level) {
   return level == "char" ? elm::text::SplitUnit::characters : elm::text::SplitUnit::words;
@@ -199,21 +150,10 @@ int train(const TrainArgs& a) {
              config.embedding_dim, config.num_layers, config.hidden_size, config.vocab_size,
              elm::nn::count_parameters(model), a.steps, a.accumulation, a.batch_size, a.seq_len);
 
-  auto last_draw = std::chrono::steady_clock::now() - std::chrono::seconds(1);
-  elm::train::Progress last{};
-  bool last_on_its_line = false;  // the last step's line is drawn and ended (an evaluation ends its line)
-  trainer.set_progress([&](const elm::train::Progress& p) {
-    last = p;
-    last_on_its_line = false;
-    const auto now = std::chrono::steady_clock::now();
-    if (!a.quiet && (p.eval_loss || now - last_draw > std::chrono::milliseconds(250))) {
-      draw_progress(p, false);
-      last_draw = now;
-      last_on_its_line = p.eval_loss.has_value();
-    }
-  });
+  elm::examples::ProgressBar bar(a.quiet);
+  trainer.set_progress([&](const elm::train::Progress& p) { bar(p); });
   const auto result = trainer.run();
-  if (!a.quiet && !result.losses.empty() && !last_on_its_line) draw_progress(last, true);
+  bar.finish();
   fmt::print("trained {} steps ({} tokens) in {:.1f} s: {:.0f} tokens/s; last loss {:.3f}{}\n", result.losses.size(),
              result.tokens, result.seconds, result.seconds > 0 ? double(result.tokens) / result.seconds : 0.0,
              result.losses.empty() ? 0.0 : result.losses.back(), result.out_of_time ? " (time budget reached)" : "");
@@ -221,13 +161,10 @@ int train(const TrainArgs& a) {
     fmt::print("held-out windows after step {}: loss {:.4f}, perplexity {:.3f} ({} tokens)\n", e.step, e.loss,
                e.perplexity(), e.tokens);
 
-  std::string csv = "step,loss\n";
-  for (std::size_t i = 0; i < result.losses.size(); ++i)
-    csv += fmt::format("{},{:.6f}\n", result.first_step + std::int64_t(i) + 1, result.losses[i]);
-  elm::io::write_text_atomically((fs::path(a.out_dir) / "loss.csv").string(), csv);
+  elm::io::write_text_atomically((fs::path(a.out_dir) / "loss.csv").string(), elm::examples::loss_csv(result));
   elm::io::write_text_atomically((fs::path(a.out_dir) / "loss.svg").string(),
-                                 loss_svg(result.losses, fmt::format("elm-lstm-lm: training loss ({} level, H = {})",
-                                                                     a.level, config.hidden_size)));
+                                 elm::examples::loss_svg(result, fmt::format("elm-lstm-lm: training loss ({} level, H = {})",
+                                                                            a.level, config.hidden_size)));
   elm::io::write_text_atomically((fs::path(a.out_dir) / "vocab.txt").string(), corpus.tokenizer.vocabulary().to_text());
   elm::io::save_parameters((fs::path(a.out_dir) / "model.safetensors").string(), model, meta);
 

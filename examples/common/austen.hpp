@@ -68,19 +68,25 @@ inline std::vector<std::string> split_sentences(const std::string& text) {
   return sentences;
 }
 
-/// Reads every *.txt in dir (sorted by name) and splits its sentences 90/10: sentence i (counted over the
-/// whole corpus) is held out when i % 10 == 9. Throws IoError when the folder has no readable text.
-inline AustenSplit load_austen(const std::string& dir) {
+/// The *.txt files of a folder, sorted by name. Throws IoError (the message starting with `where`) when it is not
+/// a folder or holds none.
+inline std::vector<std::filesystem::path> text_files(const std::string& dir, const char* where) {
   namespace fs = std::filesystem;
-  ELM_EXPECT(fs::is_directory(dir), IoError, "load_austen: ", dir, " is not a directory");
+  ELM_EXPECT(fs::is_directory(dir), IoError, where, ": ", dir, " is not a directory");
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(dir))
     if (entry.path().extension() == ".txt") files.push_back(entry.path());
   std::sort(files.begin(), files.end());
-  ELM_EXPECT(!files.empty(), IoError, "load_austen: ", dir, " holds no .txt file");
+  ELM_EXPECT(!files.empty(), IoError, where, ": ", dir, " holds no .txt file");
+  return files;
+}
+
+/// Reads every *.txt in dir (sorted by name) and splits its sentences 90/10: sentence i (counted over the
+/// whole corpus) is held out when i % 10 == 9. Throws IoError when the folder has no readable text.
+inline AustenSplit load_austen(const std::string& dir) {
   AustenSplit split;
   std::size_t index = 0;
-  for (const auto& path : files) {
+  for (const auto& path : text_files(dir, "load_austen")) {
     std::ifstream in(path, std::ios::binary);
     ELM_EXPECT(in.good(), IoError, "load_austen: cannot open ", path.string());
     std::ostringstream text;

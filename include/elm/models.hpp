@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Umbrella header of models: word2vec with its keyed vectors, the LSTM language model, GPT-2 and its generation, BERT.
+// Umbrella header of models: word2vec with its keyed vectors, the LSTM language model, GPT-2, its generation and
+// held-out perplexity, BERT.
 #pragma once
 
 #include "elm/core.hpp"
@@ -9,4 +10,5 @@
 #include "elm/models/gpt2.hpp"
 #include "elm/models/keyed_vectors.hpp"
 #include "elm/models/lstm_lm.hpp"
+#include "elm/models/perplexity.hpp"
 #include "elm/models/word2vec.hpp"

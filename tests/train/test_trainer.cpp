@@ -3,13 +3,16 @@
 // large batch, the schedule and clipping as applied, periodic evaluation, atomic checkpoints, bad input.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "../common/trainer_helpers.hpp"
 #include "elm/io/checkpoint.hpp"
 #include "elm/io/safetensors.hpp"
 #include "elm/models/lstm_lm.hpp"
@@ -26,15 +29,12 @@ using elm::Index;
 using Catch::Matchers::Contains;
 using Catch::Matchers::WithinAbs;
 using Catch::Matchers::WithinRel;
+using elm_test::cycle_stream;
+using elm_test::ListSource;
+using elm_test::Stop;
+using elm_test::values_of;
 
 namespace {
-
-// "0 1 2 ... period-1 0 1 2 ...".
-std::vector<Index> cycle_stream(Index n, Index period) {
-  std::vector<Index> s;
-  for (Index i = 0; i < n; ++i) s.push_back(i % period);
-  return s;
-}
 
 std::string temp_path(const std::string& leaf) { return (fs::temp_directory_path() / ("elm-train-" + leaf)).string(); }
 
@@ -51,29 +51,12 @@ auto word_dropout_step(models::LstmLm<Scalar>& lm) {
   };
 }
 
-template <typename Module>
-std::vector<elm::Matrix<typename Module::scalar_type>> values_of(const Module& m) {
-  std::vector<elm::Matrix<typename Module::scalar_type>> out;
-  m.for_each_parameter("", [&](const std::string&, const auto& p) { out.push_back(p.value); });
-  return out;
-}
-
 template <typename Optimizer>
 std::vector<elm::Matrix<float>> state_of(Optimizer& opt) {
   std::vector<elm::Matrix<float>> out;
   opt.for_each_state([&](const std::string&, const elm::Matrix<float>& m) { out.push_back(m); });
   return out;
 }
-
-// A source that hands out fixed batches in turn.
-struct ListSource {
-  using batch_type = train::TokenBatch;
-  std::vector<train::TokenBatch> batches;
-  std::uint64_t at = 0;
-  train::TokenBatch next() { return batches[at++ % batches.size()]; }
-  std::uint64_t position() const { return at; }
-  void seek(std::uint64_t p) { at = p; }
-};
 
 // A small language model, AdamW and windows of a periodic stream: the setting of most cases.
 template <typename Scalar>
@@ -84,10 +67,6 @@ struct Setup {
   train::TokenWindows data;
   Setup(const models::LstmLmConfig& config, std::uint64_t seed, Index stream_length, Index batch_size, Index seq_len)
       : rng(seed), lm(config, rng), data(cycle_stream(stream_length, 5), batch_size, seq_len, 1) {}
-};
-
-struct Stop : std::runtime_error {
-  Stop() : std::runtime_error("stopped") {}
 };
 
 // 10 steps of 2 micro-batches with word dropout and clipping, straight; then the same run stopped by a crash
@@ -274,6 +253,20 @@ TEST_CASE("Periodic evaluation scores every held-out token with an inference for
   CHECK_THAT(result.evaluations.back().loss, WithinAbs(total / 8.0, 1e-12));
   CHECK_THAT(result.evaluations.back().perplexity(), WithinRel(std::exp(total / 8.0), 1e-12));
   CHECK(trainer.evaluate().loss == result.evaluations.back().loss);  // evaluation changes nothing
+  CHECK(trainer.evaluate().seconds == 0.0);  // not taken by run()
+  CHECK(result.evaluations[1].seconds >= result.evaluations[0].seconds);
+
+  // The same windows scored by an evaluation that holds its own data: the same summed loss and count.
+  const auto batches = train::consecutive_windows(held_out, 1, 4);
+  trainer.set_evaluation([&] {
+    train::Loss sum;
+    for (const auto& b : batches) sum += train::Loss{lm.loss(b.inputs, b.lengths, b.targets), b.tokens};
+    return sum;
+  });
+  CHECK(trainer.evaluate().tokens == 8);
+  CHECK(trainer.evaluate().loss == result.evaluations.back().loss);
+  REQUIRE_THROWS_WITH(trainer.set_evaluation(std::function<train::Loss()>{}),
+                      Contains("expected an evaluation function"));
 }
 
 TEST_CASE("A checkpoint is one file written atomically, with the trainer's metadata", "[train][trainer][io]") {
@@ -382,4 +375,45 @@ TEST_CASE("Trainer rejects bad options, foreign checkpoints and diverging steps"
   CHECK(result.out_of_time);
   CHECK(result.losses.empty());
   CHECK(fresh.position() == 0);
+}
+
+TEST_CASE("Evaluations every N seconds of training, which neither the time budget nor tokens/s count",
+          "[train][trainer][eval]") {
+  // An evaluation that takes 60 ms, every 40 ms of training, in a budget of 200 ms of training: about five
+  // evaluations, whose time is left out of the budget (the run's wall time is the sum of both).
+  Setup<float> setup({5, 2, 3, 1}, 1, 40, 2, 4);
+  auto& lm = setup.lm;
+  train::TrainerOptions options;
+  options.steps = 1000000;
+  options.max_seconds = 0.2;
+  options.eval_every_seconds = 0.04;
+  train::Trainer trainer(lm, setup.adamw, setup.data, train::language_model_step(lm), options);
+  int calls = 0;
+  trainer.set_evaluation([&] {
+    ++calls;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(60);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    return train::Loss{3.0, 2};
+  });
+  std::vector<train::Progress> seen;
+  trainer.set_progress([&](const train::Progress& p) { seen.push_back(p); });
+  const auto result = trainer.run();
+  CHECK(result.out_of_time);
+  const double training = result.seconds - result.eval_seconds;
+  CHECK(training >= 0.2);
+  CHECK(result.eval_seconds >= 0.06 * double(calls));
+  REQUIRE(result.evaluations.size() == std::size_t(calls));
+  CHECK(calls >= 3);  // ~5 periodic and one at the end
+  for (std::size_t k = 0; k < result.evaluations.size(); ++k) {
+    CHECK(result.evaluations[k].loss == 1.5);
+    CHECK(result.evaluations[k].seconds <= training);
+    if (k > 0 && k + 1 < result.evaluations.size())  // periodic ones: at least the period apart
+      CHECK(result.evaluations[k].seconds - result.evaluations[k - 1].seconds >= 0.04);
+  }
+  REQUIRE(!seen.empty());
+  const auto& last = seen.back();
+  CHECK(last.training_seconds <= last.seconds - 0.06 * double(calls - 1));
+  CHECK_THAT(last.tokens_per_second, WithinRel(double(last.tokens) / last.training_seconds, 1e-12));
+  CHECK(last.fraction <= 1.0);
 }

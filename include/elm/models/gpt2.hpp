@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Gpt2: GPT-2 (Radford et al. 2019) composed from the library's blocks, with Hugging Face's parameter names, its
-// forward, backward and KV-cached decoding (io/gpt2_hf.hpp reads and writes Hugging Face's model directories).
+// forward, backward, next-token loss and KV-cached decoding, and held-out scoring in sliding windows
+// (io/gpt2_hf.hpp reads and writes Hugging Face's model directories).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -13,12 +15,15 @@
 
 #include "elm/core/check.hpp"
 #include "elm/core/error.hpp"
+#include "elm/core/math.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/models/perplexity.hpp"
 #include "elm/nn/dropout.hpp"
 #include "elm/nn/embedding.hpp"
 #include "elm/nn/kv_cache.hpp"
 #include "elm/nn/layer.hpp"
+#include "elm/nn/loss.hpp"
 #include "elm/nn/parameter.hpp"
 #include "elm/nn/positional_encoding.hpp"
 #include "elm/nn/transformer_block.hpp"
@@ -174,6 +179,33 @@ class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
     wte_.backward(cache.tokens, dx);
   }
 
+  /// The next-token cross-entropy of B = lengths.size() sequences of T = ids.size() / B ids (batch-major), summed
+  /// over the targets that count: targets[b T + t] is the id that follows position t, or -100 (ignored). Sequence
+  /// b has lengths[b] <= T real positions; the rest is padding on the right, which the causal attention keeps
+  /// from every real position, and must have target -100. The Trainer's language-model step calls this (the
+  /// trainer divides by the number of targets). Throws ShapeError, RangeError or InvalidArgument for sizes, ids
+  /// or padding targets that disagree.
+  double loss(const std::vector<Index>& ids, const std::vector<Index>& lengths,
+              const std::vector<Index>& targets) const {
+    Matrix<Scalar> logits;
+    forward(ids, check_lengths(ids, lengths, targets, "elm::models::Gpt2::loss"), {}, logits);
+    return static_cast<double>(nn::cross_entropy<Scalar>(logits, targets, summed()));
+  }
+
+  /// loss(), and its gradient added into every parameter's gradient: a training step's forward (dropout in a
+  /// training context) and backward.
+  double loss_and_backward(const std::vector<Index>& ids, const std::vector<Index>& lengths,
+                           const std::vector<Index>& targets, const nn::ForwardContext& context = {}) {
+    const Index batch = check_lengths(ids, lengths, targets, "elm::models::Gpt2::loss_and_backward");
+    Cache cache;
+    Matrix<Scalar> logits, dlogits;
+    forward(ids, batch, {}, logits, &cache, context);
+    const Scalar total = nn::cross_entropy<Scalar>(logits, targets, summed(), &dlogits);
+    logits.resize(0, 0);  // (V, B T): give it back before backward allocates its own
+    backward(cache, dlogits);
+    return static_cast<double>(total);
+  }
+
   /// One KV cache per block for decoding B sequences of up to max_length <= n_positions positions.
   std::vector<nn::KvCache<Scalar>> make_kv_caches(Index batch, Index max_length) const {
     return blocks_.make_kv_caches(batch, max_length);
@@ -220,6 +252,33 @@ class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
   }
 
  private:
+  static nn::CrossEntropyOptions summed() {
+    nn::CrossEntropyOptions o;
+    o.reduction = nn::Reduction::sum;
+    return o;
+  }
+
+  // B, after checking that lengths and targets describe B padded sequences of the ids.
+  static Index check_lengths(const std::vector<Index>& ids, const std::vector<Index>& lengths,
+                             const std::vector<Index>& targets, std::string_view where) {
+    const Index batch = to_index(lengths.size());
+    ELM_EXPECT(batch > 0 && !ids.empty() && to_index(ids.size()) % batch == 0, ShapeError, where, ": got ",
+               ids.size(), " token ids and ", batch, " lengths, expected B = lengths.size() > 0 sequences of T ids");
+    ELM_EXPECT(targets.size() == ids.size(), ShapeError, where, ": got ", targets.size(), " targets for ", ids.size(),
+               " token ids, expected one each");
+    const Index T = to_index(ids.size()) / batch;
+    for (Index b = 0; b < batch; ++b) {
+      const Index length = lengths[to_size(b)];
+      ELM_EXPECT(length >= 0 && length <= T, InvalidArgument, where, ": lengths[", b, "] = ", length,
+                 ", expected 0 <= length <= T = ", T);
+      for (Index t = length; t < T; ++t)
+        ELM_EXPECT(targets[to_size(b * T + t)] == -100, InvalidArgument, where, ": position ", t, " of sequence ", b,
+                   " is padding (length ", length, ") but has target ", targets[to_size(b * T + t)],
+                   ", expected -100");
+    }
+    return batch;
+  }
+
   friend class nn::Composite<Gpt2>;
   // The parameters in order, for Composite's for_each_parameter: Self is Gpt2, const or not.
   template <typename Self, typename F>
@@ -235,5 +294,92 @@ class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
   nn::Dropout<Scalar> drop_;
   nn::TransformerEncoder<Scalar> blocks_;
 };
+
+/// Natural-log probability of every token after the first of each sequence: sequence s of n tokens gives n - 1
+/// values, log p(x_{t+1} | x_0 .. x_t). A sequence longer than the context (n_positions) is scored in windows of
+/// n_positions tokens that advance by `stride` (0: n_positions / 2), each window scoring the tokens the previous
+/// did not, so every token after the first window sees at least n_positions - stride tokens of context (Hugging
+/// Face's sliding-window perplexity). Windows run batch_size at a time, padded on the right. Throws
+/// InvalidArgument for a sequence of fewer than 2 tokens, batch_size < 1 or a stride outside [0, n_positions),
+/// RangeError for an id outside [0, V).
+template <typename Scalar>
+std::vector<std::vector<double>> gpt2_sequence_log_probs(const Gpt2<Scalar>& model,
+                                                         const std::vector<std::vector<Index>>& sequences,
+                                                         Index batch_size = 16, Index stride = 0) {
+  constexpr const char* where = "elm::models::gpt2_sequence_log_probs";
+  const Index P = model.config().n_positions;
+  check_argument(batch_size > 0, where, "expected batch_size > 0, got ", batch_size);
+  check_argument(P >= 2, where, "expected n_positions >= 2 to score anything, got ", P);
+  check_argument(stride >= 0 && stride < P, where, "expected 0 <= stride < n_positions = ", P, ", got ", stride);
+  if (stride == 0) stride = P / 2;
+  // 1) windows: [begin, end) of a sequence, scoring the targets of positions [first, end - 1)
+  struct Window {
+    std::size_t sequence;
+    Index begin, end, first;
+  };
+  std::vector<Window> windows;
+  std::vector<std::vector<double>> out(sequences.size());
+  for (std::size_t s = 0; s < sequences.size(); ++s) {
+    const Index n = to_index(sequences[s].size());
+    check_argument(n >= 2, where, "sequence ", s, " has ", n, " tokens, expected at least 2");
+    out[s].resize(to_size(n - 1));
+    for (Index end = std::min(P, n), scored = 0;; end = std::min(end + stride, n)) {
+      const Index begin = std::max<Index>(0, end - P);
+      windows.push_back({s, begin, end, scored});
+      scored = end - 1;
+      if (end == n) break;
+    }
+  }
+  // 2) longest first, so that a batch's windows have similar lengths
+  std::stable_sort(windows.begin(), windows.end(),
+                   [](const Window& a, const Window& b) { return a.end - a.begin > b.end - b.begin; });
+  Matrix<Scalar> logits;
+  for (std::size_t first = 0; first < windows.size(); first += to_size(batch_size)) {
+    const std::size_t last = std::min(windows.size(), first + to_size(batch_size));
+    const Index B = to_index(last - first);
+    const Index T = windows[first].end - windows[first].begin;
+    std::vector<Index> ids(to_size(B * T), 0);
+    for (Index b = 0; b < B; ++b) {
+      const Window& w = windows[first + to_size(b)];
+      const auto& x = sequences[w.sequence];
+      std::copy(x.begin() + w.begin, x.begin() + w.end, ids.begin() + b * T);
+    }
+    model.forward(ids, B, {}, logits);
+    // 3) log-softmax at the target of each scored position
+    for (Index b = 0; b < B; ++b) {
+      const Window& w = windows[first + to_size(b)];
+      const auto& x = sequences[w.sequence];
+      for (Index t = w.first; t + 1 < w.end; ++t) {
+        const Index col = b * T + (t - w.begin);
+        out[w.sequence][to_size(t)] = static_cast<double>(logits(x[to_size(t + 1)], col)) -
+                                      static_cast<double>(log_sum_exp(logits.col(col)));
+      }
+    }
+  }
+  return out;
+}
+
+/// Held-out perplexity of a Gpt2 over sentences (ids without boundaries), SentencePerplexity's conventions: each
+/// sentence scored on its own as "boundary sentence boundary" (its tokens and its end predicted from the
+/// boundary on), <unk>'s share. Sentences longer than the context are scored in sliding windows that advance by
+/// `stride` (gpt2_sequence_log_probs). Throws InvalidArgument for unk_types < 1, RangeError for an id outside [0, V).
+template <typename Scalar>
+SentencePerplexity gpt2_perplexity(const Gpt2<Scalar>& model, const std::vector<std::vector<Index>>& sentences,
+                                   Index boundary_id, Index unk_id, Index unk_types, Index batch_size = 16,
+                                   Index stride = 0) {
+  constexpr const char* where = "elm::models::gpt2_perplexity";
+  check_argument(unk_types >= 1, where, "expected unk_types >= 1, got ", unk_types);
+  check_id(boundary_id, model.config().vocab_size, where, "boundary_id");
+  std::vector<std::vector<Index>> sequences;
+  sequences.reserve(sentences.size());
+  for (const auto& sentence : sentences) {
+    std::vector<Index> x{boundary_id};
+    x.insert(x.end(), sentence.begin(), sentence.end());
+    x.push_back(boundary_id);
+    sequences.push_back(std::move(x));
+  }
+  return sentence_perplexity(gpt2_sequence_log_probs(model, sequences, batch_size, stride), sentences, unk_id,
+                             unk_types, where);
+}
 
 }  // namespace elm::models

@@ -20,6 +20,7 @@
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
 #include "elm/io/safetensors.hpp"
+#include "elm/models/perplexity.hpp"
 #include "elm/nn/embedding.hpp"
 #include "elm/nn/layer.hpp"
 #include "elm/nn/linear.hpp"
@@ -288,17 +289,9 @@ std::vector<Index> lstm_lm_sample(const LstmLm<Scalar>& model, const std::vector
   return out;
 }
 
-/// Held-out perplexity of an LstmLm, with the conventions of NgramModel::perplexity: every token and the
-/// boundary after every sentence is predicted, each sentence from its start (the boundary id as its first
-/// input). A token that the vocabulary maps to unk_id is scored as p(<unk>) / unk_types (<unk>'s mass shared
-/// evenly by the types it stands for: the training types left out of the vocabulary, plus one for types never
-/// seen), so the number is comparable with a model whose vocabulary holds every training type.
-struct LstmLmPerplexity {
-  double log_prob = 0.0;  ///< natural log, summed
-  Index tokens = 0;
-  Index unk_tokens = 0;
-  double perplexity() const { return std::exp(-log_prob / static_cast<double>(tokens)); }
-};
+/// Held-out perplexity of an LstmLm: SentencePerplexity's conventions (each sentence from its start, every
+/// token and the boundary after it predicted, <unk>'s share).
+using LstmLmPerplexity = SentencePerplexity;
 
 /// See LstmLmPerplexity. sentences: ids (no boundaries). Throws InvalidArgument for unk_types < 1, RangeError
 /// for an id outside [0, V).
@@ -306,19 +299,8 @@ template <typename Scalar>
 LstmLmPerplexity lstm_lm_perplexity(const LstmLm<Scalar>& model, const std::vector<std::vector<Index>>& sentences,
                                     Index boundary_id, Index unk_id, Index unk_types, Index batch_size = 64) {
   check_argument(unk_types >= 1, "elm::models::lstm_lm_perplexity", "expected unk_types >= 1, got ", unk_types);
-  const auto scores = lstm_lm_sentence_log_probs(model, sentences, boundary_id, boundary_id, batch_size);
-  LstmLmPerplexity result;
-  const double unk_share = std::log(static_cast<double>(unk_types));
-  for (std::size_t s = 0; s < scores.size(); ++s)
-    for (std::size_t k = 0; k < scores[s].size(); ++k) {
-      result.log_prob += scores[s][k];
-      ++result.tokens;
-      if (k < sentences[s].size() && sentences[s][k] == unk_id) {
-        result.log_prob -= unk_share;
-        ++result.unk_tokens;
-      }
-    }
-  return result;
+  return sentence_perplexity(lstm_lm_sentence_log_probs(model, sentences, boundary_id, boundary_id, batch_size),
+                             sentences, unk_id, unk_types, "elm::models::lstm_lm_perplexity");
 }
 
 }  // namespace elm::models

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -53,13 +54,17 @@ struct TrainerOptions {
   nn::LrSchedule schedule = nn::LrSchedule::constant(1e-3);
   Index accumulation = 1;       ///< micro-batches whose gradients one optimizer step sums
   double clip_norm = 0.0;       ///< clip the global gradient norm to this before each step (0: no clipping)
-  std::int64_t eval_every = 0;  ///< evaluate on the held-out batches every this many steps (0: at the end only)
+  std::int64_t eval_every = 0;  ///< evaluate on the held-out data every this many steps (0: at the end only)
+  /// > 0: also evaluate whenever this many seconds of training (evaluations excluded) have passed since the last
+  /// evaluation, e.g. to see when a model reaches a baseline in minutes of training.
+  double eval_every_seconds = 0.0;
   std::string checkpoint_path;  ///< where checkpoints are written ("": none)
   std::int64_t checkpoint_every = 0;  ///< write a checkpoint every this many steps (0: at the end of a run only)
   /// Added to every checkpoint's metadata, e.g. the model's configuration so a program can rebuild it.
   std::map<std::string, std::string> checkpoint_metadata;
-  /// > 0: stop after this many seconds, the schedule's decay following the elapsed fraction of them rather than
-  /// the steps (a run of a fixed duration; unlike a run of fixed steps, not reproducible across machines).
+  /// > 0: stop after this many seconds of training (the time spent evaluating is not counted), the schedule's
+  /// decay following the elapsed fraction of them rather than the steps (a run of a fixed duration; unlike a run
+  /// of fixed steps, not reproducible across machines).
   double max_seconds = 0.0;
   std::uint64_t seed = 1;  ///< of the generator training forwards draw from (dropout, sampling in the loss)
 };
@@ -73,16 +78,19 @@ struct Progress {
   double grad_norm = 0.0;   ///< the global gradient norm before clipping
   std::int64_t tokens = 0;  ///< items trained on so far in this run() call
   double seconds = 0.0;     ///< wall time so far in this run() call
-  double tokens_per_second = 0.0;
+  double training_seconds = 0.0;   ///< seconds: the time spent evaluating
+  double tokens_per_second = 0.0;  ///< tokens / training_seconds
   double fraction = 0.0;            ///< of the run done, in [0, 1] (by steps, or by time under max_seconds)
   std::optional<double> eval_loss;  ///< the held-out mean loss, when this step evaluated
 };
 
-/// A held-out evaluation: the mean loss over every item of the held-out batches after `step` steps.
+/// A held-out evaluation: the mean loss over every item of the held-out data after `step` steps.
 struct Evaluation {
   std::int64_t step = 0;
   double loss = 0.0;
   std::int64_t tokens = 0;
+  /// The seconds of training of the run() call that took it (its evaluations excluded); 0 from evaluate().
+  double seconds = 0.0;
   /// exp(loss): the perplexity, when the loss is a cross-entropy in nats.
   double perplexity() const { return std::exp(loss); }
 };
@@ -94,8 +102,9 @@ struct TrainResult {
   std::int64_t first_step = 0;           ///< the step the call started at (> 0 after resume)
   std::int64_t steps_done = 0;           ///< the step it ended at
   std::int64_t tokens = 0;
-  double seconds = 0.0;
-  bool out_of_time = false;  ///< stopped by max_seconds before options.steps
+  double seconds = 0.0;       ///< wall time of the call
+  double eval_seconds = 0.0;  ///< of which evaluating
+  bool out_of_time = false;   ///< stopped by max_seconds before options.steps
 };
 
 /// Metadata keys a trainer's checkpoint adds to io::save_training_state's.
@@ -153,8 +162,9 @@ inline std::uint64_t parse_count(const std::map<std::string, std::string>& meta,
 /// micro-batches are drawn from the data source and handed to the step function, which runs forward and
 /// backward and returns the summed loss and its item count; the summed gradients are divided by the step's
 /// item count (so they are those of the step's mean loss), clipped to clip_norm, and the optimizer steps at
-/// the schedule's rate. Every eval_every steps (and at the end) the evaluation function scores the held-out
-/// batches; every checkpoint_every steps (and at the end) a checkpoint is written.
+/// the schedule's rate. Every eval_every steps, every eval_every_seconds of training, and at the end, the
+/// evaluation function scores the held-out data; every checkpoint_every steps (and at the end) a checkpoint is
+/// written. Time spent evaluating counts neither toward max_seconds nor in tokens per second.
 ///
 /// What plugs in:
 /// - Model: anything with for_each_parameter (mutable and const; nn::has_parameters_v), the parameters the
@@ -165,7 +175,8 @@ inline std::uint64_t parse_count(const std::map<std::string, std::string>& meta,
 ///   checkpoint can record where the data was and a resumed run draws the same batches.
 /// - The step function Loss(const batch_type&, const nn::ForwardContext&): forward in the training context it
 ///   is given (whose generator is the trainer's, checkpointed), and backward of the summed loss into the
-///   parameters' gradients. The evaluation function Loss(const batch_type&): forward only.
+///   parameters' gradients. The evaluation function Loss(const batch_type&), forward only, over held-out
+///   batches; or Loss() over held-out data of its own (a model's sentence-by-sentence perplexity).
 ///
 /// A checkpoint is one safetensors file (io::save_training_state, written atomically): the parameters, the
 /// optimizer's state, the step, the trainer's generator, the data position and options.checkpoint_metadata.
@@ -198,15 +209,29 @@ class Trainer {
                    options_.checkpoint_every);
     check_argument(options_.checkpoint_every == 0 || !options_.checkpoint_path.empty(), where,
                    "checkpoint_every = ", options_.checkpoint_every, " needs a checkpoint_path");
-    check_argument(options_.max_seconds >= 0.0, where, "expected max_seconds >= 0, got ", options_.max_seconds);
+    check_argument(options_.max_seconds >= 0.0 && options_.eval_every_seconds >= 0.0, where,
+                   "expected max_seconds >= 0 and eval_every_seconds >= 0, got ", options_.max_seconds, " and ",
+                   options_.eval_every_seconds);
   }
 
   /// Held-out data and how to score it: evaluate() and run()'s periodic evaluations use them.
   void set_evaluation(std::vector<batch_type> batches, EvalFunction evaluate) {
     check_argument(static_cast<bool>(evaluate) && !batches.empty(), "elm::train::Trainer::set_evaluation",
                    "expected held-out batches and an evaluation function");
-    eval_batches_ = std::move(batches);
-    eval_function_ = std::move(evaluate);
+    auto held_out = std::make_shared<const std::vector<batch_type>>(std::move(batches));
+    set_evaluation([held_out, evaluate = std::move(evaluate)] {
+      Loss total;
+      for (const auto& batch : *held_out) total += evaluate(batch);
+      return total;
+    });
+  }
+
+  /// A held-out scorer that holds its own data: it returns the summed loss over every held-out item and their
+  /// count (e.g. a model's perplexity over sentences scored one by one, as its negative log-likelihood).
+  void set_evaluation(std::function<Loss()> evaluate) {
+    check_argument(static_cast<bool>(evaluate), "elm::train::Trainer::set_evaluation",
+                   "expected an evaluation function, got an empty one");
+    evaluate_ = std::move(evaluate);
   }
 
   /// Called after every step of run().
@@ -226,8 +251,17 @@ class Trainer {
     TrainResult result;
     result.first_step = step_;
     std::int64_t last_checkpoint = -1;
+    const auto training = [&] { return elapsed() - result.eval_seconds; };  // evaluations excluded
+    double last_evaluation = 0.0;                                             // training seconds at the last one
+    const auto evaluate_now = [&] {
+      const auto t = clock::now();
+      Evaluation e = evaluate();
+      result.eval_seconds += std::chrono::duration<double>(clock::now() - t).count();
+      e.seconds = last_evaluation = training();
+      result.evaluations.push_back(e);
+    };
     while (step_ < options_.steps) {
-      const double seconds = elapsed();
+      const double seconds = training();
       const double by_time = options_.max_seconds > 0.0 ? seconds / options_.max_seconds : 0.0;
       if (by_time >= 1.0) {
         result.out_of_time = true;
@@ -240,8 +274,8 @@ class Trainer {
       p.loss = loss.mean();
       result.losses.push_back(p.loss);
       result.tokens += loss.count;
-      if (should_evaluate()) {
-        result.evaluations.push_back(evaluate());
+      if (should_evaluate(training() - last_evaluation)) {
+        evaluate_now();
         p.eval_loss = result.evaluations.back().loss;
       }
       if (options_.checkpoint_every > 0 && step_ % options_.checkpoint_every == 0) {
@@ -253,27 +287,27 @@ class Trainer {
         p.steps = options_.steps;
         p.tokens = result.tokens;
         p.seconds = elapsed();
-        p.tokens_per_second = p.seconds > 0.0 ? static_cast<double>(p.tokens) / p.seconds : 0.0;
+        p.training_seconds = p.seconds - result.eval_seconds;
+        p.tokens_per_second = p.training_seconds > 0.0 ? static_cast<double>(p.tokens) / p.training_seconds : 0.0;
         const double by_steps = static_cast<double>(step_) / static_cast<double>(options_.steps);
-        p.fraction = std::min(1.0, std::max(by_steps, options_.max_seconds > 0.0 ? p.seconds / options_.max_seconds : 0.0));
+        const double by_budget = options_.max_seconds > 0.0 ? p.training_seconds / options_.max_seconds : 0.0;
+        p.fraction = std::min(1.0, std::max(by_steps, by_budget));
         progress_(p);
       }
     }
-    if (eval_function_ && (result.evaluations.empty() || result.evaluations.back().step != step_))
-      result.evaluations.push_back(evaluate());
+    if (evaluate_ && (result.evaluations.empty() || result.evaluations.back().step != step_)) evaluate_now();
     if (!options_.checkpoint_path.empty() && last_checkpoint != step_) save_checkpoint(options_.checkpoint_path);
     result.steps_done = step_;
     result.seconds = elapsed();
     return result;
   }
 
-  /// The mean loss over every item of the held-out batches (an inference forward each). Throws InvalidArgument
+  /// The mean loss over every item of the held-out data (an inference forward each). Throws InvalidArgument
   /// when set_evaluation was not called.
   Evaluation evaluate() const {
-    check_argument(static_cast<bool>(eval_function_), "elm::train::Trainer::evaluate",
+    check_argument(static_cast<bool>(evaluate_), "elm::train::Trainer::evaluate",
                    "no held-out data: call set_evaluation first");
-    Loss total;
-    for (const auto& batch : eval_batches_) total += eval_function_(batch);
+    const Loss total = evaluate_();
     Evaluation e;
     e.step = step_;
     e.loss = total.mean();
@@ -332,9 +366,10 @@ class Trainer {
     return std::max(step_, decayed);
   }
 
-  bool should_evaluate() const {
-    if (!eval_function_) return false;
-    return step_ == options_.steps || (options_.eval_every > 0 && step_ % options_.eval_every == 0);
+  bool should_evaluate(double seconds_since_evaluation) const {
+    if (!evaluate_) return false;
+    return step_ == options_.steps || (options_.eval_every > 0 && step_ % options_.eval_every == 0) ||
+           (options_.eval_every_seconds > 0.0 && seconds_since_evaluation >= options_.eval_every_seconds);
   }
 
   // 1) zero, 2) forward and backward of each micro-batch, 3) mean, 4) clip, 5) update.
@@ -367,8 +402,7 @@ class Trainer {
   TrainerOptions options_;
   Rng rng_;
   std::int64_t step_ = 0;
-  std::vector<batch_type> eval_batches_;
-  EvalFunction eval_function_;
+  std::function<Loss()> evaluate_;
   ProgressFunction progress_;
 };
 
