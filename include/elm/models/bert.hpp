@@ -409,17 +409,42 @@ Matrix<Scalar> pool_sentences(const Eigen::Ref<const Matrix<Scalar>>& hidden, co
   return out;
 }
 
+namespace detail {
+
+/// What the heads share: the encoder (their parameters bert.*), Hugging Face's initialisation of all their
+/// parameters, the accessors. Derived (CRTP) adds its layers, its forward and backward and its parameter visit.
+template <typename Derived, typename Scalar>
+class BertHead : public nn::Composite<Derived> {
+ public:
+  using scalar_type = Scalar;
+
+  /// Hugging Face's initialisation (see Bert::reset_parameters); the heads' biases zero.
+  void reset_parameters(Rng& rng) { reset_bert_parameters(static_cast<Derived&>(*this), bert_.config(), rng); }
+
+  const BertConfig& config() const noexcept { return bert_.config(); }
+  Bert<Scalar>& bert() noexcept { return bert_; }
+  const Bert<Scalar>& bert() const noexcept { return bert_; }
+
+ protected:
+  BertHead(const BertConfig& config, bool add_pooling_layer) : bert_(config, add_pooling_layer) {}
+
+  Bert<Scalar> bert_;
+};
+
+}  // namespace detail
+
 /// BERT with its masked-language-model head, Hugging Face BertForMaskedLM:
 ///   logits = E^T LN(act(W h + c)) + bias, h = Bert(in) without pooler, E the word embeddings (the decoder is
 ///   tied to them). Parameters bert.* (Bert's names), cls.predictions.bias (V), cls.predictions.transform.dense.*,
 ///   cls.predictions.transform.LayerNorm.*. logits: (V, B T), one column per position; train with
 ///   nn::cross_entropy against labels that are -100 except at the masked positions.
 template <typename Scalar = float>
-class BertForMaskedLM : public nn::Composite<BertForMaskedLM<Scalar>> {
+class BertForMaskedLM : public detail::BertHead<BertForMaskedLM<Scalar>, Scalar> {
   static_assert(std::is_floating_point_v<Scalar>, "BertForMaskedLM needs a floating-point Scalar");
+  using Base = detail::BertHead<BertForMaskedLM<Scalar>, Scalar>;
+  using Base::bert_;
 
  public:
-  using scalar_type = Scalar;
   struct Cache {
     typename Bert<Scalar>::Cache bert;
     typename nn::Linear<Scalar>::Cache dense;
@@ -430,20 +455,14 @@ class BertForMaskedLM : public nn::Composite<BertForMaskedLM<Scalar>> {
 
   /// Zero parameters (load them, or call reset_parameters). Throws InvalidArgument on a bad config.
   explicit BertForMaskedLM(const BertConfig& config)
-      : bert_(config, /*add_pooling_layer=*/false),
+      : Base(config, /*add_pooling_layer=*/false),
         dense_(config.hidden_size, config.hidden_size),
         activation_(config.hidden_act),
         norm_(config.hidden_size, static_cast<Scalar>(config.layer_norm_eps)),
         bias_({config.vocab_size}) {}
 
-  BertForMaskedLM(const BertConfig& config, Rng& rng) : BertForMaskedLM(config) { reset_parameters(rng); }
-
-  /// Hugging Face's initialisation (see Bert::reset_parameters); the output bias zero.
-  void reset_parameters(Rng& rng) { detail::reset_bert_parameters(*this, bert_.config(), rng); }
-
-  const BertConfig& config() const noexcept { return bert_.config(); }
-  Bert<Scalar>& bert() noexcept { return bert_; }
-  const Bert<Scalar>& bert() const noexcept { return bert_; }
+  /// Shorthand for the zero model followed by reset_parameters(rng) (Hugging Face's initialisation).
+  BertForMaskedLM(const BertConfig& config, Rng& rng) : BertForMaskedLM(config) { this->reset_parameters(rng); }
 
   /// in: B sequences of T tokens -> logits: (V, B T). Throws as Bert::forward.
   void forward(const BertBatch& in, Matrix<Scalar>& logits, Cache* cache = nullptr,
@@ -482,7 +501,6 @@ class BertForMaskedLM : public nn::Composite<BertForMaskedLM<Scalar>> {
     self.norm_.for_each_parameter(nn::join_name(predictions, "transform.LayerNorm"), f);
   }
 
-  Bert<Scalar> bert_;
   nn::Linear<Scalar> dense_;
   nn::Activation<Scalar> activation_;
   nn::LayerNorm<Scalar> norm_;
@@ -493,11 +511,12 @@ class BertForMaskedLM : public nn::Composite<BertForMaskedLM<Scalar>> {
 /// logits = W drop(pooled) + c, (num_labels, B). Parameters bert.* (Bert's names, with the pooler),
 /// classifier.weight (num_labels, C), classifier.bias. Train with nn::cross_entropy against B class ids.
 template <typename Scalar = float>
-class BertForSequenceClassification : public nn::Composite<BertForSequenceClassification<Scalar>> {
+class BertForSequenceClassification : public detail::BertHead<BertForSequenceClassification<Scalar>, Scalar> {
   static_assert(std::is_floating_point_v<Scalar>, "BertForSequenceClassification needs a floating-point Scalar");
+  using Base = detail::BertHead<BertForSequenceClassification<Scalar>, Scalar>;
+  using Base::bert_;
 
  public:
-  using scalar_type = Scalar;
   struct Cache {
     typename Bert<Scalar>::Cache bert;
     typename nn::Dropout<Scalar>::Cache dropout;
@@ -506,20 +525,14 @@ class BertForSequenceClassification : public nn::Composite<BertForSequenceClassi
 
   /// Zero parameters (load them, or call reset_parameters). Throws InvalidArgument on a bad config.
   explicit BertForSequenceClassification(const BertConfig& config)
-      : bert_(config, /*add_pooling_layer=*/true),
+      : Base(config, /*add_pooling_layer=*/true),
         dropout_(config.classifier_dropout_p()),
         classifier_(config.hidden_size, config.num_labels) {}
 
+  /// Shorthand for the zero model followed by reset_parameters(rng) (Hugging Face's initialisation).
   BertForSequenceClassification(const BertConfig& config, Rng& rng) : BertForSequenceClassification(config) {
-    reset_parameters(rng);
+    this->reset_parameters(rng);
   }
-
-  /// Hugging Face's initialisation (see Bert::reset_parameters).
-  void reset_parameters(Rng& rng) { detail::reset_bert_parameters(*this, bert_.config(), rng); }
-
-  const BertConfig& config() const noexcept { return bert_.config(); }
-  Bert<Scalar>& bert() noexcept { return bert_; }
-  const Bert<Scalar>& bert() const noexcept { return bert_; }
 
   /// in: B sequences -> logits: (num_labels, B). Throws as Bert::forward.
   void forward(const BertBatch& in, Matrix<Scalar>& logits, Cache* cache = nullptr,
@@ -547,7 +560,6 @@ class BertForSequenceClassification : public nn::Composite<BertForSequenceClassi
     self.classifier_.for_each_parameter(nn::join_name(prefix, "classifier"), f);
   }
 
-  Bert<Scalar> bert_;
   nn::Dropout<Scalar> dropout_;
   nn::Linear<Scalar> classifier_;
 };
