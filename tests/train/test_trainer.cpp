@@ -10,6 +10,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../common/trainer_helpers.hpp"
@@ -375,6 +376,46 @@ TEST_CASE("Trainer rejects bad options, foreign checkpoints and diverging steps"
   CHECK(result.out_of_time);
   CHECK(result.losses.empty());
   CHECK(fresh.position() == 0);
+}
+
+TEST_CASE("A time budget on the CPU clock counts the process's work, not the time it waits",
+          "[train][trainer][clock]") {
+  // Steps that wait 20 ms each without working: on the wall clock a budget of 100 ms ends the run after about
+  // five of them; on the CPU clock the waits do not count, and all 12 steps run.
+  Setup<float> setup({5, 2, 3, 1}, 1, 40, 2, 4);
+  auto& lm = setup.lm;
+  const auto inner = train::language_model_step(lm);
+  const auto waiting = [&](const train::TokenBatch& batch, const nn::ForwardContext& context) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return inner(batch, context);
+  };
+  for (const auto clock : {train::TrainingClock::wall, train::TrainingClock::cpu}) {
+    const bool cpu = clock == train::TrainingClock::cpu;
+    INFO((cpu ? "cpu" : "wall"));
+    train::TrainerOptions options;
+    options.steps = 12;
+    options.max_seconds = 0.1;
+    options.clock = clock;
+    train::TokenWindows data(cycle_stream(40, 5), 2, 4, 1);
+    train::Trainer trainer(lm, setup.adamw, data, waiting, options);
+    std::vector<train::Progress> seen;
+    trainer.set_progress([&](const train::Progress& p) { seen.push_back(p); });
+    const auto wall0 = std::chrono::steady_clock::now();
+    const auto result = trainer.run();
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+    CHECK(result.out_of_time == !cpu);
+    CHECK(result.losses.size() == (cpu ? 12u : std::size_t(result.steps_done)));
+    if (!cpu) CHECK(result.losses.size() < 12u);
+    CHECK(wall >= 0.02 * double(result.losses.size()));
+    if (cpu) {
+      CHECK(result.seconds < 0.1);  // the CPU time of 12 small steps, far below their 240 ms of waiting
+      CHECK(result.seconds < wall);
+    } else {
+      CHECK(result.seconds >= 0.1);
+    }
+    REQUIRE(!seen.empty());
+    CHECK(seen.back().seconds <= result.seconds);
+  }
 }
 
 TEST_CASE("Evaluations every N seconds of training, which neither the time budget nor tokens/s count",

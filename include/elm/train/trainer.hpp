@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <memory>
@@ -46,6 +47,14 @@ struct Loss {
   }
 };
 
+/// The clock a Trainer's seconds (max_seconds, eval_every_seconds, Progress, TrainResult) are read from.
+enum class TrainingClock {
+  wall,  ///< elapsed real time (std::chrono::steady_clock)
+  /// the process's CPU time (std::clock): on one thread, the time the run would take on an idle core, whatever
+  /// else the machine runs, so runs on a shared machine compare; with several threads, their sum
+  cpu,
+};
+
 /// Settings of a Trainer.
 struct TrainerOptions {
   std::int64_t steps = 1000;  ///< optimizer steps of the whole run: a run, resumed or not, ends at this step
@@ -66,6 +75,7 @@ struct TrainerOptions {
   /// decay following the elapsed fraction of them rather than the steps (a run of a fixed duration; unlike a run
   /// of fixed steps, not reproducible across machines).
   double max_seconds = 0.0;
+  TrainingClock clock = TrainingClock::wall;  ///< what every second above and in the results is measured on
   std::uint64_t seed = 1;  ///< of the generator training forwards draw from (dropout, sampling in the loss)
 };
 
@@ -77,7 +87,7 @@ struct Progress {
   double lr = 0.0;          ///< the learning rate of this step
   double grad_norm = 0.0;   ///< the global gradient norm before clipping
   std::int64_t tokens = 0;  ///< items trained on so far in this run() call
-  double seconds = 0.0;     ///< wall time so far in this run() call
+  double seconds = 0.0;     ///< time so far in this run() call (options.clock)
   double training_seconds = 0.0;   ///< seconds: the time spent evaluating
   double tokens_per_second = 0.0;  ///< tokens / training_seconds
   double fraction = 0.0;            ///< of the run done, in [0, 1] (by steps, or by time under max_seconds)
@@ -102,7 +112,7 @@ struct TrainResult {
   std::int64_t first_step = 0;           ///< the step the call started at (> 0 after resume)
   std::int64_t steps_done = 0;           ///< the step it ended at
   std::int64_t tokens = 0;
-  double seconds = 0.0;       ///< wall time of the call
+  double seconds = 0.0;       ///< time of the call (options.clock)
   double eval_seconds = 0.0;  ///< of which evaluating
   bool out_of_time = false;   ///< stopped by max_seconds before options.steps
 };
@@ -245,18 +255,21 @@ class Trainer {
 
   /// Trains from step() up to options.steps (or until max_seconds), evaluating and checkpointing on the way.
   TrainResult run() {
-    using clock = std::chrono::steady_clock;
-    const auto t0 = clock::now();
-    const auto elapsed = [&] { return std::chrono::duration<double>(clock::now() - t0).count(); };
+    const auto now = [this] {
+      if (options_.clock == TrainingClock::cpu) return static_cast<double>(std::clock()) / CLOCKS_PER_SEC;
+      return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    };
+    const double t0 = now();
+    const auto elapsed = [&] { return now() - t0; };
     TrainResult result;
     result.first_step = step_;
     std::int64_t last_checkpoint = -1;
     const auto training = [&] { return elapsed() - result.eval_seconds; };  // evaluations excluded
     double last_evaluation = 0.0;                                             // training seconds at the last one
     const auto evaluate_now = [&] {
-      const auto t = clock::now();
+      const double t = now();
       Evaluation e = evaluate();
-      result.eval_seconds += std::chrono::duration<double>(clock::now() - t).count();
+      result.eval_seconds += now() - t;
       e.seconds = last_evaluation = training();
       result.evaluations.push_back(e);
     };
