@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "common/austen.hpp"
-#include "common/gpt_sample.hpp"
 #include "common/lm_corpus.hpp"
 #include "common/ngram_baseline.hpp"
 #include "elm/classic/ngram_estimate.hpp"
+#include "elm/models/generation.hpp"
 #include "elm/models/gpt2.hpp"
 #include "elm/models/lstm_lm.hpp"
 #include "elm/nn/optim/adamw.hpp"
@@ -53,7 +53,7 @@ struct NeuralRun {
 template <typename Model, typename Perplexity>
 NeuralRun train_for(Model& model, const char* label, const std::vector<elm::Index>& stream, elm::Index batch,
                     elm::Index seq_len, double lr, double beta2, double seconds, std::uint64_t seed,
-                    double eval_every, double target, Perplexity perplexity) {
+                    double eval_every, double target, elm::train::TrainingClock clock, Perplexity perplexity) {
   elm::nn::AdamW<float> optimizer({lr, 0.9, beta2, 1e-8, 0.01});
   elm::train::TokenWindows windows(stream, batch, seq_len, seed);
   elm::train::TrainerOptions options;
@@ -61,6 +61,7 @@ NeuralRun train_for(Model& model, const char* label, const std::vector<elm::Inde
   options.schedule = elm::nn::LrSchedule::warmup_cosine(lr, /*warmup=*/20, options.steps, 0.1 * lr);
   options.clip_norm = 1.0;
   options.max_seconds = seconds;
+  options.clock = clock;
   options.eval_every_seconds = eval_every;
   options.seed = seed;
   elm::train::Trainer trainer(model, optimizer, windows, elm::train::language_model_step(model), options);
@@ -96,11 +97,15 @@ int main(int argc, char** argv) {
   int order = 4;
   double seconds = 75, lstm_seconds = 0, gpt_seconds = 0, eval_every = 0;
   elm::models::Gpt2Config gpt_config;  // the character GPT's sizes (docs/models/gpt2_training.md: how they were chosen)
-  gpt_config.n_layer = 2;
-  gpt_config.n_embd = 64;
-  gpt_config.n_head = 4;
+  gpt_config.n_layer = 1;
+  gpt_config.n_embd = 192;
+  gpt_config.n_head = 6;
   gpt_config.n_positions = 64;
+  double gpt_lr = 0.003;
+  elm::Index gpt_batch = 32;
+  elm::Index lstm_embedding = 32, lstm_hidden = 128;
   std::uint64_t seed = 1;
+  std::string clock_name = "wall";
   app.add_option("--data", data_dir, "Folder of the corpus (*.txt)")->capture_default_str();
   app.add_option("--order", order, "Order of the n-gram model")->capture_default_str()->check(CLI::Range(1, 7));
   app.add_option("--seconds", seconds, "Training time of each neural model (the LSTM and the GPT)")
@@ -109,17 +114,26 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--gpt-seconds", gpt_seconds, "Training time of the GPT (default: --seconds)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--lstm-embedding", lstm_embedding, "The LSTM's embedding width")->capture_default_str();
+  app.add_option("--lstm-hidden", lstm_hidden, "The LSTM's width H")->capture_default_str();
   app.add_option("--gpt-layers", gpt_config.n_layer, "The GPT's blocks")->capture_default_str();
   app.add_option("--gpt-width", gpt_config.n_embd, "The GPT's width C")->capture_default_str();
   app.add_option("--gpt-heads", gpt_config.n_head, "The GPT's attention heads")->capture_default_str();
   app.add_option("--gpt-context", gpt_config.n_positions, "The GPT's context (characters)")->capture_default_str();
+  app.add_option("--gpt-lr", gpt_lr, "The GPT's peak learning rate")->capture_default_str();
+  app.add_option("--gpt-batch", gpt_batch, "The GPT's windows per step")->capture_default_str();
   app.add_option("--eval-every-seconds", eval_every, "Print each neural model's held-out perplexity every S seconds "
                                                      "of training and when it first beats the 7-gram Kneser-Ney "
                                                      "model (0: at the end only)")->capture_default_str();
+  app.add_option("--clock", clock_name, "What the training times are measured on: wall (real time) or cpu (the "
+                                        "process's CPU time, which other programs on a shared machine do not "
+                                        "take from)")->capture_default_str()->check(CLI::IsMember({"wall", "cpu"}));
   app.add_option("--seed", seed, "Seed of initialisation, batches and samples")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (lstm_seconds == 0) lstm_seconds = seconds;
   if (gpt_seconds == 0) gpt_seconds = seconds;
+  const auto clock = clock_name == "cpu" ? elm::train::TrainingClock::cpu : elm::train::TrainingClock::wall;
+  const char* of = clock_name == "cpu" ? " of CPU time" : "";
 
   try {
     fmt::print("elm {}: language models on Jane Austen's six novels\n\n", elm::version_string);
@@ -168,11 +182,11 @@ int main(int argc, char** argv) {
 
     const auto corpus = elm::examples::make_lm_corpus(split, elm::text::SplitUnit::characters, /*min_count=*/2);
     const double target = baseline_ppl.back();  // the 7-gram Kneser-Ney model's
-    fmt::print("[3/4] characters: LSTM language model, trained for {:.0f} s\n", lstm_seconds);
+    fmt::print("[3/4] characters: LSTM language model, trained for {:.0f} s{}\n", lstm_seconds, of);
     elm::models::LstmLmConfig config;
     config.vocab_size = corpus.tokenizer.size();
-    config.embedding_dim = 32;
-    config.hidden_size = 128;
+    config.embedding_dim = lstm_embedding;
+    config.hidden_size = lstm_hidden;
     config.num_layers = 1;
     elm::Rng rng(seed);
     elm::models::LstmLm<float> lstm(config, rng);
@@ -181,7 +195,7 @@ int main(int argc, char** argv) {
                                              corpus.unk_types());
     };
     const auto lstm_run = train_for(lstm, "LSTM", corpus.train_stream, /*batch=*/32, /*seq_len=*/64, /*lr=*/0.01,
-                                    /*beta2=*/0.999, lstm_seconds, seed, eval_every, target, lstm_perplexity);
+                                    /*beta2=*/0.999, lstm_seconds, seed, eval_every, target, clock, lstm_perplexity);
     fmt::print("      V = {} characters, {} parameters, {} steps, {} characters seen in {:.0f} s ({:.0f} "
                "characters/s); scoring...\n",
                config.vocab_size, elm::nn::count_parameters(lstm), lstm_run.result.losses.size(),
@@ -190,7 +204,7 @@ int main(int argc, char** argv) {
     const auto lstm_ppl = lstm_perplexity();
 
     // 3) The GPT: a decoder-only Transformer of the same order of size, on the same windows of characters.
-    fmt::print("\n[4/4] characters: GPT, trained for {:.0f} s\n", gpt_seconds);
+    fmt::print("\n[4/4] characters: GPT, trained for {:.0f} s{}\n", gpt_seconds, of);
     gpt_config.vocab_size = corpus.tokenizer.size();
     gpt_config.resid_pdrop = gpt_config.embd_pdrop = gpt_config.attn_pdrop = 0.0;  // too short a run to overfit
     elm::models::Gpt2<float> gpt(gpt_config, rng);
@@ -198,8 +212,8 @@ int main(int argc, char** argv) {
       return elm::models::gpt2_perplexity(gpt, corpus.test_sentences, corpus.boundary_id, corpus.unk_id,
                                           corpus.unk_types(), /*batch_size=*/32);
     };
-    const auto gpt_run = train_for(gpt, "GPT", corpus.train_stream, /*batch=*/32, gpt_config.n_positions,
-                                   /*lr=*/0.01, /*beta2=*/0.99, gpt_seconds, seed, eval_every, target, gpt_perplexity);
+    const auto gpt_run = train_for(gpt, "GPT", corpus.train_stream, gpt_batch, gpt_config.n_positions,
+                                   gpt_lr, /*beta2=*/0.99, gpt_seconds, seed, eval_every, target, clock, gpt_perplexity);
     fmt::print("      {} parameters, {} steps, {} characters seen in {:.0f} s ({:.0f} characters/s); scoring...\n",
                elm::nn::count_parameters(gpt), gpt_run.result.losses.size(), gpt_run.result.tokens,
                gpt_run.result.seconds - gpt_run.result.eval_seconds,
@@ -233,7 +247,14 @@ int main(int argc, char** argv) {
     auto ids = elm::models::lstm_lm_sample(lstm, {corpus.boundary_id}, 200, corpus.boundary_id, 0.8, sample_rng);
     if (!ids.empty() && ids.back() == corpus.boundary_id) ids.pop_back();
     fmt::print("  chars, LSTM:        {}\n", corpus.tokenizer.decode(ids));
-    ids = elm::examples::gpt2_sample(gpt, {corpus.boundary_id}, 200, corpus.boundary_id, 0.8, 0, sample_rng);
+    elm::models::GenerationConfig sampling;  // past the GPT's context: each character from the last n_positions
+    sampling.do_sample = true;
+    sampling.temperature = 0.8;
+    sampling.max_new_tokens = 200;
+    sampling.eos_token_ids = {corpus.boundary_id};
+    sampling.prompt_overflow = elm::models::PromptOverflow::slide;
+    sampling.seed = seed;
+    ids = elm::models::generate(gpt, {corpus.boundary_id}, sampling).front().ids;
     if (!ids.empty() && ids.back() == corpus.boundary_id) ids.pop_back();
     fmt::print("  chars, GPT:         {}\n", corpus.tokenizer.decode(ids));
   } catch (const elm::Error& e) {

@@ -17,10 +17,10 @@
 #include <vector>
 
 #include "../common/austen.hpp"
-#include "../common/gpt_sample.hpp"
 #include "../common/training_report.hpp"
 #include "elm/io/atomic_file.hpp"
 #include "elm/io/gpt2_hf.hpp"
+#include "elm/models/generation.hpp"
 #include "elm/models/gpt2.hpp"
 #include "elm/nn/optim/adamw.hpp"
 #include "elm/train/token_windows.hpp"
@@ -161,13 +161,20 @@ inline int run_train(const TrainArgs& a) {
                  ? fmt::format(", {:.3f} per character", std::exp(-ppl.log_prob / task.characters()))
                  : "");
   if (a.samples > 0) fmt::print("\nsamples (temperature {}, seed {}):\n", a.temperature, a.sample_seed);
-  Rng sample_rng(a.sample_seed);
-  const Index n = a.sample_tokens > 0 ? a.sample_tokens : (task.tokenizer.is_bpe() ? 100 : 200);
-  for (int s = 0; s < a.samples; ++s) {
-    const Index stop = task.tokenizer.is_bpe() ? -1 : task.boundary_id;
-    auto ids = gpt2_sample(model, {task.boundary_id}, n, stop, a.temperature, a.top_k, sample_rng);
-    if (!ids.empty() && ids.back() == task.boundary_id) ids.pop_back();
-    fmt::print("  {}\n", task.tokenizer.decode(ids));
+  if (a.samples > 0) {  // as long as asked, past the context: each token from the last n_positions
+    models::GenerationConfig sampling;
+    sampling.do_sample = true;
+    sampling.temperature = a.temperature;
+    sampling.top_k = a.top_k;
+    sampling.max_new_tokens = a.sample_tokens > 0 ? a.sample_tokens : (task.tokenizer.is_bpe() ? 100 : 200);
+    if (!task.tokenizer.is_bpe()) sampling.eos_token_ids = {task.boundary_id};
+    sampling.num_return_sequences = a.samples;
+    sampling.prompt_overflow = models::PromptOverflow::slide;
+    sampling.seed = a.sample_seed;
+    for (auto& sequence : models::generate(model, {task.boundary_id}, sampling)) {
+      if (!sequence.ids.empty() && sequence.ids.back() == task.boundary_id) sequence.ids.pop_back();
+      fmt::print("  {}\n", task.tokenizer.decode(sequence.ids));
+    }
   }
   fmt::print("\nwrote {}: config.json, model.safetensors, {}, loss.csv, loss.svg, training_state.safetensors\n",
              a.out_dir, task.tokenizer.is_bpe() ? "vocab.json, merges.txt" : "vocab.txt");

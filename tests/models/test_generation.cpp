@@ -348,6 +348,75 @@ TEST_CASE("Batched generation equals generating each prompt on its own, greedy a
   }
 }
 
+TEST_CASE("Sliding past the context predicts each token from the sequence's last n_positions tokens",
+          "[models][generation][slide]") {
+  const Fixture f = load_fixture("tiny", "gpt2");
+  const Gpt2<double> model = sharpened_tiny<double>();  // V = 40, context 24
+  const Index P = model.max_positions(), V = model.vocab_size();
+  REQUIRE(P == 24);
+  // The reference: nanoGPT's sampler written out, a full forward of the last P tokens (from position 0) for each
+  // token, through the same processors and the same random stream as generate's return sequence 0.
+  const auto reference = [&](std::vector<Index> seq, const GenerationConfig& config) {
+    elm::models::LogitsProcessor<double> processor(config, V);
+    elm::Rng stream = elm::Rng(config.seed).split();
+    std::vector<Index> out;
+    Matrix<double> logits;
+    Vector<double> scores;
+    for (Index n = 0; n < config.max_new_tokens; ++n) {
+      const std::vector<Index> window(seq.end() - std::min<Index>(P, Index(seq.size())), seq.end());
+      model.forward(window, 1, elm::nn::AttentionMask<double>{}, logits);
+      scores = logits.col(logits.cols() - 1);
+      processor.process(scores, seq);
+      out.push_back(processor.next_token(scores, stream));
+      seq.push_back(out.back());
+    }
+    return out;
+  };
+  std::vector<Index> long_prompt(30);  // longer than the context: its last 24 tokens are the window
+  for (std::size_t i = 0; i < long_prompt.size(); ++i) long_prompt[i] = Index(i * 7 % 40);
+  for (const bool sample : {false, true}) {
+    INFO((sample ? "sampled" : "greedy"));
+    GenerationConfig config = sample ? sampling(60, 1, 5) : GenerationConfig{};
+    config.max_new_tokens = 60;  // 2.5 contexts
+    config.repetition_penalty = 3.0;
+    config.prompt_overflow = elm::models::PromptOverflow::slide;
+    for (const auto& prompt : {std::vector<Index>{3, 9, 1, 20, 4}, long_prompt}) {
+      const auto got = elm::models::generate(model, prompt, config);
+      REQUIRE(got.size() == 1);
+      CHECK(got[0].finish == FinishReason::length);
+      CHECK(got[0].ids == reference(prompt, config));
+      std::vector<Index> distinct = got[0].ids;  // a continuation that varies, so that a wrong window shows
+      std::sort(distinct.begin(), distinct.end());
+      if (sample) CHECK(std::unique(distinct.begin(), distinct.end()) - distinct.begin() >= 8);
+    }
+    // while the sequence fits in the context, sliding is the KV-cached decoding itself
+    GenerationConfig fits = config;
+    fits.max_new_tokens = 15;
+    GenerationConfig refuse = fits;
+    refuse.prompt_overflow = elm::models::PromptOverflow::refuse;
+    CHECK(elm::models::generate(model, {3, 9, 1, 20, 4}, fits).front().ids ==
+          elm::models::generate(model, {3, 9, 1, 20, 4}, refuse).front().ids);
+    // a batch of prompts of different lengths (rows that fill the context at different steps, one at once)
+    // equals each prompt on its own, and an end-of-sequence token still ends a row
+    std::vector<std::vector<Index>> prompts = padded_batch(f).prompts;
+    prompts.push_back({7});
+    prompts.push_back(long_prompt);
+    config.num_return_sequences = sample ? 2 : 1;
+    config.eos_token_ids = {f.dim("eos")};
+    const auto batched = elm::models::generate_batch(model, prompts, config);
+    const std::size_t R = std::size_t(config.num_return_sequences);
+    REQUIRE(batched.size() == prompts.size() * R);
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+      const auto alone = elm::models::generate(model, prompts[i], config);
+      for (std::size_t r = 0; r < R; ++r) {
+        INFO("prompt " << i << ", sequence " << r << ": " << letters(alone[r].ids));
+        CHECK(batched[i * R + r].ids == alone[r].ids);
+        CHECK(batched[i * R + r].finish == alone[r].finish);
+      }
+    }
+  }
+}
+
 TEST_CASE("A sequence ends at an end-of-sequence token or once its text holds a stop string",
           "[models][generation][stop]") {
   const Gpt2<double> model = sharpened_tiny<double>();

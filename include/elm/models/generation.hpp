@@ -28,6 +28,10 @@ namespace elm::models {
 enum class PromptOverflow {
   refuse,         ///< throw RangeError (the default)
   truncate_left,  ///< keep the prompt's last (context - max_new_tokens) tokens
+  /// generate past the context, as nanoGPT's sampler does: each token is predicted from the sequence's last
+  /// `context` tokens (of a longer prompt too), at positions counted from 0; once the sequence fills the
+  /// context, every further token costs a forward of the whole window instead of one step of the KV cache
+  slide,
 };
 
 /// Why a generated sequence ended.
@@ -259,9 +263,11 @@ struct GeneratedSequence {
 /// positions counted from its first real token; the result equals generating each prompt on its own (with
 /// sampling too: return sequence r of any prompt draws from its own stream r of Rng(seed)). The prompt is run
 /// through the model once, then one token per step through the KV caches.
+/// With PromptOverflow::slide there is no limit from the context: once a row fills it, the batch is run again
+/// from each row's last `context` tokens (left-padded as above) before every further step.
 /// Throws InvalidArgument for an empty batch or prompt, a bad option (GenerationConfig::check), stop strings
 /// without a decode callback; RangeError for an id out of range or a prompt that leaves no room for
-/// max_new_tokens in the context (unless PromptOverflow::truncate_left).
+/// max_new_tokens in the context (unless PromptOverflow::truncate_left or slide).
 template <typename Model>
 std::vector<GeneratedSequence> generate_batch(const Model& model, const std::vector<std::vector<Index>>& prompts,
                                               const GenerationConfig& config,
@@ -273,8 +279,10 @@ std::vector<GeneratedSequence> generate_batch(const Model& model, const std::vec
   ELM_EXPECT(!prompts.empty(), InvalidArgument, where, ": no prompt, expected at least one");
   ELM_EXPECT(config.stop_strings.empty() || callbacks.decode, InvalidArgument, where,
              ": stop strings without a decode callback (GenerationCallbacks::decode), which they are matched through");
-  ELM_EXPECT(new_tokens < context, RangeError, where, ": max_new_tokens = ", new_tokens,
-             " leaves no room for a prompt in the context of ", context, " positions, expected < ", context);
+  const bool slide = config.prompt_overflow == PromptOverflow::slide;
+  ELM_EXPECT(slide || new_tokens < context, RangeError, where, ": max_new_tokens = ", new_tokens,
+             " leaves no room for a prompt in the context of ", context, " positions, expected < ", context,
+             " (or PromptOverflow::slide)");
 
   // 1) the prompts, checked and (when asked) truncated from the left to leave room for the new tokens
   const Index R = config.num_return_sequences, P_count = to_index(prompts.size()), B = P_count * R;
@@ -288,8 +296,8 @@ std::vector<GeneratedSequence> generate_batch(const Model& model, const std::vec
                  " at position ", t, ", expected 0 <= id < V = ", V);
     const Index room = context - new_tokens;
     Index keep = to_index(prompt.size());
-    if (keep > room) {
-      ELM_EXPECT(config.prompt_overflow == PromptOverflow::truncate_left, RangeError, where, ": prompt ", p,
+    if (!slide && keep > room) {  // sliding keeps the whole prompt: its windows are taken in step 3
+      ELM_EXPECT(config.prompt_overflow != PromptOverflow::refuse, RangeError, where, ": prompt ", p,
                  " has ", keep, " tokens; with max_new_tokens = ", new_tokens, " it needs ", keep + new_tokens,
                  " positions, but the context holds ", context, ": expected at most ", room,
                  " prompt tokens (shorten the prompt, lower max_new_tokens, or truncate from the left)");
@@ -310,21 +318,11 @@ std::vector<GeneratedSequence> generate_batch(const Model& model, const std::vec
   if (new_tokens == 0) return out;
 
   // 2) left padding: row b's first pad[b] positions hold a token the mask hides; its positions count from its first
-  // real token (Hugging Face: position_ids = cumsum(attention_mask) - 1, padding at 0)
-  const Index T = longest;
-  std::vector<Index> pad(static_cast<std::size_t>(B));
+  // real token (Hugging Face: position_ids = cumsum(attention_mask) - 1, padding at 0). T: the positions cached.
+  Index T = 0;
+  std::vector<Index> pad(static_cast<std::size_t>(B)), ids, positions;
   bool padded = false;
-  for (Index b = 0; b < B; ++b) {
-    pad[static_cast<std::size_t>(b)] = T - to_index(rows[static_cast<std::size_t>(b)].size());
-    padded = padded || pad[static_cast<std::size_t>(b)] > 0;
-  }
   const Index filler = config.eos_token_ids.empty() ? 0 : config.eos_token_ids.front();
-  std::vector<Index> ids(static_cast<std::size_t>(B * T)), positions;
-  for (Index b = 0; b < B; ++b) {
-    const std::vector<Index>& row = rows[static_cast<std::size_t>(b)];
-    const Index pb = pad[static_cast<std::size_t>(b)];
-    for (Index t = 0; t < T; ++t) ids[static_cast<std::size_t>(b * T + t)] = t < pb ? filler : row[static_cast<std::size_t>(t - pb)];
-  }
   nn::AttentionMask<Scalar> mask;
   // The hidden keys get the lowest finite score, as Hugging Face's masks do: a padding query, whose keys are all
   // padding, stays finite (and is never attended to), where -inf would make it NaN and spread through the values.
@@ -334,20 +332,40 @@ std::vector<GeneratedSequence> generate_batch(const Model& model, const std::vec
       mask.key_padding_additive.col(b).head(pad[static_cast<std::size_t>(b)])
           .setConstant(std::numeric_limits<Scalar>::lowest());
   };
-  if (padded) {
-    positions.resize(ids.size());
-    for (Index b = 0; b < B; ++b)
-      for (Index t = 0; t < T; ++t) {
-        const Index pb = pad[static_cast<std::size_t>(b)];
-        positions[static_cast<std::size_t>(b * T + t)] = t < pb ? 0 : t - pb;
-      }
-    pad_mask(T);
-  }
 
-  // 3) the prompts through the model at once, filling the caches; logits of each row's last position
-  auto kv = model.make_kv_caches(B, T + new_tokens);
+  // 3) the rows (each its last `window` tokens) through the model at once into emptied caches, filling them;
+  // logits of each row's last position. Once at the start, and before each step past the context when sliding.
+  auto kv = model.make_kv_caches(B, slide ? context : longest + new_tokens);
   Matrix<Scalar> logits;
-  model.forward_incremental(ids, positions, mask, kv, logits, LogitPositions::last);
+  const auto prefill = [&](Index window) {
+    T = 0;
+    for (const auto& row : rows) T = std::max(T, std::min(window, to_index(row.size())));
+    padded = false;
+    for (Index b = 0; b < B; ++b) {
+      pad[static_cast<std::size_t>(b)] = T - std::min(window, to_index(rows[static_cast<std::size_t>(b)].size()));
+      padded = padded || pad[static_cast<std::size_t>(b)] > 0;
+    }
+    ids.assign(static_cast<std::size_t>(B * T), filler);
+    positions.clear();
+    mask = nn::AttentionMask<Scalar>{};
+    for (Index b = 0; b < B; ++b) {
+      const std::vector<Index>& row = rows[static_cast<std::size_t>(b)];
+      const Index pb = pad[static_cast<std::size_t>(b)];
+      std::copy(row.end() - (T - pb), row.end(), ids.begin() + std::ptrdiff_t(b * T + pb));
+    }
+    if (padded) {
+      positions.resize(ids.size());
+      for (Index b = 0; b < B; ++b)
+        for (Index t = 0; t < T; ++t) {
+          const Index pb = pad[static_cast<std::size_t>(b)];
+          positions[static_cast<std::size_t>(b * T + t)] = t < pb ? 0 : t - pb;
+        }
+      pad_mask(T);
+    }
+    for (auto& cache : kv) cache.reset();
+    model.forward_incremental(ids, positions, mask, kv, logits, LogitPositions::last);
+  };
+  prefill(context);
 
   // 4) one token per step: process, choose, report, check the ends; then the chosen tokens through the caches
   std::vector<Rng> streams;
@@ -359,9 +377,8 @@ std::vector<GeneratedSequence> generate_batch(const Model& model, const std::vec
   }
   std::vector<char> finished(static_cast<std::size_t>(B), 0);
   Index running = B;
-  ids.resize(static_cast<std::size_t>(B));
-  if (padded) positions.resize(static_cast<std::size_t>(B));
   for (Index step = 0; step < new_tokens; ++step) {
+    ids.resize(static_cast<std::size_t>(B));
     for (Index b = 0; b < B; ++b) {
       const auto ub = static_cast<std::size_t>(b);
       std::vector<Index>& row = rows[ub];
@@ -403,11 +420,17 @@ std::vector<GeneratedSequence> generate_batch(const Model& model, const std::vec
       }
     }
     if (running == 0) break;
+    if (T == context) {  // only when sliding: the caches are full
+      prefill(context);
+      continue;
+    }
     if (padded) {
-      for (Index b = 0; b < B; ++b) positions[static_cast<std::size_t>(b)] = T - pad[static_cast<std::size_t>(b)] + step;
-      pad_mask(T + step + 1);
+      positions.resize(static_cast<std::size_t>(B));
+      for (Index b = 0; b < B; ++b) positions[static_cast<std::size_t>(b)] = T - pad[static_cast<std::size_t>(b)];
+      pad_mask(T + 1);
     }
     model.forward_incremental(ids, positions, mask, kv, logits, LogitPositions::last);
+    ++T;
   }
   return out;
 }
