@@ -113,8 +113,8 @@ inline std::string name_list(const std::vector<std::string>& names) {
 /// (reversed, for a transposed 2-D tensor): otherwise FormatError or ShapeError naming the file's tensor, the
 /// parameter, what was expected and what was found. Strict (the default): a missing parameter or an unread
 /// tensor under the prefix throws FormatError. Strong guarantee (unless options.in_place): every tensor is read
-/// and checked before any parameter is assigned, so on an exception the module is unchanged. Two parameters may read one tensor (tied
-/// weights). Returns the missing and unexpected names (both empty after a strict load).
+/// and checked before any parameter is assigned, so on an exception the module is unchanged. Two parameters may
+/// read one tensor (tied weights). Returns the missing and unexpected names (both empty after a strict load).
 template <typename Module>
 LoadReport load_parameters(const SafetensorsReader& reader, Module& module, const LoadOptions& options = {}) {
   static_assert(nn::has_parameters_v<Module>,
