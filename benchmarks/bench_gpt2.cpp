@@ -10,8 +10,8 @@
 // What is measured, by every engine alike (the peers in child python3 processes, one per engine and thread
 // count, before elm's benchmarks; a peer that is not installed, or whose model is missing, is reported absent):
 // - prompt: 128 tokens into an empty KV cache, with the logits of the last position (what generation needs
-//   before its first token): elm Gpt2::forward_incremental(ids, kv, logits, 1); transformers
-//   model(ids, use_cache=True, logits_to_keep=1); CTranslate2 generate_batch(max_length=1,
+//   before its first token): elm Gpt2::forward_incremental(ids, {}, {}, kv, logits, LogitPositions::last);
+//   transformers model(ids, use_cache=True, logits_to_keep=1); CTranslate2 generate_batch(max_length=1,
 //   include_prompt_in_result=False); llama.cpp Llama.eval(ids). Tokens/s = 128 / median time.
 // - decode: batch 1, an 8-token prompt, then 128 greedy steps of one token each (argmax of the logits fed
 //   back); ms/token = median over runs of the 128 steps' time / 128 (CTranslate2: generate_batch with 129 new
@@ -29,7 +29,9 @@
 // -DELM_OPENMP=ON runs every count on one thread, and says so); each peer gets the same count (torch
 // set_num_threads, CTranslate2 intra_threads, llama.cpp n_threads and n_threads_batch). ELM_BENCH_GPT2_PEERS
 // (default "torch,ct2,llama"; "none") and ELM_BENCH_GPT2_REPEATS (default 3: decode runs; prompts twice as many)
-// choose the rest. The summary at the end gives each engine's numbers and elm's ratios.
+// choose the rest; ELM_BENCH_GPT2_PEER_RESULTS names a file that keeps the peers' numbers for a second run (read
+// when it exists, written otherwise). The summary at the end, in Markdown, gives each engine's numbers, elm's
+// ratios to each peer and to decode's bound, and the targets met or missed. scripts/bench_gpt2.sh runs it all.
 #include <benchmark/benchmark.h>
 #include <fmt/core.h>
 
@@ -197,14 +199,14 @@ double total_weight_bytes(const elm::models::Gpt2<float>& m) {
 void run_prompt(const elm::models::Gpt2<float>& m, std::vector<elm::nn::KvCache<float>>& kv,
                 const std::vector<Index>& ids, Matrix<float>& logits) {
   for (auto& c : kv) c.reset();
-  m.forward_incremental(ids, kv, logits, 1);
+  m.forward_incremental(ids, {}, {}, kv, logits, elm::models::LogitPositions::last);
 }
 
 /// Decodes new_tokens greedy steps after `prompt`; returns the seconds of the steps alone.
 double run_decode(const elm::models::Gpt2<float>& m, std::vector<elm::nn::KvCache<float>>& kv,
                   const std::vector<Index>& prompt, Matrix<float>& logits) {
   for (auto& c : kv) c.reset();
-  m.forward_incremental(prompt, kv, logits, 1);
+  m.forward_incremental(prompt, {}, {}, kv, logits, elm::models::LogitPositions::last);
   std::vector<Index> next{argmax(logits)};
   const auto t0 = std::chrono::steady_clock::now();
   for (Index i = 0; i < new_tokens; ++i) {
@@ -225,7 +227,8 @@ int memory_probe(const std::string& root, int threads) {
   auto kv = m.make_kv_caches(1, prompt_tokens);
   run_prompt(m, kv, token_ids(prompt_tokens, V), logits);
   auto kv_decode = m.make_kv_caches(1, short_prompt + new_tokens);
-  m.forward_incremental(token_ids(short_prompt, V), kv_decode, logits, 1);
+  m.forward_incremental(token_ids(short_prompt, V), {}, {}, kv_decode, logits,
+                        elm::models::LogitPositions::last);
   std::printf("first_token %td\n", argmax(logits));
   run_decode(m, kv_decode, token_ids(short_prompt, V), logits);
   std::printf("peak_rss %.0f\nweights %.0f\n", status_bytes("VmHWM"), total_weight_bytes(m));
@@ -517,73 +520,170 @@ void bm_train_step(benchmark::State& state, int threads) {
   }
 }
 
-// ---- the summary ----
+// ---- the peers' numbers kept between runs ----
 
-std::string cell(std::optional<double> v, double scale, const char* format = "{:.1f}") {
-  return v ? fmt::format(fmt::runtime(format), *v * scale) : std::string("-");
+/// ELM_BENCH_GPT2_PEER_RESULTS names a file of the peers' numbers: read instead of measuring the peers when it
+/// exists, written after measuring them otherwise. Two builds of elm (plain and -march=native) then compare with
+/// the same peer numbers, measured once (scripts/bench_gpt2.sh).
+std::string peer_results_file() { return env_or("ELM_BENCH_GPT2_PEER_RESULTS", ""); }
+
+bool is_peer_key(const std::string& k) {
+  for (const char* peer : peer_names)
+    if (k.rfind(std::string(peer) + "/", 0) == 0) return true;
+  return false;
 }
 
+/// Reads the peers' numbers from the file, if there is one; true when read.
+bool read_peer_results() {
+  const std::string path = peer_results_file();
+  std::ifstream in(path);
+  if (path.empty() || !in) return false;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string kind, k, value;
+    if (!(fields >> kind >> k) || !std::getline(fields >> std::ws, value)) continue;
+    if (kind == "result")
+      results()[k] = std::atof(value.c_str());
+    else
+      notes()[k] = value;
+  }
+  return true;
+}
+
+void write_peer_results() {
+  const std::string path = peer_results_file();
+  if (path.empty()) return;
+  std::ofstream out(path);
+  for (const auto& [k, v] : results())
+    if (is_peer_key(k)) out << "result " << k << " " << fmt::format("{:.9g}", v) << "\n";
+  for (const auto& [k, v] : notes())
+    if (is_peer_key(k)) out << "note " << k << " " << v << "\n";
+}
+
+// ---- the summary ----
+
+const char* compiled_for() {
+#if defined(__AVX512F__)
+  return "-march=native (AVX-512)";
+#elif defined(__AVX2__)
+  return "-march=native (AVX2)";
+#else
+  return "no -march flag (x86-64 baseline)";
+#endif
+}
+
+struct PeerLabel {
+  const char* key;
+  const char* label;
+};
+constexpr PeerLabel peer_labels[] = {{"torch", "transformers"}, {"ct2", "CTranslate2"}, {"llama", "llama.cpp"}};
+
+std::string number(double v) { return v >= 100 ? fmt::format("{:.0f}", v) : fmt::format("{:.1f}", v); }
+
+/// The fastest (smallest) of the peers' `what` at `threads`.
+std::optional<double> best_peer(int threads, const std::string& what) {
+  std::optional<double> best;
+  for (const auto& p : peer_labels)
+    if (const auto v = result(p.key, threads, what)) best = best ? std::min(*best, *v) : *v;
+  return best;
+}
+
+/// "met" or "missed by N %" for a ratio whose target is <= limit.
+std::string verdict(std::optional<double> ratio, double limit) {
+  if (!ratio) return "not measured";
+  if (*ratio <= limit) return fmt::format("met ({:.2f}, target <= {:.1f})", *ratio, limit);
+  return fmt::format("missed by {:.0f} % ({:.2f}, target <= {:.1f})", (*ratio / limit - 1) * 100, *ratio, limit);
+}
+
+std::optional<double> ratio(std::optional<double> a, std::optional<double> b) {
+  if (!a || !b || *b == 0) return std::nullopt;
+  return *a / *b;
+}
+
+/// The whole comparison as Markdown: a table of every engine's numbers and elm's ratios to each peer, the
+/// bandwidth bound, the targets.
 void print_summary(const std::vector<int>& counts, const std::string& load_before) {
-  fmt::print("\nGPT-2 small (124M parameters, random weights), float32, batch 1; load average {} at the start, "
-             "{} at the end; product kernel {}\n",
-             load_before, load_average(), elm::nn::product_kernel_name(elm::nn::product_kernel()));
-  for (int threads : counts) {
-    fmt::print("\n{} thread{}{}; load average {} before, {} after\n", threads, threads > 1 ? "s" : "",
-               !have_openmp && threads > 1 ? " (elm built without OpenMP: one thread)" : "",
-               notes()[key("elm", threads, "load_before")], notes()[key("elm", threads, "load_after")]);
-    std::vector<std::string> engines{"elm"};
-    for (const char* peer : peer_names) {
-      const auto absent = notes().find(key(peer, threads, "absent"));
-      if (absent != notes().end())
-        fmt::print("  {} absent: {}\n", peer, absent->second);
-      else
-        engines.push_back(peer);
-    }
-    fmt::print("  {:<28}", "");
-    for (const auto& e : engines) fmt::print("{:>12}", e);
-    fmt::print("{:>16}\n", "elm/best peer");
-    // a row: each engine's value, and elm's time (or memory) over the best peer's (lower is better for all)
-    const auto row = [&](const char* label, const std::string& what, double scale, bool inverse, const char* unit,
-                         bool ratio = true) {
-      fmt::print("  {:<28}", fmt::format("{} ({})", label, unit));
-      std::optional<double> best;
-      for (const auto& e : engines) {
-        const auto v = result(e, threads, what);
-        fmt::print("{:>12}", v ? cell(inverse ? std::optional<double>(scale / *v) : std::optional<double>(*v * scale),
-                                      1.0)
-                               : std::string("-"));
-        if (e != "elm" && v) best = best ? std::min(*best, *v) : *v;
-      }
-      const auto mine = result("elm", threads, what);
-      fmt::print("{:>16}\n", ratio && mine && best ? fmt::format("{:.2f}", *mine / *best) : std::string(""));
+  fmt::print("\n### elm compiled with {}: product kernel {}\n\n", compiled_for(),
+             elm::nn::product_kernel_name(elm::nn::product_kernel()));
+  fmt::print("GPT-2 small (124M parameters, random weights), float32, batch 1. Load average (1, 5, 15 min) {} at "
+             "the start, {} at the end. Ratios are elm's time (or memory) over the peer's: below 1, elm is faster "
+             "(or smaller).\n\n",
+             load_before, load_average());
+  fmt::print("| measure | threads | elm |");
+  for (const auto& p : peer_labels) fmt::print(" {} |", p.label);
+  for (const auto& p : peer_labels) fmt::print(" elm / {} |", p.label);
+  fmt::print("\n|---|---:|---:|");
+  for (int i = 0; i < 6; ++i) fmt::print("---:|");
+  fmt::print("\n");
+  // a row: each engine's value as shown (tokens/s for the prompt, else scaled), then elm over each peer
+  const auto row = [&](const char* label, const std::string& what, bool per_second, double scale, int threads) {
+    const auto shown = [&](const std::string& engine) {
+      const auto v = result(engine, threads, what);
+      return v ? number(per_second ? scale / *v : *v * scale) : std::string("-");
     };
-    row("prompt, 128 tokens", "prompt_s", double(prompt_tokens), true, "tokens/s");
-    row("decode, 128 tokens", "decode_s", 1e3, false, "ms/token");
-    row("peak RSS", "peak_rss", 1e-6, false, "MB");
-    row("  RSS before loading", "base_rss", 1e-6, false, "MB", false);
-    row("  peak RSS while loading", "load_peak_rss", 1e-6, false, "MB", false);
-    row("train step, 4 x 64", "train_s", 1e3, false, "ms");
-    const auto weights = result("elm", threads, "weights");
-    const auto peak = result("elm", threads, "peak_rss");
-    if (weights && peak)
-      fmt::print("  elm peak RSS / weights ({:.1f} MB): {:.2f}\n", *weights * 1e-6, *peak / *weights);
+    fmt::print("| {} | {} | {} |", label, threads, shown("elm"));
+    for (const auto& p : peer_labels) fmt::print(" {} |", shown(p.key));
+    for (const auto& p : peer_labels) {
+      const auto r = ratio(result("elm", threads, what), result(p.key, threads, what));
+      fmt::print(" {} |", r ? fmt::format("{:.2f}", *r) : std::string("-"));
+    }
+    fmt::print("\n");
+  };
+  for (int threads : counts) row("prompt, 128 tokens (tokens/s)", "prompt_s", true, double(prompt_tokens), threads);
+  for (int threads : counts) row("decode, 128 tokens (ms/token)", "decode_s", false, 1e3, threads);
+  for (int threads : counts) row("peak RSS (MB)", "peak_rss", false, 1e-6, threads);
+  for (int threads : counts) row("RSS before loading (MB)", "base_rss", false, 1e-6, threads);
+  for (int threads : counts) row("train step, 4 x 64 tokens (ms)", "train_s", false, 1e3, threads);
+  fmt::print("\n");
+  for (int threads : counts) {
+    fmt::print("- {} thread{}{} (load average {} before, {} after):", threads, threads > 1 ? "s" : "",
+               !have_openmp && threads > 1 ? ", elm built without OpenMP: one thread" : "",
+               notes()[key("elm", threads, "load_before")], notes()[key("elm", threads, "load_after")]);
     const auto bound = result("elm", threads, "bound_s");
     const auto decode = result("elm", threads, "decode_s");
     if (bound)
-      fmt::print("  decode bound: {:.1f} MB of weights per token / copy bandwidth {:.2f} GB/s = {:.1f} ms/token; "
-                 "elm decode / bound: {}\n",
+      fmt::print(" decode's bound {:.1f} MB of weights per token / {:.2f} GB/s copy bandwidth = {:.1f} ms/token,"
+                 " elm's decode {} of it;",
                  *result("elm", threads, "bytes_per_token") * 1e-6, *result("elm", threads, "copy_bandwidth") * 1e-9,
-                 *bound * 1e3, decode ? fmt::format("{:.2f}", *decode / *bound) : std::string("-"));
+                 *bound * 1e3, decode ? fmt::format("{:.2f}x", *decode / *bound) : std::string("-"));
+    const auto weights = result("elm", threads, "weights");
+    const auto peak = result("elm", threads, "peak_rss");
+    if (weights && peak)
+      fmt::print(" elm's peak RSS {:.2f}x the weights ({:.1f} MB)", *peak / *weights, *weights * 1e-6);
+    if (const auto huge = result("elm", threads, "huge_pages"))
+      fmt::print(", {:.0f} MB of it on 2 MB pages", *huge * 1e-6);
+    fmt::print(".\n");
+    for (const auto& p : peer_labels) {
+      const auto absent = notes().find(key(p.key, threads, "absent"));
+      if (absent != notes().end()) fmt::print("  {} absent: {}\n", p.label, absent->second);
+    }
   }
-  fmt::print("\nfirst greedy token after the {}-token prompt (the same model on every side):", short_prompt);
+  fmt::print("\nTargets (elm over the reference; met when at most the limit):\n\n| target | threads | result |\n"
+             "|---|---:|---|\n");
+  for (int threads : counts)
+    fmt::print("| prompt at least as fast as the fastest peer | {} | {} |\n", threads,
+               verdict(ratio(result("elm", threads, "prompt_s"), best_peer(threads, "prompt_s")), 1.0));
+  for (int threads : counts)
+    fmt::print("| decode at least as fast as the fastest peer | {} | {} |\n", threads,
+               verdict(ratio(result("elm", threads, "decode_s"), best_peer(threads, "decode_s")), 1.0));
+  for (int threads : counts)
+    fmt::print("| decode within 1.3x of the bandwidth bound | {} | {} |\n", threads,
+               verdict(ratio(result("elm", threads, "decode_s"), result("elm", threads, "bound_s")), 1.3));
+  for (int threads : counts)
+    fmt::print("| inference peak RSS at most 1.2x the weights | {} | {} |\n", threads,
+               verdict(ratio(result("elm", threads, "peak_rss"), result("elm", threads, "weights")), 1.2));
+  for (int threads : counts)
+    fmt::print("| training step at most PyTorch's time | {} | {} |\n", threads,
+               verdict(ratio(result("elm", threads, "train_s"), result("torch", threads, "train_s")), 1.0));
+  fmt::print("\nFirst greedy token after the {}-token prompt (the same model on every side):", short_prompt);
   for (const std::string engine : {"elm", "torch", "ct2", "llama"})
-    if (const auto token = result(engine, counts.front(), "first_token"))
-      fmt::print(" {} {:.0f}", engine, *token);
-  fmt::print("\nversions:");
+    if (const auto token = result(engine, counts.front(), "first_token")) fmt::print(" {} {:.0f};", engine, *token);
+  fmt::print(" versions:");
   for (const auto& [k, v] : notes())
-    if (k.size() > 8 && k.compare(k.size() - 8, 8, "/version") == 0 && k.find("/1/") != std::string::npos)
+    if (k.size() > 8 && k.compare(k.size() - 8, 8, "/version") == 0 &&
+        k.find("/" + std::to_string(counts.front()) + "/") != std::string::npos)
       fmt::print(" {}", v);
-  fmt::print("\n");
+  fmt::print(".\n");
 }
 
 }  // namespace
@@ -603,11 +703,15 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("OpenMP", have_openmp ? "yes" : "no (every thread count runs on one thread)");
   const double bytes = weight_bytes_per_token(model());
   const int reps = repeats();
+  const bool peers_read = read_peer_results();
+  if (peers_read) fmt::print(stderr, "the peers' numbers read from {}\n", peer_results_file());
   // one thread count after the other, each with its peers just before elm: a shared machine's load drifts
   for (int threads : counts) {
     notes()[key("elm", threads, "load_before")] = load_average();
-    fmt::print(stderr, "peers at {} thread(s)...\n", threads);
-    for (const char* peer : peer_names) run_peer(peer, threads);
+    if (!peers_read) {
+      fmt::print(stderr, "peers at {} thread(s)...\n", threads);
+      for (const char* peer : peer_names) run_peer(peer, threads);
+    }
     measure_elm_memory(argv[0], threads);
     const double bandwidth = copy_bandwidth(threads);
     results()[key("elm", threads, "bytes_per_token")] = bytes;
@@ -628,6 +732,7 @@ int main(int argc, char** argv) {
     benchmark::ClearRegisteredBenchmarks();
     notes()[key("elm", threads, "load_after")] = load_average();
   }
+  if (!peers_read) write_peer_results();
   print_summary(counts, load_before);
   benchmark::Shutdown();
   return 0;
