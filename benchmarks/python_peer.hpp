@@ -13,25 +13,33 @@
 
 namespace elm_bench {
 
-/// Writes `script` to a temporary file named `file_name`, runs it with python3 and the thread count of
-/// ELM_BENCH_TORCH_THREADS (default 1) as its argument, and returns its output lines. Returns nothing when
-/// ELM_BENCH_TORCH=0 or python3 cannot be started, so the elm side still runs without the peer.
-inline std::vector<std::string> run_python_peer(const char* script, const std::string& file_name) {
+/// Writes `script` to a temporary file named `file_name`, runs `python3 <file> <arguments>` and returns its
+/// output lines. Its standard error goes to `<file>.log` beside it (read it when a peer printed nothing).
+/// Returns nothing when python3 cannot be started.
+inline std::vector<std::string> run_python_script(const char* script, const std::string& file_name,
+                                                  const std::string& arguments) {
   std::vector<std::string> lines;
-  const char* enabled = std::getenv("ELM_BENCH_TORCH");
-  if (enabled != nullptr && std::string(enabled) == "0") return lines;
-  const char* threads = std::getenv("ELM_BENCH_TORCH_THREADS");
   const std::string path = (std::filesystem::temp_directory_path() / file_name).string();
   {
     std::ofstream out(path);
     out << script;
   }
-  const std::string command = "python3 " + path + " " + (threads ? threads : "1") + " 2>/dev/null";
+  const std::string command = "python3 " + path + " " + arguments + " 2>" + path + ".log";
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   if (!pipe) return lines;
   std::array<char, 512> buffer{};
   while (std::fgets(buffer.data(), int(buffer.size()), pipe.get()) != nullptr) lines.emplace_back(buffer.data());
   return lines;
+}
+
+/// Runs `script` as run_python_script does, with the thread count of ELM_BENCH_TORCH_THREADS (default 1) as its
+/// argument. Returns nothing when ELM_BENCH_TORCH=0 or python3 cannot be started, so the elm side still runs
+/// without the peer.
+inline std::vector<std::string> run_python_peer(const char* script, const std::string& file_name) {
+  const char* enabled = std::getenv("ELM_BENCH_TORCH");
+  if (enabled != nullptr && std::string(enabled) == "0") return {};
+  const char* threads = std::getenv("ELM_BENCH_TORCH_THREADS");
+  return run_python_script(script, file_name, threads ? threads : "1");
 }
 
 }  // namespace elm_bench

@@ -143,6 +143,36 @@ TEST_CASE("load_parameters is strict and leaves the model unchanged on failure",
   REQUIRE_THROWS_WITH(elm::io::load_parameters(temp_path("extra.safetensors"), model), Contains("'head.weight' that the model does not have"));
 }
 
+TEST_CASE("load_parameters in place reads the same values, and on failure keeps what it read before",
+          "[io][checkpoint][bad-input]") {
+  elm::Rng rng(8);
+  TinyModule<float> source;
+  rng.fill_normal(source.weight.value, 0.0, 1.0);
+  rng.fill_normal(source.bias.value, 0.0, 1.0);
+  const std::string path = temp_path("in-place.safetensors");
+  elm::io::save_parameters(path, source);
+  elm::io::LoadOptions options;
+  options.in_place = true;
+  TinyModule<float> loaded;
+  const float* storage = loaded.weight.value.data();
+  elm::io::load_parameters(elm::io::SafetensorsReader(path), loaded, options);
+  CHECK(loaded.weight.value == source.weight.value);
+  CHECK(loaded.bias.value == source.bias.value);
+  CHECK(loaded.weight.value.data() == storage);  // read into the parameter's own storage
+
+  // proj.weight is read before proj.bias is found of the wrong shape: in place, it stays read (the caller
+  // discards the module), where the default load changes nothing
+  elm::io::SafetensorsWriter wrong_shape;
+  wrong_shape.add("proj.weight", {4, 3}, elm::Matrix<float>(elm::Matrix<float>::Constant(3, 4, 5.0f)));
+  wrong_shape.add("proj.bias", {5}, elm::Matrix<float>(elm::Matrix<float>::Zero(5, 1)));
+  wrong_shape.save(temp_path("in-place-wrong-shape.safetensors"));
+  TinyModule<float> partial;
+  REQUIRE_THROWS_AS(elm::io::load_parameters(elm::io::SafetensorsReader(temp_path("in-place-wrong-shape.safetensors")),
+                                             partial, options),
+                    elm::ShapeError);
+  CHECK((partial.weight.value.array() == 5.0f).all());
+}
+
 TEST_CASE("load_parameters reads a module from under a prefix, with a name map and a transposed tensor",
           "[io][checkpoint][reference]") {
   const elm::io::SafetensorsReader reader(hf_fixture());

@@ -49,3 +49,18 @@ TEST_CASE("MappedFile names the entry point and the file when it cannot read", "
   REQUIRE_THROWS_WITH(elm::io::MappedFile(std::filesystem::temp_directory_path().string()),
                       Contains("elm::io::MappedFile: error while reading"));
 }
+
+TEST_CASE("MappedFile::release leaves the bytes readable, and ignores ranges outside the file", "[io][mapped_file]") {
+  std::string content(3 * 4096 + 123, '\0');
+  for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('a' + i % 26);
+  const auto path = scratch_file("elm_mapped_file_release.bin", content);
+  const elm::io::MappedFile file(path.string());
+  REQUIRE(file.text() == content);
+  file.release(0, file.size());       // every whole page leaves resident memory
+  file.release(100, 5000);            // a range of partial pages
+  file.release(10, 5);                // empty, and past the end: nothing
+  file.release(0, file.size() + 4096);
+  CHECK(file.text() == content);      // read again from the file
+  std::filesystem::remove(path);
+  elm::io::MappedFile("/dev/null").release(0, 0);  // read into memory: nothing to release
+}

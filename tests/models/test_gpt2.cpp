@@ -12,6 +12,7 @@
 #include "elm/io/gpt2_hf.hpp"
 #include "elm/models/gpt2.hpp"
 #include "elm/nn/loss.hpp"
+#include "elm/nn/product_kernel.hpp"
 
 using attention_test::Fixture;
 using attention_test::load_fixture;
@@ -90,6 +91,41 @@ TEST_CASE("GPT-2's greedy continuation is transformers' and a KV-cached decode e
     CHECK((logits.col(0) - full.col(full.cols() - 1)).cwiseAbs().maxCoeff() < 1e-12);
   }
   CHECK(produced == expected);
+}
+
+TEST_CASE("GPT-2 decodes in float on every product kernel as the full forward does, keeping the logits asked for",
+          "[models][gpt2][kv-cache]") {
+  const elm::nn::ProductKernel kernel = GENERATE(from_range(elm::nn::supported_product_kernels()));
+  const elm::nn::ScopedProductKernel scoped(kernel);
+  const Gpt2<float> model = elm::io::load_gpt2_hf<float>(checkpoint("tiny"));
+  // two sequences (decoded in step: products of two columns), a prompt long enough for the attention's tile
+  // kernel (12 positions), then single tokens (matrix-vector products)
+  const Index B = 2, prompt = 12, steps = 5, V = model.config().vocab_size;
+  std::vector<Index> ids(std::size_t(B * (prompt + steps)));
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = Index((i * 7 + 3) % std::size_t(V));
+  const auto take = [&](Index t0, Index t1) {  // positions [t0, t1) of each sequence, batch-major
+    std::vector<Index> out;
+    for (Index b = 0; b < B; ++b)
+      for (Index t = t0; t < t1; ++t) out.push_back(ids[std::size_t(b * (prompt + steps) + t)]);
+    return out;
+  };
+  Matrix<float> full;
+  model.forward(ids, B, {}, full);  // (V, B (prompt + steps))
+  const auto column = [&](Index b, Index t) { return full.col(b * (prompt + steps) + t); };
+  // float sums in another order than the full forward's: 1e-5 of logits of order one
+  constexpr float tol = 1e-5f;
+  auto kv = model.make_kv_caches(B, prompt + steps);
+  Matrix<float> logits;
+  using elm::models::LogitPositions;
+  model.forward_incremental(take(0, prompt), {}, {}, kv, logits, LogitPositions::last);  // each sequence's last
+  REQUIRE(logits.cols() == B);
+  for (Index b = 0; b < B; ++b) CHECK((logits.col(b) - column(b, prompt - 1)).cwiseAbs().maxCoeff() < tol);
+  for (Index step = 0; step < steps; ++step) {
+    const LogitPositions which = step % 2 == 0 ? LogitPositions::last : LogitPositions::all;  // alike for one
+    model.forward_incremental(take(prompt + step, prompt + step + 1), {}, {}, kv, logits, which);
+    REQUIRE(logits.cols() == B);
+    for (Index b = 0; b < B; ++b) CHECK((logits.col(b) - column(b, prompt + step)).cwiseAbs().maxCoeff() < tol);
+  }
 }
 
 TEST_CASE("GPT-2 checkpoints that do not fit are refused with the file and the reason", "[models][gpt2][bad-input]") {

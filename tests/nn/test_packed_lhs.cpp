@@ -11,9 +11,14 @@
 #include <regex>
 #include <string>
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 #include "elm/core/parallel.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/nn/activations.hpp"
+#include "elm/nn/detail/matrix_vector.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
 #include "elm/nn/layer_norm.hpp"
 #include "elm/nn/linear.hpp"
@@ -251,6 +256,73 @@ TEST_CASE("PackedLhs in float agrees with a double product", "[nn][packed_lhs]")
   elm::Matrix<float> out;
   packed.multiply(bf, out);
   CHECK((out.cast<double>() - a * b).cwiseAbs().maxCoeff() < 1e-4);
+}
+
+TEST_CASE("matrix_vector_product serves a few columns in both orientations, at every shape edge", "[nn][packed_lhs]") {
+  const ProductKernel kernel = each_kernel();
+  nn::ScopedProductKernel scoped(kernel);
+  const bool served =
+      (kernel == ProductKernel::avx2 || kernel == ProductKernel::avx512) && !nn::detail::products_use_blas;
+  elm::Rng rng(16);
+  // rows below, at and past a packet and a group of four, past a block of y in L1 (4096 floats) and large
+  // enough to be split among threads; depth below and past a group of four columns and a packet; 1 to 4
+  // columns, and 5 (not served); the matrix a block of a larger one (a fused projection's rows)
+  const Index max_columns = 4;
+  for (const Index rows : {Index(1), Index(5), Index(16), Index(67), Index(4099), Index(5000)})
+    for (const Index depth : {Index(1), Index(3), Index(17), Index(70)})
+      for (Index n = 1; n <= max_columns + 1; ++n) {
+        CAPTURE(rows, depth, n);
+        const elm::Matrix<float> stored = random_matrix(rows + 3, depth + 2, rng).cast<float>();
+        const elm::Matrix<float> stored_t = stored.transpose();  // the same values, each row contiguous
+        const elm::Matrix<float> x = random_matrix(depth, n, rng).cast<float>();
+        const elm::Matrix<float> bias = random_matrix(rows, 1, rng).cast<float>();
+        const auto a = stored.block(1, 2, rows, depth);                  // column-major, outer stride rows + 3
+        const auto a_t = stored_t.block(2, 1, depth, rows).transpose();  // the same matrix, rows contiguous
+        const MatD want = exact(a, x);
+        elm::Matrix<float> y;
+        for (const bool transposed : {false, true})
+          for (const float* b : {static_cast<const float*>(nullptr), bias.data()}) {
+            CAPTURE(transposed, b != nullptr);
+            const bool done = transposed ? nn::detail::matrix_vector_product<float>(a_t, x, y, b)
+                                         : nn::detail::matrix_vector_product<float>(a, x, y, b);
+            REQUIRE(done == (served && n <= max_columns));
+            if (!done) continue;
+            MatD expected = want;
+            if (b) expected.colwise() += bias.col(0).cast<double>();
+            REQUIRE(y.rows() == rows);
+            REQUIRE(y.cols() == n);
+            CHECK(max_abs(y.cast<double>() - expected) < product_tolerance);
+          }
+      }
+}
+
+TEST_CASE("matrix_vector_product gives the same bits on one thread and on several", "[nn][packed_lhs]") {
+  const ProductKernel kernel = each_kernel();
+  nn::ScopedProductKernel scoped(kernel);
+  elm::Rng rng(17);
+  const elm::Matrix<float> w = random_matrix(2304 + 5, 768, rng).cast<float>();  // past the threading threshold
+  const elm::Matrix<float> x = random_matrix(768, 3, rng).cast<float>();
+  const elm::Matrix<float> wt = w.transpose();
+  for (const bool transposed : {false, true}) {
+    elm::Matrix<float> y1, y2;
+    const auto product = [&](elm::Matrix<float>& y) {
+      return transposed ? nn::detail::matrix_vector_product<float>(wt.transpose(), x, y, nullptr)
+                        : nn::detail::matrix_vector_product<float>(w, x, y, nullptr);
+    };
+#if defined(_OPENMP)
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const bool done = product(y1);
+    omp_set_num_threads(std::max(2, threads));
+    product(y2);
+    omp_set_num_threads(threads);
+#else  // one thread either way: the same bits, trivially
+    const bool done = product(y1);
+    product(y2);
+#endif
+    if (!done) continue;  // not served by this kernel
+    CHECK(y1 == y2);
+  }
 }
 
 TEST_CASE("Linear wide enough for the packed products matches Eigen's products", "[nn][packed_lhs][linear]") {

@@ -202,6 +202,7 @@ Model load_bert_hf(const std::string& directory) {
   }();
   LoadOptions options;
   options.strict = false;
+  options.in_place = true;  // the model is discarded on failure: no second copy of the weights at the peak
   options.name_map = [&](const std::string& name) {
     if constexpr (is_body) return TensorSource{prefixed ? "bert." + name : name, false};
     const bool body = name.compare(0, 5, "bert.") == 0;

@@ -73,6 +73,10 @@ struct LoadOptions {
   /// parameter, or load_parameters throws. Not strict: parameters the file lacks keep their values, and both
   /// lists are returned. Tensors outside the prefix are ignored either way; a wrong shape or dtype always throws.
   bool strict = true;
+  /// Reads each tensor straight into its parameter, without the temporaries that give the strong guarantee
+  /// (with them, a load holds the model twice at its peak). On an exception the module is then partly loaded:
+  /// for a module that the caller discards on failure, such as a loader's freshly built model.
+  bool in_place = false;
 };
 
 /// What a load did not match, as PyTorch's load_state_dict reports it.
@@ -108,9 +112,9 @@ inline std::string name_list(const std::vector<std::string>& names) {
 /// floating-point one (F64, F32, F16, BF16, converted to the module's scalar) and its shape the parameter's
 /// (reversed, for a transposed 2-D tensor): otherwise FormatError or ShapeError naming the file's tensor, the
 /// parameter, what was expected and what was found. Strict (the default): a missing parameter or an unread
-/// tensor under the prefix throws FormatError. Strong guarantee: every tensor is read and checked before any
-/// parameter is assigned, so on an exception the module is unchanged. Two parameters may read one tensor (tied
-/// weights). Returns the missing and unexpected names (both empty after a strict load).
+/// tensor under the prefix throws FormatError. Strong guarantee (unless options.in_place): every tensor is read
+/// and checked before any parameter is assigned, so on an exception the module is unchanged. Two parameters may
+/// read one tensor (tied weights). Returns the missing and unexpected names (both empty after a strict load).
 template <typename Module>
 LoadReport load_parameters(const SafetensorsReader& reader, Module& module, const LoadOptions& options = {}) {
   static_assert(nn::has_parameters_v<Module>,
@@ -156,6 +160,10 @@ LoadReport load_parameters(const SafetensorsReader& reader, Module& module, cons
       }
       ELM_EXPECT(info.shape == expected, ShapeError, where, ": ", about(), " has shape ",
                  detail::shape_text(info.shape), ", expected ", detail::shape_text(expected));
+      if (options.in_place && !transposed) {
+        reader.read_into<Scalar>(file_name, info.shape, p.value);
+        return;
+      }
       auto loaded = std::make_shared<Matrix>(reader.read_matrix<Scalar>(file_name));
       if (transposed) *loaded = loaded->transpose().eval();
       assignments.push_back([&p, loaded] { p.value = std::move(*loaded); });

@@ -144,6 +144,7 @@ models::Gpt2<Scalar> load_gpt2_hf(const std::string& directory) {
   LoadOptions options;
   options.prefix = reader.contains("transformer.wte.weight") ? "transformer" : "";
   options.strict = false;  // the causal-mask buffers of older files (h.<i>.attn.bias) and lm_head are not ours
+  options.in_place = true;  // the model is discarded on failure: no second copy of the weights at the peak
   const LoadReport report = load_parameters(reader, model, options);
   ELM_EXPECT(report.missing_keys.empty(), FormatError, where, ": ", weights_path,
              " has no tensor for parameter '", report.missing_keys.empty() ? "" : report.missing_keys.front(), "' (",

@@ -84,6 +84,21 @@ class MappedFile {
 
   const unsigned char* data() const { return data_; }
   std::size_t size() const { return size_; }
+
+  /// Says that bytes [begin, end) will not be read again soon: the whole pages among them leave the process's
+  /// resident memory (a mapped file's pages are read from the page cache again if touched; the bytes do not
+  /// change). A loader that copies a large file into its own buffers calls it behind the copy, so that the file
+  /// and the copy are not resident together. Nothing happens when the file was read into memory.
+  void release(std::size_t begin, std::size_t end) const noexcept {
+#ifdef ELM_HAVE_MMAP
+    if (mapping_ == nullptr || end > size_ || begin >= end) return;
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const std::size_t first = (begin + page - 1) / page * page, last = end / page * page;
+    if (first < last) ::madvise(static_cast<unsigned char*>(mapping_) + first, last - first, MADV_DONTNEED);
+#else
+    (void)begin, (void)end;
+#endif
+  }
   /// The bytes as characters, for parsers of text files.
   std::string_view text() const { return {reinterpret_cast<const char*>(data_), size_}; }
 

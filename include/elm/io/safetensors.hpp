@@ -390,12 +390,20 @@ class SafetensorsReader {
     ELM_ASSERT(false);  // checked_info<T> admitted only the dtypes handled above
   }
 
+  /// Floats converted in chunks of 4 MB of the file, each released from resident memory once converted
+  /// (MappedFile::release): loading a model of N bytes then holds N bytes and a chunk, not 2 N.
   template <typename T, typename Stored, typename Store, typename ToFloat>
-  static void convert_floats(const unsigned char* src, std::size_t n, Store& store, ToFloat to_float) {
-    for (std::size_t i = 0; i < n; ++i) {
-      Stored v;
-      std::memcpy(&v, src + sizeof(Stored) * i, sizeof(Stored));
-      store(i, static_cast<T>(to_float(v)));
+  void convert_floats(const unsigned char* src, std::size_t n, Store& store, ToFloat to_float) const {
+    constexpr std::size_t chunk = (std::size_t(4) << 20) / sizeof(Stored);
+    for (std::size_t i0 = 0; i0 < n; i0 += chunk) {
+      const std::size_t i1 = std::min(n, i0 + chunk);
+      for (std::size_t i = i0; i < i1; ++i) {
+        Stored v;
+        std::memcpy(&v, src + sizeof(Stored) * i, sizeof(Stored));
+        store(i, static_cast<T>(to_float(v)));
+      }
+      const auto offset = static_cast<std::size_t>(src - file_->data());
+      file_->release(offset + sizeof(Stored) * i0, offset + sizeof(Stored) * i1);
     }
   }
 

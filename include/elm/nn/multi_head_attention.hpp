@@ -3,7 +3,9 @@
 // output projection; PyTorch's nn.MultiheadAttention parameters and semantics, or GPT-2's fused c_attn.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +18,7 @@
 #include "elm/core/types.hpp"
 #include "elm/core/workspace.hpp"
 #include "elm/nn/detail/dense_products.hpp"
+#include "elm/nn/detail/vector_kernels.hpp"
 #include "elm/nn/attention.hpp"
 #include "elm/nn/blocked_attention.hpp"
 #include "elm/nn/kv_cache.hpp"
@@ -289,11 +292,23 @@ class MultiHeadAttention : public Composite<MultiHeadAttention<Scalar>> {
       const Index b = bh / H, h = bh % H;
       detail::SequenceMask<Scalar> sm = detail::sequence_mask(mask, dims, b, h);
       sm.causal = true;
+      const auto keys = kv.keys().block(h * D, b * M, D, L);
+      const auto values = kv.values().block(h * D, b * M, D, L);
+      const auto queries = q.block(h * D, b * T_new, D, T_new);
+      auto out = attended.block(h * D, b * T_new, D, T_new);
       Matrix<Scalar> s(L, T_new);
-      s.noalias() = scale * (kv.keys().block(h * D, b * M, D, L).transpose() * q.block(h * D, b * T_new, D, T_new));
+      if (T_new < incremental_tile_queries) {  // decoding: matrix-vector products
+        s.noalias() = scale * (keys.transpose() * queries);
+      } else {  // a prompt: the tile kernel, reading the keys (copied transposed, scaled) and queries in place
+        const Matrix<Scalar> k_t = scale * keys.transpose();
+        detail::block_product<false>(k_t, queries, s);
+      }
       sm.apply(s, 0, 0);
-      detail::softmax_columns_in_place(s);
-      attended.block(h * D, b * T_new, D, T_new).noalias() = kv.values().block(h * D, b * M, D, L) * s;
+      causal_softmax(s, L - T_new);
+      if (T_new < incremental_tile_queries)
+        out.noalias() = values * s;
+      else
+        detail::block_product<false>(values, s, out);
     });
     project_out(attended, y, products);
   }
@@ -484,6 +499,36 @@ class MultiHeadAttention : public Composite<MultiHeadAttention<Scalar>> {
     if (rotary_) {
       rotary_->apply_backward(dq, cache.dims.batch, 0);
       rotary_->apply_backward(dk, cache.dims.batch, 0);
+    }
+  }
+
+  /// New positions from which forward_incremental's products go through the tile kernel (a prompt) rather
+  /// than Eigen's matrix-vector products (decoding one or a few tokens).
+  static constexpr Index incremental_tile_queries = 8;
+
+  /// Softmax of each column of s (T_k, T_q) whose query i sees keys j <= i + offset only (the scores beyond are
+  /// -inf already): the exponentials of the visible prefix alone, in the vector kernel when one is in force
+  /// and the prefix holds no other hidden key, and zeros past it. Columns with nothing visible become NaN.
+  static void causal_softmax(Matrix<Scalar>& s, Index offset) {
+    constexpr Scalar neg_inf = -std::numeric_limits<Scalar>::infinity();
+    for (Index c = 0; c < s.cols(); ++c) {
+      const Index visible = std::min(s.rows(), std::max<Index>(0, c + offset + 1));
+      auto column = s.col(c).head(visible);
+      const Scalar m = visible > 0 ? column.maxCoeff() : neg_inf;
+      if (m == neg_inf) {
+        s.col(c).setConstant(std::numeric_limits<Scalar>::quiet_NaN());
+        continue;
+      }
+      s.col(c).tail(s.rows() - visible).setZero();
+      Scalar sum = Scalar(0);
+      const bool wide = !(column.minCoeff() == neg_inf) && detail::with_vector_kernels<Scalar>([&](auto kernels) {
+        sum = kernels.exp_shifted(column.data(), column.data(), visible, m);
+      });
+      if (!wide) {
+        detail::masked_exp_in_place(column, m);
+        sum = column.sum();
+      }
+      column /= sum;
     }
   }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "elm/core/check.hpp"
+#include "elm/core/huge_page_allocator.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/layer.hpp"
 
@@ -37,7 +38,10 @@ struct Parameter {
     for (std::size_t d = 0; d + 1 < shape.size(); ++d) cols *= shape[d];
     for (Index d : shape)
       ELM_EXPECT(d >= 0, ShapeError, "elm::nn::Parameter: dimension ", d, " is negative");
-    value = Matrix<Scalar>::Zero(rows, cols);
+    value.resize(rows, cols);
+    // a large weight on 2 MB pages (before its first write): decoding streams every weight once per token
+    elm::detail::advise_huge_pages(value.data(), static_cast<std::size_t>(value.size()) * sizeof(Scalar));
+    value.setZero();
   }
 
   Index numel() const { return value.size(); }

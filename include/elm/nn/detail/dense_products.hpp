@@ -9,6 +9,7 @@
 #include "elm/core/math.hpp"
 #include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
+#include "elm/nn/detail/matrix_vector.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
 #include "elm/nn/product_kernel.hpp"
 
@@ -41,6 +42,8 @@ void dense_forward(const Eigen::MatrixBase<A>& a, const Eigen::Ref<const Matrix<
     scratch.multiply_streamed(a, x, y, bias);
     return;
   }
+  // a few columns (decoding): the matrix streamed once, on every thread
+  if (matrix_vector_product<Scalar>(a, x, y, bias)) return;
   y.resize(a.rows(), x.cols());
   y.noalias() = a * x;
   if (bias) {  // over column chunks on OpenMP threads: (out, N) is 12 MB for GPT-2's MLP at N = 1024

@@ -129,6 +129,12 @@ struct SimdAvx2<float> {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  /// the sums of the lanes of a, b, c and d into out[0..4) (a matrix-vector product's four dot products)
+  static inline __attribute__((always_inline)) void sum4(Packet a, Packet b, Packet c, Packet d, float* out) {
+    // per 128-bit half: (a01 a23 b01 b23), (c01 c23 d01 d23), then (a0123 b0123 c0123 d0123)
+    const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1)));
+  }
 };
 
 template <>
@@ -199,6 +205,18 @@ struct SimdAvx512<float> {
     float total = 0.0f;
     for (float lane : lanes) total += lane;
     return total;
+  }
+  /// the sums of the lanes of a, b, c and d into out[0..4): each folded to 256 bits, then as SimdAvx2's
+  static inline __attribute__((always_inline)) void sum4(Packet a, Packet b, Packet c, Packet d, float* out) {
+    SimdAvx2<float>::sum4(fold(a), fold(b), fold(c), fold(d), out);
+  }
+  /// the low 256 bits plus the high 256 bits (through the masked extraction with every lane set: the plain one,
+  /// and the cast to 256 bits built on it, fill an "undefined" source that GCC 12 warns of as uninitialised)
+  static inline __attribute__((always_inline)) __m256 fold(Packet v) {
+    const __m512d d = _mm512_castps_pd(v);
+    const __m256d zero = _mm256_setzero_pd();
+    return _mm256_add_ps(_mm256_castpd_ps(_mm512_mask_extractf64x4_pd(zero, 0xF, d, 0)),
+                         _mm256_castpd_ps(_mm512_mask_extractf64x4_pd(zero, 0xF, d, 1)));
   }
 };
 

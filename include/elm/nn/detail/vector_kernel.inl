@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Element-wise kernels (the tanh GELU, LayerNorm and the LSTM cell, over one column) in float, written once over the vector
-// operations Simd<float> of the namespace it is included in: vector_kernels.hpp includes this file once per
-// instruction set compiled apart from the program's flags (avx2, avx512), each time inside that instruction
-// set's namespace and target region. The program's own instruction set keeps Eigen's expressions (generic).
-// No include guard and no includes of its own, on purpose.
+// Element-wise kernels (the tanh GELU, LayerNorm, the LSTM cell and a softmax's exponentials, over one column) in
+// float, written once over the vector operations Simd<float> of the namespace it is included in: vector_kernels.hpp
+// includes this file once per instruction set compiled apart from the program's flags (avx2, avx512), each time
+// inside that instruction set's namespace and target region. The program's own instruction set keeps Eigen's
+// expressions (generic). No include guard and no includes of its own, on purpose.
 
 /// The kernels, as static members so that the instruction set's namespace can be passed as a type.
 struct VectorKernels {
@@ -77,6 +77,26 @@ struct VectorKernels {
           Ops::storeu(dx + i, Ops::mul(Ops::loadu(dy + i), d));
         },
         scalar);
+  }
+
+  /// y = exp(x - shift) over n floats, and returns their sum (a softmax column's numerators and denominator).
+  /// Every x must be finite or +inf: vector_exp clamps its argument, so a -inf score would not give 0.
+  static float exp_shifted(const float* x, float* y, Index n, float shift) {
+    const auto m = Ops::set1(shift);
+    auto acc = Ops::set1(0.0f);
+    float tail = 0.0f;
+    for_each_packet(
+        n,
+        [&](Index i) {
+          const auto e = vector_exp(Ops::sub(Ops::loadu(x + i), m));
+          Ops::storeu(y + i, e);
+          acc = Ops::add(acc, e);
+        },
+        [&](Index i) {
+          y[i] = std::exp(x[i] - shift);
+          tail += y[i];
+        });
+    return Ops::sum(acc) + tail;
   }
 
   /// The sum of n floats, in packets (lane-wise partial sums, then the lanes, then the tail).

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// The element-wise kernels of the tanh GELU, LayerNorm and the LSTM cell in float, compiled for AVX2 and AVX-512 apart from
-// the program's flags and chosen at run time with the product kernel (elm/nn/product_kernel.hpp): a plain
-// build then runs them as wide as the CPU allows. Everything else (double, the program's own instruction set,
+// The element-wise kernels of the tanh GELU, LayerNorm, the LSTM cell and the softmax, and the matrix-vector
+// products of decoding (matrix_vector.hpp), in float, compiled for AVX2 and AVX-512 apart from the program's
+// flags and chosen at run time with the product kernel (elm/nn/product_kernel.hpp): a plain build then runs them
+// as wide as the CPU allows. Everything else (double, the program's own instruction set,
 // the reference path) stays on Eigen's expressions.
 #pragma once
 
@@ -21,6 +22,7 @@ namespace vector {
 template <typename Scalar>
 using Simd = SimdAvx2<Scalar>;
 #include "elm/nn/detail/vector_kernel.inl"
+#include "elm/nn/detail/matrix_vector_kernel.inl"
 }  // namespace vector
 }  // namespace elm::nn::detail::avx2
 ELM_END_TARGET
@@ -31,6 +33,7 @@ namespace vector {
 template <typename Scalar>
 using Simd = SimdAvx512<Scalar>;
 #include "elm/nn/detail/vector_kernel.inl"
+#include "elm/nn/detail/matrix_vector_kernel.inl"
 }  // namespace vector
 }  // namespace elm::nn::detail::avx512
 ELM_END_TARGET
