@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Umbrella header of models: word2vec with its keyed vectors, the LSTM language model, GPT-2, its generation and
-// held-out perplexity, BERT.
+// held-out perplexity, BERT with its masked-LM masking, fill-mask and pretraining.
 #pragma once
 
 #include "elm/core.hpp"
@@ -10,5 +10,7 @@
 #include "elm/models/gpt2.hpp"
 #include "elm/models/keyed_vectors.hpp"
 #include "elm/models/lstm_lm.hpp"
+#include "elm/models/masked_lm.hpp"
+#include "elm/models/masked_lm_training.hpp"
 #include "elm/models/perplexity.hpp"
 #include "elm/models/word2vec.hpp"

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
-// The command-line tests' way to run an example program: where it is, and one run through the shell.
+// The command-line tests' way to run an example program: where it is, one run through the shell, its JSON lines.
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 #include <utility>
 
 #include <sys/wait.h>
@@ -34,6 +38,23 @@ inline std::pair<std::string, int> run_program(const std::string& name, const st
   while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
   const int status = pclose(pipe);
   return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+/// Fails the test case, naming the path, when the program `name` has not been built.
+inline void require_program(const std::string& name) {
+  std::ifstream probe(program_path(name));
+  INFO("build the " << name << " target first: " << program_path(name));
+  REQUIRE(probe.good());
+}
+
+/// Each non-empty line of text parsed as one JSON object.
+inline std::vector<nlohmann::json> json_lines(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  return out;
 }
 
 }  // namespace elm_test

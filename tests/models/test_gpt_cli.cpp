@@ -30,11 +30,7 @@ std::pair<std::string, int> run_gpt(const std::string& args, bool stderr_too = f
   return elm_test::run_program("elm-gpt", args, stderr_too);
 }
 
-void require_program() {
-  std::ifstream probe(elm_test::program_path("elm-gpt"));
-  INFO("build the elm-gpt target first: " << elm_test::program_path("elm-gpt"));
-  REQUIRE(probe.good());
-}
+void require_program() { elm_test::require_program("elm-gpt"); }
 
 std::string join_ids(const std::vector<elm::Index>& ids) {
   std::string s;
@@ -56,15 +52,7 @@ std::string quoted(const std::string& text) {
   return q + "'";
 }
 
-// Each line of text parsed as one JSON object.
-std::vector<nlohmann::json> json_lines(const std::string& text) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
+using elm_test::json_lines;
 
 }  // namespace gpt_cli_test
 

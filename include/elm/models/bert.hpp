@@ -451,6 +451,8 @@ class BertForMaskedLM : public detail::BertHead<BertForMaskedLM<Scalar>, Scalar>
     typename nn::Activation<Scalar>::Cache activation;
     typename nn::LayerNorm<Scalar>::Cache norm;
     typename nn::Embedding<Scalar>::ProjectionCache decoder;
+    bool gathered = false;        ///< forward_at: the head ran at `columns` only
+    std::vector<Index> columns;  ///< forward_at's columns of the B T positions
   };
 
   /// Zero parameters (load them, or call reset_parameters). Throws InvalidArgument on a bad config.
@@ -467,18 +469,37 @@ class BertForMaskedLM : public detail::BertHead<BertForMaskedLM<Scalar>, Scalar>
   /// in: B sequences of T tokens -> logits: (V, B T). Throws as Bert::forward.
   void forward(const BertBatch& in, Matrix<Scalar>& logits, Cache* cache = nullptr,
                const nn::ForwardContext& context = {}) const {
-    Matrix<Scalar> h, unused, a;
+    Matrix<Scalar> h, unused;
     bert_.forward(in, h, unused, cache ? &cache->bert : nullptr, context);
-    // the prediction head's transform: dense, activation, LayerNorm. (C, B T)
-    dense_.forward(h, a, cache ? &cache->dense : nullptr);
-    activation_.forward(a, h, cache ? &cache->activation : nullptr);
-    norm_.forward(h, a, cache ? &cache->norm : nullptr);
-    // the decoder, tied to the word embeddings, and its bias. (V, B T)
-    bert_.word_embeddings().project(a, logits, cache ? &cache->decoder : nullptr);
-    logits.colwise() += bias_.value.col(0);
+    if (cache) {
+      cache->gathered = false;
+      cache->columns.clear();
+    }
+    head(h, logits, cache);
   }
 
-  /// Adds every parameter's gradient from dlogits: (V, B T); the word embeddings' two uses add up.
+  /// As forward, but the prediction head runs only at `columns` (indices b T + t of the B T positions, e.g. the
+  /// masked positions of a training batch, the only ones the masked-LM loss reads): logits (V, columns.size()),
+  /// column i that of position columns[i]. The decoder's V x C product, the largest of a small model, then costs
+  /// a fraction of forward's. Throws as forward, and RangeError for a column outside [0, B T).
+  void forward_at(const BertBatch& in, const std::vector<Index>& columns, Matrix<Scalar>& logits,
+                  Cache* cache = nullptr, const nn::ForwardContext& context = {}) const {
+    Matrix<Scalar> h, unused;
+    bert_.forward(in, h, unused, cache ? &cache->bert : nullptr, context);
+    Matrix<Scalar> picked(h.rows(), to_index(columns.size()));
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+      check_id(columns[i], h.cols(), "elm::models::BertForMaskedLM::forward_at", "column");
+      picked.col(to_index(i)) = h.col(columns[i]);
+    }
+    if (cache) {
+      cache->gathered = true;
+      cache->columns = columns;
+    }
+    head(picked, logits, cache);
+  }
+
+  /// Adds every parameter's gradient from dlogits: (V, B T), or (V, columns) after forward_at; the word
+  /// embeddings' two uses add up.
   void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dlogits) {
     bias_.gradient().col(0) += row_sums(dlogits);
     Matrix<Scalar> da, dh;
@@ -486,10 +507,27 @@ class BertForMaskedLM : public detail::BertHead<BertForMaskedLM<Scalar>, Scalar>
     norm_.backward(cache.norm, da, dh);
     activation_.backward(cache.activation, dh, da);
     dense_.backward(cache.dense, da, dh);
+    if (cache.gathered) {  // forward_at: the head's gradient goes back to its columns, zero elsewhere
+      da.setZero(dh.rows(), to_index(cache.bert.words.ids.size()));
+      for (std::size_t i = 0; i < cache.columns.size(); ++i) da.col(cache.columns[i]) += dh.col(to_index(i));
+      dh.swap(da);
+    }
     bert_.backward(cache.bert, dh, Matrix<Scalar>());
   }
 
  private:
+  // The prediction head at hidden states h: (C, N) -> logits (V, N).
+  void head(const Matrix<Scalar>& h, Matrix<Scalar>& logits, Cache* cache) const {
+    Matrix<Scalar> a, b;
+    // the transform: dense, activation, LayerNorm. (C, N)
+    dense_.forward(h, a, cache ? &cache->dense : nullptr);
+    activation_.forward(a, b, cache ? &cache->activation : nullptr);
+    norm_.forward(b, a, cache ? &cache->norm : nullptr);
+    // the decoder, tied to the word embeddings, and its bias. (V, N)
+    bert_.word_embeddings().project(a, logits, cache ? &cache->decoder : nullptr);
+    logits.colwise() += bias_.value.col(0);
+  }
+
   friend class nn::Composite<BertForMaskedLM>;
   // The parameters in BertForMaskedLM's order, for Composite's for_each_parameter.
   template <typename Self, typename F>

@@ -124,10 +124,10 @@ class WordPieceTokenizer {
     cls_id_ = need(config_.cls_token, "classification");
     sep_id_ = need(config_.sep_token, "separator");
     pad_id_ = need(config_.pad_token, "padding");
-    const Index mask_id = vocab_.find(config_.mask_token);
+    mask_id_ = vocab_.find(config_.mask_token);
     for (const auto& [token, id] : std::vector<std::pair<std::string, Index>>{
              {config_.pad_token, pad_id_}, {config_.unk_token, unk_id_}, {config_.cls_token, cls_id_},
-             {config_.sep_token, sep_id_}, {config_.mask_token, mask_id}})
+             {config_.sep_token, sep_id_}, {config_.mask_token, mask_id_}})
       if (id >= 0 && !token.empty()) specials_.emplace_back(token, id);
     const std::string& prefix = config_.continuing_prefix;
     for (Index id = 0; id < vocab_.size(); ++id) {
@@ -156,6 +156,10 @@ class WordPieceTokenizer {
   Index cls_id() const noexcept { return cls_id_; }
   Index sep_id() const noexcept { return sep_id_; }
   Index pad_id() const noexcept { return pad_id_; }
+  /// The mask token's id ([MASK], BERT's masked-LM input), -1 when the vocabulary has none.
+  Index mask_id() const noexcept { return mask_id_; }
+  /// Whether id is one of the special tokens ([UNK], [CLS], [SEP], [PAD], [MASK]: transformers' all_special_ids).
+  bool is_special_id(Index id) const noexcept { return is_special(id); }
 
   /// The normalised text (UTF-8) BERT's normaliser makes of text. Throws FormatError on invalid UTF-8.
   std::string normalize(std::string_view text) const {
@@ -476,7 +480,7 @@ class WordPieceTokenizer {
 
   Vocabulary vocab_;
   WordPieceConfig config_;
-  Index unk_id_ = -1, cls_id_ = -1, sep_id_ = -1, pad_id_ = -1;
+  Index unk_id_ = -1, cls_id_ = -1, sep_id_ = -1, pad_id_ = -1, mask_id_ = -1;
   std::vector<std::pair<std::string, Index>> specials_;
   std::unordered_map<std::string, Index> start_;
   std::unordered_map<std::string, Index> continuation_;
