@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// What elm-gpt's subcommands share: how a command registers itself and runs, a model directory loaded with its
-// tokenizer, token-id lists on the command line, JSON output.
+// What elm-gpt's subcommands share: a model directory loaded with its tokenizer, token-id lists on the command
+// line, JSON output (examples/common/commands.hpp registers and runs them).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "../common/commands.hpp"
 #include "elm/core/error.hpp"
 #include "elm/core/types.hpp"
 #include "elm/io/gpt2_hf.hpp"
@@ -24,34 +25,7 @@
 
 namespace elm::examples::gpt {
 
-/// The subcommands of a program: each add_<name>_command(app, commands) registers its options on app and what
-/// runs once they are parsed; run() parses the command line and runs the chosen one.
-class Commands {
- public:
-  void add(CLI::App* subcommand, std::function<int()> body) { entries_.emplace_back(subcommand, std::move(body)); }
-
-  /// Parses argv and runs the chosen subcommand. Returns its exit code; an elm::Error or another exception is
-  /// printed as "<program>: <what>" on standard error with exit code 1, a command-line error as CLI11 prints it.
-  int run(CLI::App& app, int argc, char** argv, const char* program) const {
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-      return app.exit(e);
-    }
-    try {
-      for (const auto& [subcommand, body] : entries_)
-        if (subcommand->parsed()) return body();
-      std::fprintf(stderr, "%s: no command given (see --help)\n", program);
-      return 1;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "%s: %s\n", program, e.what());
-      return 1;
-    }
-  }
-
- private:
-  std::vector<std::pair<CLI::App*, std::function<int()>>> entries_;
-};
+using Commands = examples::Commands;
 
 /// "464,2068,7586" -> {464, 2068, 7586}. Throws InvalidArgument naming the option and the entry that is not a
 /// non-negative integer (the model checks the range).
