@@ -17,6 +17,11 @@ ranges giving outputs of order one):
     parameter's gradient.
   Everything in float64 from the float32 checkpoint, in eval mode (no dropout), eager attention; gradients
   under transformers' parameter names as "grad.<name>".
+Classifiers headed on a pretrained body (cls_from_<body>): transformers' BertForSequenceClassification.from_pretrained
+of a BertModel (base_tiny), a BertForMaskedLM (mlm_tiny, which has no pooler) and a BertForPreTraining directory
+(pretraining_tiny, written here, with its next-sentence head) with num_labels given, the new head seeded: the
+freshly initialised tensors (classifier.*, and bert.pooler.dense.* when the body had none) as "head.<name>", the
+names transformers reported missing in meta, and the logits of a padded batch.
 For "mlm_tiny" also tests/data/bert/mlm_tiny_f16/ and mlm_tiny_bf16/: save_pretrained of the same model cast
 to float16 and bfloat16, with mlm_tiny_f16.json / mlm_tiny_bf16.json holding the batch and the logits
 transformers computes from that checkpoint upcast (exactly) to float64.
@@ -139,6 +144,30 @@ def bert_case(out_dir, name, cls, seed, lengths, half_dtypes=(), **sizes):
     write(out_dir, name, meta, tensors)
 
 
+def classifier_from_body_case(out_dir, name, body, num_labels, seed, lengths):
+    torch.manual_seed(seed)
+    model, info = transformers.BertForSequenceClassification.from_pretrained(
+        os.path.join(out_dir, body), num_labels=num_labels, attn_implementation="eager", output_loading_info=True)
+    config = model.config
+    gen = torch.Generator().manual_seed(seed + 1)
+    ids, types, mask = padded_batch(gen, config.vocab_size, config.type_vocab_size, lengths)
+    tensors = batch_tensors(ids, types, mask)
+    params = dict(model.named_parameters())
+    for n in sorted(info["missing_keys"]):
+        tensors["head." + n] = params[n].detach().to(F64)
+    ref = model.to(F64)
+    ref.eval()
+    with torch.no_grad():
+        tensors["logits"] = ref(input_ids=ids, token_type_ids=types, attention_mask=mask).logits
+    meta = {"B": ids.shape[0], "T": ids.shape[1], "lengths": list(lengths), "body": body,
+            "num_labels": num_labels, "initializer_range": config.initializer_range,
+            "missing_keys": sorted(info["missing_keys"]), "unexpected_keys": sorted(info["unexpected_keys"]),
+            "reference": "transformers.BertForSequenceClassification.from_pretrained(%s, num_labels=%d) "
+                         "(eager attention, eval mode), float64 from the float32 checkpoint" % (body, num_labels),
+            "transformers": transformers.__version__}
+    write(out_dir, name, meta, tensors)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "bert"))
@@ -166,6 +195,13 @@ def main():
               vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=4, intermediate_size=20,
               max_position_embeddings=8, type_vocab_size=2, hidden_act="gelu",
               initializer_range=0.2)
+    make_model(transformers.BertForPreTraining, 16, vocab_size=50, hidden_size=16, num_hidden_layers=1,
+               num_attention_heads=2, intermediate_size=20, max_position_embeddings=8, type_vocab_size=2,
+               initializer_range=0.2).save_pretrained(os.path.join(args.out, "pretraining_tiny"),
+                                                      safe_serialization=True)
+    classifier_from_body_case(args.out, "cls_from_base", "base_tiny", 3, 17, lengths=(6, 2, 4))
+    classifier_from_body_case(args.out, "cls_from_mlm", "mlm_tiny", 4, 18, lengths=(7, 3))
+    classifier_from_body_case(args.out, "cls_from_pretraining", "pretraining_tiny", 2, 19, lengths=(5, 8))
 
 
 if __name__ == "__main__":

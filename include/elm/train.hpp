@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Umbrella header of train: the Trainer (optimizer, schedule, clipping, accumulation, evaluation, checkpoints)
-// and the language-model data it trains on.
+// and the data it trains on: language-model windows, labelled sequences for classifiers.
 #pragma once
 
 #include "elm/core.hpp"
 
+#include "elm/train/labelled_batches.hpp"
 #include "elm/train/token_windows.hpp"
 #include "elm/train/trainer.hpp"

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../attention/fixture.hpp"
+#include "bert_fixture.hpp"
 #include "bert_random.hpp"
 #include "elm/io/bert_hf.hpp"
 #include "elm/models/bert.hpp"
@@ -28,21 +29,8 @@ using elm::models::BertForSequenceClassification;
 
 std::string checkpoint(const std::string& name) { return std::string(ELM_TEST_DATA_DIR) + "/bert/" + name; }
 
-std::vector<Index> ids_of(const Matrix<double>& m) {
-  std::vector<Index> ids(static_cast<std::size_t>(m.size()));
-  for (Index i = 0; i < m.size(); ++i) ids[static_cast<std::size_t>(i)] = static_cast<Index>(m.data()[i]);
-  return ids;
-}
-
-// The fixture's padded batch: ids, token types and attention mask, each (B, T).
-BertBatch batch_of(const Fixture& f, const std::string& suffix = "") {
-  BertBatch in;
-  in.batch = f.dim("B");
-  in.input_ids = ids_of(f.matrix<double>("ids" + suffix));
-  in.token_type_ids = ids_of(f.matrix<double>("token_type_ids" + suffix));
-  in.attention_mask = ids_of(f.matrix<double>("attention_mask" + suffix));
-  return in;
-}
+using bert_test::batch_of;
+using bert_test::ids_of;
 
 // The tolerances in float (outputs 1e-4 absolute, the loss 1e-5, gradients 1e-4 relative to each
 // tensor's largest entry); in double only the float64 reference's rounding is left.

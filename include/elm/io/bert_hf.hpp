@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "elm/core/error.hpp"
+#include "elm/core/rng.hpp"
 #include "elm/io/checkpoint.hpp"
 #include "elm/io/detail/hf_directory.hpp"
 #include "elm/io/hf_config.hpp"
@@ -170,16 +171,82 @@ inline nlohmann::json bert_config_json(const models::BertConfig& c, std::string_
   return j;
 }
 
+/// Options of reading a BERT directory.
+struct BertLoadOptions {
+  /// Accept a BertForPreTraining checkpoint, whose next-sentence-prediction head (cls.seq_relationship.weight
+  /// and .bias) elm has no model for, and drop that head. Without it such a file is refused: a tensor that
+  /// would be lost without a word.
+  bool drop_next_sentence_head = false;
+};
+
+namespace detail {
+
+/// Checks the tensors of `reader` that no parameter of model_class read (report.unexpected_keys): the
+/// position_ids and token_type_ids buffers older versions saved are ignored; a masked LM's stored copy of its
+/// tied decoder must equal the word embeddings and cls.predictions.bias (when masked_lm); the masked-LM head
+/// (cls.predictions.*) is dropped when drop_masked_lm_head (a body read for another head, as transformers
+/// does); BertForPreTraining's next-sentence head when options say so. Throws FormatError naming the first other.
+template <typename Scalar>
+void check_bert_unused_tensors(const SafetensorsReader& reader, const LoadReport& report, bool prefixed,
+                               const std::string& weights_path, std::string_view model_class, bool masked_lm,
+                               bool drop_masked_lm_head, const BertLoadOptions& options, std::string_view where) {
+  const auto next_sentence = [](const std::string& name) { return name.compare(0, 21, "cls.seq_relationship.") == 0; };
+  for (const std::string& name : report.unexpected_keys)  // named first: the option that accepts the file
+    ELM_EXPECT(options.drop_next_sentence_head || !next_sentence(name), FormatError, where, ": ", weights_path,
+               " has tensor '", name, "', which ", model_class, " does not have (BertForPreTraining's "
+               "next-sentence head: set BertLoadOptions::drop_next_sentence_head to drop it)");
+  for (const std::string& name : report.unexpected_keys) {
+    const std::string body_name = name.compare(0, 5, "bert.") == 0 ? name.substr(5) : name;
+    if (body_name == "embeddings.position_ids" || body_name == "embeddings.token_type_ids") continue;  // buffers
+    if (options.drop_next_sentence_head && next_sentence(name)) continue;
+    // BertForPreTraining's pooler feeds only its next-sentence head: dropped with it from a masked LM, which has none
+    if (options.drop_next_sentence_head && masked_lm && body_name.compare(0, 13, "pooler.dense.") == 0) continue;
+    if (drop_masked_lm_head && name.compare(0, 16, "cls.predictions.") == 0) continue;
+    if (masked_lm) {
+      const bool decoder_weight = name == "cls.predictions.decoder.weight";
+      if (decoder_weight || name == "cls.predictions.decoder.bias") {
+        const std::string tied = decoder_weight
+                                     ? (prefixed ? "bert." : "") + std::string("embeddings.word_embeddings.weight")
+                                     : "cls.predictions.bias";
+        const bool same = reader.info(name).shape == reader.info(tied).shape &&
+                          reader.read_matrix<Scalar>(name) == reader.read_matrix<Scalar>(tied);
+        ELM_EXPECT(same, FormatError, where, ": ", weights_path, " has tensor '", name, "' different from '", tied,
+                   "': an untied decoder, which elm's BertForMaskedLM does not have (its decoder is tied)");
+        continue;
+      }
+    }
+    throw FormatError(elm::detail::concat(where, ": ", weights_path, " has tensor '", name, "', which ", model_class,
+                                          " does not have"));
+  }
+}
+
+/// The parameters of a module whose names are in `names`, visited as the module's own for_each_parameter visits
+/// them (to initialise only those).
+template <typename Module>
+struct NamedParameters {
+  Module& module;
+  const std::set<std::string>& names;
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) {
+    module.for_each_parameter(prefix, [&](const std::string& name, auto& p) {
+      if (names.count(name) != 0) f(name, p);
+    });
+  }
+};
+
+}  // namespace detail
+
 /// Loads a Hugging Face BERT directory into Model: models::Bert<Scalar> (a BertModel checkpoint; with the pooler
 /// when the file has pooler.dense.*), models::BertForMaskedLM<Scalar> or models::BertForSequenceClassification<
 /// Scalar>. Reads config.json and model.safetensors (F32, F16 or BF16; the encoder's names with or without the
 /// "bert." prefix). Every parameter must be in the file and every tensor must be a parameter, except the
-/// position_ids and token_type_ids buffers older versions saved and, for the masked LM, a stored copy of the
+/// position_ids and token_type_ids buffers older versions saved, for the masked LM a stored copy of the
 /// tied decoder (cls.predictions.decoder.weight and .bias, which must equal the word embeddings and
-/// cls.predictions.bias). Throws IoError or FormatError naming the file and the tensor (and, for a
+/// cls.predictions.bias), and with options.drop_next_sentence_head BertForPreTraining's next-sentence head
+/// (cls.seq_relationship.*, dropped, and for the masked LM the pooler that feeds it). Throws IoError or FormatError naming the file and the tensor (and, for a
 /// pytorch_model.bin, the one-line conversion); nothing partially loaded is returned.
 template <typename Model>
-Model load_bert_hf(const std::string& directory) {
+Model load_bert_hf(const std::string& directory, const BertLoadOptions& load_options = {}) {
   using Scalar = typename Model::scalar_type;
   constexpr const char* where = "elm::io::load_bert_hf";
   constexpr const char* model_class = detail::BertHfClass<Model>::name;
@@ -212,26 +279,76 @@ Model load_bert_hf(const std::string& directory) {
   ELM_EXPECT(report.missing_keys.empty(), FormatError, where, ": ", weights_path, " has no tensor for parameter '",
              report.missing_keys.empty() ? "" : report.missing_keys.front(), "' of ", model_class, " (",
              report.missing_keys.size(), " missing in all)");
-  for (const std::string& name : report.unexpected_keys) {
-    const std::string body_name = name.compare(0, 5, "bert.") == 0 ? name.substr(5) : name;
-    if (body_name == "embeddings.position_ids" || body_name == "embeddings.token_type_ids") continue;  // buffers
-    if constexpr (is_masked_lm) {
-      const bool decoder_weight = name == "cls.predictions.decoder.weight";
-      if (decoder_weight || name == "cls.predictions.decoder.bias") {
-        const std::string tied = decoder_weight
-                                     ? (prefixed ? "bert." : "") + std::string("embeddings.word_embeddings.weight")
-                                     : "cls.predictions.bias";
-        const bool same = reader.info(name).shape == reader.info(tied).shape &&
-                          reader.read_matrix<Scalar>(name) == reader.read_matrix<Scalar>(tied);
-        ELM_EXPECT(same, FormatError, where, ": ", weights_path, " has tensor '", name, "' different from '", tied,
-                   "': an untied decoder, which elm's BertForMaskedLM does not have (its decoder is tied)");
-        continue;
-      }
-    }
-    throw FormatError(elm::detail::concat(where, ": ", weights_path, " has tensor '", name, "', which ", model_class,
-                                          " does not have"));
-  }
+  detail::check_bert_unused_tensors<Scalar>(reader, report, prefixed, weights_path, model_class, is_masked_lm,
+                                            /*drop_masked_lm_head=*/false, load_options, where);
   return loaded;
+}
+
+/// How bert_classifier_from_pretrained heads a pretrained body.
+struct BertClassifierOptions {
+  /// The classes (>= 2). Hugging Face's num_labels = 1 means regression (a mean-squared-error head), which
+  /// elm's classifier, trained with cross-entropy, does not do: refused.
+  Index num_labels = 2;
+  std::vector<std::string> id2label;  ///< empty, or the num_labels classes' names (written to config.json)
+  BertLoadOptions load;               ///< drop_next_sentence_head for a BertForPreTraining checkpoint
+};
+
+/// A BertForSequenceClassification whose encoder is the pretrained body of a Hugging Face directory, with a new
+/// classification head, as transformers' BertForSequenceClassification.from_pretrained(directory,
+/// num_labels=...) builds it: the directory may be a BertModel (a sentence-transformers directory such as
+/// all-MiniLM-L6-v2 is one), a BertForMaskedLM, or a BertForPreTraining with
+/// options.load.drop_next_sentence_head; its masked-LM head (cls.predictions.*) is dropped. The parameters the
+/// file does not have, the classifier (num_labels, C) and the pooler when the file has none (a masked LM's),
+/// get Hugging Face's initialisation from rng: weights from N(0, initializer_range^2), biases zero.
+/// Throws InvalidArgument for num_labels < 2 or id2label of another length; IoError or FormatError (naming
+/// the file and the tensor) for a directory that is not such a body: a missing encoder tensor, a tensor that is
+/// not BERT's, a directory that already is a BertForSequenceClassification (load it with load_bert_hf);
+/// ShapeError (both shapes) for a tensor that does not fit config.json's sizes (a hidden_size not the weights').
+template <typename Scalar>
+models::BertForSequenceClassification<Scalar> bert_classifier_from_pretrained(const std::string& directory,
+                                                                              const BertClassifierOptions& options,
+                                                                              Rng& rng) {
+  using Model = models::BertForSequenceClassification<Scalar>;
+  constexpr const char* where = "elm::io::bert_classifier_from_pretrained";
+  ELM_EXPECT(options.num_labels >= 2, InvalidArgument, where, ": num_labels = ", options.num_labels,
+             ", expected >= 2 classes (Hugging Face's num_labels = 1 is a regression head, which elm's classifier "
+             "does not have)");
+  ELM_EXPECT(options.id2label.empty() || to_index(options.id2label.size()) == options.num_labels, InvalidArgument,
+             where, ": id2label has ", options.id2label.size(), " names, expected none or num_labels = ",
+             options.num_labels);
+  const std::string weights_path = detail::hf_weights_path(where, directory, "BertModel");
+  const HfConfig hf = HfConfig::load(directory + "/config.json");
+  models::BertConfig config = bert_config(hf);
+  const SafetensorsReader reader(weights_path);
+  ELM_EXPECT(!reader.contains("classifier.weight"), FormatError, where, ": ", weights_path,
+             " holds a classifier (classifier.weight): a BertForSequenceClassification already, expected a "
+             "pretrained body (BertModel, BertForMaskedLM or BertForPreTraining); load it with load_bert_hf");
+  config.num_labels = options.num_labels;
+  config.id2label = options.id2label;
+  Model model(config);
+  const bool prefixed = reader.contains("bert.embeddings.word_embeddings.weight");
+  LoadOptions load;
+  load.strict = false;
+  load.name_map = [&](const std::string& name) {
+    const bool body = name.compare(0, 5, "bert.") == 0;
+    return TensorSource{body && !prefixed ? name.substr(5) : name, false};
+  };
+  const LoadReport report = load_parameters(reader, model, load);
+  // 1) what the body lacks may only be the new head and, for a masked LM's body, the pooler
+  const std::set<std::string> fresh(report.missing_keys.begin(), report.missing_keys.end());
+  for (const std::string& name : report.missing_keys) {
+    const bool head = name == "classifier.weight" || name == "classifier.bias";
+    const bool pooler = (name == "bert.pooler.dense.weight" || name == "bert.pooler.dense.bias") &&
+                        fresh.count("bert.pooler.dense.weight") != 0 && fresh.count("bert.pooler.dense.bias") != 0;
+    ELM_EXPECT(head || pooler, FormatError, where, ": ", weights_path, " has no tensor for parameter '", name,
+               "' of the pretrained body (", report.missing_keys.size(), " missing in all, with the new head's)");
+  }
+  detail::check_bert_unused_tensors<Scalar>(reader, report, prefixed, weights_path, "BertModel", false,
+                                            /*drop_masked_lm_head=*/true, options.load, where);
+  // 2) Hugging Face's initialisation of the parameters the file did not have, in the model's order
+  detail::NamedParameters<Model> only{model, fresh};
+  models::detail::reset_bert_parameters(only, config, rng);
+  return model;
 }
 
 /// Writes a Hugging Face BERT directory that transformers' <class>.from_pretrained loads (BertModel,

@@ -25,6 +25,7 @@
 #include "elm/nn/layer.hpp"
 #include "elm/nn/layer_norm.hpp"
 #include "elm/nn/linear.hpp"
+#include "elm/nn/loss.hpp"
 #include "elm/nn/parameter.hpp"
 #include "elm/nn/positional_encoding.hpp"
 #include "elm/nn/transformer_block.hpp"
@@ -587,6 +588,23 @@ class BertForSequenceClassification : public detail::BertHead<BertForSequenceCla
     classifier_.backward(cache.classifier, dlogits, dd);
     dropout_.backward(cache.dropout, dd, dpooled);
     bert_.backward(cache.bert, Matrix<Scalar>(), dpooled);
+  }
+
+  /// The cross-entropy of the B sequences' class ids, summed over them (not averaged: a trainer divides by the
+  /// examples of a whole step), and its gradient added into the parameters': forward in `context` (dropout when
+  /// training), backward. logits, when given, receives the forward's (num_labels, B). Throws as forward, and
+  /// ShapeError / RangeError for labels that are not B ids in [0, num_labels).
+  Scalar loss_and_backward(const BertBatch& in, const std::vector<Index>& labels,
+                           const nn::ForwardContext& context = {}, Matrix<Scalar>* logits = nullptr) {
+    Cache cache;
+    Matrix<Scalar> y, dy;
+    forward(in, y, &cache, context);
+    nn::CrossEntropyOptions options;
+    options.reduction = nn::Reduction::sum;
+    const Scalar loss = nn::cross_entropy<Scalar>(y, labels, options, &dy);
+    backward(cache, dy);
+    if (logits) *logits = std::move(y);
+    return loss;
   }
 
  private:

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+// Classification data for the Trainer: batches of token sequences and their class ids, drawn in a shuffled order
+// epoch after epoch (training) or cut in order (held-out).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <utility>
+#include <vector>
+
+#include "elm/core/check.hpp"
+#include "elm/core/error.hpp"
+#include "elm/core/rng.hpp"
+#include "elm/core/types.hpp"
+
+namespace elm::train {
+
+/// B examples: token sequences (of any lengths) and their class ids.
+struct LabelledBatch {
+  std::vector<std::vector<Index>> sequences;
+  std::vector<Index> labels;
+};
+
+/// The training data of a classifier: epoch e visits every example once, in an order drawn from an Rng seeded
+/// with (seed, e) alone (a Fisher-Yates shuffle), B examples a batch; an epoch's last batch may be smaller. Batch k
+/// depends only on the examples, B, the seed and k, so position() = k says where the data is and a resumed run
+/// seeks to it. A Trainer Source.
+class ShuffledExamples {
+ public:
+  using batch_type = LabelledBatch;
+
+  /// Throws ShapeError when labels and sequences differ in number, InvalidArgument for no examples or B < 1.
+  ShuffledExamples(std::vector<std::vector<Index>> sequences, std::vector<Index> labels, Index batch_size,
+                   std::uint64_t seed = 1)
+      : sequences_(std::move(sequences)), labels_(std::move(labels)), batch_size_(batch_size), seed_(seed) {
+    constexpr const char* where = "elm::train::ShuffledExamples";
+    ELM_EXPECT(sequences_.size() == labels_.size(), ShapeError, where, ": labels has ", labels_.size(),
+               " entries, expected one per sequence (", sequences_.size(), ")");
+    check_argument(!sequences_.empty() && batch_size > 0, where, "expected examples and batch_size > 0, got ",
+                   sequences_.size(), " and ", batch_size);
+  }
+
+  /// Batches per epoch: ceil(N / B).
+  std::uint64_t batches_per_epoch() const {
+    return static_cast<std::uint64_t>((to_index(sequences_.size()) + batch_size_ - 1) / batch_size_);
+  }
+
+  /// Batch k (the same for the same examples, B, seed and k).
+  LabelledBatch batch(std::uint64_t k) const {
+    const std::uint64_t epoch = k / batches_per_epoch();
+    const Index first = static_cast<Index>(k % batches_per_epoch()) * batch_size_;
+    std::vector<std::size_t> order(sequences_.size());  // the epoch's permutation (O(N), next to B forwards)
+    std::iota(order.begin(), order.end(), std::size_t(0));
+    Rng rng(seed_ * 0x9E3779B97F4A7C15ULL + epoch);
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[to_size(Index(rng.below(i)))]);
+    LabelledBatch b;
+    const Index last = std::min(first + batch_size_, to_index(sequences_.size()));
+    for (Index i = first; i < last; ++i) {
+      b.sequences.push_back(sequences_[order[to_size(i)]]);
+      b.labels.push_back(labels_[order[to_size(i)]]);
+    }
+    return b;
+  }
+
+  /// The batch at position(), then one position further.
+  LabelledBatch next() { return batch(position_++); }
+  /// Batches drawn so far.
+  std::uint64_t position() const { return position_; }
+  /// Continues from batch `position`.
+  void seek(std::uint64_t position) { position_ = position; }
+
+ private:
+  std::vector<std::vector<Index>> sequences_;
+  std::vector<Index> labels_;
+  Index batch_size_;
+  std::uint64_t seed_;
+  std::uint64_t position_ = 0;
+};
+
+/// Held-out data of a classifier: the examples in order, B a batch (the last may be smaller). Throws ShapeError
+/// when labels and sequences differ in number, InvalidArgument for B < 1.
+inline std::vector<LabelledBatch> labelled_batches(const std::vector<std::vector<Index>>& sequences,
+                                                   const std::vector<Index>& labels, Index batch_size) {
+  constexpr const char* where = "elm::train::labelled_batches";
+  ELM_EXPECT(sequences.size() == labels.size(), ShapeError, where, ": labels has ", labels.size(),
+             " entries, expected one per sequence (", sequences.size(), ")");
+  check_argument(batch_size > 0, where, "expected batch_size > 0, got ", batch_size);
+  std::vector<LabelledBatch> out;
+  for (std::size_t first = 0; first < sequences.size(); first += to_size(batch_size)) {
+    LabelledBatch b;
+    for (std::size_t i = first; i < std::min(sequences.size(), first + to_size(batch_size)); ++i) {
+      b.sequences.push_back(sequences[i]);
+      b.labels.push_back(labels[i]);
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+}  // namespace elm::train

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+// Classification data for the Trainer: each epoch of ShuffledExamples visits every example once, the order is
+// the seed's alone and a seek resumes it; held-out batches keep the examples' order; bad input is refused.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "../common/error_message.hpp"
+#include "elm/train/labelled_batches.hpp"
+
+namespace labelled_batches_test {
+
+using Catch::Matchers::Contains;
+using elm::Index;
+using elm::train::LabelledBatch;
+using elm::train::ShuffledExamples;
+
+// Ten examples: sequence i is {i, i + 1}, its label i % 3.
+void examples(std::vector<std::vector<Index>>& sequences, std::vector<Index>& labels) {
+  for (Index i = 0; i < 10; ++i) {
+    sequences.push_back({i, i + 1});
+    labels.push_back(i % 3);
+  }
+}
+
+TEST_CASE("ShuffledExamples visits every example once an epoch, in the seed's order, resumably",
+          "[train][labelled-batches]") {
+  std::vector<std::vector<Index>> sequences;
+  std::vector<Index> labels;
+  examples(sequences, labels);
+  ShuffledExamples data(sequences, labels, /*batch_size=*/4, /*seed=*/7);
+  REQUIRE(data.batches_per_epoch() == 3);
+  std::vector<std::vector<Index>> epochs[2];
+  for (int e = 0; e < 2; ++e)
+    for (int k = 0; k < 3; ++k) {
+      const LabelledBatch b = data.next();
+      CHECK(b.sequences.size() == (k < 2 ? 4u : 2u));  // the epoch's last batch holds the rest
+      for (std::size_t i = 0; i < b.sequences.size(); ++i) {
+        CHECK(b.labels[i] == b.sequences[i][0] % 3);  // each sequence keeps its label
+        epochs[e].push_back(b.sequences[i]);
+      }
+    }
+  CHECK(data.position() == 6);
+  for (auto& epoch : epochs) {
+    CHECK(epoch != sequences);  // shuffled (10! orders: the identity is 1 in 3.6 million)
+    std::sort(epoch.begin(), epoch.end());
+    CHECK(epoch == sequences);  // a permutation: every example once
+  }
+  // the same seed draws the same batches; a seek resumes at a position; another seed draws others
+  ShuffledExamples again(sequences, labels, 4, 7), other(sequences, labels, 4, 8);
+  again.seek(4);
+  CHECK(again.next().sequences == data.batch(4).sequences);
+  CHECK(other.batch(0).sequences != data.batch(0).sequences);
+}
+
+TEST_CASE("labelled_batches cuts held-out examples in order", "[train][labelled-batches]") {
+  std::vector<std::vector<Index>> sequences;
+  std::vector<Index> labels;
+  examples(sequences, labels);
+  const auto batches = elm::train::labelled_batches(sequences, labels, 4);
+  REQUIRE(batches.size() == 3);
+  CHECK(batches[0].sequences[0] == sequences[0]);
+  CHECK(batches[2].sequences.size() == 2);
+  CHECK(batches[2].labels == std::vector<Index>{labels[8], labels[9]});
+}
+
+TEST_CASE("Labelled data refuses bad input, naming it", "[train][labelled-batches][bad-input]") {
+  std::vector<std::vector<Index>> sequences;
+  std::vector<Index> labels;
+  examples(sequences, labels);
+  labels.pop_back();
+  CHECK_THAT(elm_test::error_message<elm::ShapeError>([&] { ShuffledExamples(sequences, labels, 4); }),
+             Contains("labels has 9 entries, expected one per sequence (10)"));
+  CHECK_THAT(elm_test::error_message<elm::ShapeError>([&] { (void)elm::train::labelled_batches(sequences, labels, 4); }),
+             Contains("labels has 9 entries"));
+  labels.push_back(0);
+  CHECK_THAT(elm_test::error_message<elm::InvalidArgument>([&] { ShuffledExamples(sequences, labels, 0); }),
+             Contains("batch_size > 0"));
+  CHECK_THAT(elm_test::error_message<elm::InvalidArgument>([&] { ShuffledExamples({}, {}, 4); }),
+             Contains("expected examples"));
+}
+
+}  // namespace labelled_batches_test
