@@ -50,6 +50,22 @@ TEST_CASE("TokenWindows draws windows of the stream with next-token targets, bat
   CHECK(*seen.rbegin() == 44);
 }
 
+TEST_CASE("Batch k's starts are drawn from batch_rng(seed, k) = Rng(seed * 0x9E3779B97F4A7C15 + k), which resumed "
+          "checkpoints rely on", "[train][token_windows]") {
+  std::vector<Index> stream;
+  for (Index i = 0; i < 50; ++i) stream.push_back(i);
+  const train::TokenWindows windows(stream, /*batch_size=*/3, /*seq_len=*/5, /*seed=*/9);
+  for (std::uint64_t k : {0u, 1u, 7u, 1000u}) {
+    elm::Rng expected(9 * 0x9E3779B97F4A7C15ULL + k), helper = train::batch_rng(9, k);
+    const auto b = windows.batch(k);
+    for (Index w = 0; w < 3; ++w) {
+      const auto start = Index(expected.below(45));
+      CHECK(helper.below(45) == std::uint64_t(start));
+      CHECK(b.inputs[std::size_t(w * 5)] == start);
+    }
+  }
+}
+
 TEST_CASE("consecutive_windows predicts every token of a held-out stream once", "[train][token_windows]") {
   const std::vector<Index> stream{7, 1, 2, 3, 4, 5, 6, 7, 8, 9};  // 9 targets: windows of 4, 4 and 1
   const auto batches = train::consecutive_windows(stream, /*batch_size=*/2, /*seq_len=*/4);

@@ -16,14 +16,15 @@
 #include "elm/models/masked_lm.hpp"
 #include "elm/nn/layer.hpp"
 #include "elm/nn/loss.hpp"
+#include "elm/train/batch_rng.hpp"
 #include "elm/train/trainer.hpp"
 
 namespace elm::models {
 
 /// The training data of a masked language model: batch k is B sequences (token ids with their [CLS] and [SEP],
 /// at most max_position_embeddings long) drawn uniformly from the corpus, padded with pad_id and masked by the
-/// masker (dynamic masking: a sequence drawn again is masked anew). Batch k is drawn and masked with an Rng
-/// seeded with (seed, k) alone, so position() = k says where the data is and a resumed run draws the same
+/// masker (dynamic masking: a sequence drawn again is masked anew). Batch k is drawn and masked with
+/// train::batch_rng(seed, k) alone, so position() = k says where the data is and a resumed run draws the same
 /// batches. A Trainer Source.
 class MaskedLmBatches {
  public:
@@ -45,7 +46,7 @@ class MaskedLmBatches {
 
   /// Batch k (the same for the same corpus, sizes, masker, seed and k).
   MaskedBatch batch(std::uint64_t k) const {
-    Rng rng(seed_ * 0x9E3779B97F4A7C15ULL + k);
+    Rng rng = train::batch_rng(seed_, k);
     std::vector<std::vector<Index>> picked;
     for (Index b = 0; b < batch_size_; ++b)
       picked.push_back(sequences_[static_cast<std::size_t>(rng.below(sequences_.size()))]);

@@ -13,6 +13,7 @@
 #include "elm/core/error.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/train/batch_rng.hpp"
 
 namespace elm::train {
 
@@ -22,10 +23,10 @@ struct LabelledBatch {
   std::vector<Index> labels;
 };
 
-/// The training data of a classifier: epoch e visits every example once, in an order drawn from an Rng seeded
-/// with (seed, e) alone (a Fisher-Yates shuffle), B examples a batch; an epoch's last batch may be smaller. Batch k
-/// depends only on the examples, B, the seed and k, so position() = k says where the data is and a resumed run
-/// seeks to it. A Trainer Source.
+/// The training data of a classifier: epoch e visits every example once, in an order drawn from batch_rng(seed, e)
+/// alone (a Fisher-Yates shuffle), B examples a batch; an epoch's last batch may be smaller. Batch k depends only
+/// on the examples, B, the seed and k, so position() = k says where the data is and a resumed run seeks to it.
+/// A Trainer Source.
 class ShuffledExamples {
  public:
   using batch_type = LabelledBatch;
@@ -52,7 +53,7 @@ class ShuffledExamples {
     const Index first = static_cast<Index>(k % batches_per_epoch()) * batch_size_;
     std::vector<std::size_t> order(sequences_.size());  // the epoch's permutation (O(N), next to B forwards)
     std::iota(order.begin(), order.end(), std::size_t(0));
-    Rng rng(seed_ * 0x9E3779B97F4A7C15ULL + epoch);
+    Rng rng = batch_rng(seed_, epoch);
     for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[to_size(Index(rng.below(i)))]);
     LabelledBatch b;
     const Index last = std::min(first + batch_size_, to_index(sequences_.size()));

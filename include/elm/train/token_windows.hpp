@@ -13,6 +13,7 @@
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/layer.hpp"
+#include "elm/train/batch_rng.hpp"
 #include "elm/train/trainer.hpp"
 
 namespace elm::train {
@@ -43,9 +44,9 @@ inline std::vector<Index> sentence_stream(const std::vector<std::vector<Index>>&
 }
 
 /// The training data of a language model: each batch is B windows of T + 1 consecutive tokens (inputs and
-/// the targets one further) starting at uniformly drawn positions of the stream. Batch k is drawn from an Rng
-/// seeded with (seed, k) alone, so position() = k says everything about where the data is: a resumed run
-/// seeks to it and draws the same batches. A Trainer Source.
+/// the targets one further) starting at uniformly drawn positions of the stream. Batch k is drawn from
+/// batch_rng(seed, k) alone, so position() = k says everything about where the data is: a resumed run seeks to
+/// it and draws the same batches. A Trainer Source.
 class TokenWindows {
  public:
   using batch_type = TokenBatch;
@@ -70,7 +71,7 @@ class TokenWindows {
     b.lengths.assign(to_size(batch_size_), seq_len_);
     b.tokens = batch_size_ * seq_len_;
     const auto starts = static_cast<std::uint64_t>(to_index(stream_.size()) - seq_len_);  // windows that fit
-    Rng rng(seed_ * 0x9E3779B97F4A7C15ULL + k);
+    Rng rng = batch_rng(seed_, k);
     for (Index w = 0; w < batch_size_; ++w) {
       const auto start = to_size(static_cast<Index>(rng.below(starts)));
       for (Index t = 0; t < seq_len_; ++t) {
