@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdint>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -53,6 +55,40 @@ TEST_CASE("ShuffledExamples visits every example once an epoch, in the seed's or
   again.seek(4);
   CHECK(again.next().sequences == data.batch(4).sequences);
   CHECK(other.batch(0).sequences != data.batch(0).sequences);
+}
+
+TEST_CASE("ShuffledExamples' batches are Fisher-Yates shuffles of batch_rng(seed, epoch), drawn in order, after seeks "
+          "and in copies", "[train][labelled-batches]") {
+  std::vector<std::vector<Index>> sequences;
+  std::vector<Index> labels;
+  examples(sequences, labels);
+  // The definition: epoch e's order is a Fisher-Yates shuffle of 0..N-1 with Rng(seed * 0x9E3779B97F4A7C15 + e),
+  // cut into batches of B.
+  const auto expected = [&](std::uint64_t k) {
+    const std::uint64_t epoch = k / 3;
+    std::vector<std::size_t> order(sequences.size());
+    std::iota(order.begin(), order.end(), std::size_t(0));
+    elm::Rng rng(7 * 0x9E3779B97F4A7C15ULL + epoch);
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[std::size_t(rng.below(i))]);
+    std::vector<std::vector<Index>> batch;
+    for (std::size_t i = (k % 3) * 4; i < std::min<std::size_t>((k % 3) * 4 + 4, order.size()); ++i)
+      batch.push_back(sequences[order[i]]);
+    return batch;
+  };
+  ShuffledExamples data(sequences, labels, /*batch_size=*/4, /*seed=*/7);
+  for (std::uint64_t k = 0; k < 9; ++k) {  // three epochs in order
+    CHECK(data.batch(k).sequences == expected(k));
+    CHECK(data.next().sequences == expected(k));
+  }
+  data.seek(4);  // back into an earlier epoch, mid-epoch
+  CHECK(data.next().sequences == expected(4));
+  ShuffledExamples copy = data;  // a copy carries the epoch it has cached
+  CHECK(copy.next().sequences == expected(5));
+  data.seek(12);  // forward, skipping an epoch
+  CHECK(data.next().sequences == expected(12));
+  CHECK(copy.next().sequences == expected(6));
+  const ShuffledExamples fresh(sequences, labels, 4, 7);
+  CHECK(fresh.batch(10).sequences == expected(10));
 }
 
 TEST_CASE("labelled_batches cuts held-out examples in order", "[train][labelled-batches]") {

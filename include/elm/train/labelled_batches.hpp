@@ -26,6 +26,8 @@ struct LabelledBatch {
 /// The training data of a classifier: epoch e visits every example once, in an order drawn from batch_rng(seed, e)
 /// alone (a Fisher-Yates shuffle), B examples a batch; an epoch's last batch may be smaller. Batch k depends only
 /// on the examples, B, the seed and k, so position() = k says where the data is and a resumed run seeks to it.
+/// next() keeps the permutation of its epoch, so drawing in order shuffles once an epoch; batch(k) is const and
+/// keeps nothing (it shuffles k's epoch afresh, O(N)), so a const object may be read from several threads.
 /// A Trainer Source.
 class ShuffledExamples {
  public:
@@ -48,15 +50,37 @@ class ShuffledExamples {
   }
 
   /// Batch k (the same for the same examples, B, seed and k).
-  LabelledBatch batch(std::uint64_t k) const {
-    const std::uint64_t epoch = k / batches_per_epoch();
-    const Index first = static_cast<Index>(k % batches_per_epoch()) * batch_size_;
-    std::vector<std::size_t> order(sequences_.size());  // the epoch's permutation (O(N), next to B forwards)
+  LabelledBatch batch(std::uint64_t k) const { return take(k, epoch_order(k / batches_per_epoch())); }
+
+  /// The batch at position(), then one position further: batch(position()), reusing the epoch's permutation.
+  LabelledBatch next() {
+    const std::uint64_t epoch = position_ / batches_per_epoch();
+    if (order_.empty() || order_epoch_ != epoch) {
+      order_ = epoch_order(epoch);
+      order_epoch_ = epoch;
+    }
+    return take(position_++, order_);
+  }
+  /// Batches drawn so far.
+  std::uint64_t position() const { return position_; }
+  /// Continues from batch `position`.
+  void seek(std::uint64_t position) { position_ = position; }
+
+ private:
+  /// The permutation of `epoch`, O(N).
+  std::vector<std::size_t> epoch_order(std::uint64_t epoch) const {
+    std::vector<std::size_t> order(sequences_.size());
     std::iota(order.begin(), order.end(), std::size_t(0));
     Rng rng = batch_rng(seed_, epoch);
     for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[to_size(Index(rng.below(i)))]);
-    LabelledBatch b;
+    return order;
+  }
+
+  /// Batch k, given the permutation of its epoch.
+  LabelledBatch take(std::uint64_t k, const std::vector<std::size_t>& order) const {
+    const Index first = static_cast<Index>(k % batches_per_epoch()) * batch_size_;
     const Index last = std::min(first + batch_size_, to_index(sequences_.size()));
+    LabelledBatch b;
     for (Index i = first; i < last; ++i) {
       b.sequences.push_back(sequences_[order[to_size(i)]]);
       b.labels.push_back(labels_[order[to_size(i)]]);
@@ -64,19 +88,15 @@ class ShuffledExamples {
     return b;
   }
 
-  /// The batch at position(), then one position further.
-  LabelledBatch next() { return batch(position_++); }
-  /// Batches drawn so far.
-  std::uint64_t position() const { return position_; }
-  /// Continues from batch `position`.
-  void seek(std::uint64_t position) { position_ = position; }
-
- private:
   std::vector<std::vector<Index>> sequences_;
   std::vector<Index> labels_;
   Index batch_size_;
   std::uint64_t seed_;
   std::uint64_t position_ = 0;
+  // next()'s cache: epoch_order(order_epoch_), a function of the examples' count and the seed, which no member
+  // changes after construction, so a copy's cache stays valid; empty until the first next().
+  std::vector<std::size_t> order_;
+  std::uint64_t order_epoch_ = 0;
 };
 
 /// Held-out data of a classifier: the examples in order, B a batch (the last may be smaller). Throws ShapeError
