@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../common/commands.hpp"
+#include "../common/json_lines.hpp"
 #include "elm/core/error.hpp"
 #include "elm/core/math.hpp"
 #include "elm/core/types.hpp"
@@ -101,10 +102,11 @@ inline int run_classify(const ClassifyArgs& a) {
     Index best = 0;
     p.maxCoeff(&best);
     if (a.json) {
-      nlohmann::json j = {{"label", config.label_name(best)}, {"id", best}};
-      j["probabilities"] = nlohmann::json::object();
-      for (Index k = 0; k < p.size(); ++k) j["probabilities"][config.label_name(k)] = double(p(k));
-      fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      JsonObject probs;
+      for (Index k = 0; k < p.size(); ++k) probs.add(config.label_name(k), json_number(p(k)));
+      print_json_line(
+          JsonObject().add("label", json_string(config.label_name(best))).add("id", json_number(best))
+              .add("probabilities", probs.str()).str());
     } else {
       fmt::print("{}\t{:.4f}\t{}\n", config.label_name(best), p(best), texts[to_size(n)]);
     }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../common/commands.hpp"
+#include "../common/json_lines.hpp"
 #include "elm/core/error.hpp"
 #include "elm/core/types.hpp"
 #include "elm/io/bert_hf.hpp"
@@ -54,11 +55,6 @@ inline std::vector<std::string> read_texts(const std::vector<std::string>& texts
 inline void add_text_options(CLI::App* cmd, std::vector<std::string>& texts, std::string& jsonl) {
   cmd->add_option("--text", texts, "A text (repeat the option for several)");
   cmd->add_option("--jsonl", jsonl, "A file of one JSON object {\"text\": ...} per line");
-}
-
-/// A JSON string of text; bytes that are not UTF-8 become U+FFFD.
-inline std::string json_string(const std::string& text) {
-  return nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 /// A progress line on standard error for work over n items, redrawn at most four times a second; silent for

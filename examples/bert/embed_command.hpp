@@ -26,10 +26,13 @@ inline int run_embed(const EmbedArgs& a) {
   const SentenceEncoder encoder(a.model_dir);
   const Matrix<float> e = encoder.embed(texts, a.batch, a.quiet);
   for (Index i = 0; i < e.cols(); ++i) {
-    std::string line = a.json ? "{\"embedding\": [" : "";
-    for (Index c = 0; c < e.rows(); ++c) line += fmt::format(c ? (a.json ? ", {}" : " {}") : "{}", e(c, i));
-    line += a.json ? "]}\n" : "\n";
-    std::fputs(line.c_str(), stdout);
+    if (a.json) {
+      print_json_line(JsonObject().add("embedding", json_numbers(e.col(i))).str());
+      continue;
+    }
+    std::string line;
+    for (Index c = 0; c < e.rows(); ++c) line += fmt::format(c ? " {}" : "{}", e(c, i));
+    std::fputs((line + "\n").c_str(), stdout);
   }
   return 0;
 }

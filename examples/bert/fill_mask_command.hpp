@@ -37,16 +37,17 @@ inline int run_fill_mask(const FillMaskArgs& a) {
     }
     if (a.json) {
       // {"text": ..., "masks": [{"position": t, "predictions": [{"id", "token", "score"}, ...]}, ...]}
-      std::string out = "{\"text\": " + json_string(t) + ", \"masks\": [";
-      for (std::size_t m = 0; m < predictions.size(); ++m) {
-        const auto& p = predictions[m];
-        out += fmt::format("{}{{\"position\": {}, \"predictions\": [", m ? ", " : "", p.position);
+      const auto mask = [&](const models::MaskPrediction& p) {
+        std::string candidates = "[";
         for (std::size_t j = 0; j < p.ids.size(); ++j)
-          out += fmt::format("{}{{\"id\": {}, \"token\": {}, \"score\": {}}}", j ? ", " : "", p.ids[j],
-                             json_string(token(p.ids[j])), p.probabilities[j]);
-        out += "]}";
-      }
-      std::fputs((out + "]}\n").c_str(), stdout);
+          candidates += (j ? ", " : "") + JsonObject()
+                                               .add("id", json_number(p.ids[j]))
+                                               .add("token", json_string(token(p.ids[j])))
+                                               .add("score", json_number(p.probabilities[j]))
+                                               .str();
+        return JsonObject().add("position", json_number(p.position)).add("predictions", candidates + "]").str();
+      };
+      print_json_line(JsonObject().add("text", json_string(t)).add("masks", json_array(predictions, mask)).str());
       continue;
     }
     fmt::print("{}\n", t);

@@ -63,8 +63,12 @@ inline int run_search(const SearchArgs& a) {
   for (Index r = 0; r < k; ++r) {
     const std::size_t i = std::size_t(order[std::size_t(r)]);
     if (a.json)
-      fmt::print("{{\"rank\": {}, \"score\": {}, \"index\": {}, \"text\": {}}}\n", r + 1, score[i], i,
-                 json_string(sentences[i]));
+      print_json_line(JsonObject()
+                          .add("rank", json_number(r + 1))
+                          .add("score", json_number(score[i]))
+                          .add("index", json_number(i))
+                          .add("text", json_string(sentences[i]))
+                          .str());
     else
       fmt::print("{:2}. {:.4f}  {}\n", r + 1, score[i], sentences[i]);
   }

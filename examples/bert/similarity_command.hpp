@@ -32,13 +32,11 @@ inline int run_similarity(const SimilarityArgs& a) {
   const Matrix<float> e = SentenceEncoder(a.model_dir).embed(texts, a.batch, a.quiet);
   const Index n = e.cols();
   if (a.json) {  // {"similarity": [[n floats], ...]}
-    std::string out = "{\"similarity\": [";
-    for (Index i = 0; i < n; ++i) {
-      out += i ? ", [" : "[";
-      for (Index j = 0; j < n; ++j) out += fmt::format(j ? ", {}" : "{}", cosine(e, i, j));
-      out += "]";
-    }
-    std::fputs((out + "]}\n").c_str(), stdout);
+    Matrix<double> similarity(n, n);
+    for (Index i = 0; i < n; ++i)
+      for (Index j = 0; j < n; ++j) similarity(j, i) = cosine(e, i, j);
+    const auto row = [](const auto& column) { return json_numbers(column); };
+    print_json_line(JsonObject().add("similarity", json_array(similarity.colwise(), row)).str());
     return 0;
   }
   for (Index i = 0; i < n; ++i)

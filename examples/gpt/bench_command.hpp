@@ -93,12 +93,19 @@ int run_bench(const BenchArgs& a) {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   const double p = median(prompt_seconds), d = median(decode_seconds);
-  fmt::print("{{\"model\": {}, \"parameters\": {}, \"dtype\": \"{}\", \"threads\": {}, \"prompt_tokens\": {}, "
-             "\"prompt_tokens_per_second\": {:.6g}, \"new_tokens\": {}, \"decode_ms_per_token\": {:.6g}, "
-             "\"runs\": {}, \"peak_rss_mb\": {:.0f}}}\n",
-             json_string(from_dir ? a.model_dir : "gpt2-" + a.config + " (random weights)"),
-             nn::count_parameters(model), a.dtype, threads, a.prompt_tokens, double(a.prompt_tokens) / p,
-             a.new_tokens, 1000.0 * d / double(a.new_tokens), a.runs, double(usage.ru_maxrss) / 1024.0);
+  // rates to 6 significant digits, the peak to a whole megabyte
+  print_json_line(JsonObject()
+                      .add("model", json_string(from_dir ? a.model_dir : "gpt2-" + a.config + " (random weights)"))
+                      .add("parameters", json_number(nn::count_parameters(model)))
+                      .add("dtype", json_string(a.dtype))
+                      .add("threads", json_number(threads))
+                      .add("prompt_tokens", json_number(a.prompt_tokens))
+                      .add("prompt_tokens_per_second", fmt::format("{:.6g}", double(a.prompt_tokens) / p))
+                      .add("new_tokens", json_number(a.new_tokens))
+                      .add("decode_ms_per_token", fmt::format("{:.6g}", 1000.0 * d / double(a.new_tokens)))
+                      .add("runs", json_number(a.runs))
+                      .add("peak_rss_mb", fmt::format("{:.0f}", double(usage.ru_maxrss) / 1024.0))
+                      .str());
   return 0;
 }
 

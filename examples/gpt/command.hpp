@@ -5,7 +5,6 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <exception>
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "../common/commands.hpp"
+#include "../common/json_lines.hpp"
 #include "elm/core/error.hpp"
 #include "elm/core/types.hpp"
 #include "elm/io/gpt2_hf.hpp"
@@ -52,12 +52,6 @@ inline std::vector<Index> parse_ids(const std::string& text, const std::string& 
     pos = comma + 1;
   }
   return ids;
-}
-
-/// A JSON string of text whose bytes may not be valid UTF-8 (tokens can split a character): those bytes become
-/// U+FFFD, as Hugging Face's decode(errors="replace") gives them.
-inline std::string json_string(const std::string& text) {
-  return nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 /// A Hugging Face GPT-2 directory: the model, its tokenizer when vocab.json and merges.txt are there, and the

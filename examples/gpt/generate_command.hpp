@@ -77,8 +77,11 @@ int run_generate(const GenerateArgs& a) {
     const models::GeneratedSequence& seq = result[s];
     const std::string text = tokenizer != nullptr ? tokenizer->decode(seq.ids) : std::string();
     if (a.json) {
-      fmt::print("{{\"ids\": [{}], \"text\": {}, \"finish_reason\": \"{}\"}}\n", fmt::join(seq.ids, ", "),
-                 tokenizer != nullptr ? json_string(text) : std::string("null"), finish_name(seq.finish));
+      print_json_line(JsonObject()
+                          .add("ids", json_numbers(seq.ids))
+                          .add("text", tokenizer != nullptr ? json_string(text) : std::string("null"))
+                          .add("finish_reason", json_string(finish_name(seq.finish)))
+                          .str());
     } else {
       if (s > 0) fmt::print("\n");
       fmt::print("--- sequence {} ---\n", s);

@@ -31,14 +31,9 @@ int run_logits(const LogitsArgs& a) {
   const Index first = a.all ? 0 : logits.cols() - 1;
   if (a.json) {
     // {"logits": [[V floats], ...]}, each float printed to round-trip
-    std::string out = "{\"logits\": [";
-    for (Index t = first; t < logits.cols(); ++t) {
-      out += t > first ? ", [" : "[";
-      for (Index v = 0; v < logits.rows(); ++v) out += fmt::format(v ? ", {}" : "{}", logits(v, t));
-      out += "]";
-    }
-    out += "]}\n";
-    std::fputs(out.c_str(), stdout);
+    const auto row = [](const auto& column) { return json_numbers(column); };
+    const Matrix<Scalar> shown = logits.rightCols(logits.cols() - first);
+    print_json_line(JsonObject().add("logits", json_array(shown.colwise(), row)).str());
     return 0;
   }
   for (Index t = first; t < logits.cols(); ++t) {
