@@ -150,10 +150,7 @@ int train(const TrainArgs& a) {
              config.embedding_dim, config.num_layers, config.hidden_size, config.vocab_size,
              elm::nn::count_parameters(model), a.steps, a.accumulation, a.batch_size, a.seq_len);
 
-  elm::examples::ProgressBar bar(a.quiet);
-  trainer.set_progress([&](const elm::train::Progress& p) { bar(p); });
-  const auto result = trainer.run();
-  bar.finish();
+  const auto result = elm::examples::run_with_progress_bar(trainer, a.quiet);
   fmt::print("trained {} steps ({} tokens) in {:.1f} s: {:.0f} tokens/s; last loss {:.3f}{}\n", result.losses.size(),
              result.tokens, result.seconds, result.seconds > 0 ? double(result.tokens) / result.seconds : 0.0,
              result.losses.empty() ? 0.0 : result.losses.back(), result.out_of_time ? " (time budget reached)" : "");

@@ -241,10 +241,7 @@ inline int run_finetune(const FinetuneArgs& a) {
     accuracies.emplace_back(trainer.step(), last_score.accuracy());
     return train::Loss{last_score.loss, last_score.examples};
   });
-  ProgressBar bar(a.quiet);
-  trainer.set_progress([&](const train::Progress& p) { bar(p); });
-  const auto result = trainer.run();
-  bar.finish();
+  const auto result = run_with_progress_bar(trainer, a.quiet);
   const double training_seconds = result.seconds - result.eval_seconds;
   fmt::print("trained {} steps of {} passages in {:.1f} s of training ({:.2f} s a step, {} thread{}); last loss "
              "{:.3f}{}\n",

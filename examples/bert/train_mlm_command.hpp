@@ -118,10 +118,7 @@ inline int run_train_mlm(const TrainMlmArgs& a) {
     accuracies.push_back(s.accuracy());
     return train::Loss{s.loss_sum, s.count};
   });
-  ProgressBar bar(a.quiet);
-  trainer.set_progress([&](const train::Progress& p) { bar(p); });
-  const auto result = trainer.run();
-  bar.finish();
+  const auto result = run_with_progress_bar(trainer, a.quiet);
   const double seconds = result.seconds - result.eval_seconds;
   fmt::print("trained {} steps ({} masked tokens) in {:.1f} s of training: {:.2f} s/step; last loss {:.3f}{}\n",
              result.losses.size(), result.tokens, seconds, seconds / double(std::max<std::size_t>(1, result.losses.size())),

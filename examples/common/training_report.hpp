@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// What the training programs (elm-lstm-lm, elm-gpt) show of a run: a progress bar on standard error, the loss
+// What the training programs (elm-lstm-lm, elm-gpt, elm-bert) show of a run: a progress bar on standard error, the loss
 // curve as CSV and as an SVG picture.
 #pragma once
 
@@ -58,6 +58,16 @@ class ProgressBar {
   train::Progress last_{};
   std::chrono::steady_clock::time_point last_draw_ = std::chrono::steady_clock::now() - std::chrono::seconds(1);
 };
+
+/// Runs a Trainer with a ProgressBar on standard error (none when quiet) and returns its result.
+template <typename Trainer>
+train::TrainResult run_with_progress_bar(Trainer& trainer, bool quiet) {
+  ProgressBar bar(quiet);
+  trainer.set_progress([&bar](const train::Progress& p) { bar(p); });
+  train::TrainResult result = trainer.run();
+  bar.finish();
+  return result;
+}
 
 /// The loss of each step and the held-out loss where it was evaluated: "step,loss,held_out_loss".
 inline std::string loss_csv(const train::TrainResult& result) {

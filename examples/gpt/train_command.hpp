@@ -130,10 +130,7 @@ inline int run_train(const TrainArgs& a) {
     trainer.resume(a.resume_path);
     fmt::print("resumed from {} at step {}\n", a.resume_path, trainer.step());
   }
-  ProgressBar bar(a.quiet);
-  trainer.set_progress([&](const train::Progress& p) { bar(p); });
-  const auto result = trainer.run();
-  bar.finish();
+  const auto result = run_with_progress_bar(trainer, a.quiet);
   fmt::print("trained {} steps ({} tokens) in {:.1f} s of training: {:.0f} tokens/s; last loss {:.3f}{}\n",
              result.losses.size(), result.tokens, result.seconds - result.eval_seconds,
              result.tokens / std::max(1e-9, result.seconds - result.eval_seconds),
