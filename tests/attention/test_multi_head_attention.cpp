@@ -500,3 +500,32 @@ TEST_CASE("KV cache overflow and mismatched caches are errors that leave the cac
   REQUIRE_THROWS_AS(elm::nn::KvCache<float>(8, 1, 0), elm::InvalidArgument);
   REQUIRE_THROWS_WITH(kv.append(Matrix<float>::Ones(7, 1), Matrix<float>::Ones(8, 1)), Contains("k_new is 7x1"));
 }
+
+TEST_CASE("A KV cache holding each sequence of another R times decodes as if the repeated prompts had been run",
+          "[attention][kv_cache]") {
+  elm::Rng rng(5);
+  MultiHeadAttention<double> mha(MultiHeadAttentionConfig{8, 2});
+  mha.reset_parameters(rng);
+  const Index B = 2, R = 3, P = 4;
+  const Matrix<double> prompts = random_matrix(rng, 8, B * P), step = random_matrix(rng, 8, B * R);
+  Matrix<double> repeated_prompts(8, B * R * P), y, y_repeated, y_run;
+  for (Index b = 0; b < B * R; ++b) repeated_prompts.middleCols(b * P, P) = prompts.middleCols((b / R) * P, P);
+  elm::nn::KvCache<double> once(8, B, P), repeated(8, B * R, P + 1), run(8, B * R, P + 1);
+  mha.forward_incremental(prompts, once, y);
+  repeated.assign_repeated(once, R);
+  mha.forward_incremental(repeated_prompts, run, y_run);
+  CHECK(repeated.length() == P);
+  for (Index b = 0; b < B * R; ++b) {
+    CHECK(repeated.keys().middleCols(b * (P + 1), P) == once.keys().middleCols((b / R) * P, P));
+    CHECK(repeated.values().middleCols(b * (P + 1), P) == once.values().middleCols((b / R) * P, P));
+  }
+  mha.forward_incremental(step, repeated, y_repeated);
+  mha.forward_incremental(step, run, y_run);
+  CHECK((y_repeated - y_run).cwiseAbs().maxCoeff() < 1e-12);
+  // a cache of another width or batch, or too short, is refused
+  elm::nn::KvCache<double> wrong_batch(8, B * R + 1, P), too_short(8, B * R, P - 1), wrong_width(6, B * R, P);
+  CHECK_THROWS_WITH(wrong_batch.assign_repeated(once, R), Contains("cannot hold 3 copies of one of C = 8, B = 2, "
+                                                                   "expected C = 8, B = 6"));
+  CHECK_THROWS_AS(wrong_width.assign_repeated(once, R), elm::ShapeError);
+  CHECK_THROWS_WITH(too_short.assign_repeated(once, R), Contains("4 positions would exceed max_length = 3"));
+}

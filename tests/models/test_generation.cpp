@@ -16,6 +16,7 @@
 #include "elm/io/gpt2_hf.hpp"
 #include "elm/models/generation.hpp"
 #include "elm/models/gpt2.hpp"
+#include "elm/text/utf8.hpp"
 
 using attention_test::Fixture;
 using attention_test::load_fixture;
@@ -414,6 +415,81 @@ TEST_CASE("Sliding past the context predicts each token from the sequence's last
         CHECK(batched[i * R + r].finish == alone[r].finish);
       }
     }
+  }
+}
+
+namespace generation_test {
+
+// Characters split across tokens: each token gives the last byte of one two-byte character (0x80 + id % 64) and the
+// first byte (0xC3) of the next, so the character a token completes began in the token before.
+std::string split_characters(const std::vector<Index>& ids) {
+  std::string s;
+  for (Index id : ids) s += std::string{static_cast<char>(0x80 + id % 64), static_cast<char>(0xC3)};
+  return s;
+}
+
+// The same text with each invalid UTF-8 sequence (the first token's lone continuation byte, the last token's
+// unfinished character) shown as U+FFFD, as Hugging Face's decode(errors="replace") shows them.
+std::string split_characters_replaced(const std::vector<Index>& ids) {
+  const std::string bytes = split_characters(ids);
+  std::string s;
+  for (std::size_t pos = 0; pos < bytes.size();) {
+    const auto d = elm::text::decode_code_point(bytes, pos);
+    s += d.length == 0 ? std::string("\xEF\xBF\xBD") : bytes.substr(pos, d.length);
+    pos += std::max<std::size_t>(d.length, 1);
+  }
+  return s;
+}
+
+}  // namespace generation_test
+
+TEST_CASE("A stop string split over several tokens, and characters split across tokens, ends the sequence at the "
+          "token that completes it, deep into a long sequence", "[models][generation][stop]") {
+  using Decode = std::string (*)(const std::vector<Index>&);
+  const Gpt2<double> model = sharpened_tiny<double>();  // context 24: sliding past it
+  const std::vector<Index> prompt{3, 12, 34, 37};
+  GenerationConfig config = sampling(60, 1, 11);
+  config.prompt_overflow = elm::models::PromptOverflow::slide;
+  const std::vector<Index> free_run = elm::models::generate(model, prompt, config).front().ids;
+  REQUIRE(free_run.size() == 60);
+  // the definition: the sequence ends at the first token whose whole new text contains a stop string
+  const auto first_stop = [&](Decode decode, const std::vector<std::string>& stops) {
+    for (std::size_t n = 1; n <= free_run.size(); ++n) {
+      const std::string text = decode(std::vector<Index>(free_run.begin(), free_run.begin() + std::ptrdiff_t(n)));
+      for (const std::string& s : stops)
+        if (text.find(s) != std::string::npos) return n;
+    }
+    return std::size_t(0);
+  };
+  const auto last_bytes = [](const std::string& text, std::size_t n) { return text.substr(text.size() - n); };
+  struct Case {
+    Decode decode;
+    std::vector<std::string> stops;
+  };
+  const std::vector<Index> t38_to_50(free_run.begin() + 38, free_run.begin() + 50);
+  const std::vector<Case> cases = {
+      // five one-letter tokens, far past the window a stop string of 5 letters keeps
+      {generation_test::letters, {letters(std::vector<Index>(free_run.begin() + 45, free_run.begin() + 50))}},
+      // four two-byte characters over five tokens (43's second byte to 47's first), raw bytes or shown as UTF-8
+      {generation_test::split_characters,
+       {last_bytes(generation_test::split_characters(std::vector<Index>(free_run.begin() + 43, free_run.begin() + 48)),
+                   8)}},
+      {generation_test::split_characters_replaced,
+       {last_bytes(generation_test::split_characters(std::vector<Index>(free_run.begin() + 43, free_run.begin() + 48)),
+                   8)}},
+      // a longer stop string beside a short one that never occurs: the window holds the longest
+      {generation_test::letters, {"!!", letters(t38_to_50)}},
+  };
+  for (std::size_t c = 0; c < cases.size(); ++c) {
+    INFO("case " << c);
+    const std::size_t expected = first_stop(cases[c].decode, cases[c].stops);
+    REQUIRE(expected > 0);
+    config.stop_strings = cases[c].stops;
+    GenerationCallbacks callbacks;
+    callbacks.decode = cases[c].decode;
+    const auto stopped = elm::models::generate(model, prompt, config, callbacks).front();
+    CHECK(stopped.ids == std::vector<Index>(free_run.begin(), free_run.begin() + std::ptrdiff_t(expected)));
+    CHECK(stopped.finish == FinishReason::stop_string);
   }
 }
 

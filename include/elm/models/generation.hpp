@@ -239,12 +239,59 @@ class LogitsProcessor {
   std::vector<Index> order_;         // top-p's candidates, most likely first
 };
 
+namespace detail {
+
+/// Looks for stop strings in the decoded text of each sequence's last tokens only, not in its whole text each step.
+/// The window of a sequence's tokens decoded each step starts as far back as it must for its text before the
+/// newest token to keep the last (longest stop string - 1) bytes of the sequence's text intact, so a stop string
+/// split over tokens is found at the token that completes it. For a decode that is the concatenation of its
+/// tokens' bytes (byte-level BPE, characters) that window's text is a suffix of the whole text, and what is found
+/// is what searching the whole text would find first. 15 bytes more are kept for a decode that shows a character
+/// split across tokens as U+FFFD until all its bytes are there: a window starting inside a character may show
+/// its first 3 bytes as 9, and a last token ending inside one its last 3 as 9. Costs about three decodes of that
+/// many bytes a step, where decoding the whole text costs O(tokens so far).
+class StopStringSearch {
+ public:
+  StopStringSearch(const std::vector<std::string>& stop_strings,
+                   const std::function<std::string(const std::vector<Index>&)>& decode, Index sequences)
+      : stop_strings_(stop_strings), decode_(decode), start_(static_cast<std::size_t>(sequences), 0) {
+    std::size_t longest = 0;
+    for (const std::string& s : stop_strings) longest = std::max(longest, s.size());
+    keep_ = longest == 0 ? 0 : longest - 1 + 15;
+  }
+
+  /// Whether the text of sequence b's new tokens (ids, its newest last) has come to contain a stop string.
+  bool found(Index b, const std::vector<Index>& ids) {
+    std::size_t& start = start_[static_cast<std::size_t>(b)];
+    const std::string text = decode_from(ids, start);
+    for (const std::string& s : stop_strings_)
+      if (text.find(s) != std::string::npos) return true;
+    // drop the window's first tokens while the rest still holds `keep_` bytes: the window of the next step
+    while (start + 1 < ids.size() && decode_from(ids, start + 1).size() >= keep_) ++start;
+    return false;
+  }
+
+ private:
+  std::string decode_from(const std::vector<Index>& ids, std::size_t first) const {
+    return decode_(std::vector<Index>(ids.begin() + std::ptrdiff_t(first), ids.end()));
+  }
+
+  const std::vector<std::string>& stop_strings_;
+  const std::function<std::string(const std::vector<Index>&)>& decode_;
+  std::vector<std::size_t> start_;  // each sequence's first token of the window
+  std::size_t keep_ = 0;
+};
+
+}  // namespace detail
+
 /// The token callback and the text decoding that generation may use.
 struct GenerationCallbacks {
   /// Called with (sequence, token) as each new token is produced, sequences in order at each step, every token
   /// of the result included; returning false ends that sequence (FinishReason::callback).
   std::function<bool(Index sequence, Index token)> on_token;
-  /// Text of token ids, needed for stop strings (the tokenizer's decode).
+  /// Text of token ids, needed for stop strings (the tokenizer's decode). Stop strings are looked for in the text
+  /// of a sequence's last tokens only (detail::StopStringSearch), which finds what searching the whole text would
+  /// when the text of ids is its tokens' bytes one after another, as byte-level BPE and characters decode.
   std::function<std::string(const std::vector<Index>&)> decode;
 };
 
@@ -261,8 +308,9 @@ struct GeneratedSequence {
 /// prompt (sequence s continues prompt s / R). Prompts of different lengths are left-padded and decoded together
 /// as Hugging Face's generate does with an attention mask: the padding hidden from attention, each row's
 /// positions counted from its first real token; the result equals generating each prompt on its own (with
-/// sampling too: return sequence r of any prompt draws from its own stream r of Rng(seed)). The prompt is run
-/// through the model once, then one token per step through the KV caches.
+/// sampling too: return sequence r of any prompt draws from its own stream r of Rng(seed)). Each prompt is run
+/// through the model once, however many sequences continue it (its keys, values and logits copied to each), then
+/// one token per step through the KV caches.
 /// With PromptOverflow::slide there is no limit from the context: once a row fills it, the batch is run again
 /// from each row's last `context` tokens (left-padded as above) before every further step.
 /// Throws InvalidArgument for an empty batch or prompt, a bad option (GenerationConfig::check), stop strings
@@ -337,7 +385,29 @@ std::vector<GeneratedSequence> generate_batch(const Model& model, const std::vec
   // logits of each row's last position. Once at the start, and before each step past the context when sliding.
   auto kv = model.make_kv_caches(B, slide ? context : longest + new_tokens);
   Matrix<Scalar> logits;
-  const auto prefill = [&](Index window) {
+  // Every `stride`-th row (n of them: all B, or one of each prompt's R identical rows) through the model into
+  // caches, left-padded to T as pad says.
+  const auto run_rows = [&](Index n, Index stride, std::vector<nn::KvCache<Scalar>>& caches,
+                            Matrix<Scalar>& last_logits) {
+    ids.assign(static_cast<std::size_t>(n * T), filler);
+    positions.clear();
+    nn::AttentionMask<Scalar> rows_mask;
+    if (padded) {
+      positions.resize(ids.size());
+      rows_mask.key_padding_additive.setZero(T, n);
+    }
+    for (Index i = 0; i < n; ++i) {
+      const std::vector<Index>& row = rows[static_cast<std::size_t>(i * stride)];
+      const Index pb = pad[static_cast<std::size_t>(i * stride)];
+      std::copy(row.end() - (T - pb), row.end(), ids.begin() + std::ptrdiff_t(i * T + pb));
+      if (!padded) continue;
+      for (Index t = 0; t < T; ++t) positions[static_cast<std::size_t>(i * T + t)] = t < pb ? 0 : t - pb;
+      rows_mask.key_padding_additive.col(i).head(pb).setConstant(std::numeric_limits<Scalar>::lowest());
+    }
+    for (auto& cache : caches) cache.reset();
+    model.forward_incremental(ids, positions, rows_mask, caches, last_logits, LogitPositions::last);
+  };
+  const auto prefill = [&](Index window, bool rows_repeat) {
     T = 0;
     for (const auto& row : rows) T = std::max(T, std::min(window, to_index(row.size())));
     padded = false;
@@ -345,27 +415,20 @@ std::vector<GeneratedSequence> generate_batch(const Model& model, const std::vec
       pad[static_cast<std::size_t>(b)] = T - std::min(window, to_index(rows[static_cast<std::size_t>(b)].size()));
       padded = padded || pad[static_cast<std::size_t>(b)] > 0;
     }
-    ids.assign(static_cast<std::size_t>(B * T), filler);
-    positions.clear();
-    mask = nn::AttentionMask<Scalar>{};
-    for (Index b = 0; b < B; ++b) {
-      const std::vector<Index>& row = rows[static_cast<std::size_t>(b)];
-      const Index pb = pad[static_cast<std::size_t>(b)];
-      std::copy(row.end() - (T - pb), row.end(), ids.begin() + std::ptrdiff_t(b * T + pb));
+    mask = nn::AttentionMask<Scalar>{};  // the steps' mask (pad_mask before each step when padded)
+    if (!rows_repeat || R == 1) {
+      run_rows(B, 1, kv, logits);
+      return;
     }
-    if (padded) {
-      positions.resize(ids.size());
-      for (Index b = 0; b < B; ++b)
-        for (Index t = 0; t < T; ++t) {
-          const Index pb = pad[static_cast<std::size_t>(b)];
-          positions[static_cast<std::size_t>(b * T + t)] = t < pb ? 0 : t - pb;
-        }
-      pad_mask(T);
-    }
-    for (auto& cache : kv) cache.reset();
-    model.forward_incremental(ids, positions, mask, kv, logits, LogitPositions::last);
+    // each prompt's R rows are the same tokens: the prompt runs once, its keys, values and logits copied R times
+    auto once = model.make_kv_caches(P_count, T);
+    Matrix<Scalar> prompt_logits;
+    run_rows(P_count, R, once, prompt_logits);
+    for (std::size_t l = 0; l < kv.size(); ++l) kv[l].assign_repeated(once[l], R);
+    logits.resize(prompt_logits.rows(), B);
+    for (Index b = 0; b < B; ++b) logits.col(b) = prompt_logits.col(b / R);
   };
-  prefill(context);
+  prefill(context, /*rows_repeat=*/true);
 
   // 4) one token per step: process, choose, report, check the ends; then the chosen tokens through the caches
   std::vector<Rng> streams;
@@ -375,6 +438,7 @@ std::vector<GeneratedSequence> generate_batch(const Model& model, const std::vec
     for (Index r = 0; r < R; ++r) per_r.push_back(base.split());
     for (Index b = 0; b < B; ++b) streams.push_back(per_r[static_cast<std::size_t>(b % R)]);
   }
+  detail::StopStringSearch stops(config.stop_strings, callbacks.decode, B);
   std::vector<char> finished(static_cast<std::size_t>(B), 0);
   Index running = B;
   for (Index step = 0; step < new_tokens; ++step) {
@@ -401,14 +465,9 @@ std::vector<GeneratedSequence> generate_batch(const Model& model, const std::vec
                  config.eos_token_ids.end()) {
         seq.finish = FinishReason::eos;
         done = true;
-      } else if (!config.stop_strings.empty()) {
-        const std::string text = callbacks.decode(seq.ids);
-        for (const std::string& s : config.stop_strings)
-          if (text.find(s) != std::string::npos) {
-            seq.finish = FinishReason::stop_string;
-            done = true;
-            break;
-          }
+      } else if (!config.stop_strings.empty() && stops.found(b, seq.ids)) {
+        seq.finish = FinishReason::stop_string;
+        done = true;
       }
       if (!done && to_index(seq.ids.size()) == new_tokens) {
         seq.finish = FinishReason::length;
@@ -421,7 +480,7 @@ std::vector<GeneratedSequence> generate_batch(const Model& model, const std::vec
     }
     if (running == 0) break;
     if (T == context) {  // only when sliding: the caches are full
-      prefill(context);
+      prefill(context, /*rows_repeat=*/false);
       continue;
     }
     if (padded) {

@@ -54,6 +54,27 @@ class KvCache {
     length_ += t_new;
   }
 
+  /// Makes this cache hold each of source's sequences `times` times over, sequence b being source's b / times with
+  /// its source.length() positions, as if they had been appended: for several continuations of one prompt, whose
+  /// keys and values are computed once. Throws ShapeError unless this cache has source's width and times times
+  /// its batch, RangeError when source.length() exceeds max_length().
+  void assign_repeated(const KvCache& source, Index times) {
+    constexpr std::string_view where = "elm::nn::KvCache::assign_repeated";
+    ELM_EXPECT(times > 0 && width_ == source.width_ && batch_ == source.batch_ * times, ShapeError, where,
+               ": a cache of C = ", width_, ", B = ", batch_, " cannot hold ", times, " copies of one of C = ",
+               source.width_, ", B = ", source.batch_, ", expected C = ", source.width_, ", B = ",
+               source.batch_ * times);
+    ELM_EXPECT(source.length_ <= max_length_, RangeError, where, ": ", source.length_,
+               " positions would exceed max_length = ", max_length_);
+    for (Index b = 0; b < batch_; ++b) {
+      keys_.middleCols(b * max_length_, source.length_) =
+          source.keys_.middleCols((b / times) * source.max_length_, source.length_);
+      values_.middleCols(b * max_length_, source.length_) =
+          source.values_.middleCols((b / times) * source.max_length_, source.length_);
+    }
+    length_ = source.length_;
+  }
+
   /// Forgets every position (the storage is kept).
   void reset() noexcept { length_ = 0; }
 
