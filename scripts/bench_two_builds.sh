@@ -34,4 +34,4 @@ echo
 echo "### $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo
 echo "Printed by \`$shown\` (the runs $((SECONDS - run_start)) s, the whole command $((SECONDS - start)) s)."
-sed 's/^### elm compiled with/#### elm compiled with/' "$out"
+sed 's/^### elm compiled with/\n#### elm compiled with/' "$out"

@@ -508,8 +508,9 @@ TEST_CASE("Every kernel gives the reference path's LayerNorm, GELUs and softmax 
     CHECK((got.y.cast<double>() - y_exact).cwiseAbs().maxCoeff() < 2e-5);
     CHECK((got.dx.cast<double>() - dx_exact).cwiseAbs().maxCoeff() < 2e-5);
   }
-  // a softmax column's exponentials, exp(x - max), within 1e-6 relative of exp in double; a hidden (-inf) score
-  // gives exactly 0 on every kernel
+  // a softmax column's exponentials, exp(x - max), within 1e-6 relative of exp in double of the same float
+  // differences (their own rounding, up to 2e-6 absolute here, moves exp by as much on every path); a hidden
+  // (-inf) score gives exactly 0 on every kernel
   elm::Matrix<float> scores = x;
   scores(5, 3) = -std::numeric_limits<float>::infinity();
   for (Index j = 0; j < n; ++j) {
@@ -517,7 +518,8 @@ TEST_CASE("Every kernel gives the reference path's LayerNorm, GELUs and softmax 
     const float shift = x.col(j).maxCoeff();
     elm::Matrix<float> e = scores;
     nn::detail::masked_exp_in_place(e.col(j), shift);
-    const Eigen::VectorXd exact = (x.col(j).cast<double>().array() - double(shift)).exp().matrix();
+    const elm::Matrix<float> difference = (x.col(j).array() - shift).matrix();
+    const Eigen::VectorXd exact = difference.cast<double>().array().exp().matrix();
     if (j == 3) {
       CHECK(e(5, 3) == 0.0f);
       e(5, 3) = float(exact(5));
