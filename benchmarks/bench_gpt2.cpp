@@ -35,26 +35,20 @@
 #include <benchmark/benchmark.h>
 #include <fmt/core.h>
 
-#include "python_peer.hpp"
+#include "peer_bench.hpp"
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 #include "elm/core/parallel.hpp"
 #include "elm/core/rng.hpp"
@@ -63,7 +57,6 @@
 #include "elm/models/gpt2.hpp"
 #include "elm/nn/loss.hpp"
 #include "elm/nn/optim/adamw.hpp"
-#include "elm/nn/product_kernel.hpp"
 
 #ifndef ELM_SOURCE_DIR
 #define ELM_SOURCE_DIR "."
@@ -73,93 +66,21 @@ namespace {
 
 using elm::Index;
 using elm::Matrix;
+using namespace elm_bench;
 
 constexpr Index prompt_tokens = 128;  // the prompt benchmark's length
 constexpr Index short_prompt = 8;     // the decode benchmark's prompt
 constexpr Index new_tokens = 128;     // decoding steps
 constexpr Index train_batch = 4, train_tokens = 64;
 const char* const peer_names[] = {"torch", "ct2", "llama"};
-#if defined(_OPENMP)
-constexpr bool have_openmp = true;
-#else
-constexpr bool have_openmp = false;
-#endif
+const std::vector<PeerLabel> peer_labels = {{"torch", "transformers"}, {"ct2", "CTranslate2"}, {"llama", "llama.cpp"}};
 
-// ---- settings and results ----
-
-std::string env_or(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
-}
+// ---- settings ----
 
 std::string model_root() { return env_or("ELM_BENCH_GPT2_DIR", std::string(ELM_SOURCE_DIR) + "/build/tmp/gpt2-small"); }
 int repeats() { return std::max(1, std::atoi(env_or("ELM_BENCH_GPT2_REPEATS", "3").c_str())); }
-
-std::vector<int> thread_counts() {
-  std::vector<int> out;
-  std::stringstream list(env_or("ELM_BENCH_GPT2_THREADS", "1,2"));
-  for (std::string item; std::getline(list, item, ',');)
-    if (std::atoi(item.c_str()) > 0) out.push_back(std::atoi(item.c_str()));
-  return out;
-}
-
-bool peer_enabled(const std::string& name) {
-  const std::string list = "," + env_or("ELM_BENCH_GPT2_PEERS", "torch,ct2,llama") + ",";
-  return list.find("," + name + ",") != std::string::npos;
-}
-
-/// Every number of the run, "<engine>/<threads>/<what>" (engine: elm, torch, ct2, llama).
-std::map<std::string, double>& results() {
-  static std::map<std::string, double> values;
-  return values;
-}
-/// Text about an engine: "<engine>/<threads>/version" or ".../absent".
-std::map<std::string, std::string>& notes() {
-  static std::map<std::string, std::string> text;
-  return text;
-}
-std::string key(const std::string& engine, int threads, const std::string& what) {
-  return engine + "/" + std::to_string(threads) + "/" + what;
-}
-std::optional<double> result(const std::string& engine, int threads, const std::string& what) {
-  const auto it = results().find(key(engine, threads, what));
-  if (it == results().end()) return std::nullopt;
-  return it->second;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-/// A field of /proc/self/status in bytes (VmRSS, VmHWM), 0 if absent.
-double status_bytes(const char* field) {
-  std::ifstream in("/proc/self/status");
-  const std::string prefix = std::string(field) + ":";
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(prefix, 0) == 0) return std::atof(line.c_str() + prefix.size()) * 1024.0;
-  return 0.0;
-}
-
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-void set_threads(int threads) {
-#if defined(_OPENMP)
-  omp_set_num_threads(threads);
-#else
-  (void)threads;
-#endif
-}
+std::vector<int> thread_counts() { return int_list("ELM_BENCH_GPT2_THREADS", "1,2"); }
+bool peer_enabled(const std::string& name) { return listed("ELM_BENCH_GPT2_PEERS", "torch,ct2,llama", name); }
 
 /// The same token ids on every side (the peers' scripts compute them alike): a fixed spread over the vocabulary.
 std::vector<Index> token_ids(Index n, Index vocab) {
@@ -243,14 +164,7 @@ void measure_elm_memory(const char* self, int threads) {
   const std::string command = std::string(self) + " --gpt2-memory-probe " + model_root() + " " +
                               std::to_string(threads);
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  if (!pipe) return;
-  std::array<char, 256> buffer{};
-  while (std::fgets(buffer.data(), int(buffer.size()), pipe.get()) != nullptr) {
-    std::istringstream line(buffer.data());
-    std::string name;
-    double value = 0;
-    if (line >> name >> value) results()[key("elm", threads, name)] = value;
-  }
+  if (pipe) read_key_values(pipe.get(), "elm", threads);
 }
 
 /// Copy bandwidth on `threads` threads: the best of 5 memcpy passes over 256 MB, in bytes copied per second.
@@ -273,26 +187,13 @@ double copy_bandwidth(int threads) {
 
 // ---- the peers ----
 
-// Shared by every peer script: arguments, timing and memory helpers.
+// Shared by every peer script, after peer_python_helpers: arguments, token ids, decoding's timing, imports.
 constexpr const char* peer_prelude = R"PY(
-import importlib, json, os, statistics, sys, time
+maker = "tools/make_gpt2_bench_model.py"
 root, threads, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 P, S, N, B, T = (int(a) for a in sys.argv[4:9])
-def status(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
 def ids(n, vocab=50257):
     return [(i * 7919 + 13) % vocab for i in range(n)]
-def median(f, n):
-    f()  # warm-up
-    return statistics.median([f() for _ in range(n)])
-def timed(f):
-    t0 = time.perf_counter()
-    f()
-    return time.perf_counter() - t0
 def decode_time(start, step):
     """start() runs the short prompt and returns the first token; step(token) feeds it, returns the next."""
     token = start()
@@ -300,21 +201,6 @@ def decode_time(start, step):
     for _ in range(N):
         token = step(token)
     return (time.perf_counter() - t0) / N
-def out(name, value):
-    print(name, value, flush=True)
-def absent(why):
-    out("absent", why.replace(" ", "_").replace("\n", "_")[:200])
-    sys.exit(0)
-def need(modules, model):
-    """The peer's modules, imported, once its model file is known to exist; then the RSS before loading it."""
-    try:
-        loaded = [importlib.import_module(m) for m in modules]
-    except Exception as e:
-        absent("import: %r" % e)
-    if not os.path.exists(os.path.join(root, model)):
-        absent("no %s: run tools/make_gpt2_bench_model.py" % model)
-    out("base_rss", status("VmRSS"))
-    return loaded
 )PY";
 
 constexpr const char* torch_peer = R"PY(
@@ -392,29 +278,13 @@ void run_peer(const std::string& name, int threads) {
     return;
   }
   const char* body = name == "torch" ? torch_peer : name == "ct2" ? ct2_peer : llama_peer;
-  const std::string script = std::string(peer_prelude) + body;
+  const std::string script = std::string(peer_python_helpers) + peer_prelude + body;
   const std::string args = model_root() + " " + std::to_string(threads) + " " + std::to_string(repeats()) + " " +
                            std::to_string(prompt_tokens) + " " + std::to_string(short_prompt) + " " +
                            std::to_string(new_tokens) + " " + std::to_string(train_batch) + " " +
                            std::to_string(train_tokens);
   const std::string file = "elm_bench_gpt2_" + name + ".py";
-  bool any = false;
-  for (const std::string& text : elm_bench::run_python_script(script.c_str(), file, args)) {
-    std::istringstream line(text);
-    std::string field, value;
-    if (!(line >> field >> value)) continue;
-    any = true;
-    if (field == "absent" || field == "version")
-      notes()[key(name, threads, field)] = value;
-    else
-      results()[key(name, threads, field)] = std::atof(value.c_str());
-  }
-  if (!any)
-    notes()[key(name, threads, "absent")] =
-        "failed (see " + (std::filesystem::temp_directory_path() / (file + ".log")).string() + ")";
-  else if (!result(name, threads, "decode_s") && !notes().count(key(name, threads, "absent")))
-    notes()[key(name, threads, "absent")] =
-        "stopped early (see " + (std::filesystem::temp_directory_path() / (file + ".log")).string() + ")";
+  run_peer_script(name, threads, script, file, args, "decode_s");
 }
 
 // ---- the benchmarks ----
@@ -436,16 +306,10 @@ void bm_prompt(benchmark::State& state, int threads) {
   const auto ids = token_ids(prompt_tokens, m.config().vocab_size);
   auto kv = m.make_kv_caches(1, prompt_tokens);
   Matrix<float> logits;
-  run_prompt(m, kv, ids, logits);  // warm-up
-  std::vector<double> times;
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
+  const double s = median_iteration_seconds(state, [&] {
     run_prompt(m, kv, ids, logits);
     benchmark::DoNotOptimize(logits.data());
-    times.push_back(seconds_since(t0));
-    state.SetIterationTime(times.back());
-  }
-  const double s = median(times);
+  });
   results()[key("elm", threads, "prompt_s")] = s;
   state.counters["tokens/s"] = double(prompt_tokens) / s;
   state.SetItemsProcessed(int64_t(prompt_tokens) * int64_t(state.iterations()));
@@ -503,15 +367,7 @@ void bm_train_step(benchmark::State& state, int threads) {
     m.backward(cache, dlogits);
     optimizer.step(m);
   };
-  step();  // warm-up, as the peer's
-  std::vector<double> times;
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    step();
-    times.push_back(seconds_since(t0));
-    state.SetIterationTime(times.back());
-  }
-  const double s = median(times);
+  const double s = median_iteration_seconds(state, step);  // after a warm-up step, as the peer's
   results()[key("elm", threads, "train_s")] = s;
   state.counters["tokens/s"] = double(train_batch * train_tokens) / s;
   if (const auto torch = result("torch", threads, "train_s")) {
@@ -520,114 +376,23 @@ void bm_train_step(benchmark::State& state, int threads) {
   }
 }
 
-// ---- the peers' numbers kept between runs ----
-
 /// ELM_BENCH_GPT2_PEER_RESULTS names a file of the peers' numbers: read instead of measuring the peers when it
-/// exists, written after measuring them otherwise. Two builds of elm (plain and -march=native) then compare with
-/// the same peer numbers, measured once (scripts/bench_gpt2.sh).
-std::string peer_results_file() { return env_or("ELM_BENCH_GPT2_PEER_RESULTS", ""); }
-
-bool is_peer_key(const std::string& k) {
-  for (const char* peer : peer_names)
-    if (k.rfind(std::string(peer) + "/", 0) == 0) return true;
-  return false;
-}
-
-/// Reads the peers' numbers from the file, if there is one; true when read.
-bool read_peer_results() {
-  const std::string path = peer_results_file();
-  std::ifstream in(path);
-  if (path.empty() || !in) return false;
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream fields(line);
-    std::string kind, k, value;
-    if (!(fields >> kind >> k) || !std::getline(fields >> std::ws, value)) continue;
-    if (kind == "result")
-      results()[k] = std::atof(value.c_str());
-    else
-      notes()[k] = value;
-  }
-  return true;
-}
-
-void write_peer_results() {
-  const std::string path = peer_results_file();
-  if (path.empty()) return;
-  std::ofstream out(path);
-  for (const auto& [k, v] : results())
-    if (is_peer_key(k)) out << "result " << k << " " << fmt::format("{:.9g}", v) << "\n";
-  for (const auto& [k, v] : notes())
-    if (is_peer_key(k)) out << "note " << k << " " << v << "\n";
-}
+/// exists, written after measuring them otherwise (scripts/bench_gpt2.sh).
+PeerResultsFile peer_results_file() { return PeerResultsFile("ELM_BENCH_GPT2_PEER_RESULTS", {"torch", "ct2", "llama"}); }
 
 // ---- the summary ----
-
-const char* compiled_for() {
-#if defined(__AVX512F__)
-  return "-march=native (AVX-512)";
-#elif defined(__AVX2__)
-  return "-march=native (AVX2)";
-#else
-  return "no -march flag (x86-64 baseline)";
-#endif
-}
-
-struct PeerLabel {
-  const char* key;
-  const char* label;
-};
-constexpr PeerLabel peer_labels[] = {{"torch", "transformers"}, {"ct2", "CTranslate2"}, {"llama", "llama.cpp"}};
-
-std::string number(double v) { return v >= 100 ? fmt::format("{:.0f}", v) : fmt::format("{:.1f}", v); }
-
-/// The fastest (smallest) of the peers' `what` at `threads`.
-std::optional<double> best_peer(int threads, const std::string& what) {
-  std::optional<double> best;
-  for (const auto& p : peer_labels)
-    if (const auto v = result(p.key, threads, what)) best = best ? std::min(*best, *v) : *v;
-  return best;
-}
-
-/// "met" or "missed by N %" for a ratio whose target is <= limit.
-std::string verdict(std::optional<double> ratio, double limit) {
-  if (!ratio) return "not measured";
-  if (*ratio <= limit) return fmt::format("met ({:.2f}, target <= {:.1f})", *ratio, limit);
-  return fmt::format("missed by {:.0f} % ({:.2f}, target <= {:.1f})", (*ratio / limit - 1) * 100, *ratio, limit);
-}
-
-std::optional<double> ratio(std::optional<double> a, std::optional<double> b) {
-  if (!a || !b || *b == 0) return std::nullopt;
-  return *a / *b;
-}
 
 /// The whole comparison as Markdown: a table of every engine's numbers and elm's ratios to each peer, the
 /// bandwidth bound, the targets.
 void print_summary(const std::vector<int>& counts, const std::string& load_before) {
-  fmt::print("\n### elm compiled with {}: product kernel {}\n\n", compiled_for(),
-             elm::nn::product_kernel_name(elm::nn::product_kernel()));
+  print_build_heading();
   fmt::print("GPT-2 small (124M parameters, random weights), float32, batch 1. Load average (1, 5, 15 min) {} at "
              "the start, {} at the end. Ratios are elm's time (or memory) over the peer's: below 1, elm is faster "
              "(or smaller).\n\n",
              load_before, load_average());
-  fmt::print("| measure | threads | elm |");
-  for (const auto& p : peer_labels) fmt::print(" {} |", p.label);
-  for (const auto& p : peer_labels) fmt::print(" elm / {} |", p.label);
-  fmt::print("\n|---|---:|---:|");
-  for (int i = 0; i < 6; ++i) fmt::print("---:|");
-  fmt::print("\n");
-  // a row: each engine's value as shown (tokens/s for the prompt, else scaled), then elm over each peer
+  const ComparisonTable table(peer_labels);
   const auto row = [&](const char* label, const std::string& what, bool per_second, double scale, int threads) {
-    const auto shown = [&](const std::string& engine) {
-      const auto v = result(engine, threads, what);
-      return v ? number(per_second ? scale / *v : *v * scale) : std::string("-");
-    };
-    fmt::print("| {} | {} | {} |", label, threads, shown("elm"));
-    for (const auto& p : peer_labels) fmt::print(" {} |", shown(p.key));
-    for (const auto& p : peer_labels) {
-      const auto r = ratio(result("elm", threads, what), result(p.key, threads, what));
-      fmt::print(" {} |", r ? fmt::format("{:.2f}", *r) : std::string("-"));
-    }
-    fmt::print("\n");
+    table.row(label, what, per_second, scale, threads);
   };
   for (int threads : counts) row("prompt, 128 tokens (tokens/s)", "prompt_s", true, double(prompt_tokens), threads);
   for (int threads : counts) row("decode, 128 tokens (ms/token)", "decode_s", false, 1e3, threads);
@@ -653,19 +418,16 @@ void print_summary(const std::vector<int>& counts, const std::string& load_befor
     if (const auto huge = result("elm", threads, "huge_pages"))
       fmt::print(", {:.0f} MB of it on 2 MB pages", *huge * 1e-6);
     fmt::print(".\n");
-    for (const auto& p : peer_labels) {
-      const auto absent = notes().find(key(p.key, threads, "absent"));
-      if (absent != notes().end()) fmt::print("  {} absent: {}\n", p.label, absent->second);
-    }
+    print_absent_peers(peer_labels, threads);
   }
   fmt::print("\nTargets (elm over the reference; met when at most the limit):\n\n| target | threads | result |\n"
              "|---|---:|---|\n");
   for (int threads : counts)
     fmt::print("| prompt at least as fast as the fastest peer | {} | {} |\n", threads,
-               verdict(ratio(result("elm", threads, "prompt_s"), best_peer(threads, "prompt_s")), 1.0));
+               verdict(ratio(result("elm", threads, "prompt_s"), best_peer(peer_labels, threads, "prompt_s")), 1.0));
   for (int threads : counts)
     fmt::print("| decode at least as fast as the fastest peer | {} | {} |\n", threads,
-               verdict(ratio(result("elm", threads, "decode_s"), best_peer(threads, "decode_s")), 1.0));
+               verdict(ratio(result("elm", threads, "decode_s"), best_peer(peer_labels, threads, "decode_s")), 1.0));
   for (int threads : counts)
     fmt::print("| decode within 1.3x of the bandwidth bound | {} | {} |\n", threads,
                verdict(ratio(result("elm", threads, "decode_s"), result("elm", threads, "bound_s")), 1.3));
@@ -678,12 +440,7 @@ void print_summary(const std::vector<int>& counts, const std::string& load_befor
   fmt::print("\nFirst greedy token after the {}-token prompt (the same model on every side):", short_prompt);
   for (const std::string engine : {"elm", "torch", "ct2", "llama"})
     if (const auto token = result(engine, counts.front(), "first_token")) fmt::print(" {} {:.0f};", engine, *token);
-  fmt::print(" versions:");
-  for (const auto& [k, v] : notes())
-    if (k.size() > 8 && k.compare(k.size() - 8, 8, "/version") == 0 &&
-        k.find("/" + std::to_string(counts.front()) + "/") != std::string::npos)
-      fmt::print(" {}", v);
-  fmt::print(".\n");
+  fmt::print(" versions:{}.\n", peer_versions(counts.front()));
 }
 
 }  // namespace
@@ -699,12 +456,12 @@ int main(int argc, char** argv) {
   }
   const std::vector<int> counts = thread_counts();
   const std::string load_before = load_average();
-  benchmark::AddCustomContext("product kernel", std::string(elm::nn::product_kernel_name(elm::nn::product_kernel())));
-  benchmark::AddCustomContext("OpenMP", have_openmp ? "yes" : "no (every thread count runs on one thread)");
+  add_build_context();
   const double bytes = weight_bytes_per_token(model());
   const int reps = repeats();
-  const bool peers_read = read_peer_results();
-  if (peers_read) fmt::print(stderr, "the peers' numbers read from {}\n", peer_results_file());
+  const PeerResultsFile peer_file = peer_results_file();
+  const bool peers_read = peer_file.read();
+  if (peers_read) fmt::print(stderr, "the peers' numbers read from {}\n", peer_file.path());
   // one thread count after the other, each with its peers just before elm: a shared machine's load drifts
   for (int threads : counts) {
     notes()[key("elm", threads, "load_before")] = load_average();
@@ -726,13 +483,9 @@ int main(int argc, char** argv) {
     // on the weights' values)
     benchmark::RegisterBenchmark(("gpt2_train_step" + suffix).c_str(), bm_train_step, threads)
         ->Iterations(reps)->UseManualTime()->Unit(benchmark::kMillisecond);
-    // a reporter per run: Google Benchmark 1.7's default one fails on a second run
-    benchmark::ConsoleReporter reporter(benchmark::ConsoleReporter::OO_None);
-    benchmark::RunSpecifiedBenchmarks(&reporter);
-    benchmark::ClearRegisteredBenchmarks();
-    notes()[key("elm", threads, "load_after")] = load_average();
+    run_registered(threads);
   }
-  if (!peers_read) write_peer_results();
+  if (!peers_read) peer_file.write();
   print_summary(counts, load_before);
   benchmark::Shutdown();
   return 0;

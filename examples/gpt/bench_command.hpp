@@ -14,10 +14,6 @@
 
 #include <sys/resource.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "command.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/models/generation.hpp"
@@ -51,15 +47,7 @@ T median(std::vector<T> v) {
 
 template <typename Scalar>
 int run_bench(const BenchArgs& a) {
-  int threads = 1;
-#ifdef _OPENMP
-  omp_set_num_threads(a.threads);
-  threads = a.threads;
-#else
-  if (a.threads != 1)
-    std::fprintf(stderr, "elm-gpt bench: built without OpenMP (ELM_OPENMP=OFF): running on one thread, not %d\n",
-                 a.threads);
-#endif
+  const int threads = set_bench_threads("elm-gpt bench", a.threads);
   Rng rng(a.seed);
   const bool from_dir = !a.model_dir.empty();
   const models::Gpt2<Scalar> model = from_dir ? io::load_gpt2_hf<Scalar>(a.model_dir)
@@ -122,10 +110,7 @@ inline CLI::App* add_bench_command(CLI::App& app, Commands& commands) {
       ->excludes(model);
   cmd->add_option("--prompt-tokens", a->prompt_tokens, "Prompt length (random ids)")->capture_default_str();
   cmd->add_option("--new-tokens", a->new_tokens, "Decoding steps timed")->capture_default_str();
-  cmd->add_option("--runs", a->runs, "Timed runs (the medians are printed)")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "OpenMP threads (a build with ELM_OPENMP=ON)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  add_bench_options(cmd, a->runs, a->threads);
   cmd->add_option("--seed", a->seed, "Seed of the random weights and prompt")->capture_default_str();
   add_dtype_option(cmd, a->dtype);
   commands.add(cmd, [a] { return with_dtype(a->dtype, [&](auto zero) { return run_bench<decltype(zero)>(*a); }); });

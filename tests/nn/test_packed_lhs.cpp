@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <regex>
 #include <string>
 
@@ -18,6 +19,7 @@
 #include "elm/core/parallel.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/nn/activations.hpp"
+#include "elm/nn/attention.hpp"
 #include "elm/nn/detail/matrix_vector.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
 #include "elm/nn/layer_norm.hpp"
@@ -461,10 +463,11 @@ TEST_CASE("Every kernel gives the reference path's results on the layers that us
   }
 }
 
-// The element-wise kernels chosen with the product kernel (LayerNorm and the tanh GELU in float) against the
-// reference path's Eigen expressions, on a width that is not a whole number of packets (the scalar tails) and
-// inputs from the saturated ends of tanh to its linear middle.
-TEST_CASE("Every kernel gives the reference path's LayerNorm and tanh GELU", "[nn][packed_lhs]") {
+// The element-wise kernels chosen with the product kernel (LayerNorm, the tanh and exact GELUs and a softmax
+// column's exponentials in float) against the reference path's Eigen expressions or the function in double, on
+// a width that is not a whole number of packets (the scalar tails) and inputs from the saturated ends of tanh and
+// erf to their linear middle.
+TEST_CASE("Every kernel gives the reference path's LayerNorm, GELUs and softmax exponentials", "[nn][packed_lhs]") {
   const ProductKernel kernel = each_kernel();
   elm::Rng rng(22);
   const Index c = 771, n = 45;
@@ -486,22 +489,43 @@ TEST_CASE("Every kernel gives the reference path's LayerNorm and tanh GELU", "[n
     return r;
   };
   check_agree(run(kernel), run(ProductKernel::reference));
-  const auto gelu = [&](ProductKernel k) {
-    nn::ScopedProductKernel scoped(k);
-    Results r;
-    nn::activation_forward<float>(nn::ActivationKind::gelu_tanh, x, r.y);
-    nn::activation_backward<float>(nn::ActivationKind::gelu_tanh, x, dy, r.dx);
-    return r;
-  };
-  // against the function evaluated in double on the same float inputs: each kernel within 2e-5 (float rounding
-  // of a derivative up to about 1.1 times dy; on these inputs the reference path's Eigen float expression is
-  // within 1.2e-5 of it)
-  MatD y_exact, dx_exact;
-  nn::activation_forward<double>(nn::ActivationKind::gelu_tanh, x.cast<double>(), y_exact);
-  nn::activation_backward<double>(nn::ActivationKind::gelu_tanh, x.cast<double>(), dy.cast<double>(), dx_exact);
-  const Results got = gelu(kernel);
-  CHECK((got.y.cast<double>() - y_exact).cwiseAbs().maxCoeff() < 2e-5);
-  CHECK((got.dx.cast<double>() - dx_exact).cwiseAbs().maxCoeff() < 2e-5);
+  for (const nn::ActivationKind kind : {nn::ActivationKind::gelu_tanh, nn::ActivationKind::gelu}) {
+    INFO("activation " << static_cast<int>(kind));
+    const auto gelu = [&](ProductKernel k) {
+      nn::ScopedProductKernel scoped(k);
+      Results r;
+      nn::activation_forward<float>(kind, x, r.y);
+      nn::activation_backward<float>(kind, x, dy, r.dx);
+      return r;
+    };
+    // against the function evaluated in double on the same float inputs: each kernel within 2e-5 (float rounding
+    // of a derivative up to about 1.1 times dy; on these inputs the reference path's Eigen float expression is
+    // within 1.2e-5 of it)
+    MatD y_exact, dx_exact;
+    nn::activation_forward<double>(kind, x.cast<double>(), y_exact);
+    nn::activation_backward<double>(kind, x.cast<double>(), dy.cast<double>(), dx_exact);
+    const Results got = gelu(kernel);
+    CHECK((got.y.cast<double>() - y_exact).cwiseAbs().maxCoeff() < 2e-5);
+    CHECK((got.dx.cast<double>() - dx_exact).cwiseAbs().maxCoeff() < 2e-5);
+  }
+  // a softmax column's exponentials, exp(x - max), within 1e-6 relative of exp in double of the same float
+  // differences (their own rounding, up to 2e-6 absolute here, moves exp by as much on every path); a hidden
+  // (-inf) score gives exactly 0 on every kernel
+  elm::Matrix<float> scores = x;
+  scores(5, 3) = -std::numeric_limits<float>::infinity();
+  for (Index j = 0; j < n; ++j) {
+    nn::ScopedProductKernel scoped(kernel);
+    const float shift = x.col(j).maxCoeff();
+    elm::Matrix<float> e = scores;
+    nn::detail::masked_exp_in_place(e.col(j), shift);
+    const elm::Matrix<float> difference = (x.col(j).array() - shift).matrix();
+    const Eigen::VectorXd exact = difference.cast<double>().array().exp().matrix();
+    if (j == 3) {
+      CHECK(e(5, 3) == 0.0f);
+      e(5, 3) = float(exact(5));
+    }
+    CHECK(((e.col(j).cast<double>() - exact).array() / exact.array()).abs().maxCoeff() < 1e-6);
+  }
 }
 
 TEST_CASE("The product kernel is chosen among those this CPU supports and can be set by name", "[nn][packed_lhs]") {

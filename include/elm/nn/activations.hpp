@@ -139,9 +139,15 @@ void activation_forward(ActivationKind kind, const Eigen::Ref<const Matrix<Scala
         if (!wide) out = Scalar(0.5) * a * (Scalar(1) + (k * (a + c * a * a * a)).tanh());
         return;
       }
-      case ActivationKind::gelu:
-        out = Scalar(0.5) * a * (Scalar(1) + (a * Scalar(detail::gelu_inv_sqrt2)).erf());
+      case ActivationKind::gelu: {
+        const bool wide = detail::with_vector_kernels<Scalar>([&](auto kernels) {
+          for (Index j = first; j < last; ++j)
+            kernels.gelu_erf_forward(x.col(j).data(), y.col(j).data(), x.rows(),
+                                     [&](Index i) { y(i, j) = detail::activate(ActivationKind::gelu, x(i, j)); });
+        });
+        if (!wide) out = Scalar(0.5) * a * (Scalar(1) + (a * Scalar(detail::gelu_inv_sqrt2)).erf());
         return;
+      }
     }
   });
 }
@@ -180,6 +186,13 @@ void activation_backward(ActivationKind kind, const Eigen::Ref<const Matrix<Scal
       }
       case ActivationKind::gelu: {
         // Phi(x) + x phi(x)
+        const bool wide = detail::with_vector_kernels<Scalar>([&](auto kernels) {
+          for (Index j = first; j < last; ++j)
+            kernels.gelu_erf_backward(x.col(j).data(), dy.col(j).data(), dx.col(j).data(), x.rows(), [&](Index i) {
+              dx(i, j) = dy(i, j) * detail::activate_derivative(ActivationKind::gelu, x(i, j));
+            });
+        });
+        if (wide) return;
         const Scalar half = Scalar(0.5);
         out = g * (half * (Scalar(1) + (a * Scalar(detail::gelu_inv_sqrt2)).erf()) +
                    a * Scalar(detail::gelu_inv_sqrt_2pi) * (-half * a * a).exp());

@@ -17,6 +17,7 @@
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
+#include "elm/nn/detail/vector_kernels.hpp"
 #include "elm/nn/layer.hpp"
 
 namespace elm::nn {
@@ -227,7 +228,9 @@ SequenceMask<Scalar> sequence_mask(const AttentionMask<Scalar>& mask, const Atte
 /// exp(x - shift) per entry, exactly 0 where x is -inf: Eigen's vectorised exp clamps its argument, so
 /// exp(-inf) would give a tiny positive number and a hidden key a nonzero weight. The exponentials stay
 /// vectorised (a select() would make them scalar). Whether any entry is hidden is asked of the vectorised
-/// minimum: an element-by-element scan took twice as long as the exponentials themselves.
+/// minimum: an element-by-element scan took twice as long as the exponentials themselves. In float, a column
+/// without hidden entries goes through the run-time vector kernel (vector_kernels.hpp: AVX2 or AVX-512 whatever
+/// the build's flags), not Eigen's exp in the build's own instruction set.
 template <typename Column>
 void masked_exp_in_place(Column&& x, typename std::decay_t<Column>::Scalar shift) {
   using Scalar = typename std::decay_t<Column>::Scalar;
@@ -235,7 +238,10 @@ void masked_exp_in_place(Column&& x, typename std::decay_t<Column>::Scalar shift
   const Index n = x.size();
   if (n == 0) return;
   if (!(x.minCoeff() == neg_inf)) {  // no hidden entry (a NaN score stays NaN either way)
-    x = (x.array() - shift).exp().matrix();
+    const bool wide = x.innerStride() == 1 && with_vector_kernels<Scalar>([&](auto kernels) {
+                        kernels.exp_shifted(x.data(), x.data(), n, shift);
+                      });
+    if (!wide) x = (x.array() - shift).exp().matrix();
     return;
   }
   const Vector<Scalar> scores = x;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Element-wise kernels (the tanh GELU, LayerNorm, the LSTM cell and a softmax's exponentials, over one column) in
+// Element-wise kernels (the tanh and exact GELUs, LayerNorm, the LSTM cell and a softmax's exponentials, over one column) in
 // float, written once over the vector operations Simd<float> of the namespace it is included in: vector_kernels.hpp
 // includes this file once per instruction set compiled apart from the program's flags (avx2, avx512), each time
 // inside that instruction set's namespace and target region. The program's own instruction set keeps Eigen's
@@ -34,6 +34,23 @@ struct VectorKernels {
   static EIGEN_ALWAYS_INLINE Packet vector_sigmoid(Packet x) {
     const auto one = Ops::set1(1.0f);
     return Ops::div(one, Ops::add(one, vector_exp(Ops::sub(Ops::set1(0.0f), x))));
+  }
+
+  /// erf(x) per lane: Eigen 3.4's rational approximation of float erf (generic_fast_erf_float: x clamped to
+  /// [-4, 4], an odd polynomial of degree 13 over an even one of degree 8), the same operations as the Eigen
+  /// expression of the program's own instruction set, on wider vectors.
+  static EIGEN_ALWAYS_INLINE Packet vector_erf(Packet a) {
+    const auto x = Ops::min(Ops::max(a, Ops::set1(-4.0f)), Ops::set1(4.0f));
+    const auto x2 = Ops::mul(x, x);
+    auto p = Ops::madd(x2, Ops::set1(-2.72614225801306e-10f), Ops::set1(2.77068142495902e-08f));
+    for (float c : {-2.10102402082508e-06f, -5.69250639462346e-05f, -7.34990630326855e-04f, -2.95459980854025e-03f,
+                    -1.60960333262415e-02f})
+      p = Ops::madd(x2, p, Ops::set1(c));
+    p = Ops::mul(x, p);
+    auto q = Ops::madd(x2, Ops::set1(-1.45660718464996e-05f), Ops::set1(-2.13374055278905e-04f));
+    for (float c : {-1.68282697438203e-03f, -7.37332916720468e-03f, -1.42647390514189e-02f})
+      q = Ops::madd(x2, q, Ops::set1(c));
+    return Ops::div(p, q);
   }
 
   /// Calls f(packet offset) over the whole packets of [0, n) and f_tail(i) over the rest.
@@ -75,6 +92,36 @@ struct VectorKernels {
           const auto du = Ops::mul(Ops::set1(k), Ops::madd(Ops::set1(3.0f * c), a2, one));  // k (1 + 3 c x^2)
           const auto d = Ops::madd(Ops::mul(half, a), Ops::mul(dt, du), Ops::mul(half, Ops::add(one, t)));
           Ops::storeu(dx + i, Ops::mul(Ops::loadu(dy + i), d));
+        },
+        scalar);
+  }
+
+  /// y = x (1 + erf(x / sqrt 2)) / 2 over n floats (BERT's exact GELU); the tail through scalar(i).
+  template <typename Tail>
+  static void gelu_erf_forward(const float* x, float* y, Index n, Tail&& scalar) {
+    for_each_packet(
+        n,
+        [&](Index i) {
+          const auto a = Ops::loadu(x + i);
+          const auto half_a = Ops::mul(Ops::set1(0.5f), a);
+          Ops::storeu(y + i, Ops::madd(half_a, vector_erf(Ops::mul(a, Ops::set1(0.70710678118654752f))), half_a));
+        },
+        scalar);
+  }
+
+  /// dx = dy (Phi(x) + x phi(x)) over n floats, Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = e^(-x^2 / 2) /
+  /// sqrt(2 pi); the tail through scalar(i).
+  template <typename Tail>
+  static void gelu_erf_backward(const float* x, const float* dy, float* dx, Index n, Tail&& scalar) {
+    for_each_packet(
+        n,
+        [&](Index i) {
+          const auto a = Ops::loadu(x + i);
+          const auto half = Ops::set1(0.5f);
+          const auto cdf = Ops::madd(half, vector_erf(Ops::mul(a, Ops::set1(0.70710678118654752f))), half);
+          const auto pdf =
+              Ops::mul(Ops::set1(0.39894228040143268f), vector_exp(Ops::mul(Ops::set1(-0.5f), Ops::mul(a, a))));
+          Ops::storeu(dx + i, Ops::mul(Ops::loadu(dy + i), Ops::madd(a, pdf, cdf)));
         },
         scalar);
   }
