@@ -247,7 +247,7 @@ int main(int argc, char** argv) {
     elm::io::write_text_atomically(out_path, heatmap_svg(weights, words, heads, title));
     fmt::print("wrote {}\n", out_path);
     return 0;
-  } catch (const elm::Error& e) {
+  } catch (const std::exception& e) {  // elm::Error or any other: a message and status 1
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }

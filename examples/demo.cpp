@@ -257,7 +257,7 @@ int main(int argc, char** argv) {
     ids = elm::models::generate(gpt, {corpus.boundary_id}, sampling).front().ids;
     if (!ids.empty() && ids.back() == corpus.boundary_id) ids.pop_back();
     fmt::print("  chars, GPT:         {}\n", corpus.tokenizer.decode(ids));
-  } catch (const elm::Error& e) {
+  } catch (const std::exception& e) {  // elm::Error or any other: a message and status 1
     std::fprintf(stderr, "elm-demo: %s\n", e.what());
     return 1;
   }

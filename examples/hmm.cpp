@@ -19,6 +19,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "elm/io/hmm_json.hpp"
 #include "elm/io/pos_tagger.hpp"
 #include "elm/classic/baum_welch.hpp"
 #include "elm/classic/forward_backward.hpp"
@@ -41,48 +42,6 @@ std::string read_file(const std::string& path) {
   text << in.rdbuf();
   ELM_EXPECT(!in.bad(), elm::IoError, "elm-hmm: error while reading \"", path, "\"");
   return text.str();
-}
-
-std::vector<double> numbers_of(const Json& j, const std::string& path, const std::string& what) {
-  ELM_EXPECT(j.is_array(), elm::FormatError, "elm-hmm: ", path, ": \"", what, "\" is not an array of numbers");
-  std::vector<double> out;
-  for (const auto& x : j) {
-    ELM_EXPECT(x.is_number(), elm::FormatError, "elm-hmm: ", path, ": \"", what, "\" holds ", x.dump(),
-               ", expected a number");
-    out.push_back(x.get<double>());
-  }
-  return out;
-}
-
-elm::Matrix<double> matrix_of(const Json& j, const std::string& path, const std::string& what) {
-  ELM_EXPECT(j.is_array() && !j.empty(), elm::FormatError, "elm-hmm: ", path, ": \"", what,
-             "\" is not a non-empty array of rows");
-  const auto first = numbers_of(j[0], path, what);
-  elm::Matrix<double> m(static_cast<Index>(j.size()), static_cast<Index>(first.size()));
-  for (std::size_t i = 0; i < j.size(); ++i) {
-    const auto row = numbers_of(j[i], path, what);
-    ELM_EXPECT(row.size() == first.size(), elm::ShapeError, "elm-hmm: ", path, ": \"", what, "\" row ", i, " has ",
-               row.size(), " entries, expected ", first.size(), " like row 0");
-    for (std::size_t k = 0; k < row.size(); ++k) m(static_cast<Index>(i), static_cast<Index>(k)) = row[k];
-  }
-  return m;
-}
-
-// {"startprob": [...], "transmat": [[...]], "emissionprob": [[...]]}, hmmlearn's attribute names.
-Hmm<double> load_model(const std::string& path) {
-  Json j;
-  try {
-    j = Json::parse(read_file(path));
-  } catch (const Json::parse_error& e) {
-    throw elm::FormatError(elm::detail::concat("elm-hmm: ", path, " is not valid JSON: ", e.what()));
-  }
-  ELM_EXPECT(j.is_object(), elm::FormatError, "elm-hmm: ", path, ": expected a JSON object");
-  for (const char* key : {"startprob", "transmat", "emissionprob"})
-    ELM_EXPECT(j.contains(key), elm::FormatError, "elm-hmm: ", path, ": missing \"", key, "\"");
-  const auto start = numbers_of(j["startprob"], path, "startprob");
-  elm::Vector<double> pi(static_cast<Index>(start.size()));
-  for (std::size_t i = 0; i < start.size(); ++i) pi(static_cast<Index>(i)) = start[i];
-  return Hmm<double>(pi, matrix_of(j["transmat"], path, "transmat"), matrix_of(j["emissionprob"], path, "emissionprob"));
 }
 
 // One sequence per line of whitespace-separated non-negative symbol ids.
@@ -133,7 +92,7 @@ Json tables_json(const Hmm<double>& hmm) {
 Json number_json(double x) { return std::isfinite(x) ? Json(x) : Json(nullptr); }
 
 int run_decode(const std::string& model_path, const std::string& obs_path, bool json) {
-  const Hmm<double> hmm = load_model(model_path);
+  const Hmm<double> hmm = elm::io::load_hmm_json(model_path);
   const auto sequences = load_sequences(obs_path);
   for (std::size_t s = 0; s < sequences.size(); ++s) {
     const double ll = elm::classic::log_likelihood(hmm, sequences[s]);
@@ -153,7 +112,7 @@ int run_decode(const std::string& model_path, const std::string& obs_path, bool 
 }
 
 int run_fit(const std::string& model_path, const std::string& obs_path, Index iterations, double tol, bool json) {
-  Hmm<double> hmm = load_model(model_path);
+  Hmm<double> hmm = elm::io::load_hmm_json(model_path);
   const auto sequences = load_sequences(obs_path);
   elm::classic::BaumWelchOptions options;
   options.n_iter = iterations;
@@ -312,7 +271,7 @@ int main(int argc, char** argv) {
     if (fit->parsed()) return run_fit(model, obs, iterations, tol, json);
     if (train->parsed()) return run_train_tagger(corpus, tagset, order, smoothing, k, max_files, out);
     if (tag->parsed()) return run_tag(model, input);
-  } catch (const elm::Error& e) {
+  } catch (const std::exception& e) {  // elm::Error and anything else: a message and status 1, never an abort
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }

@@ -337,7 +337,7 @@ int main(int argc, char** argv) {
     if (*g) return run_generate(gen);
     if (*c) return run_count(cnt);
     if (*au) return run_austen(aus);
-  } catch (const elm::Error& err) {
+  } catch (const std::exception& err) {  // elm::Error or any other: a message and status 1
     fmt::print(stderr, "{}\n", err.what());
     return 1;
   }

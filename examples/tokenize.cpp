@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
       run(jsonl, decode, [&](const std::string& s) { return t.encode(s, options).ids; },
           [&](const std::vector<elm::Index>& ids) { return t.decode(ids, !special); });
     }
-  } catch (const elm::Error& e) {
+  } catch (const std::exception& e) {  // elm::Error or any other: a message and status 1
     std::fflush(stdout);
     fmt::print(stderr, "{}\n", e.what());
     return 1;

@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
       const auto wv = elm::io::read_word_vectors(input_path, format_of(input_binary));
       elm::io::write_word_vectors(output_path, wv, format_of(binary_out));
     }
-  } catch (const elm::Error& e) {
+  } catch (const std::exception& e) {  // elm::Error or any other: a message and status 1
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }

@@ -18,6 +18,8 @@ cmake --build build -j "$jobs"
 echo "== build took $((SECONDS - start)) s"
 ctest --test-dir build -j "$jobs" --output-on-failure --timeout 900
 
+# The sanitizer stage also builds the loaders' fuzz targets with a driver that replays their seeds and regression
+# inputs and mutates them for 2 CPU seconds per target (docs/robustness.md; 40 s of CPU to compile).
 # The sanitizer stage builds the tests of the loaders and parsers (io, text, ngram, hmm, word2vec, core) and of the
 # neural layers and every product kernel (nn: shape edges, gradient checks, each kernel against the reference),
 # leaving out the train folder (the loop over those layers; the training-state and checkpoint files it writes and
@@ -32,7 +34,7 @@ cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS
   -DCMAKE_CXX_STANDARD=20 -DELM_SANITIZE=address,undefined -DELM_WERROR=ON \
   -DELM_BUILD_EXAMPLES=OFF -DELM_BUILD_BENCHMARKS=OFF -DELM_HEADER_HYGIENE=OFF -DELM_DOC_SNIPPETS=OFF \
   -DELM_SKIP_TEST_FOLDERS="attention;models;train;umbrella;blas" \
-  -DELM_TEST_BIN_DIR="$PWD/build/bin"
+  -DELM_TEST_BIN_DIR="$PWD/build/bin" -DELM_FUZZ_SMOKE=ON
 cmake --build build-sanitize -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-sanitize -j "$jobs" --output-on-failure --timeout 1800 -LE consumer

@@ -61,7 +61,7 @@ inline std::vector<std::string> read_jsonl_texts(const std::string& path) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       throw FormatError(fmt::format("elm-bert: {} line {}: not JSON ({})", path, number, e.what()));
     }
     ELM_EXPECT(j.is_object() && j.contains("text") && j.at("text").is_string(), FormatError, "elm-bert: ", path,

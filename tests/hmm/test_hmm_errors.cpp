@@ -8,6 +8,7 @@
 #include "elm/classic/forward_backward.hpp"
 #include "elm/classic/hmm.hpp"
 #include "elm/classic/viterbi.hpp"
+#include "elm/io/hmm_json.hpp"
 
 using namespace elm::classic;
 using Catch::Matchers::Contains;
@@ -156,4 +157,31 @@ TEST_CASE("named tables: duplicates, unknown names and missing rows", "[hmm][err
   REQUIRE_THROWS_AS(copy.set_names({"A"}, {}), elm::ShapeError);
   elm::Rng rng(1);
   REQUIRE_THROWS_AS(hmm.sample(-1, rng), elm::InvalidArgument);
+}
+
+TEST_CASE("HMM JSON: numbers beyond double's range and other malformed files are FormatErrors naming the file",
+          "[hmm][errors][io]") {
+  const auto parse = [](const std::string& text) { return elm::io::parse_hmm_json(text, "model.json"); };
+  const std::string ok = R"({"startprob": [0.25, 0.75], "transmat": [[0.5, 0.5], [0.1, 0.9]],
+                             "emissionprob": [[0.5, 0.5], [1.0, 0.0]]})";
+  CHECK(parse(ok).n_states() == 2);
+  // 0.1e3084 overflows a double: nlohmann-json throws its out_of_range, which used to escape elm-hmm uncaught.
+  REQUIRE_THROWS_AS(parse(R"({"startprob": [0.1e3084], "transmat": [[1.0]], "emissionprob": [[1.0]]})"),
+                    elm::FormatError);
+  REQUIRE_THROWS_WITH(parse(R"({"startprob": [0.1e3084], "transmat": [[1.0]], "emissionprob": [[1.0]]})"),
+                      Contains("elm::io::load_hmm_json: model.json is not valid JSON") && Contains("number overflow"));
+  REQUIRE_THROWS_WITH(parse("{\"startprob\": [1.0],"), Contains("model.json is not valid JSON"));
+  REQUIRE_THROWS_WITH(parse("[1]"), Contains("model.json: holds a JSON array, expected an object"));
+  REQUIRE_THROWS_WITH(parse(R"({"startprob": [1.0], "emissionprob": [[1.0]]})"), Contains("missing \"transmat\""));
+  REQUIRE_THROWS_WITH(parse(R"({"startprob": [1.0], "transmat": [], "emissionprob": [[1.0]]})"),
+                      Contains("\"transmat\" is not a non-empty array of rows"));
+  REQUIRE_THROWS_WITH(parse(R"({"startprob": [1.0], "transmat": [[true]], "emissionprob": [[1.0]]})"),
+                      Contains("\"transmat\" holds true, expected a number"));
+  // Deep nesting: refused, never a stack overflow (nlohmann-json parses and frees without recursion; the message
+  // describes the value instead of dumping it, which would recurse once per level).
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  REQUIRE_THROWS_AS(parse(deep), elm::FormatError);
+  REQUIRE_THROWS_WITH(parse(R"({"startprob": [)" + deep + R"(], "transmat": [[1.0]], "emissionprob": [[1.0]]})"),
+                      Contains("\"startprob\" holds a JSON array nested more than 32 levels deep, expected a number"));
+  REQUIRE_THROWS_AS(elm::io::load_hmm_json("/nonexistent/model.json"), elm::IoError);
 }

@@ -148,6 +148,22 @@ TEST_CASE("tagger options and files are checked", "[hmm][tagger][errors]") {
   std::string bad_order = text;
   bad_order.replace(bad_order.find("order 3"), 7, "order 5");
   REQUIRE_THROWS_WITH(load(bad_order), Contains("order = 5"));
+  // Counts are claims checked before they are converted or summed: 1e300 tags (no integer holds it), a tag count
+  // beyond 2^20 (the trigram keys would overflow 64 bits), counts that a few lines could sum past 2^63.
+  std::string huge_tags = text;
+  const std::size_t tags_at = huge_tags.find("\ntags ") + 1;
+  huge_tags.replace(tags_at, huge_tags.find('\n', tags_at) - tags_at, "tags 1e300");
+  REQUIRE_THROWS_WITH(load(huge_tags), Contains("model.txt line 8: \"tags\" is 1.0000000000000001e+300, expected a "
+                                                "whole number from 0 to 1048576"));
+  std::string many_tags = huge_tags;
+  many_tags.replace(many_tags.find("tags 1e300"), 10, "tags 2000000");
+  REQUIRE_THROWS_WITH(load(many_tags), Contains("\"tags\" is 2000000, expected a whole number from 0 to 1048576"));
+  std::string nan_order = text;
+  nan_order.replace(nan_order.find("order 3"), 7, "order nan");
+  REQUIRE_THROWS_AS(load(nan_order), elm::FormatError);
+  std::string big_count = text;
+  big_count.replace(big_count.find("trigrams"), std::string::npos, "trigrams 1\n0 0 1 9223372036854775807\nend\n");
+  REQUIRE_THROWS_WITH(load(big_count), Contains("1 <= count <= 2^40"));
   std::vector<TaggedSentence> spaced{{{"a b"}, {"x"}}};
   std::ostringstream sink;
   REQUIRE_THROWS_WITH(elm::io::save_pos_tagger(PosTagger::train(spaced), sink), Contains("contains whitespace"));

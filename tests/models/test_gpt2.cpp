@@ -154,6 +154,11 @@ TEST_CASE("GPT-2 checkpoints that do not fit are refused with the file and the r
                       Contains("scale_attn_by_inverse_layer_idx"));
   REQUIRE_THROWS_WITH(elm::io::gpt2_config(config(R"({"vocab_size": 10, "n_positions": 8, "n_embd": 6, "n_layer": 1, "n_head": 4})")),
                       Contains("does not divide the width"));
+  // sizes whose products would overflow 64 bits (4 n_embd for the MLP) are refused first
+  REQUIRE_THROWS_WITH(elm::io::gpt2_config(config(R"({"vocab_size": 10, "n_positions": 8, "n_embd": 9223372036854775807, "n_layer": 1, "n_head": 1})")),
+                      Contains("n_embd = 9223372036854775807") && Contains("expected at most 2^31"));
+  REQUIRE_THROWS_WITH(elm::io::gpt2_config(config(R"({"vocab_size": 4294967296, "n_positions": 8, "n_embd": 4, "n_layer": 1, "n_head": 2})")),
+                      Contains("vocab_size = 4294967296, expected 0 < vocab_size <= 2^31"));
   REQUIRE_THROWS_WITH(elm::io::gpt2_config(config(R"({"vocab_size": 10, "n_embd": 4, "n_layer": 1, "n_head": 2})")),
                       Contains("has no key 'n_ctx'"));
   // ids out of range

@@ -74,11 +74,11 @@ inline std::vector<std::string> split(const std::string& s, char sep) {
 
 /// Runs f, requires an exception of type E whose message contains every part.
 template <typename E, typename F>
-void require_throws(F&& f, std::initializer_list<const char*> parts) {
+void require_throws(F&& f, std::initializer_list<std::string> parts) {
   try {
     f();
   } catch (const E& e) {
-    for (const char* p : parts) CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains(p));
+    for (const std::string& p : parts) CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains(p));
     return;
   } catch (const std::exception& e) {
     FAIL("wrong exception type: " << e.what());

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -100,6 +102,63 @@ TEST_CASE("ARPA: malformed files are FormatErrors with file and line", "[ngram][
   // A missing <unk> is added with log10 p = -100, as KenLM does.
   const auto t = parse(replace(g, "-1.0\t<unk>\t0\n", "").replace(g.find("ngram 1=4"), 9, "ngram 1=3"));
   CHECK(t.vocabulary.contains("<unk>"));
+}
+
+TEST_CASE("ARPA: counts beyond what the file can hold are refused before anything is allocated",
+          "[ngram][arpa][bad_input]") {
+  using ngram_test::require_throws;
+  using elm::FormatError;
+  // The \data\ section is a claim: 10^12 (or 10^8) unigrams of at least 4 bytes each ("0 a\n") cannot fit in the
+  // rest of a 50-byte file. Refused with the file, the line, the claim and the bytes left, not a std::bad_alloc.
+  const std::string body = "\n\\1-grams:\n-1 <s>\n-1 </s>\n\n\\end\\\n";
+  for (const std::string count : {"1000000000000", "100000000"}) {
+    const std::string text = "\\data\\\nngram 1=" + count + "\n" + body;
+    const auto left = std::to_string(text.size() - std::string("\\data\\\n").size());
+    require_throws<FormatError>([&] { parse(text); }, {"bad.arpa:2", "'ngram 1=" + count + "' announces " + count,
+                                                       "at least 4 bytes each", "only " + left + " bytes"});
+  }
+  // The orders' claims add up: 2 unigrams fit, but not 2 unigrams and 10 bigrams of 6 bytes each.
+  require_throws<FormatError>([&] { parse("\\data\\\nngram 1=2\nngram 2=10\n" + body); },
+                              {"bad.arpa:3", "announces 10 2-grams", "claimed by lower orders"});
+  // 2^64 - 1 and beyond: refused as above, or as no integer at all.
+  require_throws<FormatError>([&] { parse("\\data\\\nngram 1=18446744073709551615\n" + body); }, {"announces"});
+  require_throws<FormatError>([&] { parse("\\data\\\nngram 1=18446744073709551616\n" + body); }, {"integers"});
+  // A stream that cannot seek (a pipe) cannot vouch for the counts: storage grows with what is read, and the
+  // end of the entries is the refusal.
+  struct PipeBuffer : std::stringbuf {
+    using std::stringbuf::stringbuf;
+    pos_type seekoff(off_type, std::ios_base::seekdir, std::ios_base::openmode) override { return pos_type(-1); }
+    pos_type seekpos(pos_type, std::ios_base::openmode) override { return pos_type(-1); }
+  };
+  PipeBuffer pipe("\\data\\\nngram 1=100000000\n" + body);
+  std::istream in(&pipe);
+  require_throws<FormatError>([&] { elm::io::read_arpa(in, "pipe.arpa"); },
+                              {"pipe.arpa:7", "has 2 entries, expected 100000000"});
+  // The check stays out of the way of real files: every order of the lmplz models reads.
+  for (const char* name : {"lmplz_prune_o3.arpa", "lmplz_prune_o5.arpa"})
+    CHECK(elm::io::read_arpa(std::string(ELM_TEST_DATA_DIR) + "/ngram/" + name).order() >= 3);
+}
+
+TEST_CASE("Binary model: a table size beyond the file's bytes is refused before allocating", "[ngram][binary][bad_input]") {
+  const elm::classic::NgramModel m(ngram_test::estimate(2).tables);
+  std::stringstream s;
+  elm::io::save_ngram_binary(m, s);
+  std::string bytes = s.str();
+  // The top table's size is the 8 bytes after the unigrams: find it as the first count that the tail can hold.
+  bool found = false;
+  for (std::size_t at = 8; at + 8 <= bytes.size() && !found; ++at) {
+    std::uint64_t v = 0;
+    std::memcpy(&v, bytes.data() + at, 8);
+    const std::size_t entry = sizeof(elm::classic::detail::NgramLongestEntry);
+    if (v == 0 || v * entry + at + 8 + 8 != bytes.size()) continue;  // the table, then the checksum
+    const std::uint64_t huge = (std::uint64_t(1) << 40) / entry - 1;  // below the old plausibility bound
+    std::memcpy(bytes.data() + at, &huge, 8);
+    found = true;
+  }
+  REQUIRE(found);
+  ngram_test::require_throws<elm::FormatError>(
+      [&] { std::istringstream i(bytes); elm::io::load_ngram_binary(i, "big.bin"); },
+      {"big.bin", "the top table size = ", "bytes of the file are left"});
 }
 
 TEST_CASE("Binary model: save, load, same scores; corrupt files rejected", "[ngram][binary]") {

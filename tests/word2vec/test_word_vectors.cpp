@@ -208,6 +208,19 @@ TEST_CASE("malformed binary files throw FormatError naming the file and byte off
                       Contains("t.bin: byte 11: duplicate word 'ab', first seen at byte 4"));
 }
 
+TEST_CASE("a header's claims are checked against the bytes left even when the header ends the file",
+          "[word2vec][io][bad-input]") {
+  // "100000000 1" with no newline leaves the stream at its end, where the size check used to give up and the
+  // readers then reserved 10^8 words (3.2 GB) before reading one.
+  REQUIRE_THROWS_WITH(read_text("100000000 1"), Contains("t.txt: truncated file: header says 100000000 words") &&
+                                                    Contains("only 0 remain"));
+  REQUIRE_THROWS_WITH(read_binary("100000000 1"), Contains("t.bin: truncated file: header says 100000000 words"));
+  // No words of dimension 2^30: nothing to read, and no 4 GiB buffer for a vector.
+  const WordVectors empty = read_binary("0 1073741824\n");
+  CHECK(empty.size() == 0);
+  CHECK(empty.dim() == 1073741824);
+}
+
 TEST_CASE("files that cannot be opened or written throw IoError", "[word2vec][io][bad-input]") {
   REQUIRE_THROWS_AS(elm::io::read_word_vectors(temp_path("does_not_exist"), WordVectorFormat::text), elm::IoError);
   WordVectors wv;

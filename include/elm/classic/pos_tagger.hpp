@@ -410,7 +410,8 @@ class PosTagger {
       for (std::size_t len = 0; len <= longest; ++len) {
         auto& entry = suffixes_[std::string(1, shape) + word.substr(word.size() - len)];
         for (const auto& [t, c] : row) {
-          auto it = std::find_if(entry.counts.begin(), entry.counts.end(), [&](const auto& p) { return p.first == t; });
+          // the binding is copied into the lambda: clang before 16 cannot capture structured bindings
+          auto it = std::find_if(entry.counts.begin(), entry.counts.end(), [tag = t](const auto& p) { return p.first == tag; });
           if (it == entry.counts.end()) entry.counts.emplace_back(t, c);
           else it->second += c;
           entry.total += c;

@@ -19,6 +19,7 @@
 #include "elm/classic/ngram_tables.hpp"
 #include "elm/core/error.hpp"
 #include "elm/io/atomic_file.hpp"
+#include "elm/io/detail/stream_size.hpp"
 
 namespace elm::io {
 
@@ -54,6 +55,16 @@ class ArpaLineReader {
   std::int64_t line_ = 0;
 };
 
+/// The fewest bytes an n-gram entry takes: a one-digit log10 p, n one-byte words, their separators and the
+/// line's end ("0 a\n" for a unigram).
+constexpr std::int64_t arpa_min_entry_bytes(int n) { return 2 * std::int64_t(n) + 2; }
+
+/// How many entries to reserve for a section announcing `count`: all of them when the file's size vouched for
+/// the count, else (a pipe) no more than a few thousand up front.
+inline std::size_t arpa_reserve(std::size_t count, bool checked) {
+  return checked ? count : std::min<std::size_t>(count, 4096);
+}
+
 inline bool arpa_blank(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t'; });
 }
@@ -74,7 +85,10 @@ inline double parse_arpa_number(std::string_view field, const ArpaLineReader& r,
 /// Reads an ARPA file (SRILM's and KenLM's text format). Checks the \data\ header, that every section has as
 /// many entries as announced, that fields are numeric, that words of higher orders are unigrams, that no
 /// n-gram repeats, and that the file ends with \end\. <s> and </s> must be unigrams; a missing <unk> is
-/// added with log10 p = -100 (as KenLM does). Throws FormatError naming the file and line.
+/// added with log10 p = -100 (as KenLM does). Throws FormatError naming the file and line. The counts of the
+/// \data\ section are claims: on a stream that can seek, counts whose smallest entries (arpa_min_entry_bytes)
+/// cannot fit in the bytes left are refused before anything is allocated for them; on a pipe, storage grows
+/// with what is read.
 inline classic::NgramTables read_arpa(std::istream& in, std::string_view name = "<stream>") {
   using classic::WordId;
   detail::ArpaLineReader r(in, name);
@@ -90,6 +104,8 @@ inline classic::NgramTables read_arpa(std::istream& in, std::string_view name = 
   ELM_EXPECT(line == "\\data\\", FormatError, "elm::io::read_arpa: ", r.name(), ":", r.line(), ": got '",
              line.substr(0, 40), "', expected the \\data\\ header");
   std::vector<std::size_t> announced;
+  const std::int64_t bytes_left = detail::remaining_stream_bytes(in);  // -1: a pipe, the claims cannot be checked
+  std::int64_t bytes_claimed = 0;  // the smallest size of the entries announced so far
   for (;;) {
     if (!r.next(line)) fail_eof("in the \\data\\ section");
     if (detail::arpa_blank(line)) {
@@ -114,6 +130,15 @@ inline classic::NgramTables read_arpa(std::istream& in, std::string_view name = 
                r.line(), ": got the count of order ", n, ", expected order ", announced.size() + 1);
     ELM_EXPECT(n <= classic::max_ngram_order, FormatError, "elm::io::read_arpa: ", r.name(), ":", r.line(),
                ": order ", n, " is above the supported maximum ", classic::max_ngram_order);
+    if (bytes_left >= 0) {
+      const std::int64_t min_bytes = detail::arpa_min_entry_bytes(n);
+      ELM_EXPECT(c <= static_cast<std::uint64_t>((bytes_left - bytes_claimed) / min_bytes), FormatError,
+                 "elm::io::read_arpa: ", r.name(), ":", r.line(), ": '", s, "' announces ", c, " ", n,
+                 "-grams, which need at least ", min_bytes, " bytes each, but only ", bytes_left - bytes_claimed,
+                 " bytes of the file are left for them (", bytes_left, " after the header line, ", bytes_claimed,
+                 " claimed by lower orders)");
+      bytes_claimed += static_cast<std::int64_t>(c) * min_bytes;
+    }
     announced.push_back(c);
   }
   ELM_EXPECT(!announced.empty() && announced[0] > 0, FormatError, "elm::io::read_arpa: ", r.name(), ":",
@@ -135,11 +160,12 @@ inline classic::NgramTables read_arpa(std::istream& in, std::string_view name = 
     classic::NgramOrderTable& o = t.orders[std::size_t(n - 1)];
     o.n = n;
     const std::size_t count = announced[std::size_t(n - 1)];
-    o.words.reserve(count * std::size_t(n));
-    o.log10_prob.reserve(count);
-    if (n < N) o.log10_backoff.reserve(count);
+    const std::size_t reserve = detail::arpa_reserve(count, bytes_left >= 0);
+    o.words.reserve(reserve * std::size_t(n));
+    o.log10_prob.reserve(reserve);
+    if (n < N) o.log10_backoff.reserve(reserve);
     elm::classic::detail::NgramStore seen(n);
-    seen.reserve(count);
+    seen.reserve(reserve);
     ids.resize(std::size_t(n));
     for (std::size_t i = 0; i < count; ++i) {
       if (!r.next(line)) fail_eof(("in " + header).c_str());

@@ -52,14 +52,16 @@ inline void read_bert_labels(const HfConfig& hf, models::BertConfig& c, const st
     return;
   }
   const nlohmann::json& labels = hf.json().at("id2label");
-  ELM_EXPECT(labels.is_object() && !labels.empty(), FormatError, where, ": id2label is ", labels.dump(),
+  ELM_EXPECT(labels.is_object() && !labels.empty(), FormatError, where, ": id2label is ",
+             detail::json_text(labels),
              ", expected an object {\"0\": name, ...}");
   c.num_labels = to_index(labels.size());
   c.id2label.assign(labels.size(), std::string());
   for (Index i = 0; i < c.num_labels; ++i) {
     const auto it = labels.find(std::to_string(i));
     ELM_EXPECT(it != labels.end() && it->is_string(), FormatError, where, ": id2label has no name for label ", i,
-               ", expected the keys \"0\" .. \"", c.num_labels - 1, "\" with string names, got ", labels.dump());
+               ", expected the keys \"0\" .. \"", c.num_labels - 1, "\" with string names, got ",
+               detail::json_text(labels));
     c.id2label[to_size(i)] = it->get<std::string>();
   }
 }
@@ -84,12 +86,13 @@ inline models::BertConfig bert_config(const HfConfig& hf) {
   ELM_EXPECT(type == "bert", FormatError, where, ": model_type is \"", type, "\", expected \"bert\"");
   if (hf.contains("architectures") && !hf.json().at("architectures").is_null()) {
     const nlohmann::json& architectures = hf.json().at("architectures");
-    ELM_EXPECT(architectures.is_array(), FormatError, where, ": architectures is ", architectures.dump(),
+    ELM_EXPECT(architectures.is_array(), FormatError, where, ": architectures is ",
+               detail::json_text(architectures),
                ", expected a list of class names");
     for (const nlohmann::json& a : architectures) {
       bool known = false;
       for (const char* name : bert_architectures) known = known || (a.is_string() && a.get<std::string>() == name);
-      ELM_EXPECT(known, FormatError, where, ": architectures names ", a.dump(),
+      ELM_EXPECT(known, FormatError, where, ": architectures names ", detail::json_text(a),
                  ", expected BertModel, BertForMaskedLM, BertForSequenceClassification or BertForPreTraining");
     }
   }
@@ -419,19 +422,14 @@ inline SentenceTransformerConfig sentence_transformer_config(const std::string& 
   SentenceTransformerConfig out;
   const std::string modules_path = directory + "/modules.json";
   if (!std::filesystem::is_regular_file(modules_path)) return out;
-  nlohmann::json modules;
-  try {
-    modules = nlohmann::json::parse(MappedFile(modules_path, where).text());
-  } catch (const nlohmann::json::parse_error& e) {
-    throw FormatError(elm::detail::concat(where, ": ", modules_path, " is not valid JSON: ", e.what()));
-  }
-  ELM_EXPECT(modules.is_array(), FormatError, where, ": ", modules_path, " holds ", modules.dump(),
+  const nlohmann::json modules = detail::parse_json_text(MappedFile(modules_path, where).text(), modules_path, where);
+  ELM_EXPECT(modules.is_array(), FormatError, where, ": ", modules_path, " holds ", detail::json_text(modules),
              ", expected a list of modules");
   std::vector<std::string> types;
   std::string pooling_path;
   for (const nlohmann::json& m : modules) {
     const std::string type = m.is_object() && m.contains("type") && m.at("type").is_string()
-                                 ? m.at("type").get<std::string>() : m.dump();
+                                 ? m.at("type").get<std::string>() : detail::json_text(m);
     types.push_back(type);
     if (type == "sentence_transformers.models.Pooling")
       pooling_path = directory + "/" + (m.contains("path") && m.at("path").is_string() ? m.at("path").get<std::string>()
@@ -441,7 +439,7 @@ inline SentenceTransformerConfig sentence_transformer_config(const std::string& 
   const bool normalized = types.size() == 3 && types[2] == "sentence_transformers.models.Normalize";
   ELM_EXPECT((types.size() == 2 || normalized) && types[0] == "sentence_transformers.models.Transformer" &&
                  !pooling_path.empty() && types[1] == "sentence_transformers.models.Pooling",
-             FormatError, where, ": ", modules_path, " lists ", modules.dump(),
+             FormatError, where, ": ", modules_path, " lists ", detail::json_text(modules),
              ", expected a Transformer, a Pooling and optionally a Normalize module (elm has no other)");
   out.normalize = normalized;
   const HfConfig pooling = HfConfig::load(pooling_path);

@@ -49,7 +49,8 @@ inline models::Gpt2Config gpt2_config(const HfConfig& hf) {
   ELM_EXPECT(type == "gpt2", FormatError, where, ": model_type is \"", type, "\", expected \"gpt2\"");
   if (hf.contains("architectures") && !hf.json().at("architectures").is_null()) {
     const nlohmann::json& architectures = hf.json().at("architectures");
-    ELM_EXPECT(architectures.is_array(), FormatError, where, ": architectures is ", architectures.dump(),
+    ELM_EXPECT(architectures.is_array(), FormatError, where, ": architectures is ",
+               detail::json_text(architectures),
                ", expected a list of class names");
     for (const nlohmann::json& a : architectures) {
       const auto known = [&] {
@@ -57,7 +58,7 @@ inline models::Gpt2Config gpt2_config(const HfConfig& hf) {
           if (a.is_string() && a.get<std::string>() == name) return true;
         return false;
       };
-      ELM_EXPECT(known(), FormatError, where, ": architectures names ", a.dump(),
+      ELM_EXPECT(known(), FormatError, where, ": architectures names ", detail::json_text(a),
                  ", expected GPT2LMHeadModel, GPT2Model or GPT2DoubleHeadsModel (a GPT-2 language model)");
     }
   }

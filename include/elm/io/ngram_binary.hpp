@@ -14,6 +14,7 @@
 #include "elm/classic/ngram_model.hpp"
 #include "elm/core/error.hpp"
 #include "elm/io/atomic_file.hpp"
+#include "elm/io/detail/stream_size.hpp"
 
 namespace elm::io {
 
@@ -188,10 +189,16 @@ inline classic::NgramModel load_ngram_binary(std::istream& in, const std::string
     const auto id = A::vocab(m).add(word);
     ELM_EXPECT(id == i, FormatError, "elm::io::load_ngram_binary: ", name, ": word '", word, "' appears twice");
   }
+  // A count is a claim: its entries must fit in the bytes the stream has left (when it can seek) before storage
+  // is allocated for them.
   const auto read_count = [&](const char* what, std::size_t entry_bytes) {
     const auto c = r.value<std::uint64_t>(what);
     ELM_EXPECT(c < (std::uint64_t(1) << 40) / entry_bytes, FormatError, "elm::io::load_ngram_binary: ", name,
                ": ", what, " = ", c, " is implausible");
+    const std::int64_t left = detail::remaining_stream_bytes(in);
+    ELM_EXPECT(left < 0 || c * entry_bytes <= static_cast<std::uint64_t>(left), FormatError,
+               "elm::io::load_ngram_binary: ", name, ": file truncated or corrupt: ", what, " = ", c, " needs ",
+               c * entry_bytes, " bytes, but only ", left, " bytes of the file are left");
     return static_cast<std::size_t>(c);
   };
   auto& uni = A::unigrams(m);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <istream>
@@ -90,6 +91,14 @@ struct PosTaggerAccess {
         throw fail(elm::detail::concat("expected \"", name, " <number>\", got \"", line, "\""));
       return value;
     };
+    // An integer field: a whole number from 0 to `limit`, checked before the conversion (1e300 or nan would
+    // not convert to an integer).
+    auto whole = [&](const char* name, double limit) {
+      const double value = field(name);
+      if (!(value >= 0 && value <= limit && value == std::floor(value)))
+        throw fail(elm::detail::concat("\"", name, "\" is ", value, ", expected a whole number from 0 to ", limit));
+      return static_cast<Index>(value);
+    };
     {
       auto s = next();
       std::string magic;
@@ -97,7 +106,7 @@ struct PosTaggerAccess {
       if (!(s >> magic >> version) || magic != "elm-pos-tagger" || version != 1)
         throw fail(elm::detail::concat("expected the header \"elm-pos-tagger 1\", got \"", line, "\""));
     }
-    out.options_.order = static_cast<int>(field("order"));
+    out.options_.order = static_cast<int>(whole("order", 1000));
     {
       auto s = next();
       std::string key, value;
@@ -107,15 +116,15 @@ struct PosTaggerAccess {
           value == "add_k" ? classic::TransitionSmoothing::add_k : classic::TransitionSmoothing::interpolation;
     }
     out.options_.transition_k = field("transition_k");
-    out.options_.max_suffix = static_cast<Index>(field("max_suffix"));
-    out.options_.rare_threshold = static_cast<Index>(field("rare_threshold"));
-    out.options_.max_unknown_tags = static_cast<Index>(field("max_unknown_tags"));
+    out.options_.max_suffix = whole("max_suffix", 1 << 20);
+    out.options_.rare_threshold = whole("rare_threshold", 1e15);
+    out.options_.max_unknown_tags = whole("max_unknown_tags", 1e15);
     try {
       classic::PosTagger::check_options(out.options_, "elm::io::load_pos_tagger");
     } catch (const InvalidArgument& e) {
       throw fail(e.what());
     }
-    const auto n_tags = static_cast<Index>(field("tags"));
+    const auto n_tags = whole("tags", 1 << 20);  // (t1 * s + t2) * s + t3, s = tags + 2, fits in 64 bits
     if (n_tags < 1) throw fail("expected at least one tag");
     for (Index t = 0; t < n_tags; ++t) {
       auto s = next();
@@ -124,7 +133,10 @@ struct PosTaggerAccess {
         throw fail(elm::detail::concat("expected a new tag name, got \"", line, "\""));
     }
     const Index s_size = n_tags + 2;
-    const auto n_words = static_cast<Index>(field("words"));
+    // Each count below 2^40: the sums of counts the tagger forms (a word's, a tag's, a repeated trigram's) stay
+    // far from 64-bit overflow for any file of fewer than 2^23 lines.
+    constexpr std::int64_t max_count = std::int64_t(1) << 40;
+    const auto n_words = whole("words", 1e15);
     for (Index w = 0; w < n_words; ++w) {
       auto s = next();
       std::string word;
@@ -136,18 +148,18 @@ struct PosTaggerAccess {
       for (Index j = 0; j < count; ++j) {
         Index t = 0;
         std::int64_t c = 0;
-        if (!(s >> t >> c) || t < 0 || t >= n_tags || c < 1)
-          throw fail(elm::detail::concat("bad tag count in \"", line, "\""));
+        if (!(s >> t >> c) || t < 0 || t >= n_tags || c < 1 || c > max_count)
+          throw fail(elm::detail::concat("bad tag count in \"", line, "\", expected tag ids below ", n_tags, " and 1 <= count <= 2^40"));
         row.emplace_back(t, c);
       }
     }
-    const auto n_trigrams = static_cast<Index>(field("trigrams"));
+    const auto n_trigrams = whole("trigrams", 1e15);
     for (Index j = 0; j < n_trigrams; ++j) {
       auto s = next();
       Index t1 = 0, t2 = 0, t3 = 0;
       std::int64_t c = 0;
-      if (!(s >> t1 >> t2 >> t3 >> c) || std::min({t1, t2, t3}) < 0 || std::max({t1, t2, t3}) >= s_size || c < 1)
-        throw fail(elm::detail::concat("expected \"t1 t2 t3 count\" with ids below ", s_size, ", got \"", line, "\""));
+      if (!(s >> t1 >> t2 >> t3 >> c) || std::min({t1, t2, t3}) < 0 || std::max({t1, t2, t3}) >= s_size || c < 1 || c > max_count)
+        throw fail(elm::detail::concat("expected \"t1 t2 t3 count\" with ids below ", s_size, " and 1 <= count <= 2^40", ", got \"", line, "\""));
       out.trigram_counts_[out.key(t1, t2, t3)] += c;
     }
     {

@@ -21,6 +21,7 @@
 #include "elm/core/error.hpp"
 #include "elm/core/types.hpp"
 #include "elm/io/atomic_file.hpp"
+#include "elm/io/detail/stream_size.hpp"
 #include "elm/text/utf8.hpp"
 
 namespace elm::io {
@@ -76,21 +77,6 @@ inline void check_word2vec_word(std::string_view word, const std::string& where)
   for (char c : word)
     ELM_EXPECT(c != ' ' && c != '\t' && c != '\n' && c != '\r', FormatError, where, ": word '", word,
                "' contains whitespace, which the word2vec formats use as a separator");
-}
-
-/// The size of what is left in `in` from the current position, or -1 when the stream cannot seek.
-inline std::int64_t word2vec_remaining_bytes(std::istream& in) {
-  const std::istream::pos_type here = in.tellg();
-  if (here == std::istream::pos_type(-1)) return -1;
-  in.seekg(0, std::ios::end);
-  const std::istream::pos_type end = in.tellg();
-  in.seekg(here);
-  if (end == std::istream::pos_type(-1) || !in.good()) {
-    in.clear();
-    in.seekg(here);
-    return -1;
-  }
-  return static_cast<std::int64_t>(end - here);
 }
 
 struct Word2vecHeader {
@@ -201,7 +187,7 @@ inline WordVectors read_word2vec_text(std::istream& in, std::string_view name = 
              ": empty file, expected a header line \"<word count> <dimension>\"");
   const detail::Word2vecHeader h = detail::parse_word2vec_header(line, name);
   // A text entry is at least a 1-byte word, then d times a separator and a digit, then '\n'.
-  detail::check_word2vec_header_fits(h, detail::word2vec_remaining_bytes(in), 2 * h.dim + 2, name);
+  detail::check_word2vec_header_fits(h, detail::remaining_stream_bytes(in), 2 * h.dim + 2, name);
   WordVectors wv;
   wv.words.reserve(to_size(h.count));
   wv.vectors.resize(h.dim, h.count);
@@ -269,11 +255,13 @@ inline WordVectors read_word2vec_binary(std::istream& in, std::string_view name 
   const detail::Word2vecHeader h = detail::parse_word2vec_header(line, name);
   std::int64_t offset = static_cast<std::int64_t>(line.size()) + 1;
   // A binary entry is at least a 1-byte word, a space and 4 d bytes.
-  detail::check_word2vec_header_fits(h, detail::word2vec_remaining_bytes(in), 4 * h.dim + 2, name);
+  detail::check_word2vec_header_fits(h, detail::remaining_stream_bytes(in), 4 * h.dim + 2, name);
   WordVectors wv;
   wv.words.reserve(to_size(h.count));
   wv.vectors.resize(h.dim, h.count);
-  std::vector<unsigned char> buffer(to_size(h.dim) * 4);
+  // Sized once the header's claim has been checked against the bytes left (a file of 0 words of dimension 2^30
+  // has nothing to read into it).
+  std::vector<unsigned char> buffer(h.count > 0 ? to_size(h.dim) * 4 : 0);
   detail::Word2vecDuplicateCheck seen;
   // The longest word accepted: far beyond any real token, small enough to stop at once on a wrong layout.
   constexpr std::size_t max_word_bytes = 1 << 16;

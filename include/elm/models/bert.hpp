@@ -75,15 +75,17 @@ struct BertConfig {
 
   /// Throws InvalidArgument naming the first field out of its domain.
   void check(std::string_view where) const {
-    ELM_EXPECT(vocab_size > 0, InvalidArgument, where, ": vocab_size = ", vocab_size, ", expected > 0");
-    ELM_EXPECT(type_vocab_size > 0, InvalidArgument, where, ": type_vocab_size = ", type_vocab_size,
-               ", expected > 0");
+    ELM_EXPECT(vocab_size > 0 && vocab_size <= nn::max_transformer_dimension, InvalidArgument, where,
+               ": vocab_size = ", vocab_size, ", expected 0 < vocab_size <= 2^31");
+    ELM_EXPECT(type_vocab_size > 0 && type_vocab_size <= nn::max_transformer_dimension, InvalidArgument, where,
+               ": type_vocab_size = ", type_vocab_size, ", expected 0 < type_vocab_size <= 2^31");
     ELM_EXPECT(!pad_token_id || (*pad_token_id >= 0 && *pad_token_id < vocab_size), InvalidArgument, where,
                ": pad_token_id = ", pad_token_id.value_or(0), ", expected 0 <= pad_token_id < vocab_size = ",
                vocab_size);
     ELM_EXPECT(classifier_dropout_p() >= 0.0 && classifier_dropout_p() < 1.0, InvalidArgument, where,
                ": classifier_dropout = ", classifier_dropout_p(), ", expected 0 <= p < 1");
-    ELM_EXPECT(num_labels > 0, InvalidArgument, where, ": num_labels = ", num_labels, ", expected > 0");
+    ELM_EXPECT(num_labels > 0 && num_labels <= nn::max_transformer_dimension, InvalidArgument, where,
+               ": num_labels = ", num_labels, ", expected 0 < num_labels <= 2^31");
     ELM_EXPECT(id2label.empty() || to_index(id2label.size()) == num_labels, InvalidArgument, where, ": id2label has ",
                id2label.size(), " names, expected num_labels = ", num_labels);
     ELM_EXPECT(initializer_range >= 0.0, InvalidArgument, where, ": initializer_range = ", initializer_range,

@@ -64,7 +64,11 @@ struct Gpt2Config {
 
   /// Throws InvalidArgument naming the first field out of its domain.
   void check(std::string_view where) const {
-    ELM_EXPECT(vocab_size > 0, InvalidArgument, where, ": vocab_size = ", vocab_size, ", expected > 0");
+    ELM_EXPECT(vocab_size > 0 && vocab_size <= nn::max_transformer_dimension, InvalidArgument, where,
+               ": vocab_size = ", vocab_size, ", expected 0 < vocab_size <= 2^31");
+    // before blocks(), which forms 4 C
+    ELM_EXPECT(n_embd <= nn::max_transformer_dimension && n_inner <= nn::max_transformer_dimension, InvalidArgument,
+               where, ": n_embd = ", n_embd, ", n_inner = ", n_inner, ", expected at most 2^31");
     ELM_EXPECT(embd_pdrop >= 0.0 && embd_pdrop < 1.0, InvalidArgument, where, ": embd_pdrop = ", embd_pdrop,
                ", expected 0 <= p < 1");
     ELM_EXPECT(n_inner >= 0, InvalidArgument, where, ": n_inner = ", n_inner, ", expected >= 0");

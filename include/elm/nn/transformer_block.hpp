@@ -4,6 +4,7 @@
 // TransformerConfig that sizes them, and stacks of them, with a KV-cached forward for decoding.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,6 +51,11 @@ struct BlockNames {
             "encoder.layer", "norm"};
   }
 };
+
+/// The largest size a transformer's configuration may give (2^31): far above any real model, and low enough that
+/// the products of sizes a model forms (4 C, V C, P C) cannot overflow 64 bits. A config.json claiming more is
+/// refused before anything is allocated for it.
+inline constexpr Index max_transformer_dimension = Index(1) << 31;
 
 /// Sizes and options of a Transformer block and of a stack of them: the arguments of PyTorch's
 /// nn.TransformerEncoderLayer and nn.TransformerDecoderLayer (d_model, nhead, dim_feedforward, dropout,
@@ -155,6 +161,10 @@ struct TransformerConfig {
     ELM_EXPECT(width > 0 && layers > 0 && heads > 0 && intermediate > 0 && max_positions > 0, InvalidArgument, where,
                ": expected positive width, layers, heads, intermediate and max_positions, got C = ", width,
                ", layers = ", layers, ", H = ", heads, ", F = ", intermediate, ", max_positions = ", max_positions);
+    ELM_EXPECT(std::max({width, layers, heads, intermediate, max_positions}) <= max_transformer_dimension,
+               InvalidArgument, where, ": expected width, layers, heads, intermediate and max_positions of at most ",
+               max_transformer_dimension, " (2^31), got C = ", width, ", layers = ", layers, ", H = ", heads,
+               ", F = ", intermediate, ", max_positions = ", max_positions);
     ELM_EXPECT(width % heads == 0, InvalidArgument, where, ": heads H = ", heads, " does not divide the width C = ",
                width, ", expected C % H == 0");
     for (const double p : {dropout, attention_dropout_p(), feed_forward_dropout_p()})
