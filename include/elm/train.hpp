@@ -5,6 +5,7 @@
 
 #include "elm/core.hpp"
 
+#include "elm/train/batch_rng.hpp"
 #include "elm/train/labelled_batches.hpp"
 #include "elm/train/token_windows.hpp"
 #include "elm/train/trainer.hpp"

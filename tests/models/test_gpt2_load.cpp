@@ -117,7 +117,7 @@ TEST_CASE("a GPT-2 config.json that describes no model this implementation has i
       {"negative-width", [](nlohmann::json& c) { c["n_embd"] = -16; }, "expected positive width"},
       {"zero-layers", [](nlohmann::json& c) { c["n_layer"] = 0; }, "layers = 0"},
       {"no-positions", [](nlohmann::json& c) { c["n_positions"] = 0; }, "max_positions = 0"},
-      {"negative-vocab", [](nlohmann::json& c) { c["vocab_size"] = -40; }, "vocab_size = -40, expected > 0"},
+      {"negative-vocab", [](nlohmann::json& c) { c["vocab_size"] = -40; }, "vocab_size = -40, expected 0 < vocab_size <= 2^31"},
       {"negative-inner", [](nlohmann::json& c) { c["n_inner"] = -1; }, "n_inner = -1, expected >= 0"},
       {"dropout", [](nlohmann::json& c) { c["resid_pdrop"] = 1.5; }, "dropout = 1.5, expected 0 <= dropout < 1"},
       {"epsilon", [](nlohmann::json& c) { c["layer_norm_epsilon"] = 0; }, "layer_norm_eps = 0, expected > 0"},
