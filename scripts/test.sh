@@ -29,8 +29,9 @@ ctest --test-dir build -j "$jobs" --output-on-failure --timeout 900
 # PyTorch parity sweeps (Eigen expressions over Eigen-owned memory), the train folder (the loop over those layers),
 # the attention folder (parity sweeps; its products are the kernels tested here), the models folder (models composed
 # of those blocks; the files they load go through io's checked reader), the umbrella folder (a compile-time check)
-# and the BLAS routing test (where products go, not memory). The whole nn folder here cost 290 s of CPU, its
-# kernel and file tests alone about a third of that.
+# and the BLAS routing test (where products go, not memory). The whole nn folder here cost 290 s of CPU; its
+# kernel and file tests alone still take most of that (250 s in a cold run of 2026-12-04, the second core busy), as
+# the kernel test instantiates every kernel variant.
 echo "== sanitizer build (address,undefined, C++20)"
 san_start=$SECONDS
 cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" \
