@@ -20,26 +20,28 @@ cmake --build build -j "$jobs"
 echo "== build took $((SECONDS - start)) s"
 ctest --test-dir build -j "$jobs" --output-on-failure --timeout 900
 
-# The sanitizer stage also builds the loaders' fuzz targets with a driver that replays their seeds and regression
-# inputs and mutates them for 2 CPU seconds per target (docs/robustness.md; 40 s of CPU to compile).
 # The sanitizer stage builds what reads files and touches raw memory: the tests of the loaders and parsers (io, text,
-# ngram, hmm, word2vec, core), the loaders' fuzz targets over their seeds and short mutations, and from the nn folder
-# the product and element-wise kernels at every shape edge (test_packed_lhs) with nn's file tests (training state,
+# ngram, hmm, word2vec, core), the loaders' fuzz targets (docs/robustness.md) over their seeds and regression inputs
+# and 1 CPU second of mutations per target, and from the nn folder the product and element-wise kernels at every shape
+# edge (test_packed_lhs, which compares every kernel with the reference path) with nn's file tests (training state,
 # checkpoints, pretrained embeddings) and parameter visits. Left to the optimised stage: nn's gradient checks and
-# PyTorch parity sweeps (Eigen expressions over Eigen-owned memory), the train folder (the loop over those layers),
-# the attention folder (parity sweeps; its products are the kernels tested here), the models folder (models composed
-# of those blocks; the files they load go through io's checked reader), the umbrella folder (a compile-time check)
-# and the BLAS routing test (where products go, not memory). The whole nn folder here cost 290 s of CPU; its
-# kernel and file tests alone still take most of that (250 s in a cold run of 2026-12-04, the second core busy), as
-# the kernel test instantiates every kernel variant.
+# PyTorch parity sweeps (Eigen expressions over Eigen-owned memory) and the second run of the nn tests on the
+# reference path, the train folder (the loop over those layers), the attention folder (parity sweeps; its products
+# are the kernels tested here), the models folder (models composed of those blocks; the files they load go through
+# io's checked reader), the umbrella folder (a compile-time check) and the BLAS routing test (where products go,
+# not memory).
+# At -O0: the sanitizers check the same accesses at any optimisation level, and the instrumented Eigen-heavy units
+# compile in half the time of -O1 (2026-12-04, cold, two units at a time: hmm 112 s against 225 s, word2vec 34 s
+# against 71 s; nn's kernel tests 104 s against about 250 s), while the tests run slower but still briefly (the
+# kernel tests 85 s, hmm's 39 s, the others 5 s or less).
 echo "== sanitizer build (address,undefined, C++20)"
 san_start=$SECONDS
-cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" \
+cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O0" \
   -DCMAKE_CXX_STANDARD=20 -DELM_SANITIZE=address,undefined -DELM_WERROR=ON \
   -DELM_BUILD_EXAMPLES=OFF -DELM_BUILD_BENCHMARKS=OFF -DELM_HEADER_HYGIENE=OFF -DELM_DOC_SNIPPETS=OFF \
   -DELM_SKIP_TEST_FOLDERS="attention;models;train;umbrella;blas" \
   -DELM_TEST_FOLDER_FILTERS="nn=test_packed_lhs|test_training_state|test_embedding_pretrained|test_parameter" \
-  -DELM_TEST_BIN_DIR="$PWD/build/bin" -DELM_FUZZ_SMOKE=ON
+  -DELM_TEST_BIN_DIR="$PWD/build/bin" -DELM_FUZZ_SMOKE=ON -DELM_FUZZ_SMOKE_SECONDS=1 -DELM_REFERENCE_PATH_RUNS=OFF
 cmake --build build-sanitize -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-sanitize -j "$jobs" --output-on-failure --timeout 1800 -LE consumer

@@ -8,10 +8,10 @@ list per column, i.e. per position or per sequence):
 1. transformers.<class>.from_pretrained loads the directory in float32 (F16 and BF16 weights upcast exactly) with
    no missing, unexpected or mismatched tensor, and its config has every value of elm's config.json;
 2. its outputs for the batch (eval mode) are within 1e-4 (absolute) of elm's.
-With --elm-program PATH the directories are first written by that program (tests/programs/
-bert_save_for_transformers.cpp, built as tests/elm-bert-save-for-transformers) into a temporary folder.
+With --elm-tests PATH (tests/elm-tests-models) the directories are first written by its hidden test case
+[bert_save_for_transformers] (tests/models/test_save_for_transformers.cpp) into a temporary folder.
 Prints the max abs difference of each case; exits 0 when every check passes, 1 otherwise.
-Usage: python3 tools/check_bert_saved.py (--elm-program PATH | --dir OUT_DIR)
+Usage: python3 tools/check_bert_saved.py (--elm-tests PATH | --dir OUT_DIR)
        (pip install torch transformers safetensors)
 """
 import json
@@ -70,4 +70,4 @@ def check_case(out_dir, case):
 
 
 if __name__ == "__main__":
-    sys.exit(saved_model_check.main(__doc__, "BERT", check_case))
+    sys.exit(saved_model_check.main(__doc__, "BERT", check_case, "[bert_save_for_transformers]"))

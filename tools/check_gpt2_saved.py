@@ -8,10 +8,10 @@ For each OUT_DIR/<case>/ (config.json, model.safetensors written by elm::io::sav
    exactly) with no missing, unexpected or mismatched tensor, and its config has every value of elm's
    config.json;
 2. its logits for the ids are within 1e-4 (absolute) of elm's.
-With --elm-program PATH the directories are first written by that program (tests/programs/
-gpt2_save_for_transformers.cpp, built as tests/elm-gpt2-save-for-transformers) into a temporary folder.
+With --elm-tests PATH (tests/elm-tests-models) the directories are first written by its hidden test case
+[gpt2_save_for_transformers] (tests/models/test_save_for_transformers.cpp) into a temporary folder.
 Prints the max abs difference of each case; exits 0 when every check passes, 1 otherwise.
-Usage: python3 tools/check_gpt2_saved.py (--elm-program PATH | --dir OUT_DIR)
+Usage: python3 tools/check_gpt2_saved.py (--elm-tests PATH | --dir OUT_DIR)
        (pip install torch transformers safetensors)
 """
 import json
@@ -61,4 +61,4 @@ def check_case(out_dir, case):
 
 
 if __name__ == "__main__":
-    sys.exit(saved_model_check.main(__doc__, "GPT-2", check_case))
+    sys.exit(saved_model_check.main(__doc__, "GPT-2", check_case, "[gpt2_save_for_transformers]"))

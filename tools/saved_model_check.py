@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """What the transformers round-trip checks of elm's saved model directories share (tools/check_gpt2_saved.py,
-tools/check_bert_saved.py): the command line, running elm's test program into a temporary folder, finding the
-cases (OUT_DIR/<case>/ beside OUT_DIR/<case>.json), the loading report and the closing line.
+tools/check_bert_saved.py): the command line, running elm's test case that saves the models into a temporary folder,
+finding the cases (OUT_DIR/<case>/ beside OUT_DIR/<case>.json), the loading report and the closing line.
 """
 import argparse
 import os
@@ -20,21 +20,22 @@ def loading_problems(info):
             for kind in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs") if info.get(kind)]
 
 
-def main(doc, what, check_case):
-    """Parses --elm-program PATH | --dir OUT_DIR, runs check_case(out_dir, case) -> bool on every case, prints
+def main(doc, what, check_case, test_tag):
+    """Parses --elm-tests PATH | --dir OUT_DIR, runs check_case(out_dir, case) -> bool on every case, prints
     'transformers X, torch Y: N passed, M failed' and returns the exit code (0 when every case passed)."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--elm-program", help="the test program that writes the directories")
+    group.add_argument("--elm-tests", help="elm's models test executable (tests/elm-tests-models), whose hidden test "
+                       "case %s writes the directories" % test_tag)
     group.add_argument("--dir", help="a folder the program has written")
     args = parser.parse_args()
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = args.dir
-        if args.elm_program:
+        if args.elm_tests:
             out_dir = tmp
-            subprocess.run([args.elm_program, out_dir], check=True)
+            subprocess.run([args.elm_tests, test_tag], check=True, env=dict(os.environ, ELM_SAVED_MODELS_DIR=out_dir))
         cases = sorted(name[:-5] for name in os.listdir(out_dir)
                        if name.endswith(".json") and os.path.isdir(os.path.join(out_dir, name[:-5])))
         if not cases:
