@@ -7,7 +7,7 @@
 
 #include "elm/core/check.hpp"
 #include "elm/core/types.hpp"
-#include "elm/nn/detail/convolution.hpp"
+#include "elm/nn/detail/window.hpp"
 #include "elm/nn/layer.hpp"
 
 namespace elm::nn {

@@ -7,10 +7,11 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "elm/core/check.hpp"
 #include "elm/core/types.hpp"
-#include "elm/nn/detail/convolution.hpp"
+#include "elm/nn/detail/window.hpp"
 #include "elm/nn/image_shape.hpp"
 #include "elm/nn/layer.hpp"
 
@@ -238,9 +239,10 @@ class GlobalPool {
 
  public:
   using scalar_type = Scalar;
-  /// max: the column of x each entry came from; the batch's positions per sample.
+  /// max: the column of x each entry came from; the input's sizes.
   struct Cache {
     Matrix<Index> argmax;
+    Index channels = 0;
     Index batch = 0;
     Index positions = 0;
   };
@@ -272,6 +274,7 @@ class GlobalPool {
     }
     if (cache) {
       cache->argmax = std::move(argmax);
+      cache->channels = C;
       cache->batch = batch;
       cache->positions = S;
     }
@@ -282,8 +285,8 @@ class GlobalPool {
     constexpr std::string_view where = "elm::nn::GlobalPool::backward";
     ELM_EXPECT(cache.batch > 0, InvalidArgument, where,
                ": the cache holds no forward pass (run forward with a cache first)");
-    const Index C = dy.rows(), S = cache.positions;
-    check_shape(dy, mode_ == Pooling::max ? cache.argmax.rows() : -1, cache.batch, where, "dy");
+    const Index C = cache.channels, S = cache.positions;
+    check_shape(dy, C, cache.batch, where, "dy");
     dx.setZero(C, cache.batch * S);
     for (Index b = 0; b < cache.batch; ++b) {
       if (mode_ == Pooling::average) {
