@@ -11,7 +11,11 @@ Inputs and parameters are drawn in float32 and the reference is computed in floa
 the float and double builds of elm are compared against the same numbers. Gradients are those of
 loss = sum(y * g) for a fixed random g (stored as "g", in elm's layout): grad.x, grad.weight, grad.bias.
 
-Usage: python3 tools/make_conv_fixtures.py [--out tests/data/conv]   (needs torch: pip install torch)
+Besides, conv_bn_state_dict.safetensors is a PyTorch Conv2d + BatchNorm2d's state_dict after two training steps
+(running statistics and num_batches_tracked included), written by safetensors.torch.save_file, with an input and the
+model's inference output in conv_bn_state_dict.json: elm loads PyTorch's file by its names and gives that output.
+
+Usage: python3 tools/make_conv_fixtures.py [--out tests/data/conv]   (pip install torch safetensors)
 """
 import argparse
 import os
@@ -147,6 +151,27 @@ def batch_norm_fixture(out_dir, gen, name, shape, eps, momentum, affine, steps=2
     write(out_dir, name, meta, tensors)
 
 
+def state_dict_fixture(out_dir, seed):
+    from safetensors.torch import save_file
+    torch.manual_seed(seed)  # PyTorch's own initialisation of the layers
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3, padding=1), torch.nn.BatchNorm2d(3))
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.randn(4, 2, 5, 5, generator=gen) * 2 + 1)
+    model.eval()
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, os.path.join(out_dir, "conv_bn_state_dict.safetensors"))
+    x = torch.randn(2, 2, 5, 5, generator=gen).to(F64)
+    with torch.no_grad():
+        y = model.to(F64)(x)
+    meta = {"reference": "torch.nn.Sequential(Conv2d(2, 3, 3, padding=1), BatchNorm2d(3)) in eval mode, float64 "
+            "from the saved float32 state", "batch": 2, "height": 5, "width": 5,
+            "num_batches_tracked": int(state["1.num_batches_tracked"])}
+    write(out_dir, "conv_bn_state_dict", meta, {"x": channels_last(x), "y": channels_last(y)})
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "conv"))
@@ -184,6 +209,7 @@ def main():
     batch_norm_fixture(args.out, gen, "batchnorm1d_sequences", (2, 3, 5), 1e-5, 0.1, True)
     batch_norm_fixture(args.out, gen, "batchnorm2d", (2, 3, 4, 5), 1e-3, 0.3, True)
     batch_norm_fixture(args.out, gen, "batchnorm2d_no_affine", (3, 2, 3, 3), 1e-5, 0.1, False)
+    state_dict_fixture(args.out, 20261205)
 
 
 if __name__ == "__main__":

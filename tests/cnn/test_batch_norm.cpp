@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cnn_fixture.hpp"
+#include "elm/nn/activations.hpp"
 #include "elm/nn/batch_norm.hpp"
 #include "elm/nn/linear.hpp"
 #include "elm/nn/sequential.hpp"
@@ -150,4 +151,23 @@ TEST_CASE("BatchNorm rejects bad input with clear errors", "[cnn][batch_norm][er
   CHECK_THROWS_AS(BatchNorm<float>(BatchNormConfig{0}), elm::InvalidArgument);
   CHECK_THROWS_AS(BatchNorm<float>(BatchNormConfig{2, 0.0}), elm::InvalidArgument);
   CHECK_THROWS_AS(BatchNorm<float>(BatchNormConfig{2, 1e-5, 1.5}), elm::InvalidArgument);
+}
+
+TEST_CASE("BatchNorm in Sequential: a training step through the chain updates the running statistics",
+          "[cnn][batch_norm]") {
+  elm::Rng rng(9);
+  elm::nn::Sequential net(elm::nn::Linear<double>(3, 4, rng), BatchNorm<double>(BatchNormConfig{4}),
+                          elm::nn::Activation<double>(elm::nn::ActivationKind::relu));
+  const Matrix<double> x = random_matrix(rng, 3, 5);
+  Matrix<double> y, dx;
+  decltype(net)::Cache cache;
+  net.forward(x, y, &cache, ForwardContext::train_deterministic());
+  net.zero_grad();
+  net.backward(cache, Matrix<double>::Ones(4, 5), dx);
+  CHECK(net.layer<1>().num_batches_tracked() == 1);
+  CHECK(net.layer<1>().running_mean().value.cwiseAbs().maxCoeff() > 0.0);
+  std::vector<std::string> names;
+  net.for_each_parameter("", [&](const std::string& name, const elm::nn::Parameter<double>&) { names.push_back(name); });
+  CHECK(names == std::vector<std::string>{"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
+                                          "1.running_var"});
 }

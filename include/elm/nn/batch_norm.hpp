@@ -35,8 +35,9 @@ struct BatchNormConfig {
 /// Parameters `weight` (C, ones) and `bias` (C, zeros) when affine; the buffers `running_mean` (C, zeros) and
 /// `running_var` (C, ones) are visited too, with trainable = false, so checkpoints save them under PyTorch's names
 /// and optimizers and gradient clipping skip them. PyTorch's int64 `num_batches_tracked` is not a floating tensor:
-/// it is num_batches_tracked() here, not visited (it only matters to momentum=None), so a loader of a PyTorch state
-/// dict skips that name. x: (C, N) -> y: (C, N).
+/// it is num_batches_tracked() here, not visited (it only matters to momentum=None): a PyTorch state dict loads with
+/// io::LoadOptions::strict = false, which reports that name as unexpected (set_num_batches_tracked restores it).
+/// x: (C, N) -> y: (C, N).
 template <typename Scalar = float>
 class BatchNorm {
   static_assert(std::is_floating_point_v<Scalar>, "BatchNorm needs a floating-point Scalar");
@@ -90,6 +91,12 @@ class BatchNorm {
   const Parameter<Scalar>& running_var() const { return running_var_; }
   /// How many training batches have entered the running statistics.
   Index num_batches_tracked() const { return num_batches_tracked_; }
+  /// Restores the count, e.g. from a PyTorch state dict's int64 `num_batches_tracked` (InvalidArgument if < 0).
+  void set_num_batches_tracked(Index count) {
+    ELM_EXPECT(count >= 0, InvalidArgument, "elm::nn::BatchNorm::set_num_batches_tracked: expected count >= 0, got ",
+               count);
+    num_batches_tracked_ = count;
+  }
 
   /// Training context (or no running statistics): normalises with the batch's statistics, which need at least two
   /// columns (ShapeError otherwise, as PyTorch's "more than 1 value per channel"); inference: with the running ones.
