@@ -7,6 +7,7 @@
 #include "cnn_fixture.hpp"
 #include "elm/nn/conv1d.hpp"
 #include "elm/nn/conv2d.hpp"
+#include "elm/nn/linear.hpp"
 
 using namespace cnn_test;
 using Catch::Matchers::Contains;
@@ -97,6 +98,33 @@ TEST_CASE("Conv1d and Conv2d gradients agree with central differences", "[cnn][c
   }
 }
 
+TEST_CASE("Conv1d is Conv2d over images of one row, and a 1x1 Conv2d is a Linear on every pixel", "[cnn][conv]") {
+  elm::Rng rng(GENERATE(4u, 5u));
+  SECTION("Conv1d and Conv2d of height 1") {
+    Conv1d<double> conv1(Conv1dConfig{3, 2, 3, 2, 1, 2, true}, rng);
+    Conv2d<double> conv2(Conv2dConfig{3, 2, {1, 3}, {1, 2}, {0, 1}, {1, 2}, true});
+    conv2.weight().value = conv1.weight().value;  // (out, in, k) and (out, in, 1, k): the same bytes
+    conv2.bias().value = conv1.bias().value;
+    const Matrix<double> x = random_matrix(rng, 3, 2 * 9);
+    Matrix<double> y1, y2;
+    conv1.forward(x, 2, y1);
+    conv2.forward(x, ImageShape{2, 1, 9}, y2);
+    CHECK(y1 == y2);
+  }
+  SECTION("1x1 Conv2d and Linear") {
+    Conv2d<double> conv(Conv2dConfig{4, 3, {1, 1}}, rng);
+    elm::nn::Linear<double> linear(4, 3);
+    // (out, in, 1, 1) and (out, in): the same bytes, in Eigen matrices of other shapes
+    linear.weight().value = Eigen::Map<const Matrix<double>>(conv.weight().value.data(), 4, 3);
+    linear.bias().value = conv.bias().value;
+    const Matrix<double> x = random_matrix(rng, 4, 2 * 3 * 5);
+    Matrix<double> y_conv, y_linear;
+    conv.forward(x, ImageShape{2, 3, 5}, y_conv);
+    linear.forward(x, y_linear);
+    CHECK((y_conv - y_linear).cwiseAbs().maxCoeff() < 1e-12);
+  }
+}
+
 TEST_CASE("Conv reset_parameters draws PyTorch's bounds", "[cnn][conv]") {
   elm::Rng rng(7);
   Conv2d<float> conv(Conv2dConfig{4, 6, {3, 2}}, rng);
@@ -156,5 +184,10 @@ TEST_CASE("Conv1d and Conv2d reject bad input with clear errors", "[cnn][conv][e
     conv1.forward(Matrix<float>::Ones(3, 10), 1, y, &cache);
     const std::string m = error_message<elm::ShapeError>([&] { conv1.backward(cache, Matrix<float>::Zero(2, 3), dx); });
     CHECK_THAT(m, Contains("dy is 2x3") && Contains("expected 2x4"));
+    Conv1d<float> other(Conv1dConfig{2, 2, 5, 1, 1, 2, true});  // the same output shape from 2 channels
+    Conv1d<float>::Cache other_cache;
+    other.forward(Matrix<float>::Ones(2, 10), 1, y, &other_cache);
+    CHECK_THAT(error_message<elm::InvalidArgument>([&] { conv1.backward(other_cache, y, dx); }),
+               Contains("another layer's") && Contains("expected kernel taps x in_channels = 15"));
   }
 }

@@ -31,7 +31,8 @@ struct Conv1dConfig {
 /// (out, in, kernel) and `bias` (out), PyTorch's names and bytes.
 ///   y[o, b, t] = bias[o] + sum_{i, k} weight[o, i, k] x[i, b, t*stride - padding + k*dilation]  (0 off the input)
 /// x: (C_in, B*L) -> y: (C_out, B*L_out), L_out = floor((L + 2 padding - dilation (kernel - 1) - 1) / stride) + 1.
-/// Computed as one matrix product over the im2col matrix (kernel*C_in, B*L_out), which the cache keeps.
+/// Computed as one matrix product over the im2col matrix (kernel*C_in, B*L_out), which the cache keeps:
+/// O(C_out * C_in * kernel * B * L_out) time, the cache kernel times the input's size.
 template <typename Scalar = float>
 class Conv1d {
   static_assert(std::is_floating_point_v<Scalar>, "Conv1d needs a floating-point Scalar");

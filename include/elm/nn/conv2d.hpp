@@ -32,7 +32,8 @@ struct Conv2dConfig {
 /// PyTorch's names and bytes.
 ///   y[o, b, h, w] = bias[o] + sum_{i, r, s} weight[o, i, r, s] x[i, b, h*sh - ph + r*dh, w*sw - pw + s*dw]
 /// x: (C_in, B*H*W) -> y: (C_out, B*H_out*W_out), per axis out = floor((in + 2 pad - dil (k - 1) - 1) / stride) + 1.
-/// Computed as one matrix product over the im2col matrix (kh*kw*C_in, B*H_out*W_out), which the cache keeps.
+/// Computed as one matrix product over the im2col matrix (kh*kw*C_in, B*H_out*W_out), which the cache keeps:
+/// O(C_out * C_in * kh * kw * B * H_out * W_out) time, the cache kh*kw times the input's size.
 template <typename Scalar = float>
 class Conv2d {
   static_assert(std::is_floating_point_v<Scalar>, "Conv2d needs a floating-point Scalar");

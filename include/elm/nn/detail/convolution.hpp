@@ -87,6 +87,9 @@ class Convolution {
     const Geometry& g = cache.geometry;
     ELM_EXPECT(g.in.batch > 0 && cache.cols.cols() == g.out_columns(), InvalidArgument, where,
                ": the cache holds no forward pass (run forward with a cache first)");
+    ELM_EXPECT(cache.cols.rows() == tap_count() * in_channels_, InvalidArgument, where,
+               ": the cache is another layer's (", cache.cols.rows(), " im2col rows, expected kernel taps x in_channels = ",
+               tap_count() * in_channels_, ")");
     check_shape(dy, out_channels_, g.out_columns(), where, "dy");
     const bool bias_grad = has_bias_ && bias_.trainable;
     if (weight_.trainable) {

@@ -3,9 +3,11 @@
 // an input, and the loop over the input pixels each output position reads.
 #pragma once
 
+#include <algorithm>
 #include <string_view>
 
 #include "elm/core/check.hpp"
+#include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/image_shape.hpp"
 
@@ -88,22 +90,30 @@ inline Index sequence_length(Index columns, Index batch, std::string_view where)
 
 /// Calls f(out_column, in_column, tap) for every kernel tap of every output position that falls inside the
 /// image (taps over the zero padding are skipped); in_column and out_column index the (C, B*H*W) matrices.
+/// Images go in chunks on OpenMP threads (serially without OpenMP, or for a small batch): f must write only
+/// what belongs to its output or input column's image, so the result is the same on any number of threads.
 template <typename F>
 void for_each_tap(const Geometry& g, F&& f) {
   const Window& w = g.window;
-  Index out = 0;
-  for (Index b = 0; b < g.in.batch; ++b)
-    for (Index oh = 0; oh < g.out_height; ++oh)
-      for (Index ow = 0; ow < g.out_width; ++ow, ++out)
-        for (Index r = 0; r < w.kernel.height; ++r) {
-          const Index ih = oh * w.stride.height - w.padding.height + r * w.dilation.height;
-          if (ih < 0 || ih >= g.in.height) continue;
-          for (Index s = 0; s < w.kernel.width; ++s) {
-            const Index iw = ow * w.stride.width - w.padding.width + s * w.dilation.width;
-            if (iw < 0 || iw >= g.in.width) continue;
-            f(out, (b * g.in.height + ih) * g.in.width + iw, r * w.kernel.width + s);
+  const Index per_image = g.out_height * g.out_width;
+  const Index work = std::max<Index>(1, g.channels * g.taps() * per_image);  // values touched per image
+  const Index images_per_chunk = std::max<Index>(1, elm::detail::parallel_grain / work);
+  elm::detail::parallel_chunks(g.in.batch, images_per_chunk, [&](Index, Index first, Index last) {
+    for (Index b = first; b < last; ++b) {
+      Index out = b * per_image;
+      for (Index oh = 0; oh < g.out_height; ++oh)
+        for (Index ow = 0; ow < g.out_width; ++ow, ++out)
+          for (Index r = 0; r < w.kernel.height; ++r) {
+            const Index ih = oh * w.stride.height - w.padding.height + r * w.dilation.height;
+            if (ih < 0 || ih >= g.in.height) continue;
+            for (Index s = 0; s < w.kernel.width; ++s) {
+              const Index iw = ow * w.stride.width - w.padding.width + s * w.dilation.width;
+              if (iw < 0 || iw >= g.in.width) continue;
+              f(out, (b * g.in.height + ih) * g.in.width + iw, r * w.kernel.width + s);
+            }
           }
-        }
+    }
+  });
 }
 
 }  // namespace elm::nn::detail
