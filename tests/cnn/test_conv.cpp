@@ -191,3 +191,45 @@ TEST_CASE("Conv1d and Conv2d reject bad input with clear errors", "[cnn][conv][e
                Contains("another layer's") && Contains("expected kernel taps x in_channels = 15"));
   }
 }
+
+TEST_CASE("Conv2d at a width the packed product kernel serves agrees with the definition", "[cnn][conv]") {
+  // kh*kw*C_in = 288 and C_out = 192 features over 128 columns: the packed kernel's shapes unless
+  // ELM_PRODUCT_KERNEL=reference (CTest runs this folder both ways); the sums below, in double, are the reference
+  const Index cin = 32, cout = 192, B = 2, H = 8, W = 8;
+  INFO("packed kernel: " << elm::nn::detail::dense_uses_packed_products<float>(9 * cin, cout, B * H * W));
+  elm::Rng rng(17);
+  Conv2d<float> conv(Conv2dConfig{cin, cout, {3, 3}, {1, 1}, {1, 1}}, rng);
+  Matrix<float> x(cin, B * H * W), dy(cout, B * H * W), y, dx;
+  rng.fill_normal(x, 0.0, 1.0);
+  rng.fill_normal(dy, 0.0, 1.0);
+  Conv2d<float>::Cache cache;
+  conv.forward(x, ImageShape{B, H, W}, y, &cache);
+  conv.zero_grad();
+  conv.backward(cache, dy, dx);
+
+  const float* w = conv.weight().value.data();
+  Matrix<double> y_ref(cout, B * H * W), dx_ref = Matrix<double>::Zero(cin, B * H * W);
+  Matrix<double> dw_ref = Matrix<double>::Zero(conv.weight().value.rows(), conv.weight().value.cols());
+  for (Index o = 0; o < cout; ++o) y_ref.row(o).setConstant(double(conv.bias().value(o, 0)));
+  for (Index b = 0; b < B; ++b)
+    for (Index h = 0; h < H; ++h)
+      for (Index v = 0; v < W; ++v)
+        for (Index r = 0; r < 3; ++r)
+          for (Index s = 0; s < 3; ++s) {
+            const Index ih = h + r - 1, iw = v + s - 1;
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+            const Index out = (b * H + h) * W + v, in = (b * H + ih) * W + iw;
+            for (Index o = 0; o < cout; ++o)
+              for (Index i = 0; i < cin; ++i) {
+                const Index k = ((o * cin + i) * 3 + r) * 3 + s;
+                y_ref(o, out) += double(w[k]) * double(x(i, in));
+                dx_ref(i, in) += double(w[k]) * double(dy(o, out));
+                dw_ref.data()[k] += double(dy(o, out)) * double(x(i, in));
+              }
+          }
+  const Matrix<double> db_ref = dy.cast<double>().rowwise().sum();
+  CHECK(relative_error<float>("y", y, y_ref) < 1e-5);
+  CHECK(relative_error<float>("dx", dx, dx_ref) < 1e-5);
+  CHECK(relative_error<float>("dweight", conv.weight().grad, dw_ref) < 1e-5);
+  CHECK(relative_error<float>("dbias", conv.bias().grad, db_ref) < 1e-5);
+}
