@@ -132,3 +132,64 @@ TEST_CASE("SGD momentum buffers survive a save and restore", "[nn][io][resume]")
   CHECK(bufs_a == bufs_b);
   std::remove(path.c_str());
 }
+
+TEST_CASE("A training state that fails at its last tensor leaves the model and the optimizer as they were",
+          "[nn][io][bad-input]") {
+  // Every parameter and every optimizer state but the last is readable: the load reads them all before it finds
+  // the last one's shape wrong, and must then assign none of them.
+  Mlp trained = make_seeded_mlp(8);
+  nn::AdamW<float> trained_optimizer;
+  const auto step = [](Mlp& model, nn::AdamW<float>& optimizer) {
+    MatF x = MatF::Random(6, 4), logits, dl, dx;
+    Mlp::Cache cache;
+    model.forward(x, logits, &cache);
+    nn::cross_entropy<float>(logits, {0, 1, 2, 3}, {}, &dl);
+    model.zero_grad();
+    model.backward(cache, dl, dx);
+    optimizer.step(model);
+  };
+  step(trained, trained_optimizer);
+  const std::string good_path = temp_path("state-good.safetensors"), bad_path = temp_path("state-bad.safetensors");
+  elm::io::save_training_state(good_path, trained, trained_optimizer, 1);
+
+  elm::io::SafetensorsWriter writer;
+  const elm::io::SafetensorsReader good(good_path);
+  for (const auto& [key, value] : good.metadata()) writer.set_metadata(key, value);
+  trained.for_each_parameter("", [&](const std::string& name, const auto& p) { writer.add(name, p.shape, p.value); });
+  std::vector<std::string> state_names;
+  trained_optimizer.for_each_state([&](const std::string& name, MatF&) { state_names.push_back(name); });
+  REQUIRE(state_names.size() >= 2);
+  trained_optimizer.for_each_state([&](const std::string& name, MatF& m) {
+    if (name == state_names.back())  // one row too many
+      writer.add("optimizer." + name, {m.rows() + 1, m.cols()}, MatF(MatF::Zero(m.rows() + 1, m.cols())));
+    else
+      writer.add("optimizer." + name, elm::io::detail::state_shape(m.rows(), m.cols()), m);
+  });
+  writer.save(bad_path);
+
+  Mlp model = make_seeded_mlp(9);
+  nn::AdamW<float> optimizer;
+  step(model, optimizer);
+  std::vector<MatF> parameters_before, states_before;
+  model.for_each_parameter("", [&](const std::string&, const auto& p) { parameters_before.push_back(p.value); });
+  optimizer.for_each_state([&](const std::string&, MatF& m) { states_before.push_back(m); });
+  const auto steps_before = optimizer.steps();
+
+  REQUIRE_THROWS_MATCHES(elm::io::load_training_state(bad_path, model, optimizer), elm::ShapeError,
+                         elm_test::MessageContains("optimizer." + state_names.back()));
+  std::vector<MatF> parameters_after, states_after;
+  model.for_each_parameter("", [&](const std::string&, const auto& p) { parameters_after.push_back(p.value); });
+  optimizer.for_each_state([&](const std::string&, MatF& m) { states_after.push_back(m); });
+  CHECK(parameters_after == parameters_before);
+  CHECK(states_after == states_before);
+  CHECK(optimizer.steps() == steps_before);
+
+  // the good file loads into the same objects: the failure above was the file's, not theirs
+  elm::io::load_training_state(good_path, model, optimizer);
+  std::vector<MatF> trained_parameters, loaded_parameters;
+  trained.for_each_parameter("", [&](const std::string&, const auto& p) { trained_parameters.push_back(p.value); });
+  model.for_each_parameter("", [&](const std::string&, const auto& p) { loaded_parameters.push_back(p.value); });
+  CHECK(loaded_parameters == trained_parameters);
+  std::remove(good_path.c_str());
+  std::remove(bad_path.c_str());
+}
