@@ -273,6 +273,15 @@ TEST_CASE("a BERT config.json that describes no model this implementation has is
       {"labels", [](nlohmann::json& c) { c["id2label"] = {{"0", "a"}, {"2", "b"}}; },
        "id2label has no name for label 1"},
       {"untied", [](nlohmann::json& c) { c["tie_word_embeddings"] = false; }, "tie_word_embeddings is false"},
+      // every size within its cap (2^31), but 2^20 layers of width 2^12 are 2.1e14 parameters (850 TB in float):
+      // refused from the weights file's size before the model is built
+      {"beyond-weights",
+       [](nlohmann::json& c) {
+         c["num_hidden_layers"] = 1 << 20;
+         c["hidden_size"] = 1 << 12;
+         c["num_attention_heads"] = 1 << 6;
+       },
+       "parameters, but"},
   };
   const fs::path dir = fresh_directory("bad-config");
   for (const Case& c : cases) {

@@ -222,6 +222,22 @@ TEST_CASE("GPT-2 weights that do not fit the config are refused, naming the file
   }
 }
 
+TEST_CASE("a GPT-2 config.json describing far more parameters than the weights hold is refused before allocating",
+          "[models][gpt2][bad-input]") {
+  // Every size within its cap (2^31), but 2^20 layers of width 2^12 are 2.1e14 parameters (850 TB in float):
+  // refused from the weights file's size before the model is built.
+  const BadCheckpoint bad("config-beyond-weights");
+  bad.edit_config([](nlohmann::json& c) {
+    c["n_layer"] = 1 << 20;
+    c["n_embd"] = 1 << 12;
+    c["n_head"] = 1 << 6;
+  });
+  // 211162067378176: (V + P) C + 2 C + L (4 C^2 + 2 C F + 9 C + F) with V = 40, P = 24, C = 4096, F = 4 C, L = 2^20
+  CHECK_THAT(bad.load_error(), Contains(bad.config_path()) &&
+                                   Contains("describes a model of 211162067378176 parameters, but " +
+                                            bad.weights_path() + " holds 7616 values"));
+}
+
 TEST_CASE("a truncated or lying model.safetensors is refused before anything is read", "[models][gpt2][bad-input]") {
   const std::string original = file_bytes(fixture_dir("tiny") + "/model.safetensors");
   {

@@ -237,6 +237,16 @@ struct NamedParameters {
   }
 };
 
+/// The parameter count of BERT's encoder from its config, without the pooler and the heads (what every class's
+/// file holds at least): the three embeddings and their LayerNorm, and per layer the attention's four projections,
+/// the MLP and two LayerNorms.
+inline long double bert_body_parameter_count(const models::BertConfig& c) {
+  const long double V = c.vocab_size, P = c.max_position_embeddings, T = c.type_vocab_size, C = c.hidden_size;
+  const long double L = c.num_hidden_layers, F = c.intermediate_size;
+  const long double layer = 4 * (C * C + C) + 2 * C + (C * F + F) + (F * C + C) + 2 * C;
+  return (V + P + T) * C + 2 * C + L * layer;
+}
+
 }  // namespace detail
 
 /// Loads a Hugging Face BERT directory into Model: models::Bert<Scalar> (a BertModel checkpoint; with the pooler
@@ -262,6 +272,7 @@ Model load_bert_hf(const std::string& directory, const BertLoadOptions& load_opt
     ELM_EXPECT(hf.get_or<bool>("tie_word_embeddings", true), FormatError, where, ": ", hf.source(),
                ": tie_word_embeddings is false, expected true (BertForMaskedLM's decoder is its word embeddings)");
   const SafetensorsReader reader(weights_path);
+  detail::check_config_fits_weights(where, hf.source(), detail::bert_body_parameter_count(config), reader);
   // The encoder's tensors are "bert.<name>" in a head's file and "<name>" in BertModel's; either may hold either.
   const bool prefixed = reader.contains("bert.embeddings.word_embeddings.weight");
   Model loaded = [&] {
@@ -323,6 +334,7 @@ models::BertForSequenceClassification<Scalar> bert_classifier_from_pretrained(co
   const HfConfig hf = HfConfig::load(directory + "/config.json");
   models::BertConfig config = bert_config(hf);
   const SafetensorsReader reader(weights_path);
+  detail::check_config_fits_weights(where, hf.source(), detail::bert_body_parameter_count(config), reader);
   ELM_EXPECT(!reader.contains("classifier.weight"), FormatError, where, ": ", weights_path,
              " holds a classifier (classifier.weight): a BertForSequenceClassification already, expected a "
              "pretrained body (BertModel, BertForMaskedLM or BertForPreTraining); load it with load_bert_hf");

@@ -133,6 +133,19 @@ inline nlohmann::json gpt2_config_json(const models::Gpt2Config& c, Dtype dtype 
   return j;
 }
 
+namespace detail {
+
+/// GPT-2's parameter count from its config (tied LM head counted once): embeddings, per block two LayerNorms,
+/// the fused QKV and output projections and the MLP, and the final LayerNorm.
+inline long double gpt2_parameter_count(const models::Gpt2Config& c) {
+  const long double V = c.vocab_size, P = c.n_positions, C = c.n_embd, L = c.n_layer;
+  const long double F = c.n_inner > 0 ? c.n_inner : 4 * C;
+  const long double block = 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + 2 * C + (C * F + F) + (F * C + C);
+  return V * C + P * C + L * block + 2 * C;
+}
+
+}  // namespace detail
+
 /// Loads a Hugging Face GPT-2 directory: config.json and model.safetensors (F32, F16 or BF16; names with or
 /// without the "transformer." prefix; lm_head.weight, tied to wte, is not read). Throws IoError or FormatError
 /// naming the file and the tensor; nothing partially loaded is returned.
@@ -140,8 +153,11 @@ template <typename Scalar = float>
 models::Gpt2<Scalar> load_gpt2_hf(const std::string& directory) {
   constexpr const char* where = "elm::io::load_gpt2_hf";
   const std::string weights_path = detail::hf_weights_path(where, directory, "GPT2LMHeadModel");
-  models::Gpt2<Scalar> model(gpt2_config(HfConfig::load(directory + "/config.json")));
+  const HfConfig hf = HfConfig::load(directory + "/config.json");
+  const models::Gpt2Config config = gpt2_config(hf);
   const SafetensorsReader reader(weights_path);
+  detail::check_config_fits_weights(where, hf.source(), detail::gpt2_parameter_count(config), reader);
+  models::Gpt2<Scalar> model(config);
   LoadOptions options;
   options.prefix = reader.contains("transformer.wte.weight") ? "transformer" : "";
   options.strict = false;  // the causal-mask buffers of older files (h.<i>.attn.bias) and lm_head are not ours

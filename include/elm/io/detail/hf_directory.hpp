@@ -94,6 +94,22 @@ inline std::string hf_weights_path(std::string_view where, const std::string& di
   return weights_path;
 }
 
+/// Refuses, before the model is built, a config.json whose sizes describe far more parameters than the weights file
+/// holds values. Each size of a config is capped (2^31), but together they can still describe a model of 10^15
+/// parameters, which building would try to allocate; the weights file, whose size vouches for what it holds (the
+/// reader checked every tensor against the bytes present), bounds what a load may allocate: twice its values and
+/// 2^24 parameters (64 MB of floats) more at most. Smaller mismatches (a missing tensor, a wrong width in a small
+/// model) are left to the load, which names the tensor. `parameters` is the model's count from the config, in long
+/// double so that no product of sizes overflows.
+inline void check_config_fits_weights(std::string_view where, const std::string& config_source, long double parameters,
+                                      const SafetensorsReader& reader) {
+  long double values = 0;
+  for (const std::string& name : reader.names()) values += static_cast<long double>(reader.info(name).numel());
+  ELM_EXPECT(parameters <= 2 * values + (1 << 24), FormatError, where, ": ", config_source, " describes a model of ",
+             static_cast<double>(parameters), " parameters, but ", reader.path(), " holds ", static_cast<double>(values),
+             " values in all: the config's sizes do not match the weights (refused before allocating the model)");
+}
+
 /// The safetensors writer of a model's parameters as save_pretrained lays them out: every parameter visited under
 /// `prefix`, names sorted (safetensors' own order), in `dtype`, __metadata__ {"format": "pt"}. Throws
 /// InvalidArgument for a dtype that is not floating-point, RangeError for a value the dtype cannot represent.
