@@ -15,7 +15,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -31,22 +30,13 @@
 #include "elm/io/checkpoint.hpp"
 #include "elm/io/word_vectors.hpp"
 #include "elm/nn/linear.hpp"
+#include "../common/files.hpp"
 
 namespace crash_safe_saves_test {
 
 namespace fs = std::filesystem;
 
-fs::path fresh_directory(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("elm-tests-crash-safe-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using elm_test::file_bytes;
 
 extern "C" void kill_self_on_file_size_limit(int) { ::kill(::getpid(), SIGKILL); }
 
@@ -88,13 +78,14 @@ std::vector<fs::path> new_leftovers(const fs::path& dir, const fs::path& target,
 void check_crash_safety(const std::string& name, const std::function<void(const std::string&)>& save_old,
                         const std::function<void(const std::string&)>& save_new,
                         const std::function<void(const std::string&)>& load) {
-  const fs::path dir = fresh_directory(name);
+  const fs::path dir = elm_test::fresh_directory("crash-safe-" + name);
+  fs::create_directories(dir);
   const fs::path reference = dir / "reference", target = dir / "target";
   save_new(reference.string());
-  const std::string new_bytes = read_bytes(reference);
+  const std::string new_bytes = file_bytes(reference);
   fs::remove(reference);
   save_old(target.string());
-  const std::string old_bytes = read_bytes(target);
+  const std::string old_bytes = file_bytes(target);
   REQUIRE(old_bytes != new_bytes);
   const std::uintmax_t size = new_bytes.size();
   REQUIRE(size > 100000);  // large enough that the writes go in many pieces
@@ -103,7 +94,7 @@ void check_crash_safety(const std::string& name, const std::function<void(const 
   for (const std::uintmax_t kill_point : {std::uintmax_t(1), std::uintmax_t(4096), size / 3, size / 2, size - 1}) {
     CAPTURE(name, size, kill_point);
     REQUIRE(killed_while_saving([&] { save_new(target.string()); }, kill_point));
-    CHECK(read_bytes(target) == old_bytes);
+    CHECK(file_bytes(target) == old_bytes);
     CHECK_NOTHROW(load(target.string()));
     // the dead child's temporary file beside the untouched target, cut at the kill point
     const std::vector<fs::path> left = new_leftovers(dir, target, leftovers);
@@ -114,7 +105,7 @@ void check_crash_safety(const std::string& name, const std::function<void(const 
   }
   // with the five dead saves' temporary files beside it, a save from this process replaces the file, and it loads
   save_new(target.string());
-  CHECK(read_bytes(target) == new_bytes);
+  CHECK(file_bytes(target) == new_bytes);
   CHECK_NOTHROW(load(target.string()));
   fs::remove_all(dir);
 }
