@@ -42,9 +42,13 @@ endif()
 
 find_package(fmt REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
+# stb_image_write (Debian's libstb-dev) encodes the PNG pictures the example programs draw.
+find_path(ELM_STB_INCLUDE_DIR stb/stb_image_write.h REQUIRED)
+find_library(ELM_STB_LIBRARY stb REQUIRED)
 
 # elm_add_program(NAME SOURCE): an example program built as bin/NAME.
 function(elm_add_program name source)
   add_executable(${name} ${source})
-  target_link_libraries(${name} PRIVATE elm_dev fmt::fmt CLI11::CLI11)
+  target_link_libraries(${name} PRIVATE elm_dev fmt::fmt CLI11::CLI11 ${ELM_STB_LIBRARY})
+  target_include_directories(${name} SYSTEM PRIVATE ${ELM_STB_INCLUDE_DIR})
 endfunction()
