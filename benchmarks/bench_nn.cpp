@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Neural core against PyTorch on the same shapes in the same run: 2-layer LSTM and GRU training steps (B = 32,
 // T = 64, I = 256, H = 512, forward + backward through time) and Linear (768 -> 3072), LayerNorm (768) and GELU (tanh,
-// 3072) forward + backward on B T = 1024 tokens (GPT-2 small's MLP and norms at T = 256, B = 4).
+// 3072) forward + backward on B T = 1024 tokens (GPT-2 small's MLP and norms at T = 256, B = 4), and Conv2d 3x3
+// (padding 1) forward + backward, input gradient included: a batch of 32 64-channel 32x32 images (64 -> 64), and
+// the digits CNN's two layers on 8x8 digits in batches of 64 (1 -> 32 at 8x8, 32 -> 64 at 4x4).
 //
 // PyTorch runs first, in a child python3 process with torch.set_num_threads(ELM_BENCH_TORCH_THREADS, default
 // 1); its median times become the counters torch_ms and ratio (elm time / PyTorch time: below 1 means elm is
@@ -24,6 +26,7 @@
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/activations.hpp"
+#include "elm/nn/conv2d.hpp"
 #include "elm/nn/gru.hpp"
 #include "elm/nn/layer_norm.hpp"
 #include "elm/nn/linear.hpp"
@@ -85,6 +88,16 @@ xg = torch.randn(N, 4 * C, requires_grad=True)
 def gelu_step():
     torch.nn.functional.gelu(xg, approximate="tanh").backward(dyl)
 print("gelu_tanh", timeit(gelu_step, 20))
+def conv_case(name, batch, cin, cout, size, reps):
+    conv = torch.nn.Conv2d(cin, cout, 3, padding=1)
+    xc = torch.randn(batch, cin, size, size, requires_grad=True)
+    dyc = torch.randn(batch, cout, size, size)
+    def conv_step():
+        conv(xc).backward(dyc)
+    print(name, timeit(conv_step, reps))
+conv_case("conv_32x32", 32, 64, 64, 32, 5)
+conv_case("conv_digits_1", 64, 1, 32, 8, 50)
+conv_case("conv_digits_2", 64, 32, 64, 4, 50)
 )PY";
 
 void run_torch_peer() {
@@ -206,6 +219,41 @@ void BM_GeluTanhForwardBackward(benchmark::State& state) {
   report(state, "gelu_tanh", n, cpu_start);
 }
 
+// Conv2d 3x3, padding 1: forward and backward (the input gradient too, as PyTorch's input requires it).
+template <typename Scalar>
+void conv_forward_backward(benchmark::State& state, const std::string& name, Index batch, Index in, Index out,
+                           Index size) {
+  elm::Rng rng(5);
+  nn::Conv2d<Scalar> conv(nn::Conv2dConfig{in, out, {3, 3}, {1, 1}, {1, 1}}, rng);
+  const nn::ImageShape shape{batch, size, size};
+  Matrix<Scalar> x(in, batch * size * size), dy(out, batch * size * size), y, dx;
+  rng.fill_normal(x, 0.0, 1.0);
+  rng.fill_normal(dy, 0.0, 1.0);
+  typename nn::Conv2d<Scalar>::Cache cache;
+  auto step = [&] {
+    conv.forward(x, shape, y, &cache);
+    conv.backward(cache, dy, dx);
+    benchmark::DoNotOptimize(dx.data());
+  };
+  step();  // untimed warm-up, as the PyTorch peer's
+  const std::clock_t cpu_start = std::clock();
+  for (auto _ : state) step();
+  report(state, name, batch, cpu_start);
+}
+
+template <typename Scalar>
+void BM_Conv2d32x32ForwardBackward(benchmark::State& state) {
+  conv_forward_backward<Scalar>(state, "conv_32x32", 32, 64, 64, 32);
+}
+template <typename Scalar>
+void BM_Conv2dDigits1ForwardBackward(benchmark::State& state) {
+  conv_forward_backward<Scalar>(state, "conv_digits_1", 64, 1, 32, 8);
+}
+template <typename Scalar>
+void BM_Conv2dDigits2ForwardBackward(benchmark::State& state) {
+  conv_forward_backward<Scalar>(state, "conv_digits_2", 64, 32, 64, 4);
+}
+
 }  // namespace
 
 BENCHMARK_TEMPLATE(BM_LstmTrainStep, float)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -213,6 +261,9 @@ BENCHMARK_TEMPLATE(BM_GruTrainStep, float)->Unit(benchmark::kMillisecond)->UseRe
 BENCHMARK_TEMPLATE(BM_LinearForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_LayerNormForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_GeluTanhForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_Conv2d32x32ForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_Conv2dDigits1ForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_Conv2dDigits2ForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);

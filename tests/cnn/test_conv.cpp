@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include "elm/nn/conv1d.hpp"
 #include "elm/nn/conv2d.hpp"
 #include "elm/nn/linear.hpp"
+#include "elm/nn/product_kernel.hpp"
 
 using namespace cnn_test;
 using Catch::Matchers::Contains;
@@ -16,6 +18,7 @@ using elm::nn::Conv1dConfig;
 using elm::nn::Conv2d;
 using elm::nn::Conv2dConfig;
 using elm::nn::ImageShape;
+using elm::nn::ProductKernel;
 
 static_assert(elm::nn::is_layer_v<Conv1d<float>>, "Conv1d keeps the layer contract");
 static_assert(elm::nn::is_layer_v<Conv2d<float>>, "Conv2d keeps the layer contract");
@@ -188,48 +191,110 @@ TEST_CASE("Conv1d and Conv2d reject bad input with clear errors", "[cnn][conv][e
     Conv1d<float>::Cache other_cache;
     other.forward(Matrix<float>::Ones(2, 10), 1, y, &other_cache);
     CHECK_THAT(error_message<elm::InvalidArgument>([&] { conv1.backward(other_cache, y, dx); }),
-               Contains("another layer's") && Contains("expected kernel taps x in_channels = 15"));
+               Contains("another layer's (2 input channels") && Contains("expected in_channels = 3"));
+    // the same channels and output shape, another kernel: its cached geometry is not this layer's
+    Conv1d<float> wider(Conv1dConfig{3, 2, 7, 1, 2, 1, true});
+    Conv1d<float>::Cache wider_cache;
+    wider.forward(Matrix<float>::Ones(3, 10), 1, y, &wider_cache);
+    REQUIRE(y.cols() == 8);
+    Conv1d<float> narrower(Conv1dConfig{3, 2, 3, 1, 0, 1, true});
+    CHECK_THAT(error_message<elm::InvalidArgument>([&] { narrower.backward(wider_cache, y, dx); }),
+               Contains("another layer's") && Contains("kernel 1x7") && Contains("kernel 1x3"));
   }
 }
 
-TEST_CASE("Conv2d at a width the packed product kernel serves agrees with the definition", "[cnn][conv]") {
-  // kh*kw*C_in = 288 and C_out = 192 features over 128 columns: the packed kernel's shapes unless
-  // ELM_PRODUCT_KERNEL=reference (CTest runs this folder both ways); the sums below, in double, are the reference
-  const Index cin = 32, cout = 192, B = 2, H = 8, W = 8;
-  INFO("packed kernel: " << elm::nn::detail::dense_uses_packed_products<float>(9 * cin, cout, B * H * W));
-  elm::Rng rng(17);
-  Conv2d<float> conv(Conv2dConfig{cin, cout, {3, 3}, {1, 1}, {1, 1}}, rng);
-  Matrix<float> x(cin, B * H * W), dy(cout, B * H * W), y, dx;
+namespace {
+
+// Conv2d's output and gradients by their definition, summed in double: y = b + sum over taps of W x, and the
+// adjoint sums for dx, dweight and dbias.
+struct Conv2dDefinition {
+  Matrix<double> y, dx, dweight, dbias;
+};
+
+Conv2dDefinition conv2d_definition(const Conv2d<float>& conv, const Matrix<float>& x, const Matrix<float>& dy,
+                                   const ImageShape& in) {
+  const Conv2dConfig& c = conv.config();
+  const ImageShape out = conv.output_shape(in);
+  const float* w = conv.weight().value.data();
+  Conv2dDefinition d;
+  d.y = Matrix<double>::Zero(c.out_channels, out.batch * out.height * out.width);
+  d.dx = Matrix<double>::Zero(c.in_channels, in.batch * in.height * in.width);
+  d.dweight = Matrix<double>::Zero(conv.weight().value.rows(), conv.weight().value.cols());
+  if (c.bias)
+    for (Index o = 0; o < c.out_channels; ++o) d.y.row(o).setConstant(double(conv.bias().value(o, 0)));
+  for (Index b = 0; b < in.batch; ++b)
+    for (Index h = 0; h < out.height; ++h)
+      for (Index v = 0; v < out.width; ++v)
+        for (Index r = 0; r < c.kernel.height; ++r)
+          for (Index s = 0; s < c.kernel.width; ++s) {
+            const Index ih = h * c.stride.height - c.padding.height + r * c.dilation.height;
+            const Index iw = v * c.stride.width - c.padding.width + s * c.dilation.width;
+            if (ih < 0 || ih >= in.height || iw < 0 || iw >= in.width) continue;
+            const Index o_col = (b * out.height + h) * out.width + v, i_col = (b * in.height + ih) * in.width + iw;
+            for (Index o = 0; o < c.out_channels; ++o)
+              for (Index i = 0; i < c.in_channels; ++i) {
+                const Index k = ((o * c.in_channels + i) * c.kernel.height + r) * c.kernel.width + s;
+                d.y(o, o_col) += double(w[k]) * double(x(i, i_col));
+                d.dx(i, i_col) += double(w[k]) * double(dy(o, o_col));
+                d.dweight.data()[k] += double(dy(o, o_col)) * double(x(i, i_col));
+              }
+          }
+  d.dbias = dy.cast<double>().rowwise().sum();
+  return d;
+}
+
+// Runs conv forward and backward on random x and dy and checks them against the definition.
+void check_against_definition(const Conv2dConfig& config, const ImageShape& in, std::uint64_t seed) {
+  elm::Rng rng(seed);
+  Conv2d<float> conv(config, rng);
+  const ImageShape out = conv.output_shape(in);
+  Matrix<float> x(config.in_channels, in.batch * in.height * in.width);
+  Matrix<float> dy(config.out_channels, out.batch * out.height * out.width), y, dx;
   rng.fill_normal(x, 0.0, 1.0);
   rng.fill_normal(dy, 0.0, 1.0);
   Conv2d<float>::Cache cache;
-  conv.forward(x, ImageShape{B, H, W}, y, &cache);
+  conv.forward(x, in, y, &cache);
   conv.zero_grad();
   conv.backward(cache, dy, dx);
+  const Conv2dDefinition d = conv2d_definition(conv, x, dy, in);
+  CHECK(relative_error<float>("y", y, d.y) < 1e-5);
+  CHECK(relative_error<float>("dx", dx, d.dx) < 1e-5);
+  CHECK(relative_error<float>("dweight", conv.weight().grad, d.dweight) < 1e-5);
+  if (config.bias) CHECK(relative_error<float>("dbias", conv.bias().grad, d.dbias) < 1e-5);
+}
 
-  const float* w = conv.weight().value.data();
-  Matrix<double> y_ref(cout, B * H * W), dx_ref = Matrix<double>::Zero(cin, B * H * W);
-  Matrix<double> dw_ref = Matrix<double>::Zero(conv.weight().value.rows(), conv.weight().value.cols());
-  for (Index o = 0; o < cout; ++o) y_ref.row(o).setConstant(double(conv.bias().value(o, 0)));
-  for (Index b = 0; b < B; ++b)
-    for (Index h = 0; h < H; ++h)
-      for (Index v = 0; v < W; ++v)
-        for (Index r = 0; r < 3; ++r)
-          for (Index s = 0; s < 3; ++s) {
-            const Index ih = h + r - 1, iw = v + s - 1;
-            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-            const Index out = (b * H + h) * W + v, in = (b * H + ih) * W + iw;
-            for (Index o = 0; o < cout; ++o)
-              for (Index i = 0; i < cin; ++i) {
-                const Index k = ((o * cin + i) * 3 + r) * 3 + s;
-                y_ref(o, out) += double(w[k]) * double(x(i, in));
-                dx_ref(i, in) += double(w[k]) * double(dy(o, out));
-                dw_ref.data()[k] += double(dy(o, out)) * double(x(i, in));
-              }
-          }
-  const Matrix<double> db_ref = dy.cast<double>().rowwise().sum();
-  CHECK(relative_error<float>("y", y, y_ref) < 1e-5);
-  CHECK(relative_error<float>("dx", dx, dx_ref) < 1e-5);
-  CHECK(relative_error<float>("dweight", conv.weight().grad, dw_ref) < 1e-5);
-  CHECK(relative_error<float>("dbias", conv.bias().grad, db_ref) < 1e-5);
+}  // namespace
+
+TEST_CASE("Conv2d at a width the packed product kernel serves agrees with the definition", "[cnn][conv]") {
+  // kh*kw*C_in = 288 and C_out = 192 features over 128 columns: the packed kernel's shapes unless
+  // ELM_PRODUCT_KERNEL=reference (CTest runs this folder both ways); the sums of the definition, in double, are
+  // the reference
+  INFO("packed kernel: " << elm::nn::detail::dense_uses_packed_products<float>(9 * 32, 192, 2 * 8 * 8));
+  check_against_definition(Conv2dConfig{32, 192, {3, 3}, {1, 1}, {1, 1}}, ImageShape{2, 8, 8}, 17);
+}
+
+TEST_CASE("Conv2d over many pixels (the products gathered from the image) agrees with the definition, in every "
+          "product kernel", "[cnn][conv]") {
+  // >= 192 output pixels: the forward product and the input gradient take the pixels as the packed side,
+  // gathered from x or dy panel by panel; the weight gradient too once kh*kw*C_in >= 192 (im2col's matrix never
+  // formed). Strides above 1 take the input gradient through im2col's matrix of dy^T W instead.
+  const std::vector<ProductKernel> kernels = elm::nn::supported_product_kernels();
+  const ProductKernel kernel = GENERATE_COPY(from_range(kernels));
+  elm::nn::ScopedProductKernel scoped(kernel);
+  INFO("kernel " << elm::nn::product_kernel_name(kernel));
+  SECTION("3x3, padding 1, 16 -> 24 channels") {
+    check_against_definition(Conv2dConfig{16, 24, {3, 3}, {1, 1}, {1, 1}}, ImageShape{2, 12, 10}, 21);
+  }
+  SECTION("3x3 over 24 channels: im2col's 216 rows the weight gradient's packed side, no bias") {
+    check_against_definition(Conv2dConfig{24, 16, {3, 3}, {1, 1}, {1, 1}, {1, 1}, false}, ImageShape{1, 16, 13}, 22);
+  }
+  SECTION("5x3 kernel, stride (2, 1), padding (2, 0), dilation (1, 2)") {
+    check_against_definition(Conv2dConfig{8, 16, {5, 3}, {2, 1}, {2, 0}, {1, 2}}, ImageShape{3, 17, 15}, 23);
+  }
+  SECTION("dilation 2, padding 2, stride 1") {
+    check_against_definition(Conv2dConfig{12, 20, {3, 3}, {1, 1}, {2, 2}, {2, 2}}, ImageShape{2, 11, 12}, 24);
+  }
+  SECTION("one input channel (a first layer) and 16 output channels") {
+    check_against_definition(Conv2dConfig{1, 16, {3, 3}, {1, 1}, {1, 1}}, ImageShape{5, 8, 8}, 25);
+  }
 }

@@ -115,6 +115,43 @@ TEST_CASE("PackedLhs multiplies like Eigen's product, at every shape edge, in ev
   CHECK(max_abs(out_t.cast<double>() - expected.transpose()) < product_tolerance);
 }
 
+TEST_CASE("A left side that a PanelSource packs multiplies like Eigen's product, deep ones in slices too",
+          "[nn][packed_lhs]") {
+  using Packed = nn::detail::PackedLhs<float>;
+  const ProductKernel kernel = each_kernel();
+  nn::ScopedProductKernel scoped(kernel);
+  const nn::detail::KernelLayout layout = nn::detail::kernel_layout<float>(kernel);
+  elm::Rng rng(12);
+  const Index m = GENERATE_COPY(Index(1), layout.panel_rows + layout.panel_rows / 3 + 1, 3 * layout.panel_rows + 5);
+  const Index n = GENERATE_COPY(Index(1), 2 * layout.block_cols + 3);
+  // past sliced_depth, a streamed panel is multiplied depth slice by depth slice
+  const Index deep = nn::detail::generic::PackedLhsKernel<float>::sliced_depth + 517;
+  const Index k = GENERATE_COPY(Index(1), Index(37), layout.direct_min_depth + 3, deep);
+  const MatF a = random_matrix(m, k, rng).cast<float>(), b = random_matrix(k, n, rng).cast<float>();
+  const MatD expected = exact(a, b);
+  // the source copies rows of `a`, as a convolution gathers im2col's rows from an image
+  const auto pack = [](const void* context, Index r0, Index count, Index depth, Index panel_rows, float* dst) {
+    const MatF& rows = *static_cast<const MatF*>(context);
+    for (Index kk = 0; kk < depth; ++kk)
+      for (Index i = 0; i < count; ++i) dst[kk * panel_rows + i] = rows(r0 + i, kk);
+  };
+  const nn::detail::PanelSource<float> source{pack, &a};
+  // float sums of k O(1) terms: the error grows like sqrt(k) (seen: 2e-5 at k = 4613)
+  const double tolerance = k > 1000 ? 4e-4 : product_tolerance;
+  Packed packed;
+  MatF out = MatF::Constant(m, n, 1.0f);
+  packed.multiply_add_from(source, m, k, b, out);
+  CHECK(max_abs(out.cast<double>() - (expected.array() + 1.0).matrix()) < tolerance);
+  MatF out_t = MatF::Zero(n, m);
+  packed.multiply_add_transposed_from(source, m, k, b, out_t);
+  CHECK(max_abs(out_t.cast<double>() - expected.transpose()) < tolerance);
+  // and a right side packed (row-major) rather than read in place
+  const MatF bt = b.transpose();
+  out.setZero();
+  packed.multiply_add_from(source, m, k, bt.transpose(), out);
+  CHECK(max_abs(out.cast<double>() - expected) < tolerance);
+}
+
 TEST_CASE("PackedLhs adds into column blocks and transposed outputs, and survives aliasing", "[nn][packed_lhs]") {
   using Packed = nn::detail::PackedLhs<float>;
   const ProductKernel kernel = each_kernel();

@@ -37,6 +37,127 @@ void col2im(const Geometry& g, const Matrix<Scalar>& dcols, Matrix<Scalar>& dx) 
   for_each_tap(g, [&](Index out, Index in, Index tap) { dx.col(in) += dcols.col(out).segment(tap * C, C); });
 }
 
+/// im2col's matrix of x (taps*C, B*Ho*Wo) as PanelSources, gathered from x panel by panel inside the products
+/// instead of formed (it is taps times x: 75 MB for a batch of 32 64-channel 32x32 images under a 3x3 kernel,
+/// written and read back through memory on every pass).
+template <typename Scalar>
+struct Im2colSource {
+  const Geometry* g;
+  const Scalar* x;  // (C, B*H*W), column-major: column j at x + j * x_stride
+  Index x_stride;
+
+  /// Its transpose (B*Ho*Wo, taps*C): rows are output pixels, depth the taps' channels (the forward product's
+  /// and the input gradient's packed side).
+  PanelSource<Scalar> pixel_rows() const { return {&pack_pixel_rows, this}; }
+  /// The matrix itself: rows are taps' channels, depth the output pixels (the weight gradient's packed side).
+  PanelSource<Scalar> tap_rows() const { return {&pack_tap_rows, this}; }
+
+ private:
+  static void pack_pixel_rows(const void* context, Index r0, Index count, Index depth, Index panel_rows,
+                              Scalar* dst) {
+    const auto& self = *static_cast<const Im2colSource*>(context);
+    const Geometry& g = *self.g;
+    const Index C = g.channels;
+    eigen_assert(depth == g.taps() * C);
+    (void)depth;
+    constexpr Index max_rows = 64;
+    eigen_assert(count <= max_rows);
+    WindowOrigin origins[max_rows];
+    for (Index i = 0; i < count; ++i) origins[i] = window_origin(g, r0 + i);
+    // tap by tap: a tap's C rows of dst (C lines per packet of pixels) stay in L1 while the pixels are written
+    for (Index t = 0; t < g.taps(); ++t) {
+      Scalar* d = dst + t * C * panel_rows;
+      for (Index i = 0; i < count; ++i) {
+        const Index in = tap_input_column(g, origins[i], t);
+        if (in < 0) {
+          for (Index c = 0; c < C; ++c) d[c * panel_rows + i] = Scalar(0);
+        } else {
+          const Scalar* src = self.x + in * self.x_stride;
+          for (Index c = 0; c < C; ++c) d[c * panel_rows + i] = src[c];
+        }
+      }
+    }
+  }
+
+  static void pack_tap_rows(const void* context, Index r0, Index count, Index depth, Index panel_rows, Scalar* dst) {
+    const auto& self = *static_cast<const Im2colSource*>(context);
+    const Geometry& g = *self.g;
+    const Index C = g.channels;
+    eigen_assert(depth == g.out_columns());
+    // each output pixel's rows [r0, r0 + count) are runs of consecutive channels of one tap: one copy per run
+    for (Index n = 0; n < depth; ++n, dst += panel_rows) {
+      const WindowOrigin origin = window_origin(g, n);
+      for (Index row = r0; row < r0 + count;) {
+        const Index t = row / C, c = row % C, run = std::min(C - c, r0 + count - row);
+        const Index in = tap_input_column(g, origin, t);
+        Scalar* d = dst + (row - r0);
+        if (in < 0) {
+          for (Index i = 0; i < run; ++i) d[i] = Scalar(0);
+        } else {
+          const Scalar* src = self.x + in * self.x_stride + c;
+          for (Index i = 0; i < run; ++i) d[i] = src[i];
+        }
+        row += run;
+      }
+    }
+  }
+};
+
+/// The input gradient's gathered operand for a window of stride 1: rows are input pixels (B*H*W), depth the taps'
+/// output channels (taps*O, tap-major); row `in`, column t*O + o holds dy(o, the output pixel whose tap t reads
+/// `in`), or 0 where no output pixel's tap t reads it. dx^T = this times W' (taps*O, C), W'(t*O + o, c) =
+/// W(o, c, t): the transposed convolution as one product, with neither im2col's matrix of dy nor col2im.
+template <typename Scalar>
+struct TransposedIm2colSource {
+  const Geometry* g;
+  const Scalar* dy;  // (O, B*Ho*Wo), column-major: column j at dy + j * dy_stride
+  Index dy_stride, out_channels;
+
+  PanelSource<Scalar> pixel_rows() const { return {&pack_pixel_rows, this}; }
+
+ private:
+  static void pack_pixel_rows(const void* context, Index r0, Index count, Index depth, Index panel_rows,
+                              Scalar* dst) {
+    const auto& self = *static_cast<const TransposedIm2colSource*>(context);
+    const Geometry& g = *self.g;
+    const Window& w = g.window;
+    const Index O = self.out_channels, per_image = g.in.height * g.in.width;
+    eigen_assert(depth == g.taps() * O && w.stride.height == 1 && w.stride.width == 1);
+    (void)depth;
+    for (Index i = 0; i < count; ++i) {
+      const Index in = r0 + i, b = in / per_image, ih = in % per_image / g.in.width, iw = in % g.in.width;
+      for (Index r = 0; r < w.kernel.height; ++r) {
+        // the output row whose tap row r reads input row ih: oh - padding + r * dilation = ih
+        const Index oh = ih + w.padding.height - r * w.dilation.height;
+        for (Index s = 0; s < w.kernel.width; ++s) {
+          const Index ow = iw + w.padding.width - s * w.dilation.width;
+          Scalar* d = dst + (r * w.kernel.width + s) * O * panel_rows + i;
+          if (oh < 0 || oh >= g.out_height || ow < 0 || ow >= g.out_width) {
+            for (Index o = 0; o < O; ++o) d[o * panel_rows] = Scalar(0);
+          } else {
+            const Scalar* src = self.dy + ((b * g.out_height + oh) * g.out_width + ow) * self.dy_stride;
+            for (Index o = 0; o < O; ++o) d[o * panel_rows] = src[o];
+          }
+        }
+      }
+    }
+  }
+};
+
+/// Whether a convolution's products go through the packed kernel with the pixels as its packed side: im2col's
+/// matrix has a column per output pixel (B*Ho*Wo of them, thousands) and few rows (taps x in) next to few output
+/// channels, the shape the dense layer's routing (features as the packed side) leaves to Eigen's product.
+/// rows: of the packed side (pixels, or taps x channels for the weight gradient); right_cols: of the other
+/// side. Below four panels of rows, or two blocks of right-side columns, the padding the kernel works through
+/// costs more than Eigen's product.
+template <typename Scalar>
+bool conv_uses_packed_products(Index rows, Index right_cols) {
+  constexpr Index min_rows = 4 * 3 * 64 / Index(sizeof(Scalar));  // four panels of the widest kernel
+  constexpr Index min_cols = 16;                                   // two blocks of the widest kernel
+  return has_packed_kernel<Scalar> && !products_use_blas && rows >= min_rows && right_cols >= min_cols &&
+         product_kernel() != ProductKernel::reference;
+}
+
 /// The convolution of Conv1d and Conv2d: weight (out, in, kh, kw) in PyTorch's bytes (Conv1d's (out, in, k) are
 /// the same bytes with kh = 1), bias (out). Forward is one product y = Wp^T cols over im2col's matrix, with Wp:
 /// (kh*kw*in, out) the weight reordered tap-major to match im2col's rows (a copy of the weight, small next to
@@ -46,7 +167,8 @@ class Convolution {
  public:
   struct Cache {
     Geometry geometry;
-    Matrix<Scalar> cols;  // im2col of the input
+    Matrix<Scalar> input;  // x: backward gathers im2col's matrix from it again
+    Matrix<Scalar> cols;   // im2col's matrix, formed only when the forward product was Eigen's (a small layer)
     elm::detail::Workspace<PackedLhs<Scalar>> products;
   };
 
@@ -72,37 +194,90 @@ class Convolution {
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, const ImageShape& shape, Matrix<Scalar>& y, Cache* cache,
                std::string_view where) const {
     const Geometry g = make_geometry<Scalar>(x, in_channels_, shape, window_, where);
-    Matrix<Scalar> local_cols;
     PackedLhs<Scalar> local_products;
-    Matrix<Scalar>& cols = cache ? cache->cols : local_cols;
     PackedLhs<Scalar>& products = cache ? *cache->products : local_products;
-    im2col<Scalar>(g, x, cols);
     const Matrix<Scalar> wp = tap_major_weight();
-    dense_forward<Scalar>(wp.transpose(), cols, y, has_bias_ ? bias_.value.data() : nullptr, products);
+    if (conv_uses_packed_products<Scalar>(g.out_columns(), out_channels_)) {
+      // y^T = cols^T Wp: the output pixels are the packed side, gathered from x panel by panel (im2col's matrix
+      // is never formed), Wp the right side; the tiles are written transposed into y, which starts as the bias
+      const Im2colSource<Scalar> source{&g, x.data(), x.outerStride()};
+      y.resize(out_channels_, g.out_columns());
+      if (has_bias_)
+        y.colwise() = bias_.value.col(0);
+      else
+        y.setZero();
+      products.multiply_add_transposed_from(source.pixel_rows(), g.out_columns(), g.taps() * in_channels_, wp, y);
+      if (cache) {
+        cache->input = x;
+        cache->cols.resize(0, 0);
+      }
+    } else {
+      Matrix<Scalar> local_cols;
+      Matrix<Scalar>& cols = cache ? cache->cols : local_cols;
+      im2col<Scalar>(g, x, cols);
+      dense_forward<Scalar>(wp.transpose(), cols, y, has_bias_ ? bias_.value.data() : nullptr, products);
+      if (cache) cache->input = x;
+    }
     if (cache) cache->geometry = g;
   }
 
   void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx,
                 std::string_view where) {
     const Geometry& g = cache.geometry;
-    ELM_EXPECT(g.in.batch > 0 && cache.cols.cols() == g.out_columns(), InvalidArgument, where,
+    ELM_EXPECT(g.in.batch > 0 && cache.input.cols() == g.in_columns(), InvalidArgument, where,
                ": the cache holds no forward pass (run forward with a cache first)");
-    ELM_EXPECT(cache.cols.rows() == tap_count() * in_channels_, InvalidArgument, where,
-               ": the cache is another layer's (", cache.cols.rows(), " im2col rows, expected kernel taps x in_channels = ",
-               tap_count() * in_channels_, ")");
+    ELM_EXPECT(cache.input.rows() == in_channels_ && same_window(g.window, window_), InvalidArgument, where,
+               ": the cache is another layer's (", cache.input.rows(), " input channels, kernel ",
+               g.window.kernel.height, "x", g.window.kernel.width, "; expected in_channels = ", in_channels_,
+               ", kernel ", window_.kernel.height, "x", window_.kernel.width, " and this layer's stride, padding and "
+               "dilation)");
     check_shape(dy, out_channels_, g.out_columns(), where, "dy");
     const bool bias_grad = has_bias_ && bias_.trainable;
+    const Index tap_rows = tap_count() * in_channels_;
+    // the weight gradient's packed side is im2col's matrix (taps x in rows); the input gradient's, the pixels
+    const bool packed_weight_grad = conv_uses_packed_products<Scalar>(tap_rows, out_channels_);
+    const bool packed_input_grad = conv_uses_packed_products<Scalar>(g.out_columns(), tap_rows);
+    const bool transposed_input_grad = window_.stride.height == 1 && window_.stride.width == 1 &&
+                                       conv_uses_packed_products<Scalar>(g.in_columns(), in_channels_);
+    // im2col's matrix, where Eigen's product reads it (small layers): the forward pass's, or formed again
+    Matrix<Scalar> formed_cols;
+    const bool cols_needed = (weight_.trainable && !packed_weight_grad) || (!transposed_input_grad && !packed_input_grad);
+    const bool cols_cached = cache.cols.rows() == tap_rows && cache.cols.cols() == g.out_columns();
+    if (cols_needed && !cols_cached) im2col<Scalar>(g, cache.input, formed_cols);
+    const Matrix<Scalar>& cols = cols_cached ? cache.cols : formed_cols;
     if (weight_.trainable) {
-      Matrix<Scalar> dwp = Matrix<Scalar>::Zero(cache.cols.rows(), out_channels_);
-      dense_add_weight_grad<Scalar>(cache.cols, dy, dwp, /*grad_transposed=*/true,
-                                    bias_grad ? bias_.gradient().data() : nullptr, *products_);
+      Matrix<Scalar> dwp = Matrix<Scalar>::Zero(tap_rows, out_channels_);
+      if (packed_weight_grad) {
+        // dWp = cols dy^T, a product over the pixels: cols the packed side, gathered from x panel by panel
+        const Im2colSource<Scalar> source{&g, cache.input.data(), cache.input.outerStride()};
+        products_->multiply_add_from(source.tap_rows(), tap_rows, g.out_columns(), dy.transpose(), dwp);
+        if (bias_grad) bias_.gradient().col(0) += elm::row_sums(dy);
+      } else {
+        dense_add_weight_grad<Scalar>(cols, dy, dwp, /*grad_transposed=*/true,
+                                      bias_grad ? bias_.gradient().data() : nullptr, *products_);
+      }
       add_from_tap_major(dwp, weight_.gradient());
     } else if (bias_grad) {
       bias_.gradient().col(0) += elm::row_sums(dy);
     }
+    if (transposed_input_grad) {
+      // dx^T = (dy gathered per input pixel) W': the transposed convolution as one product (see
+      // TransposedIm2colSource), written transposed into dx
+      const TransposedIm2colSource<Scalar> source{&g, dy.data(), dy.outerStride(), out_channels_};
+      dx.setZero(in_channels_, g.in_columns());
+      products_->multiply_add_transposed_from(source.pixel_rows(), g.in_columns(), tap_count() * out_channels_,
+                                              output_major_weight(), dx);
+      return;
+    }
     const Matrix<Scalar> wp = tap_major_weight();
-    Matrix<Scalar> dcols;
-    dense_input_grad<Scalar>(wp.transpose(), dy, dcols, /*accumulate=*/false, *products_);
+    Matrix<Scalar>& dcols = *dcols_;
+    if (packed_input_grad) {
+      // dcols^T = dy^T Wp^T: the pixels again the packed side, the tiles written transposed into dcols
+      dcols.setZero(wp.rows(), dy.cols());
+      products_->multiply_add_transposed_streamed(dy.transpose(), wp.transpose(), dcols);
+    } else {
+      dense_input_grad<Scalar>(wp.transpose(), dy, dcols, /*accumulate=*/false, *products_);
+    }
     col2im<Scalar>(g, dcols, dx);
   }
 
@@ -149,6 +324,16 @@ class Convolution {
     return wp;
   }
 
+  /// W' (taps*out, in): W'(t*out + o, i) = W(o, i, t), the transposed convolution's right side.
+  Matrix<Scalar> output_major_weight() const {
+    Matrix<Scalar> wt(tap_count() * out_channels_, in_channels_);
+    const Scalar* w = weight_.value.data();
+    for (Index o = 0; o < out_channels_; ++o)
+      for (Index i = 0; i < in_channels_; ++i)
+        for (Index t = 0; t < tap_count(); ++t) wt(t * out_channels_ + o, i) = w[weight_offset(o, i, t)];
+    return wt;
+  }
+
   void add_from_tap_major(const Matrix<Scalar>& dwp, Matrix<Scalar>& grad) const {
     Scalar* g = grad.data();
     for (Index o = 0; o < out_channels_; ++o)
@@ -161,6 +346,7 @@ class Convolution {
   bool has_bias_ = true;
   Parameter<Scalar> weight_, bias_;
   elm::detail::Workspace<PackedLhs<Scalar>> products_;  // the backward products' buffers
+  elm::detail::Workspace<Matrix<Scalar>> dcols_;  // the input gradient's (taps*C, B*Ho*Wo), taps times dx
 };
 
 }  // namespace elm::nn::detail

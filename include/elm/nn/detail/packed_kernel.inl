@@ -204,6 +204,10 @@ class PackedLhsKernel {
   /// Depth from which a column-major right side is read in place rather than packed: below a few hundred
   /// rows a column's stream per tile is too short for the hardware prefetchers (docs/benchmarks.md).
   static constexpr Index direct_min_depth = 256;
+  /// Depth above which a streamed panel is multiplied in slices of depth_slice (see product): up to 4096 a
+  /// panel (768 KB) and a block sit in L2 together; slicing shallower panels measured no faster.
+  static constexpr Index sliced_depth = 4096;
+  static constexpr Index depth_slice = 512;
   /// How many columns ahead packing a column-major operand prefetches (see pack_panel).
   static constexpr Index pack_prefetch_columns = 8;
 
@@ -264,25 +268,30 @@ class PackedLhsKernel {
     return Rhs{nullptr, 0, 0};
   }
 
-  /// out (+)= A times the prepared right side (n columns). A is the packed one (streamed == nullptr), or
-  /// *streamed (of the shape given to set_shape), packed inside the product: one panel at a time just before
-  /// the tiles that use it, into the running thread's own panel buffer, which stays in its L2 cache (for an
+  /// out (+)= A times the prepared right side (n columns). A is the packed one (streamed and source null), or
+  /// *streamed (of the shape given to set_shape), or what *source packs, packed inside the product: one panel at
+  /// a time just before the tiles that use it, into the running thread's own panel buffer, which stays in its L2 cache (for an
   /// operand used by one product only, such as a dense layer's weight, packing it whole first would write it
   /// out to memory and read it back), or whole first when there are too few panels to share among the
   /// threads. A streamed A must not overlap out. With a_row_sums (rows scalars), each row's sum of a streamed
   /// A is added into it, from the packed panels (a bias gradient without another pass over the gradient).
   void product(Index n, const Rhs& rhs, const Output& out, bool accumulate, const View* streamed,
-               Scalar* a_row_sums) {
+               Scalar* a_row_sums, const PanelSource<Scalar>* source = nullptr) {
     const Index blocks = (n + block_cols - 1) / block_cols;
-    const auto tile = [&](const Scalar* panel, Index p, Index q) {
+    // the tile of panel p and block q over the depth range [k0, k1): the first range writes (or accumulates, as
+    // asked) and adds the bias, the others accumulate
+    const auto tile = [&](const Scalar* panel, Index p, Index q, Index k0, Index k1) {
       const Index packets = std::min<Index>(panel_packets, (rows_ - p * panel_rows + packet_size - 1) / packet_size);
+      Output slice_out = out;
+      if (k0 > 0) slice_out.row_bias = nullptr;
       with_packets(packets, [&](auto count) {
-        tile_with<decltype(count)::value>(panel, p, q, n, rhs, out, accumulate);
+        tile_with<decltype(count)::value>(panel, p, q, n, rhs, slice_out, accumulate || k0 > 0, k0, k1);
       });
     };
     // A chunk is at least 256K multiply-adds, below which a fork costs more than it saves.
     const Index tile_work = std::max<Index>(1, panel_rows * block_cols * depth_);
-    if (streamed && streams_panels()) {
+    const bool streaming = streamed || source;
+    if (streaming && streams_panels()) {
       // whole panels per chunk, each packed into the running thread's buffer, then used by every block
       const Index threads = elm::detail::max_threads();
       if (to_index(thread_panels_.size()) < threads) thread_panels_.resize(to_size(threads));
@@ -291,18 +300,25 @@ class PackedLhsKernel {
       elm::detail::parallel_chunks(panels_, panels_per_chunk, [&](Index, Index first, Index last) {
         Scalar* panel = thread_panels_[to_size(elm::detail::thread_index())].data();
         for (Index p = first; p < last; ++p) {
-          pack_panel(*streamed, p, panel);
+          pack_streamed(streamed, source, p, panel);
           if (a_row_sums) add_panel_row_sums(panel, p, a_row_sums);
-          for (Index q = 0; q < blocks; ++q) tile(panel, p, q);
+          if (depth_ <= sliced_depth) {
+            for (Index q = 0; q < blocks; ++q) tile(panel, p, q, 0, depth_);
+            continue;
+          }
+          // A very deep panel (a convolution's weight gradient sums over every pixel of the batch: 6 MB per
+          // panel) is taken in slices, each used by every block while it is in L2.
+          for (Index k0 = 0; k0 < depth_; k0 += depth_slice)
+            for (Index q = 0; q < blocks; ++q) tile(panel, p, q, k0, std::min(depth_, k0 + depth_slice));
         }
       });
       return;
     }
-    if (streamed) {  // too few panels to share among the threads: packed whole first, the tiles shared
+    if (streaming) {  // too few panels to share among the threads: packed whole first, the tiles shared
       grow(data_, panels_ * panel_rows * depth_);
       elm::detail::parallel_chunks(panels_, 1, [&](Index, Index p, Index) {
         Scalar* panel = data_.data() + p * panel_rows * depth_;
-        pack_panel(*streamed, p, panel);
+        pack_streamed(streamed, source, p, panel);
         if (a_row_sums) add_panel_row_sums(panel, p, a_row_sums);
       });
     }
@@ -311,12 +327,25 @@ class PackedLhsKernel {
     elm::detail::parallel_chunks(panels_ * blocks, tiles_per_chunk, [&](Index, Index first, Index last) {
       for (Index t = first; t < last; ++t) {
         const Index p = t / blocks;
-        tile(data_.data() + p * panel_rows * depth_, p, t % blocks);
+        tile(data_.data() + p * panel_rows * depth_, p, t % blocks, 0, depth_);
       }
     });
   }
 
  private:
+  // Packs panel p of the streamed A, a view or a source, into dst (see pack_panel).
+  void pack_streamed(const View* view, const PanelSource<Scalar>* source, Index p, Scalar* dst) const {
+    if (view) {
+      pack_panel(*view, p, dst);
+      return;
+    }
+    const Index r0 = p * panel_rows, count = std::min(panel_rows, rows_ - r0);
+    source->pack(source->context, r0, count, depth_, panel_rows, dst);
+    if (count < panel_rows)
+      for (Index k = 0; k < depth_; ++k)
+        for (Index i = count; i < panel_rows; ++i) dst[k * panel_rows + i] = Scalar(0);
+  }
+
   // Packs panel p of a into dst (panel_rows * depth scalars), k-major, zero-padded at the bottom. Reads follow
   // a's storage order (a row-major a, e.g. a transpose, is read row by row), so that every cache line read
   // is used whole.
@@ -337,7 +366,26 @@ class PackedLhsKernel {
       }
       return;
     }
-    // k outer for either order: the writes are sequential, and a row-major a's rows are read in step
+    if (a.col_stride == 1) {
+      // A row-major a with contiguous rows (a transposed weight, im2col's matrix transposed): the panel's rows
+      // are one contiguous stretch of memory, read row by row (a stream the prefetchers follow; reading all
+      // rows in step, k outer, is panel_rows streams at once, and waits on memory for most loads). Depth is
+      // taken in slices so that the panel's lines being written (3 x 128 of them) stay in L1.
+      constexpr Index pack_slice = 128;
+      for (Index k0 = 0; k0 < depth_; k0 += pack_slice) {
+        const Index k1 = std::min(depth_, k0 + pack_slice);
+        for (Index i = 0; i < count; ++i) {
+          const Scalar* src = a.data + (r0 + i) * a.row_stride;
+          Scalar* d = dst + i;
+          for (Index k = k0; k < k1; ++k) d[k * panel_rows] = src[k];
+        }
+      }
+      if (count < panel_rows)
+        for (Index k = 0; k < depth_; ++k)
+          for (Index i = count; i < panel_rows; ++i) dst[k * panel_rows + i] = Scalar(0);
+      return;
+    }
+    // any other strides: k outer, the writes sequential
     for (Index k = 0; k < depth_; ++k, dst += panel_rows) {
       const Scalar* src = a.data + r0 * a.row_stride + k * a.col_stride;
       for (Index i = 0; i < count; ++i) dst[i] = src[i * a.row_stride];
@@ -396,27 +444,29 @@ class PackedLhsKernel {
 
   // One tile, its right side read in place or from packed_rhs_.
   template <int Packets>
-  void tile_with(const Scalar* panel, Index p, Index q, Index n, const Rhs& rhs, const Output& out,
-                 bool accumulate) const {
+  void tile_with(const Scalar* panel, Index p, Index q, Index n, const Rhs& rhs, const Output& out, bool accumulate,
+                 Index k0, Index k1) const {
     if (q < rhs.direct_blocks)
-      panel_block<true, Packets>(panel, p, q, rhs.data + q * block_cols * rhs.col_stride, rhs.col_stride, n, out,
-                                 accumulate);
+      panel_block<true, Packets>(panel + k0 * panel_rows, p, q, rhs.data + q * block_cols * rhs.col_stride + k0,
+                                 rhs.col_stride, k1 - k0, n, out, accumulate);
     else
-      panel_block<false, Packets>(panel, p, q, packed_rhs_.data() + (q - rhs.direct_blocks) * block_cols * depth_, 1,
-                                  n, out, accumulate);
+      panel_block<false, Packets>(panel + k0 * panel_rows, p, q,
+                                  packed_rhs_.data() + (q - rhs.direct_blocks) * block_cols * depth_ + k0 * block_cols,
+                                  1, k1 - k0, n, out, accumulate);
   }
 
   // out(panel p's rows, block q's columns) = panel p (packed at a) times block q, whose entry (k, j) is at
   // b + k block_cols + j when packed, b + k + j col_stride when read in place (Direct).
   // Packets: how many of the panel's three packets of rows hold rows of A (fewer only in the last panel, where
   // the rest is padding, whose work is skipped).
+  // depth: of this tile's slice (a and b point at its start).
   template <bool Direct, int Packets>
-  void panel_block(const Scalar* a, Index p, Index q, const Scalar* b, Index col_stride, Index n, const Output& out,
-                   bool accumulate) const {
+  void panel_block(const Scalar* a, Index p, Index q, const Scalar* b, Index col_stride, Index depth, Index n,
+                   const Output& out, bool accumulate) const {
     constexpr Index k_step = Direct ? 1 : block_cols;
     const Index j_step = Direct ? col_stride : 1;
     TileAccumulators<Scalar, Packets> acc;
-    accumulate_tile<Scalar, Packets, false>(a, panel_rows, b, k_step, j_step, depth_, acc);
+    accumulate_tile<Scalar, Packets, false>(a, panel_rows, b, k_step, j_step, depth, acc);
     const Index r0 = p * panel_rows, c0 = q * block_cols;
     write_tile<Scalar, Packets>(acc, r0, c0, rows_ - r0, std::min<Index>(block_cols, n - c0), out, accumulate);
   }

@@ -256,6 +256,31 @@ class PackedLhs {
     run_into<true, true>(&av, b, out_t, a_row_sums);
   }
 
+  /// out += a b, a (rows, depth) given by a PanelSource: packed panel by panel inside the product, never formed
+  /// whole (on the reference path it is formed, for Eigen's product).  b: (depth, N); out: (rows, N).
+  template <typename DerivedB>
+  void multiply_add_from(const PanelSource<Scalar>& a, Index rows, Index depth, const Eigen::MatrixBase<DerivedB>& b,
+                         Eigen::Ref<Matrix<Scalar>> out) {
+    eigen_assert(b.rows() == depth && out.rows() == rows && out.cols() == b.cols());
+    if (start_shape(rows, depth)) {
+      out += gather(a) * b;
+      return;
+    }
+    run_into<true, false>(nullptr, b, out, nullptr, &a);
+  }
+
+  /// out_t += (a b)^T, a given by a PanelSource as in multiply_add_from.  out_t: (N, rows).
+  template <typename DerivedB>
+  void multiply_add_transposed_from(const PanelSource<Scalar>& a, Index rows, Index depth,
+                                    const Eigen::MatrixBase<DerivedB>& b, Eigen::Ref<Matrix<Scalar>> out_t) {
+    eigen_assert(b.rows() == depth && out_t.cols() == rows && out_t.rows() == b.cols());
+    if (start_shape(rows, depth)) {
+      out_t += (gather(a) * b).transpose();
+      return;
+    }
+    run_into<true, true>(nullptr, b, out_t, nullptr, &a);
+  }
+
  private:
   bool reference() const { return kernel_ == ProductKernel::reference; }
 
@@ -263,10 +288,27 @@ class PackedLhs {
   // is the reference path.
   template <typename Derived>
   bool start(const Eigen::MatrixBase<Derived>& a) {
+    return start_shape(a.rows(), a.cols());
+  }
+  bool start_shape(Index rows, Index depth) {
     select(product_kernel());
-    rows_ = a.rows();
-    depth_ = a.cols();
+    rows_ = rows;
+    depth_ = depth;
     return reference();
+  }
+
+  // The (rows_, depth_) matrix a source packs, formed whole (the reference path's operand).
+  Matrix<Scalar> gather(const PanelSource<Scalar>& a) const {
+    constexpr Index panel = 16;
+    Matrix<Scalar> dense(rows_, depth_);
+    std::vector<Scalar> buffer(static_cast<std::size_t>(panel * depth_));
+    for (Index r0 = 0; r0 < rows_; r0 += panel) {
+      const Index count = std::min(panel, rows_ - r0);
+      a.pack(a.context, r0, count, depth_, panel, buffer.data());
+      for (Index k = 0; k < depth_; ++k)
+        for (Index i = 0; i < count; ++i) dense(r0 + i, k) = buffer[static_cast<std::size_t>(k * panel + i)];
+    }
+    return dense;
   }
 
   // Makes the kernel object of `kernel` current (its buffers are kept while the kernel stays the same).
@@ -325,14 +367,14 @@ class PackedLhs {
   // out (+)= (streamed or packed A) b into an existing (M, N) out, or its transpose (N, M) when Transposed.
   template <bool Accumulate, bool Transposed, typename Derived>
   void run_into(const View* streamed, const Eigen::MatrixBase<Derived>& b, Eigen::Ref<Matrix<Scalar>> out,
-                Scalar* a_row_sums) {
+                Scalar* a_row_sums, const PanelSource<Scalar>* source = nullptr) {
     const View bv = strided_view(b);
     const Index n = b.cols();
     const Output output = Transposed ? Output{out.data(), out.outerStride(), 1} : Output{out.data(), 1, out.outerStride()};
     visit([&](auto& kernel) {
-      if (streamed) kernel.set_shape(rows_, depth_);
+      if (streamed || source) kernel.set_shape(rows_, depth_);
       const auto rhs = kernel.prepare_rhs(bv, n, out.data(), out.data() + out.outerStride() * out.cols());
-      kernel.product(n, rhs, output, Accumulate, streamed, a_row_sums);
+      kernel.product(n, rhs, output, Accumulate, streamed, a_row_sums, source);
     });
   }
 

@@ -50,6 +50,16 @@ struct StridedView {
   Index row_stride, col_stride;
 };
 
+/// A left operand that the kernel does not read in memory but asks for, panel by panel: pack(context, r0, count,
+/// depth, panel_rows, dst) writes rows [r0, r0 + count) of it into dst k-major (element (r0 + i, k) at
+/// dst[k * panel_rows + i]); the kernel zero-pads the rows past count. A convolution's im2col matrix is such an
+/// operand: gathered from the image where the product needs it, never formed whole (it is taps times the image).
+template <typename Scalar>
+struct PanelSource {
+  void (*pack)(const void* context, Index r0, Index count, Index depth, Index panel_rows, Scalar* dst);
+  const void* context;
+};
+
 /// Eigen's packets for the instruction set the program is compiled for (SSE2 in a plain x86-64 build, AVX-512
 /// with -march=native on a CPU that has it, NEON on ARM): the kernel every build has.
 template <typename Scalar>

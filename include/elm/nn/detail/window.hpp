@@ -19,6 +19,12 @@ struct Window {
   Size2d kernel, stride, padding, dilation;
 };
 
+inline bool same_window(const Window& a, const Window& b) {
+  const auto same = [](const Size2d& x, const Size2d& y) { return x.height == y.height && x.width == y.width; };
+  return same(a.kernel, b.kernel) && same(a.stride, b.stride) && same(a.padding, b.padding) &&
+         same(a.dilation, b.dilation);
+}
+
 /// Checks a window's options once, at construction. `where`: the constructor.
 inline void check_window(const Window& w, std::string_view where) {
   ELM_EXPECT(w.kernel.height > 0 && w.kernel.width > 0, InvalidArgument, where, ": expected kernel > 0, got ",
@@ -86,6 +92,29 @@ inline Index sequence_length(Index columns, Index batch, std::string_view where)
   ELM_EXPECT(columns > 0 && columns % batch == 0, ShapeError, where, ": x has ", columns,
              " columns, expected batch x length with batch = ", batch, " and length >= 1");
   return columns / batch;
+}
+
+/// Where output position (b, oh, ow) reads: the corner of its window in the input (before the dilation steps).
+struct WindowOrigin {
+  Index image_column;  // b * H * W: the image's first input column
+  Index top, left;     // oh * stride - padding, ow * stride - padding
+};
+
+/// The window origin of output column `out` (b, oh, ow in B*Ho*Wo order).
+inline WindowOrigin window_origin(const Geometry& g, Index out) {
+  const Index per_image = g.out_height * g.out_width;
+  const Index b = out / per_image, rest = out % per_image;
+  const Index oh = rest / g.out_width, ow = rest % g.out_width;
+  return {b * g.in.height * g.in.width, oh * g.window.stride.height - g.window.padding.height,
+          ow * g.window.stride.width - g.window.padding.width};
+}
+
+/// The input column that tap `tap` (r * kw + s) of the window at `o` reads, or -1 over the zero padding.
+inline Index tap_input_column(const Geometry& g, const WindowOrigin& o, Index tap) {
+  const Index r = tap / g.window.kernel.width, s = tap % g.window.kernel.width;
+  const Index ih = o.top + r * g.window.dilation.height, iw = o.left + s * g.window.dilation.width;
+  if (ih < 0 || ih >= g.in.height || iw < 0 || iw >= g.in.width) return -1;
+  return o.image_column + ih * g.in.width + iw;
 }
 
 /// Calls f(out_column, in_column, tap) for every kernel tap of every output position that falls inside the
