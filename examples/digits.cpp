@@ -380,7 +380,7 @@ int vae(const VaeArgs& a) {
         const Matrix<float> x = gather(split.train, b);
         typename elm::models::Vae<float>::Cache cache;
         // one draw of eps per image and step, from the trainer's (checkpointed) generator
-        const auto terms = model.loss(x, standard_normal(context.require_rng("vae"), c.latent, x.cols()), &cache,
+        const auto terms = model.loss(x, standard_normal(context.require_rng("elm-digits vae"), c.latent, x.cols()), &cache,
                                       context);
         model.backward(cache);
         return elm::train::Loss{terms.total(), std::int64_t(x.cols())};
