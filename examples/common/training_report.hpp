@@ -84,8 +84,9 @@ inline std::string loss_csv(const train::TrainResult& result) {
 }
 
 /// The loss per step (thin), its exponential moving average (thick) and the held-out losses (dots), as a
-/// standalone SVG.
-inline std::string loss_svg(const train::TrainResult& result, const std::string& title) {
+/// standalone SVG; `y_label` names the loss and its unit.
+inline std::string loss_svg(const train::TrainResult& result, const std::string& title,
+                            const std::string& y_label = "cross-entropy (nats/token)") {
   const std::vector<double>& losses = result.losses;
   const double w = 720, h = 360, left = 60, right = 20, top = 40, bottom = 50;
   double lo = losses.empty() ? 0 : *std::min_element(losses.begin(), losses.end());
@@ -113,7 +114,7 @@ inline std::string loss_svg(const train::TrainResult& result, const std::string&
   svg += fmt::format("<text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\">training step (of {2})</text>\n",
                      (w + left) / 2, h - 12, losses.size());
   svg += fmt::format("<text x=\"16\" y=\"{0}\" transform=\"rotate(-90 16 {0})\" text-anchor=\"middle\">"
-                     "cross-entropy (nats/token)</text>\n", (h + top) / 2);
+                     "{1}</text>\n", (h + top) / 2, y_label);
   std::string raw, smooth;
   double ema = losses.empty() ? 0 : losses[0];
   for (std::size_t i = 0; i < losses.size(); ++i) {

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Umbrella header of models: word2vec with its keyed vectors, the LSTM language model, GPT-2, its generation and
-// held-out perplexity, BERT with its masked-LM masking, fill-mask and pretraining.
+// held-out perplexity, BERT with its masked-LM masking, fill-mask and pretraining; a small image CNN, an autoencoder
+// and a variational autoencoder.
 #pragma once
 
 #include "elm/core.hpp"
 
+#include "elm/models/autoencoder.hpp"
 #include "elm/models/bert.hpp"
+#include "elm/models/conv_classifier.hpp"
 #include "elm/models/generation.hpp"
 #include "elm/models/gpt2.hpp"
 #include "elm/models/keyed_vectors.hpp"
@@ -13,4 +16,5 @@
 #include "elm/models/masked_lm.hpp"
 #include "elm/models/masked_lm_training.hpp"
 #include "elm/models/perplexity.hpp"
+#include "elm/models/vae.hpp"
 #include "elm/models/word2vec.hpp"
