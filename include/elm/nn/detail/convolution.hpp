@@ -106,8 +106,9 @@ struct Im2colSource {
     const Index C = g.channels;
     eigen_assert(depth == g.taps() * C);
     (void)depth;
-    constexpr Index max_rows = 64;
-    eigen_assert(count <= max_rows);
+    constexpr Index max_rows = 64;  // above any kernel's panel_rows (48 at most)
+    ELM_EXPECT(count <= max_rows, InvalidArgument, "convolution gather: a panel of ", count, " rows, at most ",
+               max_rows, " supported");
     WindowOrigin origins[max_rows];
     for (Index i = 0; i < count; ++i) origins[i] = window_origin(g, r0 + i);
     // tap by tap: a tap's C rows of dst (C lines per packet of pixels) stay in L1 while the pixels are written
@@ -166,8 +167,9 @@ struct TransposedIm2colSource {
     const Index O = self.out_channels, per_image = g.in.height * g.in.width;
     eigen_assert(depth == g.taps() * O && w.stride.height == 1 && w.stride.width == 1);
     (void)depth;
-    constexpr Index max_rows = 64;
-    eigen_assert(count <= max_rows);
+    constexpr Index max_rows = 64;  // above any kernel's panel_rows (48 at most)
+    ELM_EXPECT(count <= max_rows, InvalidArgument, "convolution gather: a panel of ", count, " rows, at most ",
+               max_rows, " supported");
     Index image_out[max_rows], row[max_rows], col[max_rows];  // per input pixel: b*Ho*Wo, ih + pad, iw + pad
     for (Index i = 0; i < count; ++i) {
       const Index in = r0 + i, b = in / per_image;
@@ -287,7 +289,8 @@ class Convolution {
                                        conv_uses_packed_products<Scalar>(g.in_columns(), in_channels_);
     // im2col's matrix, where Eigen's product reads it (small layers): the forward pass's, or formed again
     Matrix<Scalar> formed_cols;
-    const bool cols_needed = (weight_.trainable && !packed_weight_grad) || (!transposed_input_grad && !packed_input_grad);
+    const bool cols_needed =
+        (weight_.trainable && !packed_weight_grad) || (!transposed_input_grad && !packed_input_grad);
     const bool cols_cached = cache.cols.rows() == tap_rows && cache.cols.cols() == g.out_columns();
     if (cols_needed && !cols_cached) im2col<Scalar>(g, cache.input, formed_cols);
     const Matrix<Scalar>& cols = cols_cached ? cache.cols : formed_cols;
