@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "../../examples/common/digits.hpp"
+#include "../common/files.hpp"
 #include "cnn_fixture.hpp"
 #include "elm/models/conv_classifier.hpp"
 #include "elm/nn/loss.hpp"
@@ -118,4 +120,27 @@ TEST_CASE("ConvClassifier learns the 8x8 digits: held-out accuracy after a short
   const double accuracy = double(right) / double(held.size());
   INFO("held-out accuracy " << accuracy);
   CHECK(accuracy > 0.95);
+}
+
+TEST_CASE("The digits loader refuses a missing, empty or malformed file with the line and field", "[cnn][digits]") {
+  const std::filesystem::path dir = elm_test::fresh_directory("digits_loader");
+  std::filesystem::create_directories(dir);
+  const std::string pixels63 = [] {
+    std::string s;
+    for (int i = 0; i < 63; ++i) s += "0,";
+    return s;
+  }();
+  const auto refusal = [&](const std::string& name, const std::string& bytes) {
+    elm_test::write_bytes(dir / name, bytes);
+    return error_message<elm::FormatError>([&] { elm::examples::load_digits((dir / name).string()); });
+  };
+  CHECK_THROWS_AS(elm::examples::load_digits((dir / "absent.csv").string()), elm::IoError);
+  CHECK_THAT(refusal("empty.csv", ""), Contains("holds 0 images") && Contains("expected at least 5"));
+  CHECK_THAT(refusal("short.csv", pixels63 + "3\n"), Contains("line 1") && Contains("got 64"));
+  CHECK_THAT(refusal("bright.csv", "17," + pixels63 + "3\n"),
+             Contains("line 1 field 1") && Contains("a pixel value 0-16, got '17'"));
+  CHECK_THAT(refusal("label.csv", pixels63 + "0,10\n"), Contains("field 65") && Contains("a label 0-9, got '10'"));
+  CHECK_THAT(refusal("text.csv", pixels63 + "0,1\n" + pixels63 + "x,1\n"),
+             Contains("line 2 field 64") && Contains("got 'x'"));
+  CHECK_THAT(refusal("long.csv", pixels63 + "0,1,2\n"), Contains("field 66") && Contains("no more than 65 fields"));
 }
