@@ -53,13 +53,14 @@ class Graph {
     // 1) the edges as triplets (source, target, weight), self-loops set aside (each node gets one in step 2)
     std::vector<double> loop(static_cast<std::size_t>(num_nodes), 1.0);
     std::vector<Eigen::Triplet<double, Index>> links;
-    links.reserve(edges.size() * (direction == EdgeDirection::undirected ? 2 : 1) + static_cast<std::size_t>(num_nodes));
+    links.reserve(edges.size() * (direction == EdgeDirection::undirected ? 2 : 1) +
+                  static_cast<std::size_t>(num_nodes));
     for (std::size_t e = 0; e < edges.size(); ++e) {
       const GraphEdge& edge = edges[e];
       ELM_EXPECT(edge.source >= 0 && edge.source < num_nodes && edge.target >= 0 && edge.target < num_nodes,
                  InvalidArgument, where, ": edge ", e, " (", edge.source, " -> ", edge.target, ") names node ",
-                 edge.source >= 0 && edge.source < num_nodes ? edge.target : edge.source,
-                 ", expected node ids in [0, ", num_nodes, ") for a graph of ", num_nodes, " nodes");
+                 edge.source >= 0 && edge.source < num_nodes ? edge.target : edge.source, ", expected node ids in [0, ",
+                 num_nodes, ") for a graph of ", num_nodes, " nodes");
       ELM_EXPECT(std::isfinite(edge.weight) && edge.weight >= 0.0, InvalidArgument, where, ": edge ", e, " (",
                  edge.source, " -> ", edge.target, ") has weight ", edge.weight, ", expected a finite weight >= 0");
       if (edge.source == edge.target) {

@@ -50,9 +50,7 @@ class GraphConvolution {
     if (config.bias) bias_ = Parameter<Scalar>({config.out_channels});
   }
   /// The zero-initialised layer followed by reset_parameters(rng).
-  GraphConvolution(const GraphConvolutionConfig& config, Rng& rng) : GraphConvolution(config) {
-    reset_parameters(rng);
-  }
+  GraphConvolution(const GraphConvolutionConfig& config, Rng& rng) : GraphConvolution(config) { reset_parameters(rng); }
 
   /// GCNConv's initialisation: Glorot uniform weight (+-sqrt(6 / (in + out))), zero bias.
   void reset_parameters(Rng& rng) {
@@ -89,7 +87,8 @@ class GraphConvolution {
   ///   db += sum_t dy[:, t];  dh = dy A_hat (the gather over S^T);  dW += dh x^T;  dx = W^T dh.
   void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
     constexpr std::string_view where = "elm::nn::GraphConvolution::backward";
-    ELM_EXPECT(cache.graph != nullptr, InvalidArgument, where, ": the cache holds no forward (pass a cache to forward)");
+    ELM_EXPECT(cache.graph != nullptr, InvalidArgument, where,
+               ": the cache holds no forward (pass a cache to forward)");
     check_shape(dy, config_.out_channels, cache.graph->num_nodes(), where, "dy");
     if (config_.bias && bias_.trainable) bias_.gradient().col(0) += dy.rowwise().sum();
     Matrix<Scalar> dh;
@@ -116,8 +115,8 @@ class GraphConvolution {
  private:
   static const GraphConvolutionConfig& check_config(const GraphConvolutionConfig& c) {
     ELM_EXPECT(c.in_channels > 0 && c.out_channels > 0, InvalidArgument,
-               "elm::nn::GraphConvolution: expected in_channels > 0 and out_channels > 0, got ", c.in_channels,
-               " and ", c.out_channels);
+               "elm::nn::GraphConvolution: expected in_channels > 0 and out_channels > 0, got ", c.in_channels, " and ",
+               c.out_channels);
     return c;
   }
 
