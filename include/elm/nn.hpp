@@ -16,6 +16,8 @@
 #include "elm/nn/embedding.hpp"
 #include "elm/nn/feed_forward.hpp"
 #include "elm/nn/flatten.hpp"
+#include "elm/nn/graph.hpp"
+#include "elm/nn/graph_convolution.hpp"
 #include "elm/nn/gru.hpp"
 #include "elm/nn/gru_cell.hpp"
 #include "elm/nn/image_shape.hpp"
