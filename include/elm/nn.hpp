@@ -17,6 +17,7 @@
 #include "elm/nn/feed_forward.hpp"
 #include "elm/nn/flatten.hpp"
 #include "elm/nn/graph.hpp"
+#include "elm/nn/graph_attention.hpp"
 #include "elm/nn/graph_convolution.hpp"
 #include "elm/nn/gru.hpp"
 #include "elm/nn/gru_cell.hpp"

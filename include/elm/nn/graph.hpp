@@ -86,6 +86,14 @@ class Graph {
       normalised.emplace_back(l.row(), l.col(), static_cast<Scalar>(inv_sqrt(l.row()) * l.value() * inv_sqrt(l.col())));
     propagation_.resize(num_nodes, num_nodes);
     propagation_.setFromTriplets(normalised.begin(), normalised.end());  // duplicates add up
+    // 4) for attention (GATConv): how many times each edge s -> t is listed, the listed self-loops replaced by
+    //    one per node (remove_self_loops, then add_self_loops), weights ignored
+    std::vector<Eigen::Triplet<Scalar, Index>> counted;
+    counted.reserve(links.size());
+    for (std::size_t k = 0; k < links.size(); ++k) counted.emplace_back(links[k].row(), links[k].col(), Scalar(1));
+    multiplicity_.resize(num_nodes, num_nodes);
+    multiplicity_.setFromTriplets(counted.begin(), counted.end());
+    multiplicity_.makeCompressed();
     propagation_transposed_ = propagation_.transpose();
     propagation_.makeCompressed();
     propagation_transposed_.makeCompressed();
@@ -101,12 +109,17 @@ class Graph {
   const SparseMatrix& propagation() const { return propagation_; }
   /// S^T = A_hat, (N, N): backward's gather.
   const SparseMatrix& propagation_transposed() const { return propagation_transposed_; }
+  /// (N, N), column t holding the sources of the edges into t: how many times the edge list names s -> t (s != t),
+  /// and 1 on the diagonal (every node's one self-loop). The neighbourhoods GATConv's softmax runs over: a duplicate
+  /// edge takes part twice, the weights play no part.
+  const SparseMatrix& multiplicity() const { return multiplicity_; }
 
  private:
   Index num_nodes_ = 0;
   Index num_input_edges_ = 0;
   SparseMatrix propagation_;
   SparseMatrix propagation_transposed_;
+  SparseMatrix multiplicity_;
 };
 
 }  // namespace elm::nn
