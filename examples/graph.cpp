@@ -11,6 +11,7 @@
 #include <numeric>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -25,6 +26,7 @@
 #include "elm/nn/activations.hpp"
 #include "elm/nn/dropout.hpp"
 #include "elm/nn/graph.hpp"
+#include "elm/nn/graph_attention.hpp"
 #include "elm/nn/graph_convolution.hpp"
 #include "elm/nn/layer.hpp"
 #include "elm/nn/loss.hpp"
@@ -38,20 +40,23 @@ using elm::Matrix;
 namespace nn = elm::nn;
 namespace fs = std::filesystem;
 
-/// Two graph convolutions: logits = GCN2(dropout(relu(GCN1(dropout(x))))), as in Kipf and Welling's section 3.
-/// On a graph without edges A_hat = I and this is a two-layer perceptron applied to each node on its own: the
-/// no-graph baseline is the same network, initialisation and training on the edgeless graph.
-class Gcn : public nn::Composite<Gcn> {
+/// Two graph layers: logits = L2(dropout(relu(L1(dropout(x))))), as in Kipf and Welling's section 3 with
+/// L = GraphConvolution. With L = GraphAttention, L1 has `heads` heads side by side and L2 one head (Velickovic et
+/// al.'s transductive model, with ReLU for ELU). On a graph without edges A_hat = I and the GCN is a two-layer
+/// perceptron applied to each node on its own: the no-graph baseline is the same network, initialisation and
+/// training on the edgeless graph.
+template <typename Layer>
+class GraphNet : public nn::Composite<GraphNet<Layer>> {
  public:
   struct Cache {
     nn::Dropout<float>::Cache drop_in, drop_hidden;
-    nn::GraphConvolution<float>::Cache conv1, conv2;
+    typename Layer::Cache conv1, conv2;
     nn::Activation<float>::Cache relu;
-    Matrix<float> hidden;  ///< relu(GCN1(...)): each node's learned representation
+    Matrix<float> hidden;  ///< relu(L1(...)): each node's learned representation
   };
 
-  Gcn(Index in, Index hidden, Index classes, double dropout, elm::Rng& rng)
-      : conv1_({in, hidden}, rng), conv2_({hidden, classes}, rng), dropout_(dropout) {}
+  GraphNet(Index in, Index hidden, Index heads, Index classes, double dropout, elm::Rng& rng)
+      : conv1_(make(in, hidden, heads, rng)), conv2_(make(hidden * heads, classes, 1, rng)), dropout_(dropout) {}
 
   /// x: (F, N) -> logits: (classes, N).
   void forward(const Matrix<float>& x, const nn::Graph<float>& graph, Matrix<float>& logits, Cache& c,
@@ -74,14 +79,21 @@ class Gcn : public nn::Composite<Gcn> {
   }
 
  private:
-  friend class nn::Composite<Gcn>;
+  friend class nn::Composite<GraphNet<Layer>>;
   template <typename Self, typename F>
   static void visit_parameters(Self& self, std::string_view prefix, F& f) {
     self.conv1_.for_each_parameter(nn::join_name(prefix, "conv1"), f);
     self.conv2_.for_each_parameter(nn::join_name(prefix, "conv2"), f);
   }
 
-  nn::GraphConvolution<float> conv1_, conv2_;
+  static Layer make(Index in, Index out, Index heads, elm::Rng& rng) {
+    if constexpr (std::is_same_v<Layer, nn::GraphAttention<float>>)
+      return Layer({in, out, heads, /*concat=*/true}, rng);
+    else
+      return Layer({in, out}, rng);
+  }
+
+  Layer conv1_, conv2_;
   nn::Dropout<float> dropout_;
   nn::Activation<float> relu_{nn::ActivationKind::relu};
 };
@@ -100,6 +112,7 @@ struct FullGraph {
 
 struct TrainSettings {
   Index hidden = 16;
+  Index heads = 1;  ///< of the first layer, for graph attention
   Index epochs = 200;
   double lr = 0.01;
   double weight_decay = 5e-4;
@@ -133,12 +146,13 @@ std::vector<Index> targets_of(const NodeTask& task, const std::vector<Index>& no
   return t;
 }
 
-/// Trains a Gcn on the graph (full batch, Adam with L2 weight decay, as Kipf and Welling) and scores the held-out
+/// Trains a GraphNet of Layer (full batch, Adam with L2 weight decay, as Kipf and Welling) and scores the held-out
 /// nodes.
+template <typename Layer = nn::GraphConvolution<float>>
 TrainOutcome train_gcn(const NodeTask& task, const nn::Graph<float>& graph, const TrainSettings& s) {
   const auto t0 = std::chrono::steady_clock::now();
   elm::Rng init(s.seed);
-  Gcn model(task.features.rows(), s.hidden, task.classes, s.dropout, init);
+  GraphNet<Layer> model(task.features.rows(), s.hidden, s.heads, task.classes, s.dropout, init);
   nn::Adam<float> optimizer({s.lr, 0.9, 0.999, 1e-8, s.weight_decay, false});
   FullGraph data;
   elm::train::TrainerOptions options;
@@ -148,7 +162,7 @@ TrainOutcome train_gcn(const NodeTask& task, const nn::Graph<float>& graph, cons
   const std::vector<Index> train_targets = targets_of(task, task.train_nodes);
   const std::vector<Index> held_out_targets = targets_of(task, task.held_out_nodes);
   const nn::CrossEntropyOptions summed{nn::CrossEntropyOptions{}.ignore_index, 0.0, nn::Reduction::sum};
-  Gcn::Cache cache;
+  typename GraphNet<Layer>::Cache cache;
   Matrix<float> logits, dlogits;
   elm::train::Trainer trainer(
       model, optimizer, data,
@@ -270,8 +284,9 @@ std::string embedding_svg(const Matrix<float>& points, const Karate& k, const st
 
 struct KarateArgs {
   std::string data = "examples/data/karate", out;
-  TrainSettings train{16, 200, 0.01, 5e-4, 0.0, 1, false};
+  TrainSettings train{16, 1, 200, 0.01, 5e-4, 0.0, 1, false};
   Index seeds = 1;
+  bool attention = false;
 };
 
 int run_karate(const KarateArgs& a) {
@@ -288,15 +303,20 @@ int run_karate(const KarateArgs& a) {
       "and {} (Officer)\n",
       k.members, k.edges.size(), std::count(k.club.begin(), k.club.end(), 0),
       std::count(k.club.begin(), k.club.end(), 1), k.members - 1);
-  fmt::print("model: GCN({} -> {}) relu GCN({} -> 2), dropout {}, Adam lr {} weight decay {}, {} epochs\n", k.members,
-             a.train.hidden, a.train.hidden, a.train.dropout, a.train.lr, a.train.weight_decay, a.train.epochs);
+  if (a.attention)
+    fmt::print("model: GAT({} -> {} x {} heads) relu GAT({} -> 2, one head)", k.members, a.train.hidden,
+               a.train.heads, a.train.hidden * a.train.heads);
+  else
+    fmt::print("model: GCN({} -> {}) relu GCN({} -> 2)", k.members, a.train.hidden, a.train.hidden);
+  fmt::print(", dropout {}, Adam lr {} weight decay {}, {} epochs\n", a.train.dropout, a.train.lr,
+             a.train.weight_decay, a.train.epochs);
   std::vector<double> accuracies;
   TrainOutcome first;
   for (Index r = 0; r < a.seeds; ++r) {
     TrainSettings s = a.train;
     s.seed = a.train.seed + std::uint64_t(r);
     s.quiet = a.train.quiet || a.seeds > 1;
-    TrainOutcome o = train_gcn(task, graph, s);
+    TrainOutcome o = a.attention ? train_gcn<nn::GraphAttention<float>>(task, graph, s) : train_gcn(task, graph, s);
     std::string wrong;
     for (Index i : o.wrong) wrong += fmt::format("{}{}", wrong.empty() ? "" : " ", i);
     fmt::print("seed {}: held-out accuracy {:.4f} ({} of {}; wrong: {}), final training loss {:.4f}, {:.2f} s\n",
@@ -313,8 +333,9 @@ int run_karate(const KarateArgs& a) {
   }
   if (!a.out.empty()) {
     fs::create_directories(a.out);
-    const std::string title = fmt::format("GCN output of each member (seed {}), held-out accuracy {}/{}", a.train.seed,
-                                          first.held_out_correct, task.held_out_nodes.size());
+    const std::string title =
+        fmt::format("{} output of each member (seed {}), held-out accuracy {}/{}", a.attention ? "GAT" : "GCN",
+                    a.train.seed, first.held_out_correct, task.held_out_nodes.size());
     write_text(fs::path(a.out) / "karate_embedding.svg", embedding_svg(first.logits, k, task.train_nodes, title));
     write_text(fs::path(a.out) / "karate_loss.csv", elm::examples::loss_csv(first.result));
     fmt::print("wrote {}/karate_embedding.svg (the 2-D output of seed {}) and karate_loss.csv\n", a.out, a.train.seed);
@@ -327,7 +348,7 @@ int run_karate(const KarateArgs& a) {
 struct BrownArgs {
   std::string corpus = "examples/data/brown", out;
   elm::examples::WordGraphOptions graph;
-  TrainSettings train{64, 200, 0.01, 5e-4, 0.5, 1, false};
+  TrainSettings train{64, 1, 200, 0.01, 5e-4, 0.5, 1, false};
   double held_out_fraction = 0.5;
   double self_loop = 1.0;
 };
@@ -440,6 +461,10 @@ int main(int argc, char** argv) {
   k->add_option("--data", karate.data, "Folder with edges.txt and clubs.txt")->capture_default_str();
   k->add_option("--out", karate.out, "Folder for karate_embedding.svg and karate_loss.csv");
   k->add_option("--seeds", karate.seeds, "Train this many times (seeds --seed, --seed + 1, ...) and report each")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  k->add_flag("--attention", karate.attention, "Graph attention layers (GATConv) instead of graph convolutions");
+  k->add_option("--heads", karate.train.heads, "With --attention: heads of the first layer")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   add_train_options(k, karate.train);
