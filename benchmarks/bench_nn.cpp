@@ -265,13 +265,4 @@ BENCHMARK_TEMPLATE(BM_Conv2d32x32ForwardBackward, float)->Unit(benchmark::kMilli
 BENCHMARK_TEMPLATE(BM_Conv2dDigits1ForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_Conv2dDigits2ForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  run_torch_peer();
-  benchmark::AddCustomContext("torch threads",
-                              std::getenv("ELM_BENCH_TORCH_THREADS") ? std::getenv("ELM_BENCH_TORCH_THREADS") : "1");
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return elm_bench::main_with_peer(argc, argv, run_torch_peer); }

@@ -2,6 +2,8 @@
 // Runs a benchmark's Python peer (a PyTorch script) in the same run and hands back what it printed.
 #pragma once
 
+#include <benchmark/benchmark.h>
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -40,6 +42,20 @@ inline std::vector<std::string> run_python_peer(const char* script, const std::s
   if (enabled != nullptr && std::string(enabled) == "0") return {};
   const char* threads = std::getenv("ELM_BENCH_TORCH_THREADS");
   return run_python_script(script, file_name, threads ? threads : "1");
+}
+
+/// The main of a benchmark program with a PyTorch peer: Google Benchmark's flags, then run_peer() (first, so the
+/// peer's process never runs beside elm's timings), the peer's thread count in the report's context, the benchmarks.
+template <typename RunPeer>
+int main_with_peer(int argc, char** argv, RunPeer&& run_peer) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  run_peer();
+  const char* threads = std::getenv("ELM_BENCH_TORCH_THREADS");
+  benchmark::AddCustomContext("torch threads", threads ? threads : "1");
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
 }
 
 }  // namespace elm_bench

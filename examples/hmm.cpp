@@ -5,11 +5,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <limits>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -19,6 +17,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "common/brown_files.hpp"
 #include "elm/io/hmm_json.hpp"
 #include "elm/io/pos_tagger.hpp"
 #include "elm/classic/baum_welch.hpp"
@@ -140,18 +139,10 @@ struct BrownSplit {
 };
 
 BrownSplit load_brown(const std::string& dir, elm::classic::TagSet tagset, std::size_t max_files) {
-  std::vector<std::string> files;
-  const std::regex name("c[a-r][0-9][0-9]");
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
-    if (entry.is_regular_file() && std::regex_match(entry.path().filename().string(), name))
-      files.push_back(entry.path().filename().string());
-  ELM_EXPECT(!ec, elm::IoError, "elm-hmm: cannot list \"", dir, "\": ", ec.message());
-  ELM_EXPECT(!files.empty(), elm::IoError, "elm-hmm: no Brown files (ca01 ... cr09) in \"", dir, "\"");
-  std::sort(files.begin(), files.end());
+  const auto files = elm::examples::read_brown_files(dir, "elm-hmm");
   BrownSplit split;
   for (std::size_t i = 0; i < files.size() && i < max_files; ++i) {
-    auto sentences = elm::classic::parse_brown(read_file(dir + "/" + files[i]), tagset, files[i]);
+    auto sentences = elm::classic::parse_brown(files[i].second, tagset, files[i].first);
     auto& target = elm::classic::brown_held_out(static_cast<Index>(i)) ? split.test : split.train;
     (elm::classic::brown_held_out(static_cast<Index>(i)) ? split.test_files : split.train_files) += 1;
     target.insert(target.end(), std::make_move_iterator(sentences.begin()), std::make_move_iterator(sentences.end()));
