@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,32 @@ TEST_CASE("TextCnn: one column of logits per sequence, whatever the lengths", "[
   // the pad id reads as a zero vector: a sequence and the same one with pads after it score alike
   model.forward({{7, 8, 0, 0}}, again);
   CHECK((again.col(0) - logits.col(2)).cwiseAbs().maxCoeff() < 1e-6f);
+}
+
+TEMPLATE_TEST_CASE("TextCnn agrees with Kim's CNN written out in PyTorch", "[cnn][text_cnn]", float, double) {
+  // tools/make_text_cnn_fixture.py: the texts one at a time, each padded to the widest filter, in float64
+  using Scalar = TestType;
+  const Fixture f = load("text_cnn");
+  TextCnnConfig c;
+  c.vocab_size = f.dim("vocab_size");
+  c.embedding_dim = f.dim("embedding_dim");
+  c.filters = f.dim("filters");
+  c.num_labels = f.dim("num_labels");
+  c.kernel_sizes = sizes(f, "kernel_sizes");
+  c.pad_id = f.dim("pad_id");
+  c.dropout = 0.5;  // inference: off, as in the reference
+  elm::Rng rng(1);
+  TextCnn<Scalar> model(c, rng);
+  load_parameters<Scalar>(model, f);
+  const auto sequences = f.meta.at("sequences").get<std::vector<std::vector<Index>>>();
+  const auto labels = f.meta.at("labels").get<std::vector<Index>>();
+  const double tol = parity_tolerance<Scalar>();
+  Matrix<Scalar> logits;
+  model.zero_grad();
+  const Scalar loss = model.loss_and_backward(sequences, labels, {}, &logits);
+  CHECK(relative_error<Scalar>("logits", logits, f.matrix<double>("logits")) < tol);
+  CHECK(std::abs(double(loss) - f.matrix<double>("loss")(0, 0)) <= tol * std::abs(f.matrix<double>("loss")(0, 0)));
+  check_parameter_grads<Scalar>(model, f, tol);
 }
 
 TEST_CASE("TextCnn's gradients agree with central differences (double)", "[cnn][text_cnn]") {
