@@ -89,8 +89,8 @@ class TextCnn : public nn::Composite<TextCnn<Scalar>> {
   const TextCnnConfig& config() const { return config_; }
   Index widest_filter() const { return *std::max_element(config_.kernel_sizes.begin(), config_.kernel_sizes.end()); }
 
-  /// logits: (num_labels, B), one column per sequence. Throws InvalidArgument for no sequences or an empty one,
-  /// RangeError for a token id outside [0, V).
+  /// logits: (num_labels, B), one column per sequence (a pad id inside a sequence reads as padding too: a zero
+  /// vector). Throws InvalidArgument for no sequences or an empty one, RangeError for a token id outside [0, V).
   void forward(const std::vector<std::vector<Index>>& sequences, Matrix<Scalar>& logits, Cache* cache = nullptr,
                const nn::ForwardContext& context = {}) const {
     constexpr std::string_view where = "elm::models::TextCnn::forward";
