@@ -14,21 +14,18 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <regex>
-#include <sstream>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include <Eigen/Core>
 
 #include "../common/austen.hpp"
+#include "../common/brown_genre_task.hpp"
 #include "../common/commands.hpp"
 #include "../common/training_report.hpp"
 #include "classify_command.hpp"
 #include "elm/classic/brown_genres.hpp"
-#include "elm/classic/naive_bayes.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/io/atomic_file.hpp"
 #include "elm/io/bert_hf.hpp"
@@ -46,53 +43,6 @@ inline double load_average() {
   double load = 0.0;
   in >> load;
   return load;
-}
-
-/// Brown's genre task from a folder of the corpus (ca01 ... cr09 and cats.txt). Throws IoError naming the folder.
-inline classic::GenrePassages load_genre_task(const std::string& dir, const classic::GenrePassageOptions& options) {
-  std::vector<std::pair<std::string, std::string>> files;
-  const std::regex name("c[a-r][0-9][0-9]");
-  std::error_code ec;
-  const auto read = [](const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    ELM_EXPECT(in.good(), IoError, "elm-bert: cannot read ", path.string());
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-  };
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
-    if (entry.is_regular_file() && std::regex_match(entry.path().filename().string(), name))
-      files.emplace_back(entry.path().filename().string(), read(entry.path()));
-  ELM_EXPECT(!ec && !files.empty(), IoError, "elm-bert: no Brown files (ca01 ... cr09) in \"", dir, "\"",
-             ec ? ": " + ec.message() : std::string());
-  return classic::brown_genre_passages(std::move(files), read(std::filesystem::path(dir) / "cats.txt"), options);
-}
-
-/// The bag-of-words baseline: multinomial naive Bayes (alpha = 1) over the lower-cased corpus tokens of the
-/// training passages (a token never seen in training is left out). Returns the held-out accuracy.
-inline double naive_bayes_accuracy(const classic::GenrePassages& task) {
-  std::unordered_map<std::string, Index> vocabulary;
-  const auto bag = [&](const classic::LabelledPassage& p, bool grow) {
-    std::unordered_map<Index, double> counts;
-    for (std::string w : p.words) {
-      std::transform(w.begin(), w.end(), w.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
-      auto it = vocabulary.find(w);
-      if (it == vocabulary.end() && grow) it = vocabulary.emplace(w, to_index(vocabulary.size())).first;
-      if (it != vocabulary.end()) counts[it->second] += 1.0;
-    }
-    return classic::FeatureCounts(counts.begin(), counts.end());
-  };
-  std::vector<classic::FeatureCounts> documents;
-  std::vector<Index> labels;
-  for (const auto& p : task.train) {
-    documents.push_back(bag(p, true));
-    labels.push_back(p.label);
-  }
-  const auto nb = classic::MultinomialNaiveBayes::fit(documents, labels, to_index(task.genres.size()),
-                                                      to_index(vocabulary.size()));
-  Index correct = 0;
-  for (const auto& p : task.held_out) correct += nb.predict(bag(p, false)) == p.label ? 1 : 0;
-  return double(correct) / double(std::max<std::size_t>(task.held_out.size(), 1));
 }
 
 /// A classifier's score on held-out data: the summed cross-entropy, the examples and how many it got right.
@@ -144,7 +94,7 @@ inline int run_finetune(const FinetuneArgs& a) {
   classic::GenrePassageOptions task_options;
   task_options.sentences = a.sentences;
   task_options.max_passages_per_file = a.max_passages_per_file;
-  const classic::GenrePassages task = load_genre_task(data_dir, task_options);
+  const classic::GenrePassages task = load_genre_task(data_dir, task_options, "elm-bert");
   fmt::print("task: genre of Brown passages of {} sentences ({}): {} genres; {} training passages from {} files, "
              "{} held out from {} files\n",
              a.sentences, data_dir, task.genres.size(), task.train.size(), task.train_files, task.held_out.size(),

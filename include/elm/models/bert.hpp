@@ -18,6 +18,7 @@
 #include "elm/core/math.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/models/detail/classifier_loss.hpp"
 #include "elm/nn/activations.hpp"
 #include "elm/nn/attention.hpp"
 #include "elm/nn/dropout.hpp"
@@ -598,15 +599,7 @@ class BertForSequenceClassification : public detail::BertHead<BertForSequenceCla
   /// ShapeError / RangeError for labels that are not B ids in [0, num_labels).
   Scalar loss_and_backward(const BertBatch& in, const std::vector<Index>& labels,
                            const nn::ForwardContext& context = {}, Matrix<Scalar>* logits = nullptr) {
-    Cache cache;
-    Matrix<Scalar> y, dy;
-    forward(in, y, &cache, context);
-    nn::CrossEntropyOptions options;
-    options.reduction = nn::Reduction::sum;
-    const Scalar loss = nn::cross_entropy<Scalar>(y, labels, options, &dy);
-    backward(cache, dy);
-    if (logits) *logits = std::move(y);
-    return loss;
+    return detail::classifier_loss_and_backward<Scalar>(*this, in, labels, context, logits);
   }
 
  private:
