@@ -13,7 +13,7 @@ data in PyTorch's row-major order (elm's column-major matrices with rows = last 
    fixed seeds and the reference is computed in float64 from those exact values, so the float and the double
    builds of elm are compared against the same numbers. Stored: every parameter, padded inputs, logits, the mean
    cross-entropy (targets -100 at padding) and the gradient of every parameter.
-2. Beam search n-best lists. The reference is transformers' own beam search: the loop of
+2. Beam search n-best lists, over a model trained for 120 steps to reverse its source (see train_reversal). The reference is transformers' own beam search: the loop of
    GenerationMixin._beam_search (transformers 5) driven here over a function giving each hypothesis's next-token
    log-probabilities (recomputed from the whole prefix, no cache), calling transformers' helpers for every rule
    (top 2 num_beams candidates, finished hypotheses, length penalty, early-stopping heuristic). Two models: a toy
@@ -117,16 +117,35 @@ class LstmSeq2Seq(torch.nn.Module):
         return torch.log_softmax(lt[0], -1)
 
 
-def make_model(seed, kind, Vs=11, Vt=12, E=6, He=5, Hd=7, A=6, layers=2, eos=2, sharpen=False):
+def make_model(seed, kind, Vs=11, Vt=12, E=6, He=5, Hd=7, A=6, layers=2):
     torch.manual_seed(seed)
     model = LstmSeq2Seq(Vs, Vt, E, He, Hd, A, layers, kind)  # drawn in float32 by PyTorch's initialisers
-    if sharpen:  # peakier next-token distributions and a likelier end token: beams that end at different lengths
-        with torch.no_grad():
-            model.out.weight.mul_(4.0)
-            model.out.bias[eos] += 1.5
     config = {"src_vocab": Vs, "tgt_vocab": Vt, "embedding_dim": E, "encoder_hidden": He, "decoder_hidden": Hd,
               "attention_dim": A, "encoder_layers": layers, "attention": kind}
-    return model.to(F64), config
+    return model, config
+
+
+def train_reversal(model, steps, seed, pad=0, bos=1, eos=2, low=3, high=11, batch=16):
+    """A few Adam steps in float32 on reversing sequences of ids low..high-1 (at most 6): a model that has partly
+    learned a task gives hypotheses that differ and end at different lengths, where a random one repeats a token."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    V = model.out.out_features
+    for _ in range(steps):
+        lengths = torch.randint(1, 7, (batch,), generator=gen).tolist()
+        src = torch.full((batch, max(lengths)), pad, dtype=torch.long)
+        tgt = torch.full((batch, max(lengths) + 2), pad, dtype=torch.long)
+        for b, n in enumerate(lengths):
+            seq = torch.randint(low, high, (n,), generator=gen)
+            src[b, :n] = seq
+            tgt[b, 0], tgt[b, 1:n + 1], tgt[b, n + 1] = bos, seq.flip(0), eos
+        targets = tgt[:, 1:].clone()
+        for b, n in enumerate(lengths):
+            targets[b, n + 1:] = -100
+        loss = F.cross_entropy(model(src, lengths, tgt[:, :-1]).reshape(-1, V), targets.reshape(-1), ignore_index=-100)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
 
 
 def padded(gen, vocab, lengths, low, pad):
@@ -139,6 +158,7 @@ def padded(gen, vocab, lengths, low, pad):
 
 def model_case(out_dir, name, seed, kind, layers):
     model, config = make_model(seed, kind, layers=layers)
+    model = model.to(F64)
     gen = torch.Generator().manual_seed(seed + 100)
     pad, bos, eos = 0, 1, 2
     src_lengths, tgt_lengths = [5, 3, 4], [4, 6, 2]  # target lengths count the start token
@@ -260,8 +280,10 @@ def toy_case(out_dir, seed=5, V=7, n_sources=4, max_length=7):
 
 
 def lstm_beam_case(out_dir, seed=41, max_length=9):
-    model, config = make_model(seed, "general", layers=1, sharpen=True)
+    model, config = make_model(seed, "general", layers=1)
     pad, bos, eos = 0, 1, 2
+    train_reversal(model, 120, seed, pad, bos, eos)
+    model = model.to(F64)
     gen = torch.Generator().manual_seed(seed + 100)
     sources = [torch.randint(3, config["src_vocab"], (n,), generator=gen).tolist() for n in (4, 1, 6, 3)]
     with torch.no_grad():

@@ -91,9 +91,11 @@ void check_width_one_is_greedy(const Model& model, const std::vector<std::vector
 
 /// Widths 1 to 6: the best hypothesis of every source scores no lower at width k + 1 than at width k, for each
 /// early-stopping rule and length penalties 0.6, 1 and 2. Not a theorem (a wider beam may stop otherwise), a
-/// property of these sources that the issue asks to hold on the test set.
+/// property of these sources that the issue asks to hold on the test set. tol: relative, for a float model whose
+/// logits for one hypothesis round differently in batches of other sizes.
 template <typename Model>
-void check_wider_is_no_worse(const Model& model, const std::vector<std::vector<int>>& sources, Index max_length) {
+void check_wider_is_no_worse(const Model& model, const std::vector<std::vector<int>>& sources, Index max_length,
+                             double tol) {
   for (EarlyStopping early : {EarlyStopping::when_full, EarlyStopping::heuristic, EarlyStopping::never})
     for (double lp : {0.6, 1.0, 2.0}) {
       std::vector<double> previous;
@@ -107,7 +109,7 @@ void check_wider_is_no_worse(const Model& model, const std::vector<std::vector<i
         for (std::size_t s = 0; s < nbest.size(); ++s) {
           INFO("early_stopping " << static_cast<int>(early) << ", length_penalty " << lp << ", width " << k
                                  << ", source " << s);
-          if (k > 1) CHECK(nbest[s][0].score >= previous[s] - 1e-12);
+          if (k > 1) CHECK(nbest[s][0].score >= previous[s] - tol * std::abs(previous[s]));
         }
         previous.resize(nbest.size());
         for (std::size_t s = 0; s < nbest.size(); ++s) previous[s] = nbest[s][0].score;

@@ -95,8 +95,8 @@ void log_softmax_column(const Eigen::MatrixBase<Derived>& logits, std::vector<do
   for (Index v = 0; v < v_size; ++v) max = std::max(max, static_cast<double>(logits(v)));
   double sum = 0.0;
   for (Index v = 0; v < v_size; ++v) sum += std::exp(static_cast<double>(logits(v)) - max);
-  const double lse = max + std::log(sum);
-  for (Index v = 0; v < v_size; ++v) out[to_size(v)] = static_cast<double>(logits(v)) - lse;
+  const double log_sum = std::log(sum);  // (x - max) - log sum: the large max leaves first (core/math.hpp)
+  for (Index v = 0; v < v_size; ++v) out[to_size(v)] = (static_cast<double>(logits(v)) - max) - log_sum;
 }
 
 /// Checks what decode_step returned: (V, rows), V above both ids.
