@@ -156,8 +156,8 @@ def padded(gen, vocab, lengths, low, pad):
     return ids
 
 
-def model_case(out_dir, name, seed, kind, layers):
-    model, config = make_model(seed, kind, layers=layers)
+def model_case(out_dir, name, seed, kind, layers, **sizes):
+    model, config = make_model(seed, kind, layers=layers, **sizes)
     model = model.to(F64)
     gen = torch.Generator().manual_seed(seed + 100)
     pad, bos, eos = 0, 1, 2
@@ -303,6 +303,7 @@ def main():
     jobs = {"beam_toy": lambda: toy_case(args.out),
             "lstm_additive": lambda: model_case(args.out, "lstm_additive", 11, "additive", 2),
             "lstm_general": lambda: model_case(args.out, "lstm_general", 12, "general", 1),
+            "lstm_dot": lambda: model_case(args.out, "lstm_dot", 13, "dot", 1, E=4, He=3, Hd=6),
             "beam_lstm": lambda: lstm_beam_case(args.out)}
     for name, job in jobs.items():
         if name.startswith(args.only):

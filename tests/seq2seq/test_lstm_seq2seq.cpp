@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // LstmSeq2Seq (models/lstm_seq2seq.hpp) against the same model written in PyTorch
-// (tools/make_lstm_seq2seq_fixtures.py): logits, loss and every gradient with additive and general attention; a
+// (tools/make_lstm_seq2seq_fixtures.py): logits, loss and every gradient with additive, general and dot attention; a
 // finite-difference gradient check of all three scores; the decoding calls against the teacher-forced forward;
 // beam search's n-best lists against transformers' beam search over the PyTorch model; bad input.
 #include <catch2/catch.hpp>
@@ -115,6 +115,7 @@ struct TinyBatch {
 TEMPLATE_TEST_CASE("LstmSeq2Seq's logits, loss and every gradient are PyTorch's", "[seq2seq][lstm]", float, double) {
   SECTION("additive attention, two encoder layers") { lstm_s2s_test::check_parity<TestType>("lstm_additive"); }
   SECTION("general attention, one encoder layer") { lstm_s2s_test::check_parity<TestType>("lstm_general"); }
+  SECTION("dot attention, one encoder layer") { lstm_s2s_test::check_parity<TestType>("lstm_dot"); }
 }
 
 TEST_CASE("LstmSeq2Seq's gradients agree with central differences for every attention score", "[seq2seq][lstm]") {

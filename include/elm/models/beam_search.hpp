@@ -118,6 +118,8 @@ void check_step_logits(const Matrix<Scalar>& logits, Index rows, int bos, int eo
 ///   void reorder(State&, const std::vector<Index>& parents) const;  // row i continues row parents[i]
 /// and scalar_type; config's bos_id / eos_id or the model's bos_id() / eos_id(). A source that has produced its end
 /// token leaves the batch (reorder with the others' rows), so the remaining steps cost only the live sources.
+/// begin_decoding receives max_steps = max_length - 1, the most decode_step calls that follow (a model with a KV
+/// cache sizes it from this).
 /// Returns one Hypothesis per source; its score is sum_logprobs / length ** length_penalty as beam_search scores.
 /// Throws InvalidArgument for an empty source, max_length < 2 or missing ids, RangeError for ids outside [0, V),
 /// ShapeError when decode_step's logits are not (V, live rows); the model's own errors propagate.
@@ -181,6 +183,17 @@ std::vector<Hypothesis> greedy(const Model& model, const std::vector<std::vector
 /// The search ends when every source is done or the target reaches max_length; each source's num_return_sequences
 /// best finished hypotheses are returned, best first. Scores are accumulated in double from the model's logits
 /// (Hugging Face: float32), so near-equal candidates may order otherwise than transformers orders them.
+///
+/// Why these rules: they are the ones transformers 5 applies (the fixtures of tests/seq2seq run its own helpers), so
+/// an n-best list here is the one `generate(num_beams=..., length_penalty=..., early_stopping=...)` returns for
+/// the same model. Its predecessor, transformers 4's BeamSearchScorer, scored and kept hypotheses the same way but
+/// differed in two corners: its done test (BeamHypotheses.is_done) bounded the running hypotheses by the step's best
+/// candidate, an ending one included, where transformers 5 (and this) take the best running hypothesis; and at
+/// max_length its finalize added the num_beams best candidates that did not end, whatever their rank, where
+/// transformers 5 (and this) finish the num_beams best-ranked candidates. Outputs differ only where those apply.
+/// The length is counted without the start token and with the end token, which is both libraries' count for an
+/// encoder-decoder whose decoder prompt is the one start token. No pad id is needed: the results are ragged
+/// vectors, and a finished source leaves the batch instead of being fed padding.
 ///
 /// Width 1 runs the same rules (Hugging Face's generate switches to greedy search instead): with
 /// early_stopping = when_full, or length_penalty = 0, that is exactly greedy(); with the heuristic and
@@ -287,7 +300,8 @@ std::vector<std::vector<Hypothesis>> beam_search(const Model& model, const std::
         }
       }
       // 4) done: k finished and (when_full, or the best running one cannot beat the worst finished one)
-      bool done = at_max;
+      // (fewer than k candidates go on only when V = 1: nothing is left to search)
+      bool done = at_max || to_index(running.size()) < k;
       if (!done && to_index(src.finished.size()) == k) {
         if (config.early_stopping == EarlyStopping::when_full) {
           done = true;
