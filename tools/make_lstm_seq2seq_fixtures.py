@@ -17,7 +17,8 @@ data in PyTorch's row-major order (elm's column-major matrices with rows = last 
    GenerationMixin._beam_search (transformers 5) driven here over a function giving each hypothesis's next-token
    log-probabilities (recomputed from the whole prefix, no cache), calling transformers' helpers for every rule
    (top 2 num_beams candidates, finished hypotheses, length penalty, early-stopping heuristic). Two models: a toy
-   table model (the C++ test defines the same one) and the LSTM model above (Luong general attention).
+   table model (the C++ test defines the same one) and the LSTM model above (Luong general attention). Each list is
+   also checked against transformers' generate run on the same model (check_against_generate).
 
 Usage: python3 tools/make_lstm_seq2seq_fixtures.py [--out tests/data/seq2seq/lstm]
 """
@@ -29,7 +30,9 @@ import sys
 import torch
 import torch.nn.functional as F
 import transformers
+from transformers import GenerationMixin, PretrainedConfig, PreTrainedModel
 from transformers.generation.utils import GenerationMixin as GM
+from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_attention_fixtures import F64, write as write_fixture  # noqa: E402  (the same JSON format)
@@ -241,6 +244,73 @@ def hf_beam_search(log_probs_fn, n_sources, bos, eos, num_beams, length_penalty,
     return results
 
 
+class _GenerateConfig(PretrainedConfig):
+    model_type = "elm-seq2seq-check"
+
+    def __init__(self, vocab_size=2, **kwargs):
+        super().__init__(is_encoder_decoder=True, **kwargs)
+        self.vocab_size = vocab_size
+
+
+class _SourceIds(torch.nn.Module):
+    """An "encoder" whose output is its input ids: generate copies it for every beam."""
+
+    def forward(self, input_ids=None, attention_mask=None, **kwargs):
+        return BaseModelOutput(last_hidden_state=input_ids.unsqueeze(-1).to(F64))
+
+
+class _GenerateWrapper(PreTrainedModel, GenerationMixin):
+    """log_probs_fn(source, prefix) as an encoder-decoder that transformers' generate can run (no cache: the whole
+    prefix is read at every step)."""
+    config_class = _GenerateConfig
+    main_input_name = "input_ids"
+
+    def __init__(self, log_probs_fn, vocab_size):
+        super().__init__(_GenerateConfig(vocab_size))
+        self.log_probs_fn = log_probs_fn
+        self.source_ids = _SourceIds()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def get_encoder(self):
+        return self.source_ids
+
+    def forward(self, input_ids=None, attention_mask=None, decoder_input_ids=None, encoder_outputs=None, **kwargs):
+        src = encoder_outputs[0][..., 0].long()
+        rows = [self.log_probs_fn(src[r, :int(attention_mask[r].sum())].tolist(), decoder_input_ids[r].tolist())
+                for r in range(decoder_input_ids.shape[0])]
+        return Seq2SeqLMOutput(logits=torch.stack(rows).unsqueeze(1).to(torch.float32))
+
+
+def check_against_generate(log_probs_fn, sources, vocab_size, bos, eos, pad, cases):
+    """The reference loop must give what transformers' generate gives (in float32, so scores within 1e-4): the n-best
+    sequences and sequences_scores of every beam case (width 1: generate decodes greedily, compared where the beam
+    rules are greedy, early stopping True or length_penalty 0)."""
+    model = _GenerateWrapper(lambda source, prefix: log_probs_fn(sources.index(source), prefix), vocab_size)
+    S = max(map(len, sources))
+    ids = torch.full((len(sources), S), pad, dtype=torch.long)
+    mask = torch.zeros(len(sources), S, dtype=torch.long)
+    for b, source in enumerate(sources):
+        ids[b, :len(source)] = torch.tensor(source)
+        mask[b, :len(source)] = 1
+    for c in cases:
+        k, early = c["num_beams"], {"true": True, "false": False}.get(c["early_stopping"], c["early_stopping"])
+        if k == 1 and not (early is True or c["length_penalty"] == 0.0):
+            continue
+        out = model.generate(input_ids=ids, attention_mask=mask, num_beams=k, length_penalty=c["length_penalty"],
+                             early_stopping=early, num_return_sequences=k, max_length=c["max_length"],
+                             decoder_start_token_id=bos, bos_token_id=bos, eos_token_id=eos, pad_token_id=pad,
+                             do_sample=False, use_cache=False, output_scores=True, return_dict_in_generate=True)
+        for b in range(len(sources)):
+            for r in range(k):
+                want = c["results"][b][r]
+                seq = out.sequences[b * k + r].tolist()[1:]
+                n = len(want["tokens"])
+                # after a finished sequence generate writes pad_token_id, or eos_token_id when pad_token_id is 0
+                assert seq[:n] == want["tokens"] and all(t in (pad, eos) for t in seq[n:]), (c, b, r, seq, want)
+                if k > 1:
+                    assert abs(float(out.sequences_scores[b * k + r]) - want["score"]) < 1e-4, (c, b, r, want)
+
+
 def beam_cases(log_probs_fn, n_sources, bos, eos, max_length):
     cases = []
     for num_beams in (1, 3, 5):
@@ -274,8 +344,9 @@ def toy_case(out_dir, seed=5, V=7, n_sources=4, max_length=7):
         logits = last[prefix[-1]] + sum(src[w] for w in sources[b]) + step[len(prefix) - 1]
         return torch.log_softmax(logits, -1)
 
-    meta = {"vocab": V, "bos": bos, "eos": eos, "sources": sources,
-            "beam_cases": beam_cases(log_probs, len(sources), bos, eos, max_length)}
+    cases = beam_cases(log_probs, len(sources), bos, eos, max_length)
+    check_against_generate(log_probs, sources, V, bos, eos, 0, cases)
+    meta = {"vocab": V, "bos": bos, "eos": eos, "sources": sources, "beam_cases": cases}
     write(out_dir, "beam_toy", meta, {"last": last, "src": src, "step": step})
 
 
@@ -287,8 +358,9 @@ def lstm_beam_case(out_dir, seed=41, max_length=9):
     gen = torch.Generator().manual_seed(seed + 100)
     sources = [torch.randint(3, config["src_vocab"], (n,), generator=gen).tolist() for n in (4, 1, 6, 3)]
     with torch.no_grad():
-        cases = beam_cases(lambda b, prefix: model.prefix_log_probs(sources[b], prefix), len(sources), bos, eos,
-                           max_length)
+        log_probs = lambda b, prefix: model.prefix_log_probs(sources[b], prefix)  # noqa: E731
+        cases = beam_cases(log_probs, len(sources), bos, eos, max_length)
+        check_against_generate(log_probs, sources, config["tgt_vocab"], bos, eos, pad, cases)
     meta = dict(config, pad=pad, bos=bos, eos=eos, sources=sources, beam_cases=cases)
     write(out_dir, "beam_lstm", meta, dict(model.state_dict()))
 
