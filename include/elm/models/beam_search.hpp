@@ -184,9 +184,9 @@ std::vector<Hypothesis> greedy(const Model& model, const std::vector<std::vector
 /// best finished hypotheses are returned, best first. Scores are accumulated in double from the model's logits
 /// (Hugging Face: float32), so near-equal candidates may order otherwise than transformers orders them.
 ///
-/// Why these rules: they are the ones transformers 5 applies (the fixtures of tests/seq2seq run its own helpers), so
-/// an n-best list here is the one `generate(num_beams=..., length_penalty=..., early_stopping=...)` returns for
-/// the same model. Its predecessor, transformers 4's BeamSearchScorer, scored and kept hypotheses the same way but
+/// Why these rules: they are the ones transformers 5 applies, so an n-best list here is the one
+/// `generate(num_beams=..., length_penalty=..., early_stopping=...)` returns for the same model (the tests'
+/// reference, tools/make_lstm_seq2seq_fixtures.py, runs transformers' own helpers and checks against generate). Its predecessor, transformers 4's BeamSearchScorer, scored and kept hypotheses the same way but
 /// differed in two corners: its done test (BeamHypotheses.is_done) bounded the running hypotheses by the step's best
 /// candidate, an ending one included, where transformers 5 (and this) take the best running hypothesis; and at
 /// max_length its finalize added the num_beams best candidates that did not end, whatever their rank, where
