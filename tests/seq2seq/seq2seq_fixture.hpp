@@ -42,6 +42,13 @@ void check_beam_cases(const Model& model, const std::vector<std::vector<int>>& s
     INFO("num_beams " << config.num_beams << ", length_penalty " << config.length_penalty << ", early_stopping "
                       << c.at("early_stopping").get<std::string>());
     const auto got = elm::models::beam_search(model, sources, config);
+    // a shorter n-best list is the full one's head
+    config.num_return_sequences = (config.num_beams + 1) / 2;
+    const auto head = elm::models::beam_search(model, sources, config);
+    for (std::size_t s = 0; s < got.size(); ++s) {
+      REQUIRE(static_cast<Index>(head[s].size()) == config.num_return_sequences);
+      for (std::size_t r = 0; r < head[s].size(); ++r) CHECK(head[s][r].tokens == got[s][r].tokens);
+    }
     const auto& want = c.at("results");
     REQUIRE(got.size() == want.size());
     for (std::size_t s = 0; s < got.size(); ++s) {
@@ -49,6 +56,7 @@ void check_beam_cases(const Model& model, const std::vector<std::vector<int>>& s
       REQUIRE(got[s].size() == want[s].size());
       for (std::size_t r = 0; r < got[s].size(); ++r) {
         INFO("hypothesis " << r);
+        if (r > 0) CHECK(got[s][r].score <= got[s][r - 1].score);  // best first
         CHECK(got[s][r].tokens == want[s][r].at("tokens").get<std::vector<int>>());
         const double diff = std::abs(got[s][r].score - want[s][r].at("score").get<double>());
         worst = std::max(worst, diff);
