@@ -2,14 +2,20 @@
 // LstmSeq2Seq (models/lstm_seq2seq.hpp) against the same model written in PyTorch
 // (tools/make_lstm_seq2seq_fixtures.py): logits, loss and every gradient with additive, general and dot attention; a
 // finite-difference gradient check of all three scores; the decoding calls against the teacher-forced forward;
-// beam search's n-best lists against transformers' beam search over the PyTorch model; bad input.
+// beam search's n-best lists against transformers' beam search over the PyTorch model; bad input; the configuration
+// saved as metadata, read back, and files of another configuration refused.
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "../attention/fixture.hpp"
 #include "../common/error_message.hpp"
+#include "elm/io/checkpoint.hpp"
+#include "elm/io/safetensors.hpp"
 #include "elm/models/beam_search.hpp"
 #include "elm/models/lstm_seq2seq.hpp"
 #include "seq2seq_fixture.hpp"
@@ -256,4 +262,85 @@ TEST_CASE("LstmSeq2Seq and beam_search over it refuse bad input, saying what, wh
   c.eos_id = 6;
   CHECK_THAT(error_message<RangeError>([&] { LstmSeq2Seq<float> bad(c); }),
              Contains("elm::models::LstmSeq2Seq: eos_id = 6 is out of range, expected 0 <= eos_id < 6"));
+}
+
+TEST_CASE("LstmSeq2Seq saved with its metadata is rebuilt from the file alone and decodes as before",
+          "[seq2seq][lstm][io]") {
+  LstmSeq2SeqConfig c = lstm_s2s_test::tiny_config();
+  c.encoder_layers = 2;
+  c.attention = AttentionScore::additive;
+  c.pad_id = 5;
+  elm::Rng rng(12);
+  const LstmSeq2Seq<float> trained(c, rng);
+  const std::string path = (std::filesystem::temp_directory_path() / "elm-seq2seq-lstm-io.safetensors").string();
+  elm::io::save_parameters(path, trained, trained.metadata());
+  const elm::io::SafetensorsReader reader(path);
+  LstmSeq2Seq<float> loaded(LstmSeq2Seq<float>::config_from(reader));
+  elm::io::load_parameters(reader, loaded);
+  const LstmSeq2SeqConfig& got = loaded.config();
+  CHECK(got.src_vocab == 5);
+  CHECK(got.tgt_vocab == 6);
+  CHECK(got.embedding_dim == 3);
+  CHECK(got.encoder_hidden == 2);
+  CHECK(got.encoder_layers == 2);
+  CHECK(got.decoder_hidden == 4);
+  CHECK(got.attention_dim == 3);
+  CHECK(got.attention == AttentionScore::additive);
+  CHECK(got.pad_id == 5);
+  CHECK(loaded.metadata() == trained.metadata());
+  const lstm_s2s_test::TinyBatch in;
+  Matrix<float> want, have;
+  trained.forward(in.src, in.src_lengths, in.tgt_in, want);
+  loaded.forward(in.src, in.src_lengths, in.tgt_in, have);
+  CHECK(have == want);  // bit for bit
+  std::remove(path.c_str());
+}
+
+TEST_CASE("LstmSeq2Seq::config_from and load_parameters refuse a file of another model or configuration",
+          "[seq2seq][lstm][io][bad-input]") {
+  using elm_test::error_message;
+  const std::string path = (std::filesystem::temp_directory_path() / "elm-seq2seq-lstm-bad.safetensors").string();
+  elm::Rng rng(4);
+  const LstmSeq2Seq<float> model(lstm_s2s_test::tiny_config(), rng);
+  const auto config_of = [&](const std::map<std::string, std::string>& meta) {
+    elm::io::save_parameters(path, model, meta);
+    return LstmSeq2Seq<float>::config_from(elm::io::SafetensorsReader(path));
+  };
+  CHECK(config_of(model.metadata()).decoder_hidden == 4);
+  struct Case {
+    const char* key;
+    const char* value;  // null: the key removed
+    const char* message;
+  };
+  const std::vector<Case> cases{
+      {"architecture", "elm-lstm-lm", "holds architecture 'elm-lstm-lm', expected 'elm-lstm-seq2seq'"},
+      {"src_vocab", "4000000000", "tensor 'src_embed.weight'"},  // refused before anything that size is allocated
+      {"tgt_vocab", "7", "tensor 'tgt_embed.weight'"},
+      {"encoder_hidden", "3", "tensor 'encoder.weight_hh_l0_reverse'"},
+      {"encoder_layers", "2", "is missing tensor 'encoder.weight_hh_l1_reverse'"},
+      {"decoder_hidden", "five", "decoder_hidden = 'five', expected a positive integer"},
+      {"pad_id", "-1", "pad_id = '-1', expected a non-negative integer"},
+      {"bos_id", "3000000000", "bos_id = 3000000000, expected at most 2147483647"},
+      {"attention", "additive", "is missing tensor 'attention.v.weight'"},
+      {"attention", "cosine", "attention = 'cosine', expected additive, dot or general"},
+      {"eos_id", "6", "holds a configuration LstmSeq2Seq refuses"},
+      {"bos_id", nullptr, "lacks the 'bos_id' metadata"}};
+  for (const auto& k : cases) {
+    auto meta = model.metadata();
+    if (k.value != nullptr)
+      meta[k.key] = k.value;
+    else
+      meta.erase(k.key);
+    INFO(k.key << " = " << (k.value != nullptr ? k.value : "(none)"));
+    CHECK_THAT(error_message<elm::FormatError>([&] { config_of(meta); }),
+               Contains("elm::models::LstmSeq2Seq::config_from") && Contains(k.message));
+  }
+  // A model of another configuration loads nothing from the file and stays as it was.
+  elm::io::save_parameters(path, model, model.metadata());
+  LstmSeq2SeqConfig other = lstm_s2s_test::tiny_config();
+  other.decoder_hidden = 6;
+  LstmSeq2Seq<float> wider(other);
+  CHECK_THAT(error_message<elm::ShapeError>([&] { elm::io::load_parameters(path, wider); }),
+             Contains("tensor 'bridge_h.weight'") && Contains("has shape [4, 4], expected [6, 4]"));
+  std::remove(path.c_str());
 }

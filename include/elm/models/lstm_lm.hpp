@@ -20,6 +20,7 @@
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
 #include "elm/io/safetensors.hpp"
+#include "elm/models/detail/config_metadata.hpp"
 #include "elm/models/perplexity.hpp"
 #include "elm/nn/embedding.hpp"
 #include "elm/nn/layer.hpp"
@@ -138,32 +139,13 @@ class LstmLm : public nn::Composite<LstmLm<Scalar>> {
   /// io::load_parameters(reader, model) reads the parameters. Throws FormatError naming the file when the
   /// architecture is another or a size is missing, not a positive integer, or disagrees with a tensor's shape.
   static LstmLmConfig config_from(const io::SafetensorsReader& reader) {
-    constexpr const char* where = "elm::models::LstmLm::config_from";
-    const auto& meta = reader.metadata();
-    const std::string& path = reader.path();
-    const auto arch = meta.find("architecture");
-    ELM_EXPECT(arch != meta.end() && arch->second == architecture, FormatError, where, ": ", path,
-               " holds architecture '", (arch == meta.end() ? std::string("(none)") : arch->second), "', expected '",
-               architecture, "'");
-    const auto size = [&](const char* key) {
-      const auto it = meta.find(key);
-      ELM_EXPECT(it != meta.end(), FormatError, where, ": ", path, " lacks the '", key, "' metadata");
-      char* end = nullptr;
-      const long long value = std::strtoll(it->second.c_str(), &end, 10);
-      ELM_EXPECT(!it->second.empty() && *end == '\0' && value > 0, FormatError, where, ": ", path, " has ", key,
-                 " = '", it->second, "', expected a positive integer");
-      return static_cast<Index>(value);
-    };
+    const detail::ConfigMetadata meta(reader, "elm::models::LstmLm::config_from", architecture);
+    const auto size = [&](const char* key) { return static_cast<Index>(meta.integer(key)); };
     const LstmLmConfig config{size("vocab_size"), size("embedding_dim"), size("hidden_size"), size("num_layers")};
-    const auto expect = [&](const std::string& name, const std::vector<Index>& shape) {
-      ELM_EXPECT(reader.contains(name), FormatError, where, ": ", path, " is missing tensor '", name, "'");
-      const auto& got = reader.info(name).shape;
-      ELM_EXPECT(got == shape, FormatError, where, ": tensor '", name, "' in ", path, " has shape ",
-                 io::detail::shape_text(got), ", expected ", io::detail::shape_text(shape), " from the metadata's sizes");
-    };
-    expect("embedding.weight", {config.vocab_size, config.embedding_dim});
-    expect("head.weight", {config.vocab_size, config.hidden_size});
-    expect("lstm.weight_hh_l" + std::to_string(config.num_layers - 1), {4 * config.hidden_size, config.hidden_size});
+    meta.expect_shape("embedding.weight", {config.vocab_size, config.embedding_dim});
+    meta.expect_shape("head.weight", {config.vocab_size, config.hidden_size});
+    meta.expect_shape("lstm.weight_hh_l" + std::to_string(config.num_layers - 1),
+                      {4 * config.hidden_size, config.hidden_size});
     return config;
   }
 

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 // LstmSeq2Seq: a bidirectional LSTM encoder and an attentive LSTM decoder with input feeding (Luong et al.
-// 2015), its teacher-forced forward and backward, and the three calls beam_search.hpp decodes with.
+// 2015), its teacher-forced forward and backward, the three calls beam_search.hpp decodes with, and its
+// configuration as file metadata.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +19,8 @@
 #include "elm/core/error.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/io/safetensors.hpp"
+#include "elm/models/detail/config_metadata.hpp"
 #include "elm/nn/embedding.hpp"
 #include "elm/nn/layer.hpp"
 #include "elm/nn/linear.hpp"
@@ -337,6 +342,78 @@ class LstmSeq2Seq : public nn::Composite<LstmSeq2Seq<Scalar>> {
     tgt_embed_.forward(ids, embedded);
     step(embedded, mem, d.state, d.feed, nullptr);
     out_.forward(d.feed, logits);
+  }
+
+  /// The value of the "architecture" metadata key in a saved LstmSeq2Seq.
+  static constexpr const char* architecture = "elm-lstm-seq2seq";
+
+  /// The configuration as checkpoint metadata: architecture, every size, attention (additive, dot or general)
+  /// and the pad, bos and eos ids, all as text.
+  std::map<std::string, std::string> metadata() const {
+    const LstmSeq2SeqConfig& c = config_;
+    return {{"architecture", architecture},
+            {"src_vocab", std::to_string(c.src_vocab)},
+            {"tgt_vocab", std::to_string(c.tgt_vocab)},
+            {"embedding_dim", std::to_string(c.embedding_dim)},
+            {"encoder_hidden", std::to_string(c.encoder_hidden)},
+            {"encoder_layers", std::to_string(c.encoder_layers)},
+            {"decoder_hidden", std::to_string(c.decoder_hidden)},
+            {"attention_dim", std::to_string(c.attention_dim)},
+            {"attention", attention_name(c.attention)},
+            {"pad_id", std::to_string(c.pad_id)},
+            {"bos_id", std::to_string(c.bos_id)},
+            {"eos_id", std::to_string(c.eos_id)}};
+  }
+
+  /// "additive", "dot" or "general".
+  static const char* attention_name(AttentionScore score) {
+    return score == AttentionScore::additive ? "additive" : score == AttentionScore::dot ? "dot" : "general";
+  }
+
+  /// The configuration that metadata() wrote into a safetensors file (io::save_parameters(path, model,
+  /// model.metadata()), or a trainer's checkpoint with it in its metadata), checked against the file's tensors
+  /// before a model of those sizes is allocated; then io::load_parameters(reader, model) reads the parameters.
+  /// Throws FormatError naming the file when the architecture is another, a size or id is missing or not an
+  /// integer in range, the attention is unknown, or a size disagrees with a tensor's shape.
+  static LstmSeq2SeqConfig config_from(const io::SafetensorsReader& reader) {
+    constexpr const char* where = "elm::models::LstmSeq2Seq::config_from";
+    const detail::ConfigMetadata meta(reader, where, architecture);
+    const auto size = [&](const char* key) { return static_cast<Index>(meta.integer(key)); };
+    const auto id = [&](const char* key) {
+      return static_cast<int>(meta.integer(key, 0, std::numeric_limits<int>::max()));
+    };
+    LstmSeq2SeqConfig c;
+    c.src_vocab = size("src_vocab");
+    c.tgt_vocab = size("tgt_vocab");
+    c.embedding_dim = size("embedding_dim");
+    c.encoder_hidden = size("encoder_hidden");
+    c.encoder_layers = size("encoder_layers");
+    c.decoder_hidden = size("decoder_hidden");
+    c.attention_dim = size("attention_dim");
+    c.pad_id = id("pad_id");
+    c.bos_id = id("bos_id");
+    c.eos_id = id("eos_id");
+    const std::string& attention = meta.text("attention");
+    ELM_EXPECT(attention == "additive" || attention == "dot" || attention == "general", FormatError, where, ": ",
+               reader.path(), " has attention = '", attention, "', expected additive, dot or general");
+    c.attention = attention == "additive" ? AttentionScore::additive
+                  : attention == "dot"    ? AttentionScore::dot
+                                          : AttentionScore::general;
+    const Index he = c.encoder_hidden, hd = c.decoder_hidden;
+    meta.expect_shape("src_embed.weight", {c.src_vocab, c.embedding_dim});
+    meta.expect_shape("tgt_embed.weight", {c.tgt_vocab, c.embedding_dim});
+    meta.expect_shape("encoder.weight_hh_l" + std::to_string(c.encoder_layers - 1) + "_reverse", {4 * he, he});
+    meta.expect_shape("decoder.weight_hh", {4 * hd, hd});
+    meta.expect_shape("combine.weight", {hd, 2 * he + hd});
+    meta.expect_shape("out.weight", {c.tgt_vocab, hd});
+    if (c.attention == AttentionScore::additive) meta.expect_shape("attention.v.weight", {1, c.attention_dim});
+    if (c.attention == AttentionScore::general) meta.expect_shape("attention.key.weight", {hd, 2 * he});
+    try {
+      return checked(c);
+    } catch (const Error& e) {
+      throw FormatError(
+          elm::detail::concat(where, ": ", reader.path(), " holds a configuration LstmSeq2Seq refuses: ", e.what()));
+    }
   }
 
   /// Row i of the state becomes a copy of row parents[i]; parents.size() rows remain. Throws RangeError for a
