@@ -581,9 +581,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   train->add_option("--held-out-examples", t.task.held_out_examples, "Held-out examples (restore: at most)")
       ->capture_default_str();
-  train->add_option("--max-chars", t.task.max_chars, "restore: the longest sentence kept, in bytes")
+  train->add_option("--max-chars", t.task.max_chars,
+                    "restore: the longest sentence kept, in bytes (the shortest: 16)")
       ->capture_default_str();
-  train->add_option("--model", t.model, "lstm")->check(CLI::IsMember({"lstm"}))->capture_default_str();
+  train->add_option("--model", t.model, "The architecture: lstm (the LSTM encoder-decoder with attention)")
+      ->check(CLI::IsMember({"lstm"}))
+      ->capture_default_str();
   train->add_option("--embedding", t.config.embedding_dim, "Character embedding width")->capture_default_str();
   train->add_option("--encoder-hidden", t.config.encoder_hidden, "Encoder LSTM width per direction")
       ->capture_default_str();
