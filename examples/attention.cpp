@@ -14,6 +14,7 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 
+#include "common/svg_text.hpp"
 #include "elm/io/atomic_file.hpp"
 #include "elm/core/error.hpp"
 #include "elm/core/rng.hpp"
@@ -29,6 +30,7 @@ namespace {
 
 using elm::Index;
 using elm::Matrix;
+using elm::examples::xml_escape;
 
 /// Token embedding + sinusoidal positions -> one encoder block -> a linear read-out over the vocabulary.
 struct Model : elm::nn::Composite<Model> {
@@ -69,20 +71,6 @@ std::vector<Index> targets_of(const std::vector<Index>& ids, Index batch, Index 
       const Index src = reverse ? T - 1 - t : std::max<Index>(t - 1, 0);
       out[std::size_t(b * T + t)] = ids[std::size_t(b * T + src)];
     }
-  return out;
-}
-
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
   return out;
 }
 

@@ -26,6 +26,7 @@
 #include "common/date_task.hpp"
 #include "common/json_lines.hpp"
 #include "common/restoration_task.hpp"
+#include "common/svg_text.hpp"
 #include "common/training_options.hpp"
 #include "common/training_report.hpp"
 #include "elm/core/error.hpp"
@@ -462,10 +463,69 @@ int run_train(TrainArgs a) {
   return 0;
 }
 
+// ---- the cross-attention alignment of one translation, as a picture ----
+
+// The attention weights of the decoder producing `tokens` (a hypothesis, <eos> included) from `source`: row t is
+// step t's distribution over the source's characters, read from the teacher-forced forward's cache.
+std::vector<std::vector<double>> attention_weights(const Model& model, const std::vector<int>& source,
+                                                   const std::vector<int>& tokens) {
+  std::vector<Index> src(source.begin(), source.end()), tgt_in{bos_id};
+  for (std::size_t t = 0; t + 1 < tokens.size(); ++t) tgt_in.push_back(tokens[t]);
+  Model::Cache cache;
+  elm::Matrix<float> logits;
+  model.forward(src, {to_index(src.size())}, tgt_in, logits, &cache);
+  std::vector<std::vector<double>> rows;
+  for (const auto& step : cache.steps) {
+    const auto& alpha = step.alpha.front();
+    rows.emplace_back(alpha.data(), alpha.data() + alpha.size());
+  }
+  return rows;
+}
+
+// A heat map of the weights: one column per source character (labelled on top), one row per output token
+// (labelled on the left), darker for more weight.
+std::string alignment_svg(const std::vector<std::string>& source_labels,
+                          const std::vector<std::string>& output_labels,
+                          const std::vector<std::vector<double>>& weights, const std::string& title) {
+  const double cell = 18, left = 60, top = 70;
+  const double w = left + cell * double(source_labels.size()) + 20, h = top + cell * double(output_labels.size()) + 20;
+  std::string svg = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+      "font-family=\"monospace\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      "<text x=\"10\" y=\"20\" font-family=\"sans-serif\" font-size=\"13\">{2}</text>\n",
+      w, h, elm::examples::xml_escape(title));
+  for (std::size_t s = 0; s < source_labels.size(); ++s)
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
+                       left + cell * (double(s) + 0.5), top - 6, elm::examples::xml_escape(source_labels[s]));
+  for (std::size_t t = 0; t < output_labels.size(); ++t) {
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", left - 6,
+                       top + cell * (double(t) + 0.7), elm::examples::xml_escape(output_labels[t]));
+    for (std::size_t s = 0; s < weights[t].size(); ++s)
+      svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{}\" height=\"{}\" fill=\"#08519c\" "
+                         "fill-opacity=\"{:.3f}\" stroke=\"#eee\"/>\n",
+                         left + cell * double(s), top + cell * double(t), cell, cell, weights[t][s]);
+  }
+  return svg + "</svg>\n";
+}
+
+// Writes the alignment of the first source's best hypothesis to `path`.
+void write_alignment(const std::string& path, const Saved& saved, const std::string& line,
+                     const std::vector<int>& source, const std::vector<int>& tokens) {
+  std::vector<std::string> source_labels, output_labels;
+  for (const char32_t c : elm::text::decode_utf8(line)) source_labels.push_back(elm::text::encode_utf8({&c, 1}));
+  for (const int t : tokens)
+    output_labels.push_back(t == eos_id ? std::string("<eos>") : saved.target.decode({Index(t)}));
+  const auto weights = attention_weights(saved.model, source, tokens);
+  elm::io::write_text_atomically(
+      path, alignment_svg(source_labels, output_labels, weights,
+                          fmt::format("cross-attention: \"{}\" -> \"{}\"", line,
+                                      hypothesis_text(saved.target, tokens))));
+}
+
 // ---- translate ----
 
 struct TranslateArgs {
-  std::string model_dir;
+  std::string model_dir, alignment_path;
   Index beam = 1, n_best = 1, batch = 32;
   double length_penalty = 1.0;
   bool json = false, quiet = false;
@@ -498,6 +558,8 @@ int run_translate(const TranslateArgs& a) {
   const auto lists = decode(saved.model, sources,
                             decoding_config(a.beam, a.n_best, a.length_penalty, saved.max_target_length), a.batch,
                             "translate", a.quiet);
+  if (!a.alignment_path.empty() && !lists.empty())
+    write_alignment(a.alignment_path, saved, lines.front(), sources.front(), lists.front().front().tokens);
   for (std::size_t i = 0; i < lists.size(); ++i) {
     for (std::size_t r = 0; r < lists[i].size(); ++r) {
       const auto& h = lists[i][r];
@@ -626,6 +688,8 @@ int main(int argc, char** argv) {
   translate->add_option("--batch", tr.batch, "Lines decoded together")->check(CLI::PositiveNumber)
       ->capture_default_str();
   translate->add_flag("--json", tr.json, "JSON lines: line, rank, source, text, score, log_prob");
+  translate->add_option("--alignment", tr.alignment_path, "Write the cross-attention weights of the first line's "
+                                                          "best hypothesis to this SVG file");
   translate->add_flag("--quiet", tr.quiet, "No progress line");
   commands.add(translate, [&tr] { return run_translate(tr); });
 

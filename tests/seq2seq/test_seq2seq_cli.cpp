@@ -85,10 +85,19 @@ TEST_CASE("elm-seq2seq trains on dates, translates with beam search, evaluates, 
   CHECK(lines[0].at("score").get<double>() >= lines[1].at("score").get<double>());
   CHECK(lines[2].at("score").get<double>() >= lines[3].at("score").get<double>());
   CHECK(lines[0].at("text") != lines[1].at("text"));
-  // Plain output: "text<TAB>score" per line; beam 1 is greedy decoding.
-  const auto plain = run(translate + "< '" + input.string() + "'");
+  // Plain output: "text<TAB>score" per line; beam 1 is greedy decoding. --alignment draws the first line's
+  // cross-attention: a cell per source character (11) and output token (the text and <eos>).
+  const fs::path picture = dir / "alignment.svg";
+  const auto plain = run(translate + "--alignment '" + picture.string() + "' < '" + input.string() + "'");
   REQUIRE(plain.second == 0);
   CHECK(std::regex_match(plain.first, std::regex("[^\t\n]*\t-?[0-9.]+\n[^\t\n]*\t-?[0-9.]+\n")));
+  const std::string svg = elm_test::file_bytes(picture);
+  const std::string first_output = plain.first.substr(0, plain.first.find('\t'));
+  std::size_t cells = 0;
+  for (std::size_t at = svg.find("fill-opacity"); at != std::string::npos; at = svg.find("fill-opacity", at + 1))
+    ++cells;
+  CHECK(cells == 11 * (first_output.size() + 1));
+  CHECK_THAT(svg, Contains("cross-attention: &quot;29 Nov 2026&quot; -&gt; &quot;" + first_output + "&quot;"));
 
   // evaluate: greedy then beam rows with per-format rows; on the examples train scored, greedy's numbers are train's.
   const auto evaluated = run("evaluate --model '" + model.string() + "' --examples 30 --beam 2 --quiet");
