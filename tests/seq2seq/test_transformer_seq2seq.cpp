@@ -7,10 +7,12 @@
 #include <vector>
 
 #include "elm/core/math.hpp"
+#include "elm/io/checkpoint.hpp"
 #include "elm/models/transformer_seq2seq.hpp"
 #include "elm/nn/optim/adamw.hpp"
 #include "../attention/fixture.hpp"
 #include "../common/error_message.hpp"
+#include "../common/files.hpp"
 
 using namespace attention_test;
 using elm::models::PositionKind;
@@ -336,6 +338,48 @@ TEST_CASE("TransformerSeq2Seq learns to copy short sequences in a few AdamW step
   INFO("loss " << first << " -> " << last);
   CHECK(first > 1.5f);
   CHECK(last < 0.1f * first);
+}
+
+TEST_CASE("TransformerSeq2Seq checkpoints: saved and loaded under its names; another configuration is refused",
+          "[seq2seq][transformer][io]") {
+  using elm_test::error_message;
+  const Reference ref("post_relu");
+  const auto path = (elm_test::fresh_directory("transformer-seq2seq") / "model.safetensors").string();
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  elm::io::save_parameters(path, ref.model);
+  std::vector<Index> labels;
+  const Seq2SeqBatch batch = ref.model.make_batch(ref.sources, id_lists(ref.fixture, "targets"), labels);
+  Matrix<float> want, got;
+  ref.model.forward(batch, want);
+  // the same configuration: the same logits, bit for bit
+  const TransformerSeq2SeqConfig config = fixture_config(ref.fixture);
+  TransformerSeq2Seq<float> loaded(config);
+  elm::io::load_parameters(path, loaded);
+  loaded.forward(batch, got);
+  CHECK(got == want);
+  // another configuration: the tensor that does not fit is named, the model is left unchanged
+  TransformerSeq2SeqConfig fewer = config;
+  fewer.decoder_layers = 1;
+  TransformerSeq2Seq<float> shallow(fewer);
+  CHECK_THAT(error_message<elm::FormatError>([&] { elm::io::load_parameters(path, shallow); }),
+             Contains("has tensor 'decoder.layers.1.") && Contains("that the model does not have"));
+  TransformerSeq2SeqConfig tied = config;
+  tied.tie_output = true;
+  TransformerSeq2Seq<float> tied_model(tied);
+  CHECK_THAT(error_message<elm::FormatError>([&] { elm::io::load_parameters(path, tied_model); }),
+             Contains("output_projection.weight"));
+  TransformerSeq2SeqConfig wider = config;
+  wider.intermediate = 20;
+  TransformerSeq2Seq<float> wide(wider);
+  CHECK_THAT(error_message<elm::ShapeError>([&] { elm::io::load_parameters(path, wide); }),
+             Contains("encoder.layers.0.linear1.weight") && Contains("expected [20, 8]"));
+  Index nonzero = 0;
+  wide.for_each_parameter("", [&](const std::string&, const elm::nn::Parameter<float>& p) {
+    nonzero += (p.value.array() != 0.0f).count();
+  });
+  // a zero model but for its layer norms' weights (ones): nothing was assigned
+  CHECK(nonzero == config.width * (config.encoder_layers * 2 + config.decoder_layers * 3 + 2));
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }
 
 TEST_CASE("TransformerSeq2Seq rejects bad input with what, where, expected and got", "[seq2seq][transformer][errors]") {
