@@ -163,7 +163,8 @@ def case(out_dir, name, seed, cfg, source_lengths, target_lengths, label_smoothi
         tensors["grad." + n] = rounded(p.grad)
     decoded = [greedy(model, s, greedy_length) for s in sources]
     meta = dict(cfg)
-    meta.update({"name": name, "B": len(sources), "S": src.shape[1], "T": tgt.shape[1], "label_smoothing": label_smoothing,
+    meta.update({"name": name, "B": len(sources), "S": src.shape[1], "T": tgt.shape[1],
+                 "label_smoothing": label_smoothing,
                  "pad_id": PAD, "bos_id": BOS, "eos_id": EOS, "sources": sources, "targets": targets,
                  "greedy_length": greedy_length, "greedy_tokens": [d[0] for d in decoded],
                  "greedy_scores": [d[1] for d in decoded],
@@ -171,11 +172,60 @@ def case(out_dir, name, seed, cfg, source_lengths, target_lengths, label_smoothi
                               "head; CrossEntropyLoss(ignore_index=pad, label_smoothing); float64"})
     write(out_dir, name, meta, tensors)
 
+def train_reversal(model, steps, seed, low, high, batch=16):
+    """Adam steps on reversing sequences of ids low..high-1 (1 to 6 of them), the parameters rounded to float32
+    after each step (the float and double builds of elm then hold the same values): a model that has partly
+    learned a task gives hypotheses that differ and end at different lengths, where a random one repeats a token."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=PAD)
+    for _ in range(steps):
+        sources = [torch.randint(low, high, (int(n),), generator=gen).tolist()
+                   for n in torch.randint(1, 7, (batch,), generator=gen)]
+        src, tgt, labels, src_pad, tgt_pad = make_batch(sources, [list(reversed(s)) for s in sources])
+        loss = loss_fn(model(src, tgt, src_pad, tgt_pad).reshape(-1, model.cfg["Vt"]), labels.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(p.float().to(F64))
+
+
+def beam_case(out_dir, name, seed=51, max_length=9):
+    """n-best lists of transformers' beam search rules (tools/make_lstm_seq2seq_fixtures.py's hf_beam_search over
+    each hypothesis's next-token log-probabilities from full forwards) for a Transformer trained on reversal."""
+    from make_lstm_seq2seq_fixtures import beam_cases
+    cfg = {"Vs": 11, "Vt": 11, "shared": True, "C": 16, "H": 2, "F": 32, "encoder_layers": 1, "decoder_layers": 1,
+           "activation": "relu", "norm_first": True, "final_norms": True, "P": 16, "positions": "sinusoidal",
+           "scale": True, "tie": True, "output_bias": False}
+    torch.manual_seed(seed)  # nn.Transformer's own initialisation draws from the global generator
+    model = Seq2Seq(cfg)
+    with torch.no_grad():
+        model.embedding.weight.normal_(0.0, cfg["C"] ** -0.5)
+        for p in model.parameters():
+            p.copy_(p.float().to(F64))
+    train_reversal(model, 150, seed, 3, cfg["Vs"])
+    gen = torch.Generator().manual_seed(seed + 100)
+    sources = [torch.randint(3, cfg["Vs"], (n,), generator=gen).tolist() for n in (4, 1, 6, 3)]
+
+    def log_probs(b, prefix):
+        src = torch.tensor([sources[b]])
+        logits = model(src, torch.tensor([prefix]), src == PAD, torch.zeros(1, len(prefix), dtype=torch.bool))
+        return torch.log_softmax(logits[0, -1], dim=-1)
+
+    with torch.no_grad():
+        cases = beam_cases(log_probs, len(sources), BOS, EOS, max_length)
+    meta = dict(cfg, name=name, pad_id=PAD, bos_id=BOS, eos_id=EOS, sources=sources, beam_cases=cases,
+                reference="torch.nn.Transformer trained 150 Adam steps on reversal; transformers' beam search rules")
+    write(out_dir, name, meta, dict(model.named_parameters()))
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "seq2seq",
                                                   "transformer"))
+    ap.add_argument("--only", default="", help="write only the fixtures whose name starts with this")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.use_deterministic_algorithms(True)
@@ -184,18 +234,22 @@ def main():
     post_relu = {"Vs": 11, "Vt": 13, "shared": False, "C": 8, "H": 2, "F": 16, "encoder_layers": 2,
                  "decoder_layers": 2, "activation": "relu", "norm_first": False, "final_norms": True, "P": 16,
                  "positions": "sinusoidal", "scale": True, "tie": False, "output_bias": True}
-    case(args.out, "post_relu", 181, post_relu, [6, 3, 5], [4, 2, 5], 0.0)
     # Pre-norm, gelu, one encoder and three decoder layers, a shared vocabulary, learned positions, unscaled
     # embeddings, the head tied to the table, label smoothing.
     pre_gelu = {"Vs": 12, "Vt": 12, "shared": True, "C": 8, "H": 4, "F": 12, "encoder_layers": 1,
                 "decoder_layers": 3, "activation": "gelu", "norm_first": True, "final_norms": True, "P": 16,
                 "positions": "learned", "scale": False, "tie": True, "output_bias": False}
-    case(args.out, "pre_gelu", 182, pre_gelu, [4, 7, 2], [5, 3, 1], 0.1)
     # Post-norm without nn.Transformer's final norms, a shared vocabulary and an untied head without bias.
     post_bare = {"Vs": 10, "Vt": 10, "shared": True, "C": 6, "H": 3, "F": 10, "encoder_layers": 1,
                  "decoder_layers": 1, "activation": "gelu", "norm_first": False, "final_norms": False, "P": 12,
                  "positions": "sinusoidal", "scale": True, "tie": False, "output_bias": False}
-    case(args.out, "post_bare", 183, post_bare, [3, 5], [3, 4], 0.2)
+    jobs = {"post_relu": lambda: case(args.out, "post_relu", 181, post_relu, [6, 3, 5], [4, 2, 5], 0.0),
+            "pre_gelu": lambda: case(args.out, "pre_gelu", 182, pre_gelu, [4, 7, 2], [5, 3, 1], 0.1),
+            "post_bare": lambda: case(args.out, "post_bare", 183, post_bare, [3, 5], [3, 4], 0.2),
+            "beam_transformer": lambda: beam_case(args.out, "beam_transformer")}
+    for name, job in jobs.items():
+        if name.startswith(args.only):
+            job()
 
 
 if __name__ == "__main__":

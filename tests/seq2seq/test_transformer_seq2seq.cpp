@@ -452,22 +452,22 @@ TEST_CASE("TransformerSeq2Seq rejects bad input with what, where, expected and g
   }
 
   SECTION("decoding") {
-    CHECK_THAT(error_message<elm::InvalidArgument>([&] { model.begin_decoding(std::vector<std::vector<int>>{{3}, {}}, 2, 4); }),
+    using Sources = std::vector<std::vector<int>>;
+    CHECK_THAT(error_message<elm::InvalidArgument>([&] { model.begin_decoding(Sources{{3}, {}}, 2, 4); }),
                Contains("begin_decoding") && Contains("source 1 is empty"));
-    CHECK_THAT(
-        error_message<elm::RangeError>([&] { model.begin_decoding(std::vector<std::vector<int>>{{3, 3, 3, 3, 3, 3}}, 2, 4); }),
-        Contains("begin_decoding") && Contains("source 0 has 6 tokens, expected at most max_positions = 5"));
-    CHECK_THAT(error_message<elm::RangeError>([&] { model.begin_decoding(std::vector<std::vector<int>>{{3, 7}}, 2, 4); }),
+    CHECK_THAT(error_message<elm::RangeError>([&] { model.begin_decoding(Sources{{3, 3, 3, 3, 3, 3}}, 2, 4); }),
+               Contains("begin_decoding") && Contains("source 0 has 6 tokens, expected at most max_positions = 5"));
+    CHECK_THAT(error_message<elm::RangeError>([&] { model.begin_decoding(Sources{{3, 7}}, 2, 4); }),
                Contains("begin_decoding") && Contains("source token id 7 at position 1 of sequence 0") &&
                    Contains("expected 0 <= id < 7"));
-    CHECK_THAT(error_message<elm::RangeError>([&] { model.begin_decoding(std::vector<std::vector<int>>{{3}}, 2, 6); }),
+    CHECK_THAT(error_message<elm::RangeError>([&] { model.begin_decoding(Sources{{3}}, 2, 6); }),
                Contains("max_target_length = 6"));
-    CHECK_THROWS_AS(model.begin_decoding(std::vector<std::vector<int>>{{3}}, 0, 4), elm::InvalidArgument);
-    auto state = model.begin_decoding(std::vector<std::vector<int>>{{3, 4}, {5}}, 2, 4);
+    CHECK_THROWS_AS(model.begin_decoding(Sources{{3}}, 0, 4), elm::InvalidArgument);
+    auto state = model.begin_decoding(Sources{{3, 4}, {5}}, 2, 4);
     CHECK_THAT(error_message<elm::ShapeError>([&] { model.decode_step(state, std::vector<int>{1, 1, 1}, logits); }),
                Contains("decode_step") && Contains("got 3 tokens, expected one per live hypothesis (4)"));
     CHECK_THAT(error_message<elm::RangeError>([&] { model.decode_step(state, std::vector<int>{1, 1, -1, 1}, logits); }),
-               Contains("decode_step") && Contains("target token id -1 at position 0 of sequence 2"));
+               Contains("decode_step") && Contains("target token id -1 at position 0 of hypothesis 2"));
     CHECK(state.length() == 0);
     model.decode_step(state, std::vector<int>{1, 1, 1, 1}, logits);
     CHECK_THAT(error_message<elm::RangeError>([&] { model.reorder(state, std::vector<Index>{0, 4}); }),

@@ -299,7 +299,8 @@ class TransformerSeq2Seq : public nn::Composite<TransformerSeq2Seq<Scalar>> {
 
   /// PyTorch's CrossEntropyLoss(ignore_index = pad_id, label_smoothing = label_smoothing, reduction): what
   /// loss() and loss_and_backward() take (mean: over the labels that are not padding).
-  nn::CrossEntropyOptions loss_options(double label_smoothing = 0.0, nn::Reduction reduction = nn::Reduction::mean) const {
+  nn::CrossEntropyOptions loss_options(double label_smoothing = 0.0,
+                                       nn::Reduction reduction = nn::Reduction::mean) const {
     nn::CrossEntropyOptions o;
     o.ignore_index = config_.pad_id;
     o.label_smoothing = label_smoothing;
@@ -360,7 +361,7 @@ class TransformerSeq2Seq : public nn::Composite<TransformerSeq2Seq<Scalar>> {
     for (std::size_t n = 0; n < sources.size(); ++n)
       for (std::size_t s = 0; s < sources[n].size(); ++s) {
         const Index id = static_cast<Index>(sources[n][s]);
-        check_token(where, "source", n, to_index(s), id, config_.source_vocab_size);
+        check_token(where, "source", "sequence", n, to_index(s), id, config_.source_vocab_size);
         ids[n * to_size(S) + s] = id;
       }
     // 2) the encoder, once per source; every decoder layer's cross-attention keys and values of its output
@@ -394,7 +395,7 @@ class TransformerSeq2Seq : public nn::Composite<TransformerSeq2Seq<Scalar>> {
     std::vector<Index> ids(last_tokens.size());
     for (std::size_t i = 0; i < last_tokens.size(); ++i) {
       ids[i] = static_cast<Index>(last_tokens[i]);
-      check_token(where, "target", i, state.length(), ids[i], config_.target_vocab_size);
+      check_token(where, "target", "hypothesis", i, state.length(), ids[i], config_.target_vocab_size);
     }
     Matrix<Scalar> x, h;
     embed(Side::target, ids, state.hypotheses(), state.length(), x, nullptr, {});
@@ -462,10 +463,11 @@ class TransformerSeq2Seq : public nn::Composite<TransformerSeq2Seq<Scalar>> {
     table(side).backward(cache.tokens, d);
   }
 
-  static void check_token(std::string_view where, const char* what, std::size_t sequence, Index position, Index id,
-                          Index vocab) {
+  /// what: "source" or "target"; row: "sequence" or "hypothesis".
+  static void check_token(std::string_view where, const char* what, const char* row, std::size_t sequence,
+                          Index position, Index id, Index vocab) {
     ELM_EXPECT(id >= 0 && id < vocab, RangeError, where, ": ", what, " token id ", id, " at position ", position,
-               " of sequence ", sequence, " is out of range, expected 0 <= id < ", vocab);
+               " of ", row, " ", sequence, " is out of range, expected 0 <= id < ", vocab);
   }
 
   /// Checks the ids, lengths and masks of one side of a batch: B T ids within the vocabulary, T <= max_positions,
@@ -478,7 +480,8 @@ class TransformerSeq2Seq : public nn::Composite<TransformerSeq2Seq<Scalar>> {
     ELM_EXPECT(T <= config_.max_positions, RangeError, where, ": the ", what, " sequences have ", T,
                " positions, expected at most max_positions = ", config_.max_positions);
     for (Index b = 0; b < batch; ++b)
-      for (Index t = 0; t < T; ++t) check_token(where, what, to_size(b), t, ids[to_size(b * T + t)], vocab);
+      for (Index t = 0; t < T; ++t)
+        check_token(where, what, "sequence", to_size(b), t, ids[to_size(b * T + t)], vocab);
     if (padding.size() == 0) return;
     check_shape(padding, T, batch, where, std::string(what) + "_padding (T x B, true = padding)");
     for (Index b = 0; b < batch; ++b)
