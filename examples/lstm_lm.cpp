@@ -20,6 +20,7 @@
 #include "common/austen.hpp"
 #include "common/lm_corpus.hpp"
 #include "common/ngram_baseline.hpp"
+#include "common/training_options.hpp"
 #include "common/training_report.hpp"
 #include "elm/io/atomic_file.hpp"
 #include "elm/io/checkpoint.hpp"
@@ -92,13 +93,13 @@ std::vector<std::string> read_sentences(const std::string& path) {
 }
 
 struct TrainArgs {
-  std::string data_dir, out_dir = "lstm-lm-out", level = "char", resume_path, decay = "cosine";
-  Index min_count = 2, accumulation = 1, eval_sentences = 0, top_k = 0;
+  std::string data_dir, level = "char";
+  elm::examples::TrainingArgs training;  // steps, AdamW, schedule, intervals, seed, --out, --resume
+  Index min_count = 2, eval_sentences = 0, top_k = 0;
   elm::models::LstmLmConfig config;
   Index batch_size = 32, seq_len = 64;
-  std::int64_t steps = 2000, warmup = 20, eval_every = 0, checkpoint_every = 0;
-  double lr = 0.01, min_lr_fraction = 0.1, weight_decay = 0.01, clip = 1.0, seconds = 120, temperature = 0.8;
-  std::uint64_t seed = 1, sample_seed = 7;
+  double temperature = 0.8;
+  std::uint64_t sample_seed = 7;
   int ngram_order = 3, samples = 3;
   bool quiet = false, skip_ngram = false;
 };
@@ -115,40 +116,25 @@ int train(const TrainArgs& a) {
              a.data_dir, split.train.size(), corpus.train_stream.size(), split.test.size(), a.level, config.vocab_size,
              corpus.unk_types());
 
-  elm::Rng init_rng(a.seed);
+  const elm::examples::TrainingArgs& t = a.training;
+  elm::Rng init_rng(t.seed);
   elm::models::LstmLm<float> model(config, init_rng);
-  elm::nn::AdamW<float> optimizer({a.lr, 0.9, 0.999, 1e-8, a.weight_decay});
-  elm::train::TokenWindows windows(corpus.train_stream, a.batch_size, a.seq_len, a.seed);
-  elm::train::TrainerOptions options;
-  options.steps = a.steps;
-  options.schedule = a.decay == "linear"
-                         ? elm::nn::LrSchedule::warmup_linear(a.lr, a.warmup, a.steps, a.lr * a.min_lr_fraction)
-                         : elm::nn::LrSchedule::warmup_cosine(a.lr, a.warmup, a.steps, a.lr * a.min_lr_fraction);
-  options.accumulation = a.accumulation;
-  options.clip_norm = a.clip;
-  options.eval_every = a.eval_every;
-  options.max_seconds = a.seconds;
-  options.seed = a.seed;
-  options.checkpoint_path = (fs::path(a.out_dir) / "training_state.safetensors").string();
-  options.checkpoint_every = a.checkpoint_every;
+  elm::nn::AdamW<float> optimizer = elm::examples::make_optimizer(t);
+  elm::train::TokenWindows windows(corpus.train_stream, a.batch_size, a.seq_len, t.seed);
   auto meta = model.metadata();
   meta["level"] = a.level;
   meta["unk_types"] = std::to_string(corpus.unk_types());
-  options.checkpoint_metadata = meta;
-  fs::create_directories(a.out_dir);
-  elm::train::Trainer trainer(model, optimizer, windows, elm::train::language_model_step(model), options);
-  if (a.eval_every > 0)
+  elm::train::Trainer trainer(model, optimizer, windows, elm::train::language_model_step(model),
+                              elm::examples::trainer_options(t, meta));
+  if (t.eval_every > 0)
     trainer.set_evaluation(
         elm::train::consecutive_windows(elm::train::sentence_stream(corpus.test_sentences, corpus.boundary_id),
                                         a.batch_size, a.seq_len),
         elm::train::language_model_eval(model));
-  if (!a.resume_path.empty()) {
-    trainer.resume(a.resume_path);
-    fmt::print("resumed from {} at step {}\n", a.resume_path, trainer.step());
-  }
+  elm::examples::resume_if_asked(trainer, t);
   fmt::print("model: embedding {} -> LSTM {} x {} -> linear {}; {} parameters; {} steps of {} x {} x {} tokens\n",
              config.embedding_dim, config.num_layers, config.hidden_size, config.vocab_size,
-             elm::nn::count_parameters(model), a.steps, a.accumulation, a.batch_size, a.seq_len);
+             elm::nn::count_parameters(model), t.steps, t.accumulation, a.batch_size, a.seq_len);
 
   const auto result = elm::examples::run_with_progress_bar(trainer, a.quiet);
   fmt::print("trained {} steps ({} tokens) in {:.1f} s: {:.0f} tokens/s; last loss {:.3f}{}\n", result.losses.size(),
@@ -158,12 +144,12 @@ int train(const TrainArgs& a) {
     fmt::print("held-out windows after step {}: loss {:.4f}, perplexity {:.3f} ({} tokens)\n", e.step, e.loss,
                e.perplexity(), e.tokens);
 
-  elm::io::write_text_atomically((fs::path(a.out_dir) / "loss.csv").string(), elm::examples::loss_csv(result));
-  elm::io::write_text_atomically((fs::path(a.out_dir) / "loss.svg").string(),
+  elm::io::write_text_atomically((fs::path(t.out_dir) / "loss.csv").string(), elm::examples::loss_csv(result));
+  elm::io::write_text_atomically((fs::path(t.out_dir) / "loss.svg").string(),
                                  elm::examples::loss_svg(result, fmt::format("elm-lstm-lm: training loss ({} level, H = {})",
                                                                             a.level, config.hidden_size)));
-  elm::io::write_text_atomically((fs::path(a.out_dir) / "vocab.txt").string(), corpus.tokenizer.vocabulary().to_text());
-  elm::io::save_parameters((fs::path(a.out_dir) / "model.safetensors").string(), model, meta);
+  elm::io::write_text_atomically((fs::path(t.out_dir) / "vocab.txt").string(), corpus.tokenizer.vocabulary().to_text());
+  elm::io::save_parameters((fs::path(t.out_dir) / "model.safetensors").string(), model, meta);
 
   const auto t_eval = std::chrono::steady_clock::now();
   const auto ppl = elm::models::lstm_lm_perplexity(model, corpus.test_sentences, corpus.boundary_id, corpus.unk_id,
@@ -195,7 +181,7 @@ int train(const TrainArgs& a) {
     if (!ids.empty() && ids.back() == corpus.boundary_id) ids.pop_back();
     fmt::print("  {}\n", corpus.tokenizer.decode(ids));
   }
-  fmt::print("\nwrote {}/loss.csv, loss.svg, model.safetensors, vocab.txt, training_state.safetensors\n", a.out_dir);
+  fmt::print("\nwrote {}/loss.csv, loss.svg, model.safetensors, vocab.txt, training_state.safetensors\n", t.out_dir);
   return 0;
 }
 
@@ -258,34 +244,17 @@ int main(int argc, char** argv) {
                                                 "checkpoint to --out");
   train_cmd->add_option("--data", t.data_dir, "Folder of the corpus (*.txt); held-out = sentences i % 10 == 9")
       ->capture_default_str();
-  train_cmd->add_option("--out", t.out_dir, "Output folder: model.safetensors, vocab.txt, loss.csv, loss.svg, "
-                                            "training_state.safetensors")->capture_default_str();
   train_cmd->add_option("--level", t.level, "word or char")->check(CLI::IsMember({"word", "char"}))->capture_default_str();
   train_cmd->add_option("--min-count", t.min_count, "Training tokens seen fewer times become <unk>")->capture_default_str();
   train_cmd->add_option("--embedding", t.config.embedding_dim, "Embedding width")->capture_default_str();
   train_cmd->add_option("--hidden", t.config.hidden_size, "LSTM width H")->capture_default_str();
   train_cmd->add_option("--layers", t.config.num_layers, "LSTM layers")->capture_default_str();
-  train_cmd->add_option("--steps", t.steps, "Optimizer steps (the schedule's length)")->capture_default_str();
-  train_cmd->add_option("--seconds", t.seconds, "Stop after this many seconds, the schedule following time "
-                                                "(0: run all steps, reproducibly)")->capture_default_str();
   train_cmd->add_option("--batch", t.batch_size, "Windows per micro-batch")->capture_default_str();
   train_cmd->add_option("--seq-len", t.seq_len, "Tokens per window (truncated BPTT length)")->capture_default_str();
-  train_cmd->add_option("--accumulation", t.accumulation, "Micro-batches per optimizer step")->capture_default_str();
-  train_cmd->add_option("--lr", t.lr, "Peak AdamW learning rate")->capture_default_str();
-  train_cmd->add_option("--warmup", t.warmup, "Linear warmup steps")->capture_default_str();
-  train_cmd->add_option("--decay", t.decay, "cosine or linear decay after the warmup")
-      ->check(CLI::IsMember({"cosine", "linear"}))->capture_default_str();
-  train_cmd->add_option("--min-lr-fraction", t.min_lr_fraction, "The decay's end, as a fraction of --lr")
-      ->capture_default_str();
-  train_cmd->add_option("--weight-decay", t.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
-  train_cmd->add_option("--clip", t.clip, "Gradient-norm clipping (0: off)")->capture_default_str();
-  train_cmd->add_option("--seed", t.seed, "Seed of initialisation and batches")->capture_default_str();
-  train_cmd->add_option("--resume", t.resume_path, "Continue from a training_state.safetensors written by an earlier "
-                                                  "run with the same data and options");
-  train_cmd->add_option("--checkpoint-every", t.checkpoint_every, "Write training_state.safetensors every N steps "
-                                                                  "(0: at the end only)")->capture_default_str();
-  train_cmd->add_option("--eval-every", t.eval_every, "Held-out loss every N steps (0: none during training)")
-      ->capture_default_str();
+  t.training.out_dir = "lstm-lm-out";
+  t.training.lr = 0.01;
+  elm::examples::add_training_options(train_cmd, t.training,
+                                      "model.safetensors, vocab.txt, loss.csv, loss.svg, training_state.safetensors");
   train_cmd->add_option("--eval-sentences", t.eval_sentences, "Score only the first N held-out sentences (0: all)");
   train_cmd->add_option("--ngram-order", t.ngram_order, "Order of the n-gram baselines")->capture_default_str();
   train_cmd->add_flag("--no-ngram", t.skip_ngram, "Skip the n-gram baselines");

@@ -81,17 +81,22 @@ inline std::vector<std::filesystem::path> text_files(const std::string& dir, con
   return files;
 }
 
+/// The whole of a file. Throws IoError (the message starting with `where`) when it cannot be opened.
+inline std::string read_text_file(const std::filesystem::path& path, const char* where) {
+  std::ifstream in(path, std::ios::binary);
+  ELM_EXPECT(in.good(), IoError, where, ": cannot open ", path.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 /// Reads every *.txt in dir (sorted by name) and splits its sentences 90/10: sentence i (counted over the
 /// whole corpus) is held out when i % 10 == 9. Throws IoError when the folder has no readable text.
 inline AustenSplit load_austen(const std::string& dir) {
   AustenSplit split;
   std::size_t index = 0;
   for (const auto& path : text_files(dir, "load_austen")) {
-    std::ifstream in(path, std::ios::binary);
-    ELM_EXPECT(in.good(), IoError, "load_austen: cannot open ", path.string());
-    std::ostringstream text;
-    text << in.rdbuf();
-    for (auto& sentence : split_sentences(text.str())) {
+    for (auto& sentence : split_sentences(read_text_file(path, "load_austen"))) {
       (index % 10 == 9 ? split.test : split.train).push_back(std::move(sentence));
       ++index;
     }

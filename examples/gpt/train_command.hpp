@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../common/austen.hpp"
+#include "../common/training_options.hpp"
 #include "../common/training_report.hpp"
 #include "elm/io/atomic_file.hpp"
 #include "elm/io/gpt2_hf.hpp"
@@ -57,15 +58,14 @@ models::SentencePerplexity task_perplexity(const models::Gpt2<Scalar>& model, co
 /// What `train` is told.
 struct TrainArgs {
   std::string program;  ///< argv[0], where the bundled data is found from
-  std::string task = "austen", data_dir, bpe_dir, init_dir, out_dir = "gpt-out", resume_path;
+  std::string task = "austen", data_dir, bpe_dir, init_dir;
+  TrainingArgs training;  ///< steps, AdamW, schedule, intervals, seed, --out, --resume (defaults in add_train_command)
   models::Gpt2Config config;
   double dropout = 0.0;
-  Index batch_size = 16, accumulation = 1;
-  std::int64_t steps = 2000, warmup = 50, eval_every = 0, checkpoint_every = 0;
-  double seconds = 300, eval_every_seconds = 0, lr = 3e-3, min_lr_fraction = 0.1, weight_decay = 0.01,
-         beta2 = 0.99, clip = 1.0, temperature = 0.8;
+  Index batch_size = 16;
+  double eval_every_seconds = 0, temperature = 0.8;
   std::size_t eval_units = 500;
-  std::uint64_t seed = 1, sample_seed = 7;
+  std::uint64_t sample_seed = 7;
   int samples = 3;
   Index sample_tokens = 0, top_k = 0;
   bool quiet = false;
@@ -73,6 +73,7 @@ struct TrainArgs {
 
 /// Trains as told: the task, the model (new or --init), the trainer, the model directory, the final score.
 inline int run_train(const TrainArgs& a) {
+  const TrainingArgs& t = a.training;
   const std::string data_dir = a.data_dir.empty() ? find_data_dir(a.program.c_str(), task_data_name(a.task)) : a.data_dir;
   // 1) the model: a Hugging Face checkpoint to fine-tune, or a new one of the given sizes
   std::optional<models::Gpt2<float>> loaded;
@@ -93,7 +94,7 @@ inline int run_train(const TrainArgs& a) {
   if (loaded && loaded->config().vocab_size != config.vocab_size)
     throw InvalidArgument(fmt::format("elm-gpt train: {} has vocab_size {}, but the tokenizer has {} tokens",
                                       a.init_dir, loaded->config().vocab_size, config.vocab_size));
-  Rng init_rng(a.seed);
+  Rng init_rng(t.seed);
   models::Gpt2<float> model = loaded ? with_config(*loaded, config) : models::Gpt2<float>(config, init_rng);
   loaded.reset();
   fmt::print("task {} ({}): {} training {}s ({} tokens), {} held out; V = {}{}\n", task.name, data_dir,
@@ -101,35 +102,20 @@ inline int run_train(const TrainArgs& a) {
              task.tokenizer.is_bpe() ? " (GPT-2's byte-level BPE)" : " characters");
   fmt::print("model: {}GPT-2, {} layers, C = {}, {} heads, context {}; {} parameters; {} steps of {} x {} x {} "
              "tokens\n", a.init_dir.empty() ? "" : "fine-tuning " + a.init_dir + ": ", config.n_layer,
-             config.n_embd, config.n_head, context, nn::count_parameters(model), a.steps, a.accumulation,
+             config.n_embd, config.n_head, context, nn::count_parameters(model), t.steps, t.accumulation,
              a.batch_size, context);
 
   // 2) the trainer: windows of the training stream, AdamW, warmup + cosine, clipping, held-out perplexity
-  nn::AdamW<float> optimizer({a.lr, 0.9, a.beta2, 1e-8, a.weight_decay});
-  train::TokenWindows windows(task.train_stream, a.batch_size, context, a.seed);
-  train::TrainerOptions options;
-  options.steps = a.steps;
-  const std::int64_t warmup = std::min<std::int64_t>(a.warmup, std::max<std::int64_t>(a.steps - 1, 0));
-  options.schedule = nn::LrSchedule::warmup_cosine(a.lr, warmup, a.steps, a.lr * a.min_lr_fraction);
-  options.accumulation = a.accumulation;
-  options.clip_norm = a.clip;
-  options.eval_every = a.eval_every;
+  nn::AdamW<float> optimizer = make_optimizer(t);
+  train::TokenWindows windows(task.train_stream, a.batch_size, context, t.seed);
+  train::TrainerOptions options = trainer_options(t, {{"architecture", "gpt2"}, {"task", task.name}});
   options.eval_every_seconds = a.eval_every_seconds;
-  options.max_seconds = a.seconds;
-  options.seed = a.seed;
-  options.checkpoint_path = (std::filesystem::path(a.out_dir) / "training_state.safetensors").string();
-  options.checkpoint_every = a.checkpoint_every;
-  options.checkpoint_metadata = {{"architecture", "gpt2"}, {"task", task.name}};
-  std::filesystem::create_directories(a.out_dir);
   train::Trainer trainer(model, optimizer, windows, train::language_model_step(model), options);
   trainer.set_evaluation([&] {
     const auto ppl = task_perplexity(model, task, a.eval_units);
     return train::Loss{-ppl.log_prob, ppl.tokens};
   });
-  if (!a.resume_path.empty()) {
-    trainer.resume(a.resume_path);
-    fmt::print("resumed from {} at step {}\n", a.resume_path, trainer.step());
-  }
+  resume_if_asked(trainer, t);
   const auto result = run_with_progress_bar(trainer, a.quiet);
   fmt::print("trained {} steps ({} tokens) in {:.1f} s of training: {:.0f} tokens/s; last loss {:.3f}{}\n",
              result.losses.size(), result.tokens, result.seconds - result.eval_seconds,
@@ -140,10 +126,10 @@ inline int run_train(const TrainArgs& a) {
                e.perplexity());
 
   // 3) the model directory, the loss curve
-  save_model_directory(model, task.tokenizer, a.out_dir);
-  io::write_text_atomically((std::filesystem::path(a.out_dir) / "loss.csv").string(), loss_csv(result));
+  save_model_directory(model, task.tokenizer, t.out_dir);
+  io::write_text_atomically((std::filesystem::path(t.out_dir) / "loss.csv").string(), loss_csv(result));
   io::write_text_atomically(
-      (std::filesystem::path(a.out_dir) / "loss.svg").string(),
+      (std::filesystem::path(t.out_dir) / "loss.svg").string(),
       loss_svg(result, fmt::format("elm-gpt: training loss ({}, {} layers, C = {}, context {})", task.name,
                                    config.n_layer, config.n_embd, context)));
 
@@ -174,7 +160,7 @@ inline int run_train(const TrainArgs& a) {
     }
   }
   fmt::print("\nwrote {}: config.json, model.safetensors, {}, loss.csv, loss.svg, training_state.safetensors\n",
-             a.out_dir, task.tokenizer.is_bpe() ? "vocab.json, merges.txt" : "vocab.txt");
+             t.out_dir, task.tokenizer.is_bpe() ? "vocab.json, merges.txt" : "vocab.txt");
   return 0;
 }
 
@@ -200,8 +186,6 @@ inline CLI::App* add_train_command(CLI::App& app, Commands& commands, const char
   c->add_option("--init", a->init_dir, "Fine-tune this Hugging Face GPT-2 directory (config.json, "
                                        "model.safetensors) instead of training from scratch; its vocab.json and "
                                        "merges.txt are used when it has them");
-  c->add_option("--out", a->out_dir, "Output folder: config.json, model.safetensors, the tokenizer's files, "
-                                     "loss.csv, loss.svg, training_state.safetensors")->capture_default_str();
   c->add_option("--layers", a->config.n_layer, "Blocks (n_layer)")->capture_default_str();
   c->add_option("--width", a->config.n_embd, "Width C (n_embd)")->capture_default_str();
   c->add_option("--heads", a->config.n_head, "Attention heads (n_head), dividing the width")->capture_default_str();
@@ -209,28 +193,17 @@ inline CLI::App* add_train_command(CLI::App& app, Commands& commands, const char
       ->capture_default_str();
   c->add_option("--dropout", a->dropout, "Dropout of embeddings, attention and residuals")->capture_default_str();
   c->add_option("--batch", a->batch_size, "Windows per micro-batch")->capture_default_str();
-  c->add_option("--accumulation", a->accumulation, "Micro-batches per optimizer step")->capture_default_str();
-  c->add_option("--steps", a->steps, "Optimizer steps (the schedule's length)")->capture_default_str();
-  c->add_option("--seconds", a->seconds, "Stop after this many seconds of training, the schedule following time "
-                                         "(0: run all steps, reproducibly)")->capture_default_str();
-  c->add_option("--lr", a->lr, "Peak AdamW learning rate")->capture_default_str();
-  c->add_option("--warmup", a->warmup, "Linear warmup steps (at most --steps - 1)")->capture_default_str();
-  c->add_option("--min-lr-fraction", a->min_lr_fraction, "End of the cosine decay, as a fraction of --lr")
-      ->capture_default_str();
-  c->add_option("--weight-decay", a->weight_decay, "AdamW decoupled weight decay")->capture_default_str();
-  c->add_option("--beta2", a->beta2, "AdamW's second-moment decay")->capture_default_str();
-  c->add_option("--clip", a->clip, "Gradient-norm clipping (0: off)")->capture_default_str();
-  c->add_option("--eval-every", a->eval_every, "Held-out perplexity every N steps (0: at the end only)")
-      ->capture_default_str();
+  a->training.out_dir = "gpt-out";
+  a->training.warmup = 50;
+  a->training.seconds = 300;
+  a->training.lr = 3e-3;
+  a->training.beta2 = 0.99;
+  add_training_options(c, a->training, "config.json, model.safetensors, the tokenizer's files, loss.csv, loss.svg, "
+                                       "training_state.safetensors");
   c->add_option("--eval-every-seconds", a->eval_every_seconds, "Held-out perplexity every S seconds of training "
                                                                "(0: off)")->capture_default_str();
   c->add_option("--eval-units", a->eval_units, "Held-out units scored by the evaluations during training (0: all; "
                                                "the final score uses all)")->capture_default_str();
-  c->add_option("--checkpoint-every", a->checkpoint_every, "Write training_state.safetensors every N steps (0: at "
-                                                           "the end only)")->capture_default_str();
-  c->add_option("--resume", a->resume_path, "Continue from a training_state.safetensors of an earlier run with the "
-                                            "same task and options");
-  c->add_option("--seed", a->seed, "Seed of initialisation, batches and dropout")->capture_default_str();
   c->add_option("--samples", a->samples, "Samples printed after training")->capture_default_str();
   c->add_option("--sample-tokens", a->sample_tokens, "Tokens per sample (0: 200 characters or 100 BPE tokens)")
       ->capture_default_str();

@@ -6,6 +6,7 @@
 #include "elm/core.hpp"
 
 #include "elm/text/bpe_tokenizer.hpp"
+#include "elm/text/edit_distance.hpp"
 #include "elm/text/encoding.hpp"
 #include "elm/text/split_tokenizer.hpp"
 #include "elm/text/unicode.hpp"

@@ -183,9 +183,15 @@ class MultiHeadAttention : public Composite<MultiHeadAttention<Scalar>> {
     detail::PackedLhs<Scalar>& products = cache ? *cache->products : local_products;
     Matrix<Scalar> qkv;
     project_in(x, 0, 3 * C, qkv, products);
-    Matrix<Scalar> q = qkv.topRows(C), k = qkv.middleRows(C, C), v = qkv.bottomRows(C);
-    attend(where, std::move(q), std::move(k), std::move(v), AttentionDims{batch, config_.heads, T, T}, mask, y,
-           cache, context, options, products);
+    const AttentionDims dims{batch, config_.heads, T, T};
+    if (cache == nullptr && !rotary_) {
+      // inference: the heads read q, k and v where the projection wrote them (three row blocks), not copied out
+      attend_in_place(where, qkv.topRows(C), qkv.middleRows(C, C), qkv.bottomRows(C), dims, mask, y, nullptr,
+                      context, options, products);
+    } else {
+      Matrix<Scalar> q = qkv.topRows(C), k = qkv.middleRows(C, C), v = qkv.bottomRows(C);
+      attend(where, std::move(q), std::move(k), std::move(v), dims, mask, y, cache, context, options, products);
+    }
     if (cache != nullptr) {
       cache->query = x;
       cache->key.resize(0, 0);
@@ -482,18 +488,34 @@ class MultiHeadAttention : public Composite<MultiHeadAttention<Scalar>> {
     return head_weights > double(256 * 256) || double(dims.batch) * double(dims.heads) * head_weights > double(1 << 25);
   }
 
+  // Rotates q and k when the layer has a rotary embedding, attends, and keeps q, k, v in the cache if any.
   void attend(std::string_view where, Matrix<Scalar> q, Matrix<Scalar> k, Matrix<Scalar> v, const AttentionDims& dims,
               const AttentionMask<Scalar>& mask, Matrix<Scalar>& y, Cache* cache, const ForwardContext& context,
               const ForwardOptions& options, detail::PackedLhs<Scalar>& products) const {
+    if (rotary_) {
+      rotary_->apply(q, dims.batch, 0);
+      rotary_->apply(k, dims.batch, 0);
+    }
+    attend_in_place(where, q, k, v, dims, mask, y, cache, context, options, products);
+    if (cache != nullptr) {
+      cache->q = std::move(q);
+      cache->k = std::move(k);
+      cache->v = std::move(v);
+    }
+  }
+
+  // The attention proper over q, k, v as given (already rotated), then the output projection; the cache, if any,
+  // receives everything but q, k, v.
+  void attend_in_place(std::string_view where, const Eigen::Ref<const Matrix<Scalar>>& q,
+                       const Eigen::Ref<const Matrix<Scalar>>& k, const Eigen::Ref<const Matrix<Scalar>>& v,
+                       const AttentionDims& dims, const AttentionMask<Scalar>& mask, Matrix<Scalar>& y, Cache* cache,
+                       const ForwardContext& context, const ForwardOptions& options,
+                       detail::PackedLhs<Scalar>& products) const {
     ELM_EXPECT(config_.path != AttentionPath::blocked || options.weights == nullptr, InvalidArgument, where,
                ": attention weights were requested from a MultiHeadAttention configured for the blocked path, "
                "expected AttentionPath::automatic or plain");
     detail::check_attention_mask(where, mask, dims);
     if (context.training && config_.dropout > 0.0) context.require_rng(where);
-    if (rotary_) {
-      rotary_->apply(q, dims.batch, 0);
-      rotary_->apply(k, dims.batch, 0);
-    }
     Matrix<Scalar> attended;
     const bool blocked = choose_blocked(dims, context, options, cache != nullptr);
     if (blocked) {
@@ -518,9 +540,6 @@ class MultiHeadAttention : public Composite<MultiHeadAttention<Scalar>> {
     }
     project_out(attended, y, products);
     if (cache != nullptr) {
-      cache->q = std::move(q);
-      cache->k = std::move(k);
-      cache->v = std::move(v);
       cache->attended = std::move(attended);
       if (blocked)
         cache->mask = mask;
