@@ -8,6 +8,7 @@
 #include "elm/core.hpp"
 
 #include "elm/models/autoencoder.hpp"
+#include "elm/models/beam_search.hpp"
 #include "elm/models/bert.hpp"
 #include "elm/models/conv_classifier.hpp"
 #include "elm/models/gan.hpp"
@@ -15,6 +16,7 @@
 #include "elm/models/gpt2.hpp"
 #include "elm/models/keyed_vectors.hpp"
 #include "elm/models/lstm_lm.hpp"
+#include "elm/models/lstm_seq2seq.hpp"
 #include "elm/models/masked_lm.hpp"
 #include "elm/models/masked_lm_training.hpp"
 #include "elm/models/mode_coverage.hpp"
