@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Umbrella header of models: word2vec with its keyed vectors, the LSTM language model, GPT-2, its generation and
 // held-out perplexity, BERT with its masked-LM masking, fill-mask and pretraining; a small image CNN, an
-// autoencoder, a variational autoencoder, the text CNN, the GAN steps and mode coverage; the
-// sequence-to-sequence Transformer.
+// autoencoder, a variational autoencoder, the text CNN, the GAN steps and mode coverage; sequence to sequence:
+// the encoder-decoder Transformer, the LSTM with attention, greedy decoding and beam search.
 #pragma once
 
 #include "elm/core.hpp"
