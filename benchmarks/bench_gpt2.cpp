@@ -25,6 +25,10 @@
 // - decode's bandwidth bound: the bytes of weights one decoding step reads (every parameter but the position
 //   table, of which it reads one row; the token table once, for the head) over the copy bandwidth measured in
 //   this run (memcpy of 256 MB between two buffers on each thread count; bytes copied per second).
+// - weights in bf16 and int8 (ELM_BENCH_GPT2_DTYPES, default "f32,bf16,int8"): the prompt and decode again with
+//   elm's Gpt2::set_weight_dtype, against llama.cpp on GGUF BF16 and Q8_0 (made from the F32 file by
+//   llama_model_quantize, kept beside it) and CTranslate2's int8 compute type (it has no bfloat16 on CPU); each
+//   dtype's bound from the bytes its weights take (scales included).
 // Thread counts: ELM_BENCH_GPT2_THREADS (default "1,2"); elm sets OpenMP's thread count (a build without
 // -DELM_OPENMP=ON runs every count on one thread, and says so); each peer gets the same count (torch
 // set_num_threads, CTranslate2 intra_threads, llama.cpp n_threads and n_threads_batch). ELM_BENCH_GPT2_PEERS
@@ -50,6 +54,8 @@
 #include <string>
 #include <vector>
 
+#include <time.h>
+
 #include "elm/core/parallel.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
@@ -57,6 +63,7 @@
 #include "elm/models/gpt2.hpp"
 #include "elm/nn/loss.hpp"
 #include "elm/nn/optim/adamw.hpp"
+#include "elm/nn/quantized_weights.hpp"
 
 #ifndef ELM_SOURCE_DIR
 #define ELM_SOURCE_DIR "."
@@ -81,6 +88,17 @@ std::string model_root() { return env_or("ELM_BENCH_GPT2_DIR", std::string(ELM_S
 int repeats() { return std::max(1, std::atoi(env_or("ELM_BENCH_GPT2_REPEATS", "3").c_str())); }
 std::vector<int> thread_counts() { return int_list("ELM_BENCH_GPT2_THREADS", "1,2"); }
 bool peer_enabled(const std::string& name) { return listed("ELM_BENCH_GPT2_PEERS", "torch,ct2,llama", name); }
+/// The weight dtypes measured (ELM_BENCH_GPT2_DTYPES, default "f32,bf16,int8"): elm's Gpt2::set_weight_dtype,
+/// llama.cpp's GGUF F32, BF16 and Q8_0 (quantized from the F32 file by llama.cpp's own quantizer), CTranslate2's
+/// compute types float32 and int8 (no bfloat16 on CPU); transformers in float32 only.
+std::vector<std::string> weight_dtypes() {
+  std::vector<std::string> out;
+  for (const char* d : {"f32", "bf16", "int8"})
+    if (listed("ELM_BENCH_GPT2_DTYPES", "f32,bf16,int8", d)) out.emplace_back(d);
+  return out;
+}
+/// The prefix of a dtype's results: "" for f32 (the keys of the float32 benchmarks), else "bf16_", "int8_".
+std::string dtype_prefix(const std::string& dtype) { return dtype == "f32" ? "" : dtype + "_"; }
 
 /// The same token ids on every side (the peers' scripts compute them alike): a fixed spread over the vocabulary.
 std::vector<Index> token_ids(Index n, Index vocab) {
@@ -102,11 +120,24 @@ elm::models::Gpt2<float>& model() {
   return m;
 }
 
-/// Bytes of weights one decoding step reads: every parameter but the position table (one row of it).
+/// The shared model with its dense layers' weights and head kept in `dtype` (quantized when it changes).
+elm::models::Gpt2<float>& model(const std::string& dtype) {
+  auto& m = model();
+  const elm::nn::WeightDType d = elm::nn::parse_weight_dtype(dtype);
+  if (m.weight_dtype() != d) m.set_weight_dtype(d);
+  return m;
+}
+
+/// Bytes of weights one decoding step reads: every parameter but the position table (one row of it), each in
+/// the storage the model multiplies by (a quantized copy's bytes, scales included, when it has one; the token
+/// table once, for the head).
 double weight_bytes_per_token(const elm::models::Gpt2<float>& m) {
   double bytes = 0;
   m.for_each_parameter("", [&](const std::string& name, const auto& p) {
-    bytes += name == "wpe.weight" ? double(p.value.rows()) * sizeof(float) : double(p.numel()) * sizeof(float);
+    if (const auto* q = dynamic_cast<const elm::nn::QuantizedWeights*>(p.inference.get()))
+      bytes += double(q->bytes());
+    else
+      bytes += name == "wpe.weight" ? double(p.value.rows()) * sizeof(float) : double(p.numel()) * sizeof(float);
   });
   return bytes;
 }
@@ -123,17 +154,27 @@ void run_prompt(const elm::models::Gpt2<float>& m, std::vector<elm::nn::KvCache<
   m.forward_incremental(ids, {}, {}, kv, logits, elm::models::LogitPositions::last);
 }
 
-/// Decodes new_tokens greedy steps after `prompt`; returns the seconds of the steps alone.
+/// The process's CPU seconds so far (all its threads).
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
+/// Decodes new_tokens greedy steps after `prompt`; returns the seconds of the steps alone (and their CPU
+/// seconds in *cpu_seconds when given: on a machine others load, the time the steps ran).
 double run_decode(const elm::models::Gpt2<float>& m, std::vector<elm::nn::KvCache<float>>& kv,
-                  const std::vector<Index>& prompt, Matrix<float>& logits) {
+                  const std::vector<Index>& prompt, Matrix<float>& logits, double* cpu_seconds = nullptr) {
   for (auto& c : kv) c.reset();
   m.forward_incremental(prompt, {}, {}, kv, logits, elm::models::LogitPositions::last);
   std::vector<Index> next{argmax(logits)};
   const auto t0 = std::chrono::steady_clock::now();
+  const double c0 = process_cpu_seconds();
   for (Index i = 0; i < new_tokens; ++i) {
     m.forward_incremental(next, kv, logits);
     next[0] = argmax(logits);
   }
+  if (cpu_seconds) *cpu_seconds = process_cpu_seconds() - c0;
   return seconds_since(t0);
 }
 
@@ -192,14 +233,17 @@ constexpr const char* peer_prelude = R"PY(
 maker = "tools/make_gpt2_bench_model.py"
 root, threads, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 P, S, N, B, T = (int(a) for a in sys.argv[4:9])
+dtype = sys.argv[9] if len(sys.argv) > 9 else "f32"  # of the weights: f32, bf16, int8
 def ids(n, vocab=50257):
     return [(i * 7919 + 13) % vocab for i in range(n)]
+decode_cpu = []  # the process's CPU seconds per token of each decode_time run (all its threads)
 def decode_time(start, step):
     """start() runs the short prompt and returns the first token; step(token) feeds it, returns the next."""
     token = start()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(N):
         token = step(token)
+    decode_cpu.append((time.process_time() - c0) / N)
     return (time.perf_counter() - t0) / N
 )PY";
 
@@ -239,7 +283,10 @@ constexpr const char* ct2_peer = R"PY(
 (ctranslate2,) = need(["ctranslate2"], "ct2/model.bin")
 path = os.path.join(root, "ct2")
 out("version", "ctranslate2-" + ctranslate2.__version__)
-gen = ctranslate2.Generator(path, device="cpu", compute_type="float32", intra_threads=threads, inter_threads=1)
+compute_type = {"f32": "float32", "int8": "int8"}.get(dtype)
+if compute_type not in ctranslate2.get_supported_compute_types("cpu"):
+    absent("no %s compute type on CPU" % dtype)
+gen = ctranslate2.Generator(path, device="cpu", compute_type=compute_type, intra_threads=threads, inter_threads=1)
 out("load_peak_rss", status("VmHWM"))
 with open(os.path.join(path, "vocabulary.json")) as f:
     vocab = json.load(f)
@@ -255,7 +302,15 @@ out("peak_rss", status("VmHWM"))
 constexpr const char* llama_peer = R"PY(
 llama_cpp, numpy = need(["llama_cpp", "numpy"], "model-f32.gguf")
 out("version", "llama-cpp-python-" + llama_cpp.__version__)
-llm = llama_cpp.Llama(model_path=os.path.join(root, "model-f32.gguf"), n_ctx=256, n_batch=P, n_ubatch=P,
+gguf = os.path.join(root, {"f32": "model-f32.gguf", "bf16": "model-bf16.gguf", "int8": "model-q8_0.gguf"}[dtype])
+if not os.path.exists(gguf):  # BF16 or Q8_0 from the F32 file, by llama.cpp's own quantizer
+    import ctypes
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = {"bf16": llama_cpp.LLAMA_FTYPE_MOSTLY_BF16, "int8": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0}[dtype]
+    if llama_cpp.llama_model_quantize(os.path.join(root, "model-f32.gguf").encode(), gguf.encode(),
+                                      ctypes.byref(params)) != 0:
+        absent("llama_model_quantize failed for " + gguf)
+llm = llama_cpp.Llama(model_path=gguf, n_ctx=256, n_batch=P, n_ubatch=P,
                       n_threads=threads, n_threads_batch=threads, verbose=False)
 out("load_peak_rss", status("VmHWM"))
 V, prompt, short = llm.n_vocab(), ids(P), ids(S)
@@ -269,22 +324,25 @@ def llama_eval(tokens, reset=False):
 out("first_token", llama_eval(short, reset=True))
 out("prompt_s", median(lambda: (llm.reset(), timed(lambda: llm.eval(prompt)))[1], 2 * reps))
 out("decode_s", median(lambda: decode_time(lambda: llama_eval(short, reset=True), lambda t: llama_eval([t])), reps))
+out("decode_cpu_s", statistics.median(decode_cpu[1:]))  # after the warm-up run
 out("peak_rss", status("VmHWM"))
 )PY";
 
-void run_peer(const std::string& name, int threads) {
+void run_peer(const std::string& name, int threads, const std::string& dtype) {
+  const std::string prefix = dtype_prefix(dtype);
   if (!peer_enabled(name)) {
-    notes()[key(name, threads, "absent")] = "not run (ELM_BENCH_GPT2_PEERS)";
+    notes()[key(name, threads, prefix + "absent")] = "not run (ELM_BENCH_GPT2_PEERS)";
     return;
   }
+  if (name == "torch" && dtype != "f32") return;  // transformers: float32 only
   const char* body = name == "torch" ? torch_peer : name == "ct2" ? ct2_peer : llama_peer;
   const std::string script = std::string(peer_python_helpers) + peer_prelude + body;
   const std::string args = model_root() + " " + std::to_string(threads) + " " + std::to_string(repeats()) + " " +
                            std::to_string(prompt_tokens) + " " + std::to_string(short_prompt) + " " +
                            std::to_string(new_tokens) + " " + std::to_string(train_batch) + " " +
-                           std::to_string(train_tokens);
-  const std::string file = "elm_bench_gpt2_" + name + ".py";
-  run_peer_script(name, threads, script, file, args, "decode_s");
+                           std::to_string(train_tokens) + " " + dtype;
+  const std::string file = "elm_bench_gpt2_" + name + (prefix.empty() ? "" : "_" + dtype) + ".py";
+  run_peer_script(name, threads, script, file, args, "decode_s", prefix);
 }
 
 // ---- the benchmarks ----
@@ -300,9 +358,10 @@ void peer_counters(benchmark::State& state, int threads, const std::string& what
   }
 }
 
-void bm_prompt(benchmark::State& state, int threads) {
+void bm_prompt(benchmark::State& state, int threads, const std::string& dtype) {
   set_threads(threads);
-  const auto& m = model();
+  const std::string prefix = dtype_prefix(dtype);
+  const auto& m = model(dtype);
   const auto ids = token_ids(prompt_tokens, m.config().vocab_size);
   auto kv = m.make_kv_caches(1, prompt_tokens);
   Matrix<float> logits;
@@ -310,39 +369,47 @@ void bm_prompt(benchmark::State& state, int threads) {
     run_prompt(m, kv, ids, logits);
     benchmark::DoNotOptimize(logits.data());
   });
-  results()[key("elm", threads, "prompt_s")] = s;
+  results()[key("elm", threads, prefix + "prompt_s")] = s;
   state.counters["tokens/s"] = double(prompt_tokens) / s;
   state.SetItemsProcessed(int64_t(prompt_tokens) * int64_t(state.iterations()));
-  peer_counters(state, threads, "prompt_s", s, 1.0);
+  peer_counters(state, threads, prefix + "prompt_s", s, 1.0);
 }
 
-void bm_decode(benchmark::State& state, int threads) {
+void bm_decode(benchmark::State& state, int threads, const std::string& dtype) {
   set_threads(threads);
-  const auto& m = model();
+  const std::string prefix = dtype_prefix(dtype);
+  const auto& m = model(dtype);
+  results()[key("elm", threads, prefix + "bytes_per_token")] = weight_bytes_per_token(m);
+  if (const auto bandwidth = result("elm", threads, "copy_bandwidth"))
+    results()[key("elm", threads, prefix + "bound_s")] = weight_bytes_per_token(m) / *bandwidth;
   const auto prompt = token_ids(short_prompt, m.config().vocab_size);
   auto kv = m.make_kv_caches(1, short_prompt + new_tokens);
   Matrix<float> logits;
   run_decode(m, kv, prompt, logits);  // warm-up
-  std::vector<double> per_token;
+  std::vector<double> per_token, cpu_per_token;
   for (auto _ : state) {
-    const double s = run_decode(m, kv, prompt, logits);
+    double cpu = 0;
+    const double s = run_decode(m, kv, prompt, logits, &cpu);
     per_token.push_back(s / double(new_tokens));
+    cpu_per_token.push_back(cpu / double(new_tokens));
     state.SetIterationTime(s);
   }
   const double s = median(per_token);
-  results()[key("elm", threads, "decode_s")] = s;
+  results()[key("elm", threads, prefix + "decode_s")] = s;
+  results()[key("elm", threads, prefix + "decode_cpu_s")] = median(cpu_per_token);
+  state.counters["cpu_ms/token"] = median(cpu_per_token) * 1e3;
   state.counters["ms/token"] = s * 1e3;
   state.SetItemsProcessed(int64_t(new_tokens) * int64_t(state.iterations()));
-  if (const auto bound = result("elm", threads, "bound_s")) {
+  if (const auto bound = result("elm", threads, prefix + "bound_s")) {
     state.counters["bound_ms"] = *bound * 1e3;
     state.counters["elm/bound"] = s / *bound;
   }
-  peer_counters(state, threads, "decode_s", s, 1.0);
+  peer_counters(state, threads, prefix + "decode_s", s, 1.0);
 }
 
 void bm_train_step(benchmark::State& state, int threads) {
   set_threads(threads);
-  auto& m = model();  // trained in place: this thread count's inference benchmarks have run
+  auto& m = model("f32");  // trained in place: this thread count's inference benchmarks have run
   const Index V = m.config().vocab_size;
   const auto ids = token_ids(train_batch * train_tokens, V);
   std::vector<Index> targets(ids.size());
@@ -396,6 +463,7 @@ void print_summary(const std::vector<int>& counts, const std::string& load_befor
   };
   for (int threads : counts) row("prompt, 128 tokens (tokens/s)", "prompt_s", true, double(prompt_tokens), threads);
   for (int threads : counts) row("decode, 128 tokens (ms/token)", "decode_s", false, 1e3, threads);
+  for (int threads : counts) row("decode, CPU time of the process (ms/token)", "decode_cpu_s", false, 1e3, threads);
   for (int threads : counts) row("peak RSS (MB)", "peak_rss", false, 1e-6, threads);
   for (int threads : counts) row("RSS before loading (MB)", "base_rss", false, 1e-6, threads);
   for (int threads : counts) row("train step, 4 x 64 tokens (ms)", "train_s", false, 1e3, threads);
@@ -443,6 +511,52 @@ void print_summary(const std::vector<int>& counts, const std::string& load_befor
   fmt::print(" versions:{}.\n", peer_versions(counts.front()));
 }
 
+/// The bf16 and int8 weights' tables: elm against llama.cpp (GGUF BF16, Q8_0) and CTranslate2 (int8), with
+/// each dtype's bandwidth bound and targets (issue: at least as fast as the fastest peer with the matching
+/// weight size; int8 decode within 1.3x of its bound).
+void print_dtype_summary(const std::vector<int>& counts, const std::vector<std::string>& dtypes) {
+  const std::vector<PeerLabel> peers = {{"ct2", "CTranslate2"}, {"llama", "llama.cpp"}};
+  for (const std::string& dtype : dtypes) {
+    if (dtype == "f32") continue;
+    const std::string prefix = dtype_prefix(dtype);
+    fmt::print("\nWeights in {} (elm: Gpt2::set_weight_dtype; llama.cpp: GGUF {}; CTranslate2: compute type "
+               "{}):\n\n",
+               dtype, dtype == "int8" ? "Q8_0" : "BF16", dtype == "int8" ? "int8" : "none on CPU");
+    const ComparisonTable table(peers);
+    for (int threads : counts)
+      table.row("prompt, 128 tokens (tokens/s)", prefix + "prompt_s", true, double(prompt_tokens), threads);
+    for (int threads : counts) table.row("decode, 128 tokens (ms/token)", prefix + "decode_s", false, 1e3, threads);
+    for (int threads : counts)
+      table.row("decode, CPU time of the process (ms/token)", prefix + "decode_cpu_s", false, 1e3, threads);
+    fmt::print("\n");
+    for (int threads : counts) {
+      const auto bound = result("elm", threads, prefix + "bound_s");
+      const auto decode = result("elm", threads, prefix + "decode_s");
+      if (bound)
+        fmt::print("- {} thread{}: decode's bound {:.1f} MB of weights per token / {:.2f} GB/s = {:.1f} ms/token, "
+                   "elm's decode {} of it.\n",
+                   threads, threads > 1 ? "s" : "", *result("elm", threads, prefix + "bytes_per_token") * 1e-6,
+                   *result("elm", threads, "copy_bandwidth") * 1e-9, *bound * 1e3,
+                   decode ? fmt::format("{:.2f}x", *decode / *bound) : std::string("-"));
+      print_absent_peers(peers, threads, prefix);
+    }
+    fmt::print("\n| target ({}) | threads | result |\n|---|---:|---|\n", dtype);
+    for (int threads : counts)
+      fmt::print("| decode at least as fast as the fastest peer | {} | {} |\n", threads,
+                 verdict(ratio(result("elm", threads, prefix + "decode_s"),
+                               best_peer(peers, threads, prefix + "decode_s")), 1.0));
+    for (int threads : counts)
+      fmt::print("| prompt at least as fast as the fastest peer | {} | {} |\n", threads,
+                 verdict(ratio(result("elm", threads, prefix + "prompt_s"),
+                               best_peer(peers, threads, prefix + "prompt_s")), 1.0));
+    if (dtype == "int8")
+      for (int threads : counts)
+        fmt::print("| decode within 1.3x of the bandwidth bound | {} | {} |\n", threads,
+                   verdict(ratio(result("elm", threads, prefix + "decode_s"),
+                                 result("elm", threads, prefix + "bound_s")), 1.3));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -458,6 +572,7 @@ int main(int argc, char** argv) {
   const std::string load_before = load_average();
   add_build_context();
   const double bytes = weight_bytes_per_token(model());
+  const std::vector<std::string> dtypes = weight_dtypes();
   const int reps = repeats();
   const PeerResultsFile peer_file = peer_results_file();
   const bool peers_read = peer_file.read();
@@ -467,7 +582,8 @@ int main(int argc, char** argv) {
     notes()[key("elm", threads, "load_before")] = load_average();
     if (!peers_read) {
       fmt::print(stderr, "peers at {} thread(s)...\n", threads);
-      for (const char* peer : peer_names) run_peer(peer, threads);
+      for (const std::string& dtype : dtypes)
+        for (const char* peer : peer_names) run_peer(peer, threads, dtype);
     }
     measure_elm_memory(argv[0], threads);
     const double bandwidth = copy_bandwidth(threads);
@@ -475,10 +591,13 @@ int main(int argc, char** argv) {
     results()[key("elm", threads, "copy_bandwidth")] = bandwidth;
     results()[key("elm", threads, "bound_s")] = bytes / bandwidth;
     const std::string suffix = "/threads:" + std::to_string(threads);
-    benchmark::RegisterBenchmark(("gpt2_prompt" + suffix).c_str(), bm_prompt, threads)
-        ->Iterations(2 * reps)->UseManualTime()->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("gpt2_decode" + suffix).c_str(), bm_decode, threads)
-        ->Iterations(reps)->UseManualTime()->Unit(benchmark::kMillisecond);
+    for (const std::string& dtype : dtypes) {  // one dtype after the other: the model quantized once for both
+      const std::string name = dtype == "f32" ? suffix : "/" + dtype + suffix;
+      benchmark::RegisterBenchmark(("gpt2_prompt" + name).c_str(), bm_prompt, threads, dtype)
+          ->Iterations(2 * reps)->UseManualTime()->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(("gpt2_decode" + name).c_str(), bm_decode, threads, dtype)
+          ->Iterations(reps)->UseManualTime()->Unit(benchmark::kMillisecond);
+    }
     // trains the model in place, after the inference benchmarks of this thread count (the numbers do not depend
     // on the weights' values)
     benchmark::RegisterBenchmark(("gpt2_train_step" + suffix).c_str(), bm_train_step, threads)
@@ -487,6 +606,7 @@ int main(int argc, char** argv) {
   }
   if (!peers_read) peer_file.write();
   print_summary(counts, load_before);
+  print_dtype_summary(counts, dtypes);
   benchmark::Shutdown();
   return 0;
 }

@@ -50,8 +50,10 @@ int run_bench(const BenchArgs& a) {
   const int threads = set_bench_threads("elm-gpt bench", a.threads);
   Rng rng(a.seed);
   const bool from_dir = !a.model_dir.empty();
-  const models::Gpt2<Scalar> model = from_dir ? io::load_gpt2_hf<Scalar>(a.model_dir)
-                                              : models::Gpt2<Scalar>(standard_gpt2(a.config), rng);
+  models::Gpt2<Scalar> loaded = from_dir ? io::load_gpt2_hf<Scalar>(a.model_dir)
+                                         : models::Gpt2<Scalar>(standard_gpt2(a.config), rng);
+  apply_weight_dtype(loaded, a.dtype);
+  const models::Gpt2<Scalar>& model = loaded;
   if (a.prompt_tokens < 1 || a.new_tokens < 1 || a.runs < 1)
     throw InvalidArgument("bench: --prompt-tokens, --new-tokens and --runs must be at least 1");
   std::vector<Index> prompt(static_cast<std::size_t>(a.prompt_tokens));

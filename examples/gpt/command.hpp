@@ -21,6 +21,7 @@
 #include "elm/core/types.hpp"
 #include "elm/io/gpt2_hf.hpp"
 #include "elm/models/gpt2.hpp"
+#include "elm/nn/quantized_weights.hpp"
 #include "elm/text/bpe_tokenizer.hpp"
 
 namespace elm::examples::gpt {
@@ -69,9 +70,17 @@ struct ModelDirectory {
   }
 };
 
+/// Keeps the model's weights as --dtype says: bf16 or int8 (Gpt2::set_weight_dtype); f32 and f64 leave them.
 template <typename Scalar>
-ModelDirectory<Scalar> load_model_directory(const std::string& directory) {
+void apply_weight_dtype(models::Gpt2<Scalar>& model, const std::string& dtype) {
+  if (dtype != "f32" && dtype != "f64") model.set_weight_dtype(nn::parse_weight_dtype(dtype));
+}
+
+/// The directory's model, its weights kept as --dtype says (apply_weight_dtype), and its tokenizer.
+template <typename Scalar>
+ModelDirectory<Scalar> load_model_directory(const std::string& directory, const std::string& dtype = "f32") {
   ModelDirectory<Scalar> d{io::load_gpt2_hf<Scalar>(directory), std::nullopt, {}};
+  apply_weight_dtype(d.model, dtype);
   namespace fs = std::filesystem;
   if (fs::exists(fs::path(directory) / "vocab.json") || fs::exists(fs::path(directory) / "merges.txt")) {
     d.tokenizer.emplace(io::load_gpt2_tokenizer(directory));
@@ -92,10 +101,13 @@ ModelDirectory<Scalar> load_model_directory(const std::string& directory) {
   return d;
 }
 
-/// Registers --dtype on cmd: the scalar the model computes in, f32 (float, the default) or f64 (double).
+/// Registers --dtype on cmd: f32 (float, the default) or f64 (double) computation, or float computation with the
+/// weights of the dense layers and of the head kept in bf16 or int8 (llama.cpp's Q8_0 blocks of 32).
 inline void add_dtype_option(CLI::App* cmd, std::string& dtype) {
-  cmd->add_option("--dtype", dtype, "Compute in f32 (float) or f64 (double)")
-      ->check(CLI::IsMember({"f32", "f64"}))
+  cmd->add_option("--dtype", dtype,
+                  "f32 or f64: compute in float or double; bf16 or int8: compute in float with the weights of the "
+                  "dense layers and the head kept in bfloat16 or in int8 (Q8_0: blocks of 32, a scale each)")
+      ->check(CLI::IsMember({"f32", "f64", "bf16", "int8"}))
       ->capture_default_str();
 }
 

@@ -27,7 +27,7 @@ namespace elm::examples::gpt {
 /// What `eval` is told.
 struct EvalArgs {
   std::string program;  ///< argv[0], where the bundled data is found from
-  std::string model_dir, task, data_dir, text_path, bpe_dir;
+  std::string model_dir, task, data_dir, text_path, bpe_dir, dtype = "f32";
   std::size_t units = 0;
   Index stride = 0, batch = 0;
 };
@@ -64,7 +64,8 @@ inline Task text_task(const std::string& path, const Tokenizer& tokenizer, const
 
 /// Scores as told: the model directory on a task's held-out units or on a text file.
 inline int run_eval(const EvalArgs& a) {
-  const auto model = io::load_gpt2_hf<float>(a.model_dir);
+  auto model = io::load_gpt2_hf<float>(a.model_dir);
+  apply_weight_dtype(model, a.dtype);
   const Tokenizer tokenizer = Tokenizer::from_directory(a.model_dir);
   ELM_EXPECT(tokenizer.size() <= model.config().vocab_size, FormatError, "elm-gpt eval: the tokenizer of ",
              a.model_dir, " has ", tokenizer.size(), " tokens, but the model only ", model.config().vocab_size);
@@ -113,6 +114,10 @@ inline CLI::App* add_eval_command(CLI::App& app, Commands& commands, const char*
   c->add_option("--stride", a->stride, "Sliding-window stride for units longer than the context (0: half the "
                                        "context)")->capture_default_str();
   c->add_option("--batch", a->batch, "Windows per forward (0: about 16 M logits)")->capture_default_str();
+  c->add_option("--dtype", a->dtype,
+                "Weights of the dense layers and the head: f32, or kept in bfloat16 or int8 (Q8_0 blocks of 32)")
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}))
+      ->capture_default_str();
   commands.add(c, [a] { return run_eval(*a); });
   return c;
 }

@@ -36,7 +36,7 @@ inline const char* finish_name(models::FinishReason r) {
 
 template <typename Scalar>
 int run_generate(const GenerateArgs& a) {
-  const ModelDirectory<Scalar> dir = load_model_directory<Scalar>(a.model_dir);
+  const ModelDirectory<Scalar> dir = load_model_directory<Scalar>(a.model_dir, a.dtype);
   const text::BpeTokenizer* tokenizer = dir.tokenizer ? &*dir.tokenizer : nullptr;
   // 1) the prompt's ids: encoded text (which needs the tokenizer) or given ids
   std::vector<Index> prompt;

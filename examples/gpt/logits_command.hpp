@@ -24,7 +24,7 @@ struct LogitsArgs {
 
 template <typename Scalar>
 int run_logits(const LogitsArgs& a) {
-  const ModelDirectory<Scalar> dir = load_model_directory<Scalar>(a.model_dir);
+  const ModelDirectory<Scalar> dir = load_model_directory<Scalar>(a.model_dir, a.dtype);
   const std::vector<Index> ids = parse_ids(a.ids, "--ids");
   Matrix<Scalar> logits;
   dir.model.forward(ids, 1, {}, logits);  // (V, T)

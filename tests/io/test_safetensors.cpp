@@ -214,6 +214,20 @@ TEST_CASE("malformed safetensors files are rejected with a message that says wha
   REQUIRE_THROWS_AS(elm::io::SafetensorsReader(safetensors_temp_path("does-not-exist.safetensors")), elm::IoError);
 }
 
+TEST_CASE("the header-length limit is named in the refusal and can be raised", "[io][safetensors][bad-input]") {
+  // The default limit is the reference's 100 MB; a small limit shows the check on a small file.
+  const std::string header = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+  const std::string path = safetensors_temp_path("header-limit.safetensors");
+  write_bytes(path, file_bytes(header, std::string(8, '\0')));
+  const auto limit = static_cast<std::uint64_t>(header.size()) - 1;
+  CHECK_THROWS_WITH(elm::io::SafetensorsReader(path, limit),
+                    Contains("header length " + std::to_string(header.size()) + " exceeds the limit of " +
+                             std::to_string(limit) + " bytes (SafetensorsReader(path, header_limit) raises it)"));
+  CHECK(elm::io::SafetensorsReader(path, limit + 1).names() == std::vector<std::string>{"a"});
+  CHECK(elm::io::SafetensorsReader(path).names() == std::vector<std::string>{"a"});
+  fs::remove(path);
+}
+
 TEST_CASE("the writer rejects inconsistent tensors and never leaves a partial file", "[io][safetensors][bad-input]") {
   elm::io::SafetensorsWriter writer;
   elm::Matrix<float> m = elm::Matrix<float>::Ones(2, 3);

@@ -84,6 +84,37 @@ TEST_CASE("elm-gpt logits --json prints transformers' logits of the fixture mode
   }
 }
 
+TEST_CASE("elm-gpt logits and generate --dtype bf16 | int8 keep the weights so, close to transformers' logits",
+          "[models][gpt][cli][quantized]") {
+  gpt_cli_test::require_program();
+  const attention_test::Fixture f = attention_test::load_fixture("tiny", "gpt2");
+  const elm::Index T = f.dim("T"), V = f.dim("vocab");
+  const std::vector<elm::Index> all_ids = gpt_cli_test::fixture_ids(f, "ids");
+  const std::vector<elm::Index> ids(all_ids.begin(), all_ids.begin() + T);
+  const elm::Matrix<double> expected = f.matrix<double>("logits");
+  const std::string dtype = GENERATE(as<std::string>{}, "bf16", "int8");
+  const std::string model = " --model '" + gpt_cli_test::tiny_dir("tiny") + "'";
+  const auto [out, code] =
+      gpt_cli_test::run_gpt("logits" + model + " --ids " + gpt_cli_test::join_ids(ids) + " --json --dtype " + dtype);
+  REQUIRE(code == 0);
+  const nlohmann::json doc = nlohmann::json::parse(out);
+  const auto& row = doc.at("logits").at(0);
+  REQUIRE(row.size() == std::size_t(V));
+  double worst = 0.0, largest = 0.0;
+  for (elm::Index v = 0; v < V; ++v) {
+    worst = std::max(worst, std::abs(row[std::size_t(v)].get<double>() - expected(v, T - 1)));
+    largest = std::max(largest, std::abs(expected(v, T - 1)));
+  }
+  INFO(dtype << ": largest difference from transformers' float32 logits " << worst << ", largest logit " << largest);
+  CHECK(worst > 1e-6);  // the weights were rounded
+  // the bounds of tests/models/test_gpt2_quantized.cpp's model (relative to the largest logit)
+  CHECK(worst < (dtype == "bf16" ? 0.01 : 0.04) * largest);
+  const auto generated = gpt_cli_test::run_gpt("generate" + model + " --prompt-ids 1,2,3 --greedy --max-new-tokens 4 "
+                                               "--json --dtype " + dtype);
+  REQUIRE(generated.second == 0);
+  CHECK(gpt_cli_test::json_lines(generated.first).size() == 1);
+}
+
 TEST_CASE("elm-gpt generate --greedy --json continues a prompt as transformers' generate does",
           "[models][gpt][cli]") {
   gpt_cli_test::require_program();
@@ -215,6 +246,7 @@ TEST_CASE("elm-gpt refuses bad input with what is wrong and exit code 1", "[mode
   fails("logits" + model + " --ids 1,2,99 --json", "token id = 99 is out of range");
   fails("logits --model /nonexistent/gpt2 --ids 1 --json", "/nonexistent/gpt2 is not a directory");
   fails("logits" + model + " --ids 1 --dtype f16", "--dtype");
+  fails("generate" + model + " --prompt-ids 1 --dtype int4 --max-new-tokens 4", "--dtype: int4 not in");
   for (const char* command : {"generate", "logits", "bench"}) {
     const auto help = gpt_cli_test::run_gpt(std::string(command) + " --help");
     CHECK(help.second == 0);

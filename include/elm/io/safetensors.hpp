@@ -278,10 +278,15 @@ struct TensorInfo {
 /// what the type accepts.
 class SafetensorsReader {
  public:
-  /// Largest header accepted, as in the reference implementation (100 MB).
+  /// Largest header accepted by default, as in the reference implementation (100 MB).
   static constexpr std::uint64_t max_header_bytes = 100'000'000;
 
-  explicit SafetensorsReader(const std::string& path) : path_(path), file_(std::make_unique<MappedFile>(path)) {
+  explicit SafetensorsReader(const std::string& path) : SafetensorsReader(path, max_header_bytes) {}
+
+  /// The same with another limit on the header's length: the JSON header is parsed whole into memory (several
+  /// times its size as a JSON tree), so a file of millions of tensors needs the limit raised knowingly.
+  SafetensorsReader(const std::string& path, std::uint64_t header_limit)
+      : path_(path), file_(std::make_unique<MappedFile>(path)), header_limit_(header_limit) {
     parse_header();
   }
 
@@ -440,8 +445,9 @@ class SafetensorsReader {
     if (header_len > size - 8)
       fail(elm::detail::concat("header length ", header_len, " runs past the end of the file (", size - 8,
                                " bytes follow the length)"));
-    if (header_len > max_header_bytes)
-      fail(elm::detail::concat("header length ", header_len, " exceeds the limit of ", max_header_bytes, " bytes"));
+    if (header_len > header_limit_)
+      fail(elm::detail::concat("header length ", header_len, " exceeds the limit of ", header_limit_,
+                               " bytes (SafetensorsReader(path, header_limit) raises it)"));
     if (header_len < 2 || bytes[8] != '{') fail("header does not start with '{', expected a JSON object");
     const std::string_view text(reinterpret_cast<const char*>(bytes + 8), static_cast<std::size_t>(header_len));
     const std::size_t bad = text::find_invalid_utf8(text);
@@ -548,6 +554,7 @@ class SafetensorsReader {
 
   std::string path_;
   std::unique_ptr<MappedFile> file_;
+  std::uint64_t header_limit_ = max_header_bytes;
   const unsigned char* data_ = nullptr;
   std::vector<TensorInfo> tensors_;
   std::map<std::string, std::size_t> index_;

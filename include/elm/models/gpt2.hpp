@@ -26,6 +26,7 @@
 #include "elm/nn/loss.hpp"
 #include "elm/nn/parameter.hpp"
 #include "elm/nn/positional_encoding.hpp"
+#include "elm/nn/quantized_weights.hpp"
 #include "elm/nn/transformer_block.hpp"
 
 namespace elm::models {
@@ -173,8 +174,40 @@ class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
     wte_.project(h, logits, cache ? &cache->head : nullptr);
   }
 
+  /// Keeps the weights of the blocks' dense layers (attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj) and of the
+  /// head (the token table as the head reads it, (V, C)) in `dtype` for inference: forward, forward_incremental,
+  /// generation and scoring multiply by them (nn::QuantizedWeights: bf16, or int8 blocks as llama.cpp's Q8_0);
+  /// f32 goes back to the float32 parameters. The parameters themselves stay float32 (saving writes them);
+  /// training needs f32 (backward throws otherwise), and a parameter changed after this call is not seen until
+  /// it is called again. Throws InvalidArgument for bf16 or int8 on a model whose Scalar is not float,
+  /// NumericalError for a weight that is not finite (the model is then unchanged).
+  void set_weight_dtype(nn::WeightDType dtype) {
+    ELM_EXPECT(dtype == nn::WeightDType::f32 || (std::is_same_v<Scalar, float>), InvalidArgument,
+               "elm::models::Gpt2::set_weight_dtype: weights in ", nn::weight_dtype_name(dtype),
+               " need a float model, got another Scalar (expected f32)");
+    if constexpr (std::is_same_v<Scalar, float>) {
+      // 1) every copy made first, 2) then set: a weight that cannot be quantized leaves the model as it was
+      std::vector<std::pair<nn::Parameter<Scalar>*, nn::detail::InferenceWeightPtr>> stored;
+      this->for_each_parameter("", [&](const std::string& name, nn::Parameter<Scalar>& p) {
+        nn::detail::InferenceWeightPtr w;
+        if (dtype != nn::WeightDType::f32 && name == "wte.weight")  // the head: logits = wte^T h
+          w = std::make_shared<const nn::QuantizedWeights>(p.value.transpose(), dtype);
+        else if (dtype != nn::WeightDType::f32 && p.shape.size() == 2 && name != "wpe.weight")  // Conv1D: A = value
+          w = std::make_shared<const nn::QuantizedWeights>(p.value, dtype);
+        stored.emplace_back(&p, std::move(w));
+      });
+      for (auto& [p, w] : stored) p->inference = std::move(w);
+    }
+    weight_dtype_ = dtype;
+  }
+
+  /// How the dense layers' weights are kept for inference (set_weight_dtype; f32 unless changed).
+  nn::WeightDType weight_dtype() const noexcept { return weight_dtype_; }
+
   /// Adds every parameter's gradient from dlogits: (V, B T); the token table's two uses (input and head) add up.
+  /// Throws InvalidArgument unless the weights are f32 (set_weight_dtype).
   void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dlogits) {
+    require_f32_weights("elm::models::Gpt2::backward");
     Matrix<Scalar> dh, dx, de;
     wte_.project_backward(cache.head, dlogits, dh);
     blocks_.backward(cache.blocks, dh, dx);
@@ -200,6 +233,7 @@ class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
   /// training context) and backward.
   double loss_and_backward(const std::vector<Index>& ids, const std::vector<Index>& lengths,
                            const std::vector<Index>& targets, const nn::ForwardContext& context = {}) {
+    require_f32_weights("elm::models::Gpt2::loss_and_backward");
     const Index batch = check_lengths(ids, lengths, targets, "elm::models::Gpt2::loss_and_backward");
     Cache cache;
     Matrix<Scalar> logits, dlogits;
@@ -262,6 +296,12 @@ class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
     return o;
   }
 
+  void require_f32_weights(std::string_view where) const {
+    ELM_EXPECT(weight_dtype_ == nn::WeightDType::f32, InvalidArgument, where, ": the weights are kept in ",
+               nn::weight_dtype_name(weight_dtype_),
+               " for inference, expected f32 for training (set_weight_dtype(WeightDType::f32) first)");
+  }
+
   // B, after checking that lengths and targets describe B padded sequences of the ids.
   static Index check_lengths(const std::vector<Index>& ids, const std::vector<Index>& lengths,
                              const std::vector<Index>& targets, std::string_view where) {
@@ -293,6 +333,7 @@ class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
   }
 
   Gpt2Config config_;
+  nn::WeightDType weight_dtype_ = nn::WeightDType::f32;
   nn::Embedding<Scalar> wte_;
   nn::LearnedPositionalEmbedding<Scalar> wpe_;
   nn::Dropout<Scalar> drop_;

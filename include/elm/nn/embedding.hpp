@@ -13,6 +13,7 @@
 #include "elm/core/types.hpp"
 #include "elm/core/workspace.hpp"
 #include "elm/nn/detail/dense_products.hpp"
+#include "elm/nn/detail/inference_weight.hpp"
 #include "elm/nn/layer.hpp"
 #include "elm/nn/parameter.hpp"
 
@@ -112,8 +113,9 @@ class Embedding {
                const ForwardContext& = {}) const {
     check_shape(h, width(), -1, "elm::nn::Embedding::project", "h");
     detail::PackedLhs<Scalar> local_products;
-    detail::dense_forward<Scalar>(weight_.value.transpose(), h, logits, nullptr,
-                                  cache ? *cache->products : local_products);
+    if (!detail::inference_product<Scalar>(weight_.inference, h, 0, vocab_size(), logits, nullptr))
+      detail::dense_forward<Scalar>(weight_.value.transpose(), h, logits, nullptr,
+                                    cache ? *cache->products : local_products);
     if (cache) cache->h = h;
   }
 

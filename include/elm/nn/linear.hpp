@@ -14,6 +14,7 @@
 #include "elm/core/types.hpp"
 #include "elm/core/workspace.hpp"
 #include "elm/nn/detail/dense_products.hpp"
+#include "elm/nn/detail/inference_weight.hpp"
 #include "elm/nn/layer.hpp"
 #include "elm/nn/parameter.hpp"
 
@@ -83,10 +84,13 @@ class Linear {
     detail::PackedLhs<Scalar> local_products;  // inference without a cache: buffers for this call only
     const Scalar* bias = has_bias_ ? bias_.value.data() : nullptr;
     detail::PackedLhs<Scalar>& products = cache ? *cache->products : local_products;
-    if (layout_ == WeightLayout::out_in)
+    if (detail::inference_product<Scalar>(weight_.inference, x, 0, out_features(), y, bias)) {
+      // the weight's inference storage (bf16, int8) served the product
+    } else if (layout_ == WeightLayout::out_in) {
       detail::dense_forward<Scalar>(weight_.value.transpose(), x, y, bias, products);
-    else
+    } else {
       detail::dense_forward<Scalar>(weight_.value, x, y, bias, products);
+    }
     if (cache) {  // over column chunks on OpenMP threads, as the bias (x is 3 MB at GPT-2's MLP, N = 1024)
       cache->x.resize(x.rows(), x.cols());
       elm::detail::parallel_chunks(x.cols(), elm::detail::column_chunk(x.rows()), [&](Index, Index c0, Index c1) {

@@ -19,6 +19,7 @@
 #include "elm/core/types.hpp"
 #include "elm/core/workspace.hpp"
 #include "elm/nn/detail/dense_products.hpp"
+#include "elm/nn/detail/inference_weight.hpp"
 #include "elm/nn/detail/vector_kernels.hpp"
 #include "elm/nn/attention.hpp"
 #include "elm/nn/blocked_attention.hpp"
@@ -418,8 +419,9 @@ class MultiHeadAttention : public Composite<MultiHeadAttention<Scalar>> {
       const Index C = config_.width;
       if (n == C) {
         const int p = int(r0 / C);
-        detail::dense_forward<Scalar>(part_weight_[p].value.transpose(), x, out,
-                                      config_.bias ? part_bias_[p].value.data() : nullptr, products);
+        const Scalar* bias = config_.bias ? part_bias_[p].value.data() : nullptr;
+        if (!detail::inference_product<Scalar>(part_weight_[p].inference, x, 0, C, out, bias))
+          detail::dense_forward<Scalar>(part_weight_[p].value.transpose(), x, out, bias, products);
         return;
       }
       out.resize(n, x.cols());
@@ -431,6 +433,7 @@ class MultiHeadAttention : public Composite<MultiHeadAttention<Scalar>> {
       return;
     }
     const Scalar* bias = config_.bias ? in_bias_.value.data() + r0 : nullptr;
+    if (detail::inference_product<Scalar>(in_weight_.inference, x, r0, n, out, bias)) return;
     if (config_.layout == QkvLayout::torch)
       detail::dense_forward<Scalar>(in_weight_.value.middleCols(r0, n).transpose(), x, out, bias, products);
     else
@@ -468,6 +471,7 @@ class MultiHeadAttention : public Composite<MultiHeadAttention<Scalar>> {
   void project_out(const Eigen::Ref<const Matrix<Scalar>>& attended, Matrix<Scalar>& y,
                    detail::PackedLhs<Scalar>& products) const {
     const Scalar* bias = config_.bias ? out_bias_.value.data() : nullptr;
+    if (detail::inference_product<Scalar>(out_weight_.inference, attended, 0, config_.width, y, bias)) return;
     if (config_.layout != QkvLayout::gpt2)
       detail::dense_forward<Scalar>(out_weight_.value.transpose(), attended, y, bias, products);
     else

@@ -9,6 +9,7 @@
 #include "elm/core/check.hpp"
 #include "elm/core/huge_page_allocator.hpp"
 #include "elm/core/types.hpp"
+#include "elm/nn/detail/inference_weight.hpp"
 #include "elm/nn/layer.hpp"
 
 namespace elm::nn {
@@ -28,6 +29,10 @@ struct Parameter {
   Matrix<Scalar> value;
   Matrix<Scalar> grad;
   bool trainable = true;
+  /// Set by a model that keeps this weight for inference in another storage (Gpt2::set_weight_dtype: bf16,
+  /// int8): the layers' forward multiplies by it instead of value. value stays float32, for training and saving;
+  /// it does not follow later changes of value (the model drops it before training).
+  detail::InferenceWeightPtr inference;
 
   Parameter() = default;
   /// A zero-initialised parameter of the given row-major shape (at least one dimension).

@@ -92,55 +92,44 @@ struct MatrixVectorKernels {
       }
   }
 
+  /// Rows [r, r + R) of transposed_rows (R a multiple of 4): R contiguous streams of A against each column of x,
+  /// each row's packet sums reduced four rows at a time.
+  template <int R>
+  static void rows_block(const float* a, Index lda, Index depth, const float* x, Index ldx, float* y, Index ldy,
+                         Index n, Index r, const float* bias) {
+    static_assert(R % 4 == 0, "rows_block reduces four rows at a time");
+    const float* a0 = a + r * lda;
+    for (Index j = 0; j < n; ++j) {
+      const float* xj = x + j * ldx;
+      Packet s[R];
+      ELM_UNROLL
+      for (int i = 0; i < R; ++i) s[i] = Ops::set1(0.0f);
+      Index k = 0;
+      for (; k + packet <= depth; k += packet) {
+        const Packet xk = Ops::loadu(xj + k);
+        ELM_UNROLL
+        for (int i = 0; i < R; ++i) s[i] = Ops::madd(Ops::loadu(a0 + i * lda + k), xk, s[i]);
+      }
+      float out[R];
+      for (int i = 0; i < R; i += 4) Ops::sum4(s[i], s[i + 1], s[i + 2], s[i + 3], out + i);
+      for (; k < depth; ++k)
+        for (int i = 0; i < R; ++i) out[i] += a0[i * lda + k] * xj[k];
+      for (int i = 0; i < R; ++i) y[j * ldy + r + i] = out[i] + (bias ? bias[r + i] : 0.0f);
+    }
+  }
+
   /// Rows [r0, r1) of y = A x (+ bias) for A the transpose of a column-major (depth, m) matrix: y[r, j] =
-  /// dot(a + r lda, x + j ldx) over depth floats (a PyTorch Linear's weight, a tied head's token table). Four
+  /// dot(a + r lda, x + j ldx) over depth floats (a PyTorch Linear's weight, a tied head's token table). Several
   /// rows of A at a time, each a contiguous stream, against every column of x (kept in L1).
   static void transposed_rows(const float* a, Index lda, Index depth, const float* x, Index ldx, float* y,
                               Index ldy, Index n, Index r0, Index r1, const float* bias) {
     Index r = r0;
     // rows_per_pass rows at a time (16 with 32 vector registers), for the same reason as columns_per_pass (a tied
-    // head's 50257 rows are a third of GPT-2 small's weights)
+    // head's 50257 rows are a third of GPT-2 small's weights); then 4, then one
     constexpr int rows_per_pass = Ops::registers >= 32 ? 16 : 8;
-    for (; r + rows_per_pass <= r1; r += rows_per_pass) {
-      const float* a0 = a + r * lda;
-      for (Index j = 0; j < n; ++j) {
-        const float* xj = x + j * ldx;
-        Packet s[rows_per_pass];
-        ELM_UNROLL
-        for (int i = 0; i < rows_per_pass; ++i) s[i] = Ops::set1(0.0f);
-        Index k = 0;
-        for (; k + packet <= depth; k += packet) {
-          const Packet xk = Ops::loadu(xj + k);
-          ELM_UNROLL
-          for (int i = 0; i < rows_per_pass; ++i) s[i] = Ops::madd(Ops::loadu(a0 + i * lda + k), xk, s[i]);
-        }
-        float out[rows_per_pass];
-        for (int i = 0; i < rows_per_pass; i += 4) Ops::sum4(s[i], s[i + 1], s[i + 2], s[i + 3], out + i);
-        for (; k < depth; ++k)
-          for (int i = 0; i < rows_per_pass; ++i) out[i] += a0[i * lda + k] * xj[k];
-        for (int i = 0; i < rows_per_pass; ++i) y[j * ldy + r + i] = out[i] + (bias ? bias[r + i] : 0.0f);
-      }
-    }
-    for (; r + 4 <= r1; r += 4) {
-      const float* a0 = a + r * lda;
-      for (Index j = 0; j < n; ++j) {
-        const float* xj = x + j * ldx;
-        Packet s0 = Ops::set1(0.0f), s1 = s0, s2 = s0, s3 = s0;
-        Index k = 0;
-        for (; k + packet <= depth; k += packet) {
-          const Packet xk = Ops::loadu(xj + k);
-          s0 = Ops::madd(Ops::loadu(a0 + k), xk, s0);
-          s1 = Ops::madd(Ops::loadu(a0 + lda + k), xk, s1);
-          s2 = Ops::madd(Ops::loadu(a0 + 2 * lda + k), xk, s2);
-          s3 = Ops::madd(Ops::loadu(a0 + 3 * lda + k), xk, s3);
-        }
-        float out[4];
-        Ops::sum4(s0, s1, s2, s3, out);
-        for (; k < depth; ++k)
-          for (int i = 0; i < 4; ++i) out[i] += a0[i * lda + k] * xj[k];
-        for (int i = 0; i < 4; ++i) y[j * ldy + r + i] = out[i] + (bias ? bias[r + i] : 0.0f);
-      }
-    }
+    for (; r + rows_per_pass <= r1; r += rows_per_pass)
+      rows_block<rows_per_pass>(a, lda, depth, x, ldx, y, ldy, n, r, bias);
+    for (; r + 4 <= r1; r += 4) rows_block<4>(a, lda, depth, x, ldx, y, ldy, n, r, bias);
     for (; r < r1; ++r) {
       const float* ar = a + r * lda;
       for (Index j = 0; j < n; ++j) {

@@ -5,6 +5,8 @@
 // CPU that has them (chosen at run time, see elm/nn/product_kernel.hpp).
 #pragma once
 
+#include <cstdint>
+
 #include <Eigen/Core>
 
 #include "elm/core/types.hpp"
@@ -139,6 +141,16 @@ struct SimdAvx2<float> {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  // for the bf16 and int8 weights' kernels (quantized_kernel.inl)
+  /// 8 signed bytes at p, as floats
+  static inline __attribute__((always_inline)) Packet load_int8(const std::int8_t* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  /// 8 bf16 at p (each the upper half of a float's bits), as floats
+  static inline __attribute__((always_inline)) Packet load_bf16(const std::uint16_t* p) {
+    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+  }
   /// the sums of the lanes of a, b, c and d into out[0..4) (a matrix-vector product's four dot products)
   static inline __attribute__((always_inline)) void sum4(Packet a, Packet b, Packet c, Packet d, float* out) {
     // per 128-bit half: (a01 a23 b01 b23), (c01 c23 d01 d23), then (a0123 b0123 c0123 d0123)
@@ -206,6 +218,18 @@ struct SimdAvx512<float> {
   /// a 2^n for integral n in [-126, 127]
   static inline __attribute__((always_inline)) Packet scale2(Packet a, Packet n) {
     return _mm512_mask_scalef_ps(a, 0xFFFF, a, n);
+  }
+  // for the bf16 and int8 weights' kernels (quantized_kernel.inl), through the zero-masked forms for the reason
+  // given at min and max
+  /// 16 signed bytes at p, as floats
+  static inline __attribute__((always_inline)) Packet load_int8(const std::int8_t* p) {
+    const __m512i wide = _mm512_maskz_cvtepi8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm512_maskz_cvtepi32_ps(0xFFFF, wide);
+  }
+  /// 16 bf16 at p (each the upper half of a float's bits), as floats
+  static inline __attribute__((always_inline)) Packet load_bf16(const std::uint16_t* p) {
+    const __m512i wide = _mm512_maskz_cvtepu16_epi32(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, wide, 16));
   }
   /// the sum of the lanes (through memory: GCC 12's _mm512_reduce_add_ps warns of an uninitialised variable
   /// inside its own header; this runs once per column)

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: MIT
+// QuantizedWeights: Q8_0 and bf16 against llama.cpp's and PyTorch's conversions (tests/data/nn/
+// quantized_weights.txt, from tools/make_quantized_fixtures.py), their round-trip error bounds, and every kernel
+// variant this build and CPU support against the scalar reference, for decoding's few columns and a prompt's many.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "elm/core/error.hpp"
+#include "elm/core/rng.hpp"
+#include "elm/nn/product_kernel.hpp"
+#include "elm/nn/quantized_weights.hpp"
+#include "fixtures.hpp"
+
+namespace quantized_test {
+
+using elm::Index;
+using elm::Matrix;
+using elm::nn::ProductKernel;
+using elm::nn::QuantizedWeights;
+using elm::nn::WeightDType;
+
+// The fixture's (rows, cols) weights as a (out, in) matrix: row-major values, so the fixture's Eigen (cols, rows)
+// matrix transposed.
+inline Matrix<float> fixture_weights(const elm_test::Fixture& f) { return f.matrix<float>("weights").transpose(); }
+
+// Each element's bound on |kernel - reference|: both sum the same float products a(r, k) x(k, j) over depth
+// terms in different orders, each sum within depth 2^-24 sum |a x| of the exact one (Higham's gamma_n bound).
+inline Matrix<double> summation_bound(const Matrix<float>& a, const Matrix<float>& x) {
+  const double gamma = 2.0 * double(a.cols() + 1) * std::ldexp(1.0, -24);
+  return gamma * (a.cast<double>().cwiseAbs() * x.cast<double>().cwiseAbs()).array() + 1e-30;
+}
+
+}  // namespace quantized_test
+
+using namespace quantized_test;
+
+TEST_CASE("QuantizedWeights int8 gives llama.cpp's Q8_0 blocks (the gguf package's quantize)", "[quantized]") {
+  const elm_test::Fixture f("quantized_weights.txt");
+  const Matrix<float> w = fixture_weights(f);
+  const Matrix<float> d16 = f.matrix<float>("q8_0_scales_f16").transpose();  // (rows, blocks)
+  const Matrix<float> q_ref = f.matrix<float>("q8_0_values").transpose();    // (rows, 96)
+  const QuantizedWeights q(w, WeightDType::int8);
+  REQUIRE(q.rows() == w.rows());
+  REQUIRE(q.cols() == w.cols());
+  // 6 rows padded to a tile of 8, 70 columns to 3 blocks: 96 bytes and 3 float scales a row
+  REQUIRE(q.bytes() == std::size_t(8 * (96 + 3 * 4)));
+  const Matrix<float> back = q.dequantize();
+  Index mismatches = 0;
+  for (Index r = 0; r < w.rows(); ++r)
+    for (Index b = 0; b < 3; ++b) {
+      const float d = q.scale(r, b);
+      // ggml keeps d in float16: ours, in float32, rounds to it (11 significant bits)
+      CHECK(std::abs(double(d) - double(d16(r, b))) <= std::ldexp(double(d), -11));
+      for (Index k = 32 * b; k < std::min<Index>(w.cols(), 32 * b + 32); ++k) {
+        const long ours = d == 0.0f ? 0 : std::lround(double(back(r, k)) / double(d));
+        if (ours != long(q_ref(r, k))) {
+          ++mismatches;
+          UNSCOPED_INFO("q(" << r << ", " << k << ") = " << ours << ", gguf " << q_ref(r, k) << ", w = " << w(r, k));
+        }
+      }
+    }
+  CHECK(mismatches == 0);
+  // the hand-made row: scale exactly 1, halves rounded away from zero as C's roundf (not to even)
+  CHECK(q.scale(0, 0) == 1.0f);
+  CHECK(back(0, 1) == 3.0f);
+  CHECK(back(0, 2) == -3.0f);
+  CHECK(back(0, 3) == 1.0f);
+  CHECK(back(0, 4) == -1.0f);
+  CHECK(back(0, 5) == 2.0f);
+  CHECK(back(0, 6) == -127.0f);
+  CHECK(back(0, 7) == 64.0f);
+  // a block of zeros: scale 0, every weight 0
+  CHECK(q.scale(1, 0) == 0.0f);
+  CHECK(back.row(1).head(32).isZero(0.0f));
+}
+
+TEST_CASE("QuantizedWeights bf16 rounds as PyTorch's float32 -> bfloat16", "[quantized]") {
+  const elm_test::Fixture f("quantized_weights.txt");
+  const Matrix<float> w = fixture_weights(f);
+  const Matrix<float> bits = f.matrix<float>("bf16_bits").transpose();
+  const QuantizedWeights q(w, WeightDType::bf16);
+  REQUIRE(q.bytes() == std::size_t(8 * 96 * 2));  // padded as int8's: a tile of 8 rows, 3 blocks of 32 columns
+  const Matrix<float> back = q.dequantize();
+  for (Index r = 0; r < w.rows(); ++r)
+    for (Index k = 0; k < w.cols(); ++k) {
+      INFO("w(" << r << ", " << k << ") = " << w(r, k));
+      CHECK(elm::nn::detail::float_to_bf16(w(r, k)) == std::uint16_t(bits(r, k)));
+      CHECK(back(r, k) == elm::nn::detail::bf16_to_float(std::uint16_t(bits(r, k))));
+    }
+  // ties to even: 1 + 2^-8 -> 1, 1 + 3 2^-8 -> 1 + 2^-6
+  CHECK(back(2, 0) == 1.0f);
+  CHECK(back(2, 1) == 1.0f + std::ldexp(1.0f, -6));
+  // a NaN stays a NaN, infinities stay
+  CHECK(std::isnan(elm::nn::detail::bf16_to_float(elm::nn::detail::float_to_bf16(std::nanf("")))));
+  CHECK(std::isinf(elm::nn::detail::bf16_to_float(elm::nn::detail::float_to_bf16(-HUGE_VALF))));
+}
+
+TEST_CASE("QuantizedWeights round trip: int8 within half a scale, bf16 within 2^-8 relative", "[quantized]") {
+  const Index rows = GENERATE(1, 7, 33);
+  const Index cols = GENERATE(1, 31, 32, 70, 100);
+  elm::Rng rng(std::uint64_t(rows * 1000 + cols));
+  Matrix<float> w(rows, cols);
+  rng.fill_normal(w, 0.0, 0.5);
+  w(0, 0) = 0.0f;
+  INFO(rows << " x " << cols);
+  const QuantizedWeights q8(w, WeightDType::int8);
+  const Matrix<float> back8 = q8.dequantize();
+  // |w - q d| <= d / 2: q = round(w (1/d)) is within 1/2 of w (1/d); the float rounding of 1/d, of the product
+  // and of q d add a few ulps of w (at most 2^-20 d for |w| <= 127 d)
+  for (Index r = 0; r < rows; ++r)
+    for (Index k = 0; k < cols; ++k) {
+      const double d = q8.scale(r, k / 32);
+      CHECK(std::abs(double(w(r, k)) - double(back8(r, k))) <= d / 2 + std::ldexp(d, -20));
+    }
+  const QuantizedWeights b16(w, WeightDType::bf16);
+  const Matrix<float> back16 = b16.dequantize();
+  // rounding to 8 significant bits: within half an ulp, at most 2^-8 of |w| (the unit roundoff)
+  for (Index r = 0; r < rows; ++r)
+    for (Index k = 0; k < cols; ++k)
+      CHECK(std::abs(double(w(r, k)) - double(back16(r, k))) <= std::ldexp(std::abs(double(w(r, k))), -8));
+}
+
+TEST_CASE("QuantizedWeights kernels equal the scalar reference", "[quantized]") {
+  const WeightDType dtype = GENERATE(WeightDType::bf16, WeightDType::int8);
+  // depth: less than a packet, not whole packets, whole int8 blocks; n: decoding's 1-4 columns (the
+  // matrix-vector kernel) and a prompt's 9 (the packed kernel on dequantized panels)
+  const Index depth = GENERATE(5, 70, 96);
+  const Index n = GENERATE(1, 2, 3, 4, 9);
+  const Index rows = 45, r0 = 6, count = 37;
+  elm::Rng rng(std::uint64_t(depth * 10 + n));
+  Matrix<float> w(rows, depth), x(depth, n), bias(count, 1);
+  rng.fill_normal(w, 0.0, 1.0);
+  rng.fill_normal(x, 0.0, 1.0);
+  rng.fill_normal(bias, 0.0, 1.0);
+  const QuantizedWeights q(w, dtype);
+  const Matrix<float> a = q.dequantize().middleRows(r0, count);
+  Matrix<float> reference;
+  q.multiply_with(ProductKernel::reference, x, r0, count, reference, bias.data());
+  // the reference against a double-precision product with the dequantized weights
+  const Matrix<double> exact = (a.cast<double>() * x.cast<double>()).colwise() + bias.col(0).cast<double>();
+  const Matrix<double> bound = summation_bound(a, x).array() + std::ldexp(1.0, -23) * exact.cwiseAbs().array();
+  REQUIRE(reference.rows() == count);
+  REQUIRE(reference.cols() == n);
+  CHECK(((reference.cast<double>() - exact).cwiseAbs().array() <= bound.array()).all());
+  for (ProductKernel kernel : elm::nn::supported_product_kernels()) {
+    INFO(elm::nn::weight_dtype_name(dtype) << ", kernel " << elm::nn::product_kernel_name(kernel) << ", depth "
+                                           << depth << ", " << n << " columns");
+    Matrix<float> y;
+    q.multiply_with(kernel, x, r0, count, y, bias.data());
+    REQUIRE(y.rows() == count);
+    REQUIRE(y.cols() == n);
+    const Matrix<double> diff = (y - reference).cast<double>().cwiseAbs();
+    INFO("max |kernel - reference| = " << diff.maxCoeff());
+    CHECK((diff.array() <= 2.0 * bound.array()).all());
+    // without a bias, and through multiply (the kernel in force)
+    elm::nn::ScopedProductKernel scoped(kernel);
+    Matrix<float> y0, r0_ref;
+    q.multiply(x, r0, count, y0, nullptr);
+    q.multiply_with(ProductKernel::reference, x, r0, count, r0_ref, nullptr);
+    CHECK(((y0 - r0_ref).cast<double>().cwiseAbs().array() <= 2.0 * bound.array()).all());
+  }
+}
+
+TEST_CASE("QuantizedWeights matrix-vector product shared among threads equals the reference", "[quantized]") {
+  // 600 x 768 = 460 K multiply-adds: over matrix_vector_parallel_work, split into row chunks
+  const WeightDType dtype = GENERATE(WeightDType::bf16, WeightDType::int8);
+  elm::Rng rng(7);
+  Matrix<float> w(600, 768), x(768, 2);
+  rng.fill_normal(w, 0.0, 0.02);
+  rng.fill_normal(x, 0.0, 1.0);
+  const QuantizedWeights q(w, dtype);
+  Matrix<float> reference;
+  q.multiply_with(ProductKernel::reference, x, 0, 600, reference, nullptr);
+  const Matrix<double> bound = summation_bound(q.dequantize(), x);
+  for (ProductKernel kernel : elm::nn::supported_product_kernels()) {
+    INFO(elm::nn::weight_dtype_name(dtype) << ", kernel " << elm::nn::product_kernel_name(kernel));
+    Matrix<float> y;
+    q.multiply_with(kernel, x, 0, 600, y, nullptr);
+    CHECK(((y - reference).cast<double>().cwiseAbs().array() <= 2.0 * bound.array()).all());
+  }
+}
+
+TEST_CASE("QuantizedWeights refuses bad input", "[quantized]") {
+  using Catch::Matchers::Contains;
+  CHECK(elm::nn::parse_weight_dtype("int8") == WeightDType::int8);
+  CHECK(elm::nn::parse_weight_dtype("bf16") == WeightDType::bf16);
+  CHECK(elm::nn::parse_weight_dtype("f32") == WeightDType::f32);
+  CHECK_THROWS_MATCHES(elm::nn::parse_weight_dtype("int4"), elm::InvalidArgument,
+                       Catch::Matchers::Predicate<std::exception>(
+                           [](const std::exception& e) {
+                             return std::string(e.what()).find("\"int4\", expected one of f32, bf16, int8") !=
+                                    std::string::npos;
+                           },
+                           "names the dtype and the choices"));
+  CHECK_THROWS_AS(elm::nn::parse_weight_dtype(""), elm::InvalidArgument);
+  Matrix<float> w = Matrix<float>::Ones(3, 40);
+  CHECK_THROWS_AS(QuantizedWeights(w, WeightDType::f32), elm::InvalidArgument);
+  CHECK_THROWS_AS(QuantizedWeights(Matrix<float>(0, 4), WeightDType::int8), elm::ShapeError);
+  const QuantizedWeights q(w, WeightDType::int8);
+  Matrix<float> y;
+  CHECK_THROWS_AS(q.multiply(Matrix<float>::Ones(39, 1), 0, 3, y, nullptr), elm::ShapeError);
+  CHECK_THROWS_AS(q.multiply(Matrix<float>::Ones(40, 1), 2, 2, y, nullptr), elm::ShapeError);
+  CHECK_THROWS_AS(q.scale(0, 2), elm::RangeError);
+  w(1, 7) = std::nanf("");
+  CHECK_THROWS_AS(QuantizedWeights(w, WeightDType::bf16), elm::NumericalError);
+  w(1, 7) = HUGE_VALF;
+  CHECK_THROWS_AS(QuantizedWeights(w, WeightDType::int8), elm::NumericalError);
+}
