@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 #include "elm/core/check.hpp"
 #include "elm/core/error.hpp"
@@ -73,6 +74,31 @@ class KvCache {
           source.values_.middleCols((b / times) * source.max_length_, source.length_);
     }
     length_ = source.length_;
+  }
+
+  /// Beam search's reordering: sequence i takes the cached positions of sequence parents[i]; the batch becomes
+  /// parents.size() (a parent may appear several times, or not at all: finished sequences dropped). Nothing is
+  /// copied when parents is 0, 1, ..., B - 1 (greedy decoding). Throws InvalidArgument for an empty parents,
+  /// RangeError for a parent outside [0, B) (the cache is then unchanged).
+  void reorder(const std::vector<Index>& parents) {
+    constexpr std::string_view where = "elm::nn::KvCache::reorder";
+    ELM_EXPECT(!parents.empty(), InvalidArgument, where, ": expected at least one parent, got none");
+    bool identity = to_index(parents.size()) == batch_;
+    for (std::size_t i = 0; i < parents.size(); ++i) {
+      check_id(parents[i], batch_, where, "parent");
+      identity = identity && parents[i] == to_index(i);
+    }
+    if (identity) return;
+    const Index n = to_index(parents.size());
+    Matrix<Scalar> keys(width_, n * max_length_), values(width_, n * max_length_);
+    for (Index i = 0; i < n; ++i) {
+      const Index p = parents[to_size(i)];
+      keys.middleCols(i * max_length_, length_) = keys_.middleCols(p * max_length_, length_);
+      values.middleCols(i * max_length_, length_) = values_.middleCols(p * max_length_, length_);
+    }
+    keys_.swap(keys);
+    values_.swap(values);
+    batch_ = n;
   }
 
   /// Forgets every position (the storage is kept).

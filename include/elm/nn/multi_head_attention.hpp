@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "elm/core/check.hpp"
 #include "elm/core/error.hpp"
@@ -316,6 +317,63 @@ class MultiHeadAttention : public Composite<MultiHeadAttention<Scalar>> {
         out.noalias() = values * s;
       else
         detail::block_product<false>(values, s, out);
+    });
+    project_out(attended, y, products);
+  }
+
+  /// The keys and values of a cross-attention's memory (an encoder's output), projected once per source for
+  /// every decoding step to read: keys, values (C, B * S), memory sequence b at columns [b S, (b + 1) S), of
+  /// which the first lengths[b] are real (the rest padding, never read).
+  struct ProjectedMemory {
+    Matrix<Scalar> keys, values;
+    std::vector<Index> lengths;
+    Index batch() const noexcept { return to_index(lengths.size()); }
+    Index length() const noexcept { return lengths.empty() ? 0 : keys.cols() / batch(); }
+  };
+
+  /// K = W_k memory + b_k and V = W_v memory + b_v of B = lengths.size() memory sequences of S positions,
+  /// memory: (C, B * S), sequence b padded after its lengths[b] real positions. Throws ShapeError on a wrong
+  /// shape, RangeError for a length outside [1, S], InvalidArgument with a rotary embedding (cross-attention
+  /// has no positions to rotate by).
+  void project_memory(const Eigen::Ref<const Matrix<Scalar>>& memory, const std::vector<Index>& lengths,
+                      ProjectedMemory& out) const {
+    constexpr std::string_view where = "elm::nn::MultiHeadAttention::project_memory";
+    ELM_EXPECT(!rotary_, InvalidArgument, where, ": expected an attention without a rotary embedding");
+    const Index S = check_input(where, memory, to_index(lengths.size()), "memory");
+    for (Index length : lengths)
+      ELM_EXPECT(length >= 1 && length <= S, RangeError, where, ": memory length ", length,
+                 " is out of range, expected 1 <= length <= S = ", S);
+    detail::PackedLhs<Scalar> products;
+    const Index C = config_.width;
+    project_in(memory, C, C, out.keys, products);
+    project_in(memory, 2 * C, C, out.values, products);
+    out.lengths = lengths;
+  }
+
+  /// Cross-attention of new queries to a projected memory (decoding): query holds T_new positions of each of
+  /// B = rows.size() sequences, (C, B * T_new), and sequence b attends to the real positions of memory
+  /// sequence rows[b] (beam hypotheses of one source share its memory). y: (C, B * T_new), equal to forward's
+  /// cross-attention to that memory with its padding hidden. Inference only. Throws ShapeError on a wrong
+  /// shape, RangeError for a row outside [0, memory.batch()).
+  void forward_projected(const Eigen::Ref<const Matrix<Scalar>>& query, const ProjectedMemory& memory,
+                         const std::vector<Index>& rows, Matrix<Scalar>& y) const {
+    constexpr std::string_view where = "elm::nn::MultiHeadAttention::forward_projected";
+    const Index B = to_index(rows.size());
+    const Index T_new = check_input(where, query, B, "query");
+    check_shape(memory.keys, config_.width, -1, where, "memory.keys");
+    for (Index r : rows) check_id(r, memory.batch(), where, "memory row");
+    const Index C = config_.width, H = config_.heads, D = head_dim(), S = memory.length();
+    detail::PackedLhs<Scalar> products;
+    Matrix<Scalar> q;
+    project_in(query, 0, C, q, products);
+    const Scalar scale = Scalar(1) / std::sqrt(Scalar(D));
+    Matrix<Scalar> attended(C, B * T_new);
+    elm::detail::parallel_for(0, B * H, [&](Index bh) {
+      const Index b = bh / H, h = bh % H, m = rows[to_size(b)], L = memory.lengths[to_size(m)];
+      Matrix<Scalar> s(L, T_new);
+      s.noalias() = scale * (memory.keys.block(h * D, m * S, D, L).transpose() * q.block(h * D, b * T_new, D, T_new));
+      causal_softmax(s, L);  // every key visible: a plain softmax per column
+      attended.block(h * D, b * T_new, D, T_new).noalias() = memory.values.block(h * D, m * S, D, L) * s;
     });
     project_out(attended, y, products);
   }

@@ -426,6 +426,43 @@ class TransformerDecoderLayer : public Composite<TransformerDecoderLayer<Scalar>
     }
   }
 
+  /// The cross-attention's keys and values of B = lengths.size() memory sequences (C, B * S), padded after
+  /// their lengths, computed once for every decoding step (MultiHeadAttention::project_memory).
+  void project_memory(const Eigen::Ref<const Matrix<Scalar>>& memory, const std::vector<Index>& lengths,
+                      typename MultiHeadAttention<Scalar>::ProjectedMemory& out) const {
+    cross_attn_.project_memory(memory, lengths, out);
+  }
+
+  /// Decoding: x holds the next T_new positions of each of kv's B sequences, (C, B * T_new); their self-attention
+  /// keys and values are appended to kv, and sequence b attends to memory sequence rows[b] of the projected
+  /// memory. y: (C, B * T_new), equal to the matching columns of a causal forward over all positions with that
+  /// memory. Inference only. Throws ShapeError or RangeError as MultiHeadAttention's forward_incremental and
+  /// forward_projected.
+  void forward_incremental(const Eigen::Ref<const Matrix<Scalar>>& x, KvCache<Scalar>& kv,
+                           const typename MultiHeadAttention<Scalar>::ProjectedMemory& memory,
+                           const std::vector<Index>& rows, Matrix<Scalar>& y) const {
+    Matrix<Scalar> h, a;
+    if (config_.norm_first) {
+      norm1_.forward(x, h);
+      self_attn_.forward_incremental(h, kv, a);
+      const Matrix<Scalar> x1 = x + a;
+      norm2_.forward(x1, h);
+      cross_attn_.forward_projected(h, memory, rows, a);
+      const Matrix<Scalar> x2 = x1 + a;
+      norm3_.forward(x2, h);
+      ff_.forward(h, a);
+      y = x2 + a;
+    } else {
+      Matrix<Scalar> x1, x2;
+      self_attn_.forward_incremental(x, kv, a);
+      norm1_.forward(x + a, x1);
+      cross_attn_.forward_projected(x1, memory, rows, a);
+      norm2_.forward(x1 + a, x2);
+      ff_.forward(x2, a);
+      norm3_.forward(x2 + a, y);
+    }
+  }
+
   /// dx and dmemory (both overwritten) from dy; adds into every parameter gradient.
   void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx,
                 Matrix<Scalar>& dmemory) {
@@ -498,7 +535,9 @@ class TransformerStack : public Composite<TransformerStack<Layer, Scalar>> {
   };
 
   TransformerStack(const TransformerConfig& config, const char* where)
-      : config_((config.check(where), config)), norm_(config.width, static_cast<Scalar>(config.layer_norm_eps)) {
+      : config_((config.check(where), config)),
+        norm_(config.width, static_cast<Scalar>(config.layer_norm_eps)),
+        where_(where) {
     layers_.reserve(to_size(config.layers));
     for (Index i = 0; i < config.layers; ++i) layers_.emplace_back(config);
   }
@@ -513,6 +552,13 @@ class TransformerStack : public Composite<TransformerStack<Layer, Scalar>> {
   Index size() const noexcept { return to_index(layers_.size()); }
   Layer& layer(Index i) { return layers_.at(to_size(i)); }
   const Layer& layer(Index i) const { return layers_.at(to_size(i)); }
+  /// One KV cache per block (the self-attention's) for decoding B sequences of up to max_length (<=
+  /// max_positions) positions. Throws RangeError when max_length exceeds max_positions.
+  std::vector<KvCache<Scalar>> make_kv_caches(Index batch, Index max_length) const {
+    ELM_EXPECT(max_length <= config_.max_positions, RangeError, where_, "::make_kv_caches: max_length = ",
+               max_length, " exceeds max_positions = ", config_.max_positions);
+    return std::vector<KvCache<Scalar>>(layers_.size(), KvCache<Scalar>(config_.width, batch, max_length));
+  }
   /// The final LayerNorm (unused unless config.final_norm).
   LayerNorm<Scalar>& final_norm() noexcept { return norm_; }
   const LayerNorm<Scalar>& final_norm() const noexcept { return norm_; }
@@ -547,6 +593,7 @@ class TransformerStack : public Composite<TransformerStack<Layer, Scalar>> {
   TransformerConfig config_;
   std::vector<Layer> layers_;
   LayerNorm<Scalar> norm_;
+  const char* where_;  // the stack's name in messages
 
  private:
   friend class Composite<TransformerStack>;
@@ -586,14 +633,6 @@ class TransformerEncoder : public detail::TransformerStack<TransformerBlock<Scal
       h.swap(next);
     }
     this->finish_forward(h, y, cache);
-  }
-
-  /// One KV cache per block for decoding B sequences of up to max_length (<= max_positions) positions.
-  std::vector<KvCache<Scalar>> make_kv_caches(Index batch, Index max_length) const {
-    ELM_EXPECT(max_length <= this->config_.max_positions, RangeError,
-               "elm::nn::TransformerEncoder::make_kv_caches: max_length = ", max_length,
-               " exceeds max_positions = ", this->config_.max_positions);
-    return std::vector<KvCache<Scalar>>(layers_.size(), KvCache<Scalar>(this->config_.width, batch, max_length));
   }
 
   /// Decoding through every block (causal stacks only): x holds the next T_new positions of each sequence,
@@ -667,6 +706,45 @@ class TransformerDecoder : public detail::TransformerStack<TransformerDecoderLay
       h.swap(next);
     }
     this->finish_forward(h, y, cache);
+  }
+
+  /// Every layer's cross-attention keys and values of B = lengths.size() memory sequences (C, B * S), padded
+  /// after their lengths: computed once per source, read by every decoding step (forward_incremental).
+  std::vector<typename MultiHeadAttention<Scalar>::ProjectedMemory> project_memory(
+      const Eigen::Ref<const Matrix<Scalar>>& memory, const std::vector<Index>& lengths) const {
+    std::vector<typename MultiHeadAttention<Scalar>::ProjectedMemory> out(layers_.size());
+    for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i].project_memory(memory, lengths, out[i]);
+    return out;
+  }
+
+  /// Decoding through every layer: x holds the next T_new positions of each of the caches' B sequences,
+  /// (C, B * T_new); kv (one cache per layer, make_kv_caches) receives their self-attention keys and values;
+  /// sequence b attends to memory sequence rows[b] of memory (one per layer, project_memory). y: (C, B * T_new),
+  /// equal to the matching columns of a full forward. Inference only. Throws InvalidArgument for a wrong number
+  /// of caches or memories, ShapeError for a wrong shape or rows.size() != B, RangeError when the caches would
+  /// overflow (then no cache has changed) or for a row out of range.
+  void forward_incremental(const Eigen::Ref<const Matrix<Scalar>>& x, std::vector<KvCache<Scalar>>& kv,
+                           const std::vector<typename MultiHeadAttention<Scalar>::ProjectedMemory>& memory,
+                           const std::vector<Index>& rows, Matrix<Scalar>& y) const {
+    constexpr std::string_view where = "elm::nn::TransformerDecoder::forward_incremental";
+    ELM_EXPECT(kv.size() == layers_.size() && memory.size() == layers_.size(), InvalidArgument, where, ": got ",
+               kv.size(), " KV caches and ", memory.size(), " projected memories, expected one each per layer (",
+               layers_.size(), ")");
+    const Index B = kv.front().batch();
+    ELM_EXPECT(to_index(rows.size()) == B && x.cols() % B == 0, ShapeError, where, ": x has ", x.cols(),
+               " columns and rows has ", rows.size(), " entries, expected a multiple of the caches' B = ", B,
+               " and B entries");
+    const Index T_new = x.cols() / B;
+    for (const auto& cache : kv)  // checked for all before any changes
+      ELM_EXPECT(cache.length() + T_new <= cache.max_length(), RangeError, where, ": appending ", T_new,
+                 " positions to a cache holding ", cache.length(), " would exceed its max_length = ",
+                 cache.max_length());
+    Matrix<Scalar> h = x, next;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      layers_[i].forward_incremental(h, kv[i], memory[i], rows, next);
+      h.swap(next);
+    }
+    this->finish_forward(h, y, nullptr);
   }
 
   /// dx and dmemory (the sum over layers) from dy, both overwritten; adds into every parameter gradient.
