@@ -39,6 +39,7 @@
 #include "elm/nn/pooling.hpp"
 #include "elm/nn/positional_encoding.hpp"
 #include "elm/nn/product_kernel.hpp"
+#include "elm/nn/quantized_weights.hpp"
 #include "elm/nn/recurrent.hpp"
 #include "elm/nn/recurrent_cell.hpp"
 #include "elm/nn/rnn.hpp"
