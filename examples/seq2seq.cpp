@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-// elm-seq2seq: a character-level sequence-to-sequence model (LstmSeq2Seq: a bidirectional LSTM encoder and an
-// attentive LSTM decoder). `train` teaches it a bundled task (dates written many ways to ISO 8601, or Austen's
-// sentences restored from lower-cased unpunctuated text) with elm::train::Trainer; `translate` decodes lines of
-// standard input with greedy or beam search; `evaluate` scores a saved model on its task's held-out split.
+// elm-seq2seq: a character-level sequence-to-sequence model, either the Transformer encoder-decoder
+// (TransformerSeq2Seq) or an LSTM encoder-decoder with attention (LstmSeq2Seq). `train` teaches it a bundled task
+// (dates written many ways to ISO 8601, or Austen's sentences restored from lower-cased unpunctuated text) with
+// elm::train::Trainer; `translate` decodes lines of standard input with greedy or beam search; `evaluate` scores a
+// saved model on its task's held-out split. A saved model's metadata says which architecture it is.
 //
 // Characters: each side has its own vocabulary of the UTF-8 code points of its training text, after <pad> (0),
 // <bos> (1), <eos> (2) and <unk> (3). A character the training text never had maps to <unk>; ASCII white space
@@ -35,6 +36,7 @@
 #include "elm/io/safetensors.hpp"
 #include "elm/models/beam_search.hpp"
 #include "elm/models/lstm_seq2seq.hpp"
+#include "elm/models/transformer_seq2seq.hpp"
 #include "elm/nn/optim/adamw.hpp"
 #include "elm/nn/parameter.hpp"
 #include "elm/text/edit_distance.hpp"
@@ -49,7 +51,8 @@ using elm::Index;
 using elm::to_index;
 using elm::to_size;
 using elm::examples::Seq2SeqExample;
-using Model = elm::models::LstmSeq2Seq<float>;
+using Lstm = elm::models::LstmSeq2Seq<float>;
+using Transformer = elm::models::TransformerSeq2Seq<float>;
 
 namespace {
 
@@ -62,7 +65,7 @@ constexpr int pad_id = 0, bos_id = 1, eos_id = 2;
 struct TaskOptions {
   std::string name = "dates", data_dir;
   std::uint64_t seed = 11;
-  std::size_t train_examples = 20000, held_out_examples = 1500, max_chars = 80;
+  std::size_t train_examples = 20000, held_out_examples = 1900, max_chars = 80;
 };
 
 struct Task {
@@ -125,6 +128,20 @@ std::string hypothesis_text(const elm::text::SplitTokenizer& target, const std::
 
 // ---- a saved model: model.safetensors (parameters, configuration, task, lengths) and the two vocabularies ----
 
+// What the program needs of a model's configuration, whichever the architecture.
+struct Sizes {
+  Index source_vocab, target_vocab, pad, bos, eos;
+};
+Sizes sizes_of(const Lstm& m) {
+  const auto& c = m.config();
+  return {c.src_vocab, c.tgt_vocab, c.pad_id, c.bos_id, c.eos_id};
+}
+Sizes sizes_of(const Transformer& m) {
+  const auto& c = m.config();
+  return {c.source_vocab_size, c.target_vocab_size, c.pad_id, c.bos_id, c.eos_id};
+}
+
+template <typename Model>
 struct Saved {
   Model model;
   elm::text::SplitTokenizer source, target;
@@ -160,18 +177,18 @@ elm::text::SplitTokenizer read_vocabulary(const fs::path& path, Index expected, 
   return elm::text::SplitTokenizer(std::move(vocabulary), elm::text::SplitUnit::characters);
 }
 
-Saved load_saved(const std::string& dir) {
-  const std::string path = (fs::path(dir) / "model.safetensors").string();
-  const elm::io::SafetensorsReader reader(path);
+template <typename Model>
+Saved<Model> load_saved(const elm::io::SafetensorsReader& reader, const std::string& dir) {
+  const std::string& path = reader.path();
   Model model(Model::config_from(reader));
   elm::io::load_parameters(reader, model);
   const auto& meta = reader.metadata();
-  const auto& c = model.config();
-  if (c.pad_id != pad_id || c.bos_id != bos_id || c.eos_id != eos_id)
-    throw elm::FormatError(fmt::format("{} has pad, bos, eos = {}, {}, {}, expected {}'s 0, 1, 2", path, c.pad_id,
-                                       c.bos_id, c.eos_id, program));
-  auto source = read_vocabulary(fs::path(dir) / "source_vocab.txt", c.src_vocab, path, "source");
-  auto target = read_vocabulary(fs::path(dir) / "target_vocab.txt", c.tgt_vocab, path, "target");
+  const Sizes z = sizes_of(model);
+  if (z.pad != pad_id || z.bos != bos_id || z.eos != eos_id)
+    throw elm::FormatError(fmt::format("{} has pad, bos, eos = {}, {}, {}, expected {}'s 0, 1, 2", path, z.pad, z.bos,
+                                       z.eos, program));
+  auto source = read_vocabulary(fs::path(dir) / "source_vocab.txt", z.source_vocab, path, "source");
+  auto target = read_vocabulary(fs::path(dir) / "target_vocab.txt", z.target_vocab, path, "target");
   TaskOptions task;
   task.name = metadata_value(meta, "task", path);
   task.seed = metadata_count(meta, "task_seed", path);
@@ -181,6 +198,22 @@ Saved load_saved(const std::string& dir) {
   const auto max_source = static_cast<Index>(metadata_count(meta, "max_source_length", path));
   const auto max_target = static_cast<Index>(metadata_count(meta, "max_target_length", path));
   return {std::move(model), std::move(source), std::move(target), task, max_source, max_target};
+}
+
+// Loads the model in `dir` and calls use(saved) with it: a Saved<Lstm> or a Saved<Transformer>, as the file's
+// "architecture" metadata says. Throws FormatError for another architecture.
+template <typename Use>
+int with_saved_model(const std::string& dir, Use&& use) {
+  const std::string path = (fs::path(dir) / "model.safetensors").string();
+  const elm::io::SafetensorsReader reader(path);
+  const auto& meta = reader.metadata();
+  const auto it = meta.find("architecture");
+  const std::string architecture = it == meta.end() ? std::string("(none)") : it->second;
+  if (architecture == Transformer::architecture) return use(load_saved<Transformer>(reader, dir));
+  if (architecture == Lstm::architecture) return use(load_saved<Lstm>(reader, dir));
+  throw elm::FormatError(fmt::format("{} holds architecture '{}', expected '{}' or '{}': is it a model {} train "
+                                     "wrote?",
+                                     path, architecture, Lstm::architecture, Transformer::architecture, program));
 }
 
 // ---- decoding with a progress line ----
@@ -208,6 +241,7 @@ class CountProgress {
 
 // Each source's n-best list: greedy decoding when beam = 1 and one hypothesis is asked, beam search otherwise;
 // `batch` sources at a time.
+template <typename Model>
 std::vector<std::vector<elm::models::Hypothesis>> decode(const Model& model,
                                                          const std::vector<std::vector<int>>& sources,
                                                          const elm::models::BeamSearchConfig& config, Index batch,
@@ -242,6 +276,7 @@ struct Score {
 };
 
 // Exact match and character error rate of the first `limit` held-out examples (0: all), overall and per group.
+template <typename Model>
 void score_held_out(const Model& model, const elm::text::SplitTokenizer& source,
                     const elm::text::SplitTokenizer& target, const Task& task, std::size_t limit,
                     const elm::models::BeamSearchConfig& config, Index batch, const std::string& label, bool quiet) {
@@ -283,24 +318,25 @@ elm::models::BeamSearchConfig decoding_config(Index beam, Index n_best, double l
 // ---- train ----
 
 struct TrainArgs {
-  std::string program_path, model = "lstm", attention = "general";
+  std::string program_path, model = "transformer", attention = "general", positions = "sinusoidal";
   TaskOptions task;
   elm::examples::TrainingArgs training;
-  elm::models::LstmSeq2SeqConfig config;
+  elm::models::LstmSeq2SeqConfig lstm;
+  elm::models::TransformerSeq2SeqConfig transformer;
   Index batch_size = 32, max_source_length = 0, eval_batch = 64;
   double label_smoothing = 0.1;
   std::size_t eval_examples = 0;
   bool quiet = false;
 };
 
-// A batch of teacher forcing: sources padded to the longest, the decoder's inputs <bos> y_1 .. y_n, its targets
-// y_1 .. y_n <eos>, -100 (ignored by the loss) at padding.
-struct TeacherBatch {
-  std::vector<Index> src, src_lengths, tgt_in, targets;
-};
-
 struct EncodedPair {
   std::vector<Index> source, target;
+};
+
+// A batch of teacher forcing for the LSTM: sources padded to the longest, the decoder's inputs <bos> y_1 .. y_n,
+// its targets y_1 .. y_n <eos>, -100 (ignored by the loss) at padding.
+struct TeacherBatch {
+  std::vector<Index> src, src_lengths, tgt_in, targets;
 };
 
 TeacherBatch teacher_batch(const std::vector<EncodedPair>& pairs, const std::vector<Index>& which) {
@@ -327,16 +363,56 @@ TeacherBatch teacher_batch(const std::vector<EncodedPair>& pairs, const std::vec
   return b;
 }
 
-elm::train::Loss teacher_loss(Model& model, const TeacherBatch& b, double label_smoothing,
-                              const elm::nn::ForwardContext* training) {
+elm::nn::CrossEntropyOptions summed_loss(double label_smoothing) {
   elm::nn::CrossEntropyOptions options;
   options.label_smoothing = label_smoothing;
   options.reduction = elm::nn::Reduction::sum;
+  return options;
+}
+
+// The summed teacher-forced cross-entropy of the pairs `which` and its token count; with a training context, the
+// gradient is added too.
+elm::train::Loss teacher_loss(Lstm& model, const std::vector<EncodedPair>& pairs, const std::vector<Index>& which,
+                              double label_smoothing, const elm::nn::ForwardContext* training) {
+  const TeacherBatch b = teacher_batch(pairs, which);
+  const auto options = summed_loss(label_smoothing);
   std::int64_t count = 0;
   for (Index t : b.targets) count += t == -100 ? 0 : 1;
   const double sum = training ? model.loss_and_backward(b.src, b.src_lengths, b.tgt_in, b.targets, options, *training)
                               : model.loss(b.src, b.src_lengths, b.tgt_in, b.targets, options);
   return {sum, count};
+}
+
+elm::train::Loss teacher_loss(Transformer& model, const std::vector<EncodedPair>& pairs,
+                              const std::vector<Index>& which, double label_smoothing,
+                              const elm::nn::ForwardContext* training) {
+  std::vector<std::vector<Index>> sources, targets;
+  std::int64_t count = 0;
+  for (Index i : which) {
+    sources.push_back(pairs[to_size(i)].source);
+    targets.push_back(pairs[to_size(i)].target);
+    count += to_index(targets.back().size()) + 1;  // its characters and <eos>
+  }
+  std::vector<Index> labels;
+  const auto batch = model.make_batch(sources, targets, labels);
+  const auto options = model.loss_options(label_smoothing, elm::nn::Reduction::sum);
+  const double sum = training ? double(model.loss_and_backward(batch, labels, options, *training))
+                              : double(model.loss(batch, labels, options));
+  return {sum, count};
+}
+
+// One line saying what is trained.
+std::string describe(const Lstm& model, const TrainArgs& a) {
+  const auto& c = model.config();
+  return fmt::format("LSTM encoder-decoder, embedding {}, encoder {} x 2 x {}, decoder {}, {} attention", c.embedding_dim,
+                     c.encoder_layers, c.encoder_hidden, c.decoder_hidden, a.attention);
+}
+std::string describe(const Transformer& model, const TrainArgs& a) {
+  const auto& c = model.config();
+  return fmt::format("Transformer encoder-decoder, width {}, {} heads, {} + {} layers, feed-forward {}, {} "
+                     "positions, {}, dropout {}",
+                     c.width, c.heads, c.encoder_layers, c.decoder_layers, c.intermediate, a.positions,
+                     c.norm_first ? "pre-norm" : "post-norm", c.dropout);
 }
 
 // Every key of `expected` must have the same value in the checkpoint at `path` (a model of other sizes, another
@@ -354,87 +430,52 @@ void check_resume_metadata(const std::string& path, const std::map<std::string, 
   }
 }
 
-int run_train(TrainArgs a) {
-  if (a.task.data_dir.empty()) a.task.data_dir = elm::examples::find_data_dir(a.program_path.c_str(), "austen");
-  const Task task = load_task(a.task);
-  if (task.train.empty() || task.held_out.empty())
-    throw elm::InvalidArgument(fmt::format("train: the {} task has {} training and {} held-out examples, expected "
-                                           "some of each", a.task.name, task.train.size(),
-                                           task.held_out.size()));
-  // 1) the vocabularies and the lengths the model accepts
-  std::vector<std::string> sources, targets;
-  for (const auto& e : task.train) {
-    sources.push_back(e.source);
-    targets.push_back(e.target);
-  }
-  const auto source = character_tokenizer(sources), target = character_tokenizer(targets);
+// What training needs besides the model: the task, its encoded pairs, the vocabularies and the lengths.
+struct Prepared {
+  Task task;
+  elm::text::SplitTokenizer source, target;
   std::vector<EncodedPair> pairs;
-  std::size_t longest_source = 0, longest_target = 0;
-  for (const auto& e : task.train) {
-    pairs.push_back({source.encode(e.source), target.encode(e.target)});
-    longest_source = std::max(longest_source, pairs.back().source.size());
-    longest_target = std::max(longest_target, pairs.back().target.size());
-  }
-  for (const auto& e : task.held_out) {
-    longest_source = std::max(longest_source, elm::text::decode_utf8(e.source).size());
-    longest_target = std::max(longest_target, elm::text::decode_utf8(e.target).size());
-  }
-  const Index max_source = a.max_source_length > 0 ? a.max_source_length : to_index(longest_source) + 16;
-  const Index max_target = to_index(longest_target) + 16;  // with room for its <eos>
-  if (to_index(longest_source) > max_source)
-    throw elm::InvalidArgument(fmt::format("train: --max-source-length {} is below the task's longest source ({} "
-                                           "characters)", max_source, longest_source));
-  // 2) the model
-  auto config = a.config;
-  config.src_vocab = source.size();
-  config.tgt_vocab = target.size();
-  config.pad_id = pad_id;
-  config.bos_id = bos_id;
-  config.eos_id = eos_id;
-  config.attention = a.attention == "additive" ? elm::models::AttentionScore::additive
-                     : a.attention == "dot"    ? elm::models::AttentionScore::dot
-                                               : elm::models::AttentionScore::general;
+  Index max_source = 0, max_target = 0;
+};
+
+// Trains `model` on the prepared task, then writes the model directory and reports held-out exact match.
+template <typename Model>
+int train_and_save(const TrainArgs& a, Model& model, const Prepared& p) {
   const elm::examples::TrainingArgs& t = a.training;
-  elm::Rng init_rng(t.seed);
-  Model model(config, init_rng);
   auto meta = model.metadata();
   for (const auto& [k, v] : task_metadata(a.task)) meta[k] = v;
-  meta["max_source_length"] = std::to_string(max_source);
-  meta["max_target_length"] = std::to_string(max_target);
+  meta["max_source_length"] = std::to_string(p.max_source);
+  meta["max_target_length"] = std::to_string(p.max_target);
   meta["batch_size"] = std::to_string(a.batch_size);
   meta["label_smoothing"] = fmt::format("{}", a.label_smoothing);
   fmt::print("task {}: {} training and {} held-out examples; characters: {} source, {} target (with <pad> <bos> "
              "<eos> <unk>)\n",
-             a.task.name, task.train.size(), task.held_out.size(), source.size(), target.size());
-  fmt::print("model: LSTM encoder-decoder, embedding {}, encoder {} x 2 x {}, decoder {}, {} attention; {} "
-             "parameters; {} steps of {} x {} pairs\n",
-             config.embedding_dim, config.encoder_layers, config.encoder_hidden, config.decoder_hidden, a.attention,
+             a.task.name, p.task.train.size(), p.task.held_out.size(), p.source.size(), p.target.size());
+  fmt::print("model: {}; {} parameters; {} steps of {} x {} pairs\n", describe(model, a),
              elm::nn::count_parameters(model), t.steps, t.accumulation, a.batch_size);
 
-  // 3) the trainer: shuffled batches of example indices (ShuffledExamples' labels), teacher forcing
-  std::vector<std::vector<Index>> none(pairs.size());
-  std::vector<Index> indices(pairs.size());
-  for (std::size_t i = 0; i < pairs.size(); ++i) indices[i] = to_index(i);
+  // the trainer: shuffled batches of example indices (ShuffledExamples' labels), teacher forcing
+  std::vector<std::vector<Index>> none(p.pairs.size());
+  std::vector<Index> indices(p.pairs.size());
+  for (std::size_t i = 0; i < p.pairs.size(); ++i) indices[i] = to_index(i);
   elm::train::ShuffledExamples batches(none, indices, a.batch_size, t.seed);
   elm::nn::AdamW<float> optimizer = elm::examples::make_optimizer(t);
   const double smoothing = a.label_smoothing;
   elm::train::Trainer trainer(
       model, optimizer, batches,
       [&](const elm::train::LabelledBatch& b, const elm::nn::ForwardContext& context) {
-        return teacher_loss(model, teacher_batch(pairs, b.labels), smoothing, &context);
+        return teacher_loss(model, p.pairs, b.labels, smoothing, &context);
       },
       elm::examples::trainer_options(t, meta));
   // held-out teacher-forced cross-entropy (no smoothing) on up to 512 held-out pairs
   std::vector<EncodedPair> held_pairs;
-  for (std::size_t i = 0; i < std::min<std::size_t>(512, task.held_out.size()); ++i)
-    held_pairs.push_back({source.encode(task.held_out[i].source), target.encode(task.held_out[i].target)});
+  for (std::size_t i = 0; i < std::min<std::size_t>(512, p.task.held_out.size()); ++i)
+    held_pairs.push_back({p.source.encode(p.task.held_out[i].source), p.target.encode(p.task.held_out[i].target)});
   std::vector<Index> held_indices(held_pairs.size());
   for (std::size_t i = 0; i < held_pairs.size(); ++i) held_indices[i] = to_index(i);
   trainer.set_evaluation(
       elm::train::labelled_batches(std::vector<std::vector<Index>>(held_pairs.size()), held_indices, a.eval_batch),
-      [&](const elm::train::LabelledBatch& b) {
-        return teacher_loss(model, teacher_batch(held_pairs, b.labels), 0.0, nullptr);
-      });
+      [&](const elm::train::LabelledBatch& b) { return teacher_loss(model, held_pairs, b.labels, 0.0, nullptr); });
   if (!t.resume_path.empty()) check_resume_metadata(t.resume_path, meta);
   elm::examples::resume_if_asked(trainer, t);
   const auto result = elm::examples::run_with_progress_bar(trainer, a.quiet);
@@ -445,33 +486,88 @@ int run_train(TrainArgs a) {
   for (const auto& e : result.evaluations)
     fmt::print("held-out teacher-forced loss after step {}: {:.4f} ({} tokens)\n", e.step, e.loss, e.tokens);
 
-  // 4) the model directory, the loss curve, held-out exact match (greedy)
+  // the model directory, the loss curve, held-out exact match (greedy)
   const fs::path out(t.out_dir);
   elm::io::save_parameters((out / "model.safetensors").string(), model, meta);
-  elm::io::write_text_atomically((out / "source_vocab.txt").string(), source.vocabulary().to_text());
-  elm::io::write_text_atomically((out / "target_vocab.txt").string(), target.vocabulary().to_text());
+  elm::io::write_text_atomically((out / "source_vocab.txt").string(), p.source.vocabulary().to_text());
+  elm::io::write_text_atomically((out / "target_vocab.txt").string(), p.target.vocabulary().to_text());
   elm::io::write_text_atomically((out / "loss.csv").string(), elm::examples::loss_csv(result));
   elm::io::write_text_atomically(
       (out / "loss.svg").string(),
-      elm::examples::loss_svg(result, fmt::format("elm-seq2seq: training loss ({}, LSTM {} / {}, {} attention)",
-                                                  a.task.name, config.encoder_hidden, config.decoder_hidden,
-                                                  a.attention)));
-  score_held_out(model, source, target, task, a.eval_examples, decoding_config(1, 1, 1.0, max_target), a.eval_batch,
-                 "greedy", a.quiet);
+      elm::examples::loss_svg(result, fmt::format("elm-seq2seq: training loss ({}, {})", a.task.name, a.model)));
+  score_held_out(model, p.source, p.target, p.task, a.eval_examples, decoding_config(1, 1, 1.0, p.max_target),
+                 a.eval_batch, "greedy", a.quiet);
   fmt::print("wrote {}/model.safetensors, source_vocab.txt, target_vocab.txt, loss.csv, loss.svg, "
              "training_state.safetensors\n", t.out_dir);
   return 0;
+}
+
+int run_train(TrainArgs a) {
+  if (a.task.data_dir.empty()) a.task.data_dir = elm::examples::find_data_dir(a.program_path.c_str(), "austen");
+  Task task = load_task(a.task);
+  if (task.train.empty() || task.held_out.empty())
+    throw elm::InvalidArgument(fmt::format("train: the {} task has {} training and {} held-out examples, expected "
+                                           "some of each", a.task.name, task.train.size(),
+                                           task.held_out.size()));
+  // 1) the vocabularies and the lengths the model accepts
+  std::vector<std::string> sources, targets;
+  for (const auto& e : task.train) {
+    sources.push_back(e.source);
+    targets.push_back(e.target);
+  }
+  Prepared p{std::move(task), character_tokenizer(sources), character_tokenizer(targets), {}, 0, 0};
+  std::size_t longest_source = 0, longest_target = 0;
+  for (const auto& e : p.task.train) {
+    p.pairs.push_back({p.source.encode(e.source), p.target.encode(e.target)});
+    longest_source = std::max(longest_source, p.pairs.back().source.size());
+    longest_target = std::max(longest_target, p.pairs.back().target.size());
+  }
+  for (const auto& e : p.task.held_out) {
+    longest_source = std::max(longest_source, elm::text::decode_utf8(e.source).size());
+    longest_target = std::max(longest_target, elm::text::decode_utf8(e.target).size());
+  }
+  p.max_source = a.max_source_length > 0 ? a.max_source_length : to_index(longest_source) + 16;
+  p.max_target = to_index(longest_target) + 16;  // with room for its <eos>
+  if (to_index(longest_source) > p.max_source)
+    throw elm::InvalidArgument(fmt::format("train: --max-source-length {} is below the task's longest source ({} "
+                                           "characters)", p.max_source, longest_source));
+  // 2) the model
+  elm::Rng init_rng(a.training.seed);
+  if (a.model == "transformer") {
+    auto config = a.transformer;
+    config.source_vocab_size = p.source.size();
+    config.target_vocab_size = p.target.size();
+    config.pad_id = pad_id;
+    config.bos_id = bos_id;
+    config.eos_id = eos_id;
+    config.max_positions = std::max(p.max_source, p.max_target);  // the decoder reads <bos> and up to max_target - 1
+    config.positions = a.positions == "learned" ? elm::models::PositionKind::learned
+                                                : elm::models::PositionKind::sinusoidal;
+    Transformer model(config, init_rng);
+    return train_and_save(a, model, p);
+  }
+  auto config = a.lstm;
+  config.src_vocab = p.source.size();
+  config.tgt_vocab = p.target.size();
+  config.pad_id = pad_id;
+  config.bos_id = bos_id;
+  config.eos_id = eos_id;
+  config.attention = a.attention == "additive" ? elm::models::AttentionScore::additive
+                     : a.attention == "dot"    ? elm::models::AttentionScore::dot
+                                               : elm::models::AttentionScore::general;
+  Lstm model(config, init_rng);
+  return train_and_save(a, model, p);
 }
 
 // ---- the cross-attention alignment of one translation, as a picture ----
 
 // The attention weights of the decoder producing `tokens` (a hypothesis, <eos> included) from `source`: row t is
 // step t's distribution over the source's characters, read from the teacher-forced forward's cache.
-std::vector<std::vector<double>> attention_weights(const Model& model, const std::vector<int>& source,
+std::vector<std::vector<double>> attention_weights(const Lstm& model, const std::vector<int>& source,
                                                    const std::vector<int>& tokens) {
   std::vector<Index> src(source.begin(), source.end()), tgt_in{bos_id};
   for (std::size_t t = 0; t + 1 < tokens.size(); ++t) tgt_in.push_back(tokens[t]);
-  Model::Cache cache;
+  Lstm::Cache cache;
   elm::Matrix<float> logits;
   model.forward(src, {to_index(src.size())}, tgt_in, logits, &cache);
   std::vector<std::vector<double>> rows;
@@ -479,6 +575,28 @@ std::vector<std::vector<double>> attention_weights(const Model& model, const std
     const auto& alpha = step.alpha.front();
     rows.emplace_back(alpha.data(), alpha.data() + alpha.size());
   }
+  return rows;
+}
+
+// The Transformer's: the last decoder layer's cross-attention, averaged over its heads (the plain attention path
+// keeps the weights in the cache, (S, H T) for one pair: column h T + t is head h at step t).
+std::vector<std::vector<double>> attention_weights(const Transformer& model, const std::vector<int>& source,
+                                                   const std::vector<int>& tokens) {
+  std::vector<Index> labels;
+  const std::vector<Index> target(tokens.begin(), tokens.end() - (tokens.empty() ? 0 : 1));
+  const auto batch = model.make_batch({std::vector<Index>(source.begin(), source.end())}, {target}, labels);
+  Transformer::Cache cache;
+  elm::Matrix<float> logits;
+  model.forward(batch, logits, &cache);
+  const elm::Matrix<float>& w = cache.decoder.layers.back().cross_attn.plain.weights;
+  const Index S = to_index(source.size()), T = to_index(target.size()) + 1, H = model.config().heads;
+  if (w.rows() != S || w.cols() != H * T)
+    throw elm::ShapeError(fmt::format("{}: the cross-attention weights are {} x {}, expected {} x {}", program,
+                                      w.rows(), w.cols(), S, H * T));
+  std::vector<std::vector<double>> rows(to_size(T), std::vector<double>(to_size(S), 0.0));
+  for (Index h = 0; h < H; ++h)
+    for (Index t = 0; t < T; ++t)
+      for (Index s = 0; s < S; ++s) rows[to_size(t)][to_size(s)] += double(w(s, h * T + t)) / double(H);
   return rows;
 }
 
@@ -509,7 +627,8 @@ std::string alignment_svg(const std::vector<std::string>& source_labels,
 }
 
 // Writes the alignment of the first source's best hypothesis to `path`.
-void write_alignment(const std::string& path, const Saved& saved, const std::string& line,
+template <typename Model>
+void write_alignment(const std::string& path, const Saved<Model>& saved, const std::string& line,
                      const std::vector<int>& source, const std::vector<int>& tokens) {
   std::vector<std::string> source_labels, output_labels;
   for (const char32_t c : elm::text::decode_utf8(line)) source_labels.push_back(elm::text::encode_utf8({&c, 1}));
@@ -537,49 +656,50 @@ int run_translate(const TranslateArgs& a) {
   if (a.n_best < 1 || a.n_best > a.beam)
     throw elm::InvalidArgument(fmt::format("translate: --n-best {}, expected 1 <= n-best <= --beam = {}", a.n_best,
                                            a.beam));
-  const Saved saved = load_saved(a.model_dir);
-  // Every line is read and checked before any is decoded: a bad line stops the run before output begins.
-  std::vector<std::string> lines;
-  std::vector<std::vector<int>> sources;
-  for (std::string line; std::getline(std::cin, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    const std::size_t number = lines.size() + 1;
-    if (line.empty())
-      throw elm::InvalidArgument(fmt::format("translate: line {} of the input is empty, expected a source to "
-                                             "translate", number));
-    auto ids = saved.source.encode(line);
-    if (to_index(ids.size()) > saved.max_source_length)
-      throw elm::InvalidArgument(fmt::format("translate: line {} of the input has {} characters, expected at most "
-                                             "{} (the model's max_source_length)",
-                                             number, ids.size(), saved.max_source_length));
-    lines.push_back(std::move(line));
-    sources.push_back(to_ints(ids));
-  }
-  const auto lists = decode(saved.model, sources,
-                            decoding_config(a.beam, a.n_best, a.length_penalty, saved.max_target_length), a.batch,
-                            "translate", a.quiet);
-  if (!a.alignment_path.empty() && !lists.empty())
-    write_alignment(a.alignment_path, saved, lines.front(), sources.front(), lists.front().front().tokens);
-  for (std::size_t i = 0; i < lists.size(); ++i) {
-    for (std::size_t r = 0; r < lists[i].size(); ++r) {
-      const auto& h = lists[i][r];
-      const std::string text = hypothesis_text(saved.target, h.tokens);
-      if (a.json) {
-        elm::examples::print_json_line(elm::examples::JsonObject()
-                                           .add("line", elm::examples::json_number(i + 1))
-                                           .add("rank", elm::examples::json_number(r + 1))
-                                           .add("source", elm::examples::json_string(lines[i]))
-                                           .add("text", elm::examples::json_string(text))
-                                           .add("score", elm::examples::json_number(h.score))
-                                           .add("log_prob", elm::examples::json_number(h.sum_logprobs))
-                                           .str());
-      } else {
-        fmt::print("{}\t{:.4f}\n", text, h.score);
-      }
+  return with_saved_model(a.model_dir, [&](const auto& saved) {
+    // Every line is read and checked before any is decoded: a bad line stops the run before output begins.
+    std::vector<std::string> lines;
+    std::vector<std::vector<int>> sources;
+    for (std::string line; std::getline(std::cin, line);) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      const std::size_t number = lines.size() + 1;
+      if (line.empty())
+        throw elm::InvalidArgument(fmt::format("translate: line {} of the input is empty, expected a source to "
+                                               "translate", number));
+      auto ids = saved.source.encode(line);
+      if (to_index(ids.size()) > saved.max_source_length)
+        throw elm::InvalidArgument(fmt::format("translate: line {} of the input has {} characters, expected at most "
+                                               "{} (the model's max_source_length)",
+                                               number, ids.size(), saved.max_source_length));
+      lines.push_back(std::move(line));
+      sources.push_back(to_ints(ids));
     }
-    if (!a.json && a.n_best > 1) fmt::print("\n");
-  }
-  return 0;
+    const auto lists = decode(saved.model, sources,
+                              decoding_config(a.beam, a.n_best, a.length_penalty, saved.max_target_length), a.batch,
+                              "translate", a.quiet);
+    if (!a.alignment_path.empty() && !lists.empty())
+      write_alignment(a.alignment_path, saved, lines.front(), sources.front(), lists.front().front().tokens);
+    for (std::size_t i = 0; i < lists.size(); ++i) {
+      for (std::size_t r = 0; r < lists[i].size(); ++r) {
+        const auto& h = lists[i][r];
+        const std::string text = hypothesis_text(saved.target, h.tokens);
+        if (a.json) {
+          elm::examples::print_json_line(elm::examples::JsonObject()
+                                             .add("line", elm::examples::json_number(i + 1))
+                                             .add("rank", elm::examples::json_number(r + 1))
+                                             .add("source", elm::examples::json_string(lines[i]))
+                                             .add("text", elm::examples::json_string(text))
+                                             .add("score", elm::examples::json_number(h.score))
+                                             .add("log_prob", elm::examples::json_number(h.sum_logprobs))
+                                             .str());
+        } else {
+          fmt::print("{}\t{:.4f}\n", text, h.score);
+        }
+      }
+      if (!a.json && a.n_best > 1) fmt::print("\n");
+    }
+    return 0;
+  });
 }
 
 // ---- evaluate ----
@@ -595,37 +715,45 @@ struct EvaluateArgs {
 int run_evaluate(const EvaluateArgs& a) {
   if (a.beam < 1)
     throw elm::InvalidArgument(fmt::format("evaluate: --beam {}, expected a beam width >= 1", a.beam));
-  const Saved saved = load_saved(a.model_dir);
-  TaskOptions options = saved.task;
-  options.data_dir = a.data_dir.empty() ? elm::examples::find_data_dir(a.program_path.c_str(), "austen") : a.data_dir;
-  const Task task = load_task(options);
-  fmt::print("task {}: {} held-out examples{}\n", options.name, task.held_out.size(),
-             a.examples > 0 && a.examples < task.held_out.size() ? fmt::format(" (scoring the first {})", a.examples)
-                                                                 : std::string());
-  score_held_out(saved.model, saved.source, saved.target, task, a.examples,
-                 decoding_config(1, 1, a.length_penalty, saved.max_target_length), a.batch, "greedy", a.quiet);
-  score_held_out(saved.model, saved.source, saved.target, task, a.examples,
-                 decoding_config(a.beam, 1, a.length_penalty, saved.max_target_length), a.batch,
-                 fmt::format("beam {}", a.beam), a.quiet);
-  return 0;
+  return with_saved_model(a.model_dir, [&](const auto& saved) {
+    TaskOptions options = saved.task;
+    options.data_dir = a.data_dir.empty() ? elm::examples::find_data_dir(a.program_path.c_str(), "austen") : a.data_dir;
+    const Task task = load_task(options);
+    fmt::print("task {}: {} held-out examples{}\n", options.name, task.held_out.size(),
+               a.examples > 0 && a.examples < task.held_out.size() ? fmt::format(" (scoring the first {})", a.examples)
+                                                                   : std::string());
+    score_held_out(saved.model, saved.source, saved.target, task, a.examples,
+                   decoding_config(1, 1, a.length_penalty, saved.max_target_length), a.batch, "greedy", a.quiet);
+    score_held_out(saved.model, saved.source, saved.target, task, a.examples,
+                   decoding_config(a.beam, 1, a.length_penalty, saved.max_target_length), a.batch,
+                   fmt::format("beam {}", a.beam), a.quiet);
+    return 0;
+  });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"A character-level LSTM encoder-decoder with attention: train it on a bundled task (dates to ISO 8601, "
-               "or Austen's casing and punctuation), translate lines of standard input, evaluate on the held-out "
-               "split. Characters outside a model's vocabulary read as <unk>."};
+  CLI::App app{"A character-level sequence-to-sequence model (the Transformer encoder-decoder, or an LSTM "
+               "encoder-decoder with attention): train it on a bundled task (dates to ISO 8601, or Austen's casing "
+               "and punctuation), translate lines of standard input, evaluate on the held-out split. Characters "
+               "outside a model's vocabulary read as <unk>."};
   app.require_subcommand(1);
   elm::examples::Commands commands;
 
   // ---- train ----
   TrainArgs t;
   t.program_path = argv[0];
-  t.config.embedding_dim = 32;
-  t.config.encoder_hidden = 64;
-  t.config.decoder_hidden = 128;
-  t.config.attention_dim = 64;
+  t.lstm.embedding_dim = 32;
+  t.lstm.encoder_hidden = 64;
+  t.lstm.decoder_hidden = 128;
+  t.lstm.attention_dim = 64;
+  t.transformer.width = 128;
+  t.transformer.heads = 4;
+  t.transformer.encoder_layers = 3;
+  t.transformer.decoder_layers = 3;
+  t.transformer.intermediate = 512;
+  t.transformer.dropout = 0.1;
   t.training.out_dir = "seq2seq-out";
   t.training.lr = 3e-3;
   t.training.steps = 3000;
@@ -646,20 +774,44 @@ int main(int argc, char** argv) {
   train->add_option("--max-chars", t.task.max_chars,
                     "restore: the longest sentence kept, in bytes (the shortest: 16)")
       ->capture_default_str();
-  train->add_option("--model", t.model, "The architecture: lstm (the LSTM encoder-decoder with attention)")
-      ->check(CLI::IsMember({"lstm"}))
+  train->add_option("--model", t.model, "The architecture: transformer (the encoder-decoder Transformer) or lstm (the "
+                                        "LSTM encoder-decoder with attention)")
+      ->check(CLI::IsMember({"lstm", "transformer"}))
       ->capture_default_str();
-  train->add_option("--embedding", t.config.embedding_dim, "Character embedding width")->capture_default_str();
-  train->add_option("--encoder-hidden", t.config.encoder_hidden, "Encoder LSTM width per direction")
-      ->capture_default_str();
-  train->add_option("--encoder-layers", t.config.encoder_layers, "Encoder LSTM layers")->capture_default_str();
-  train->add_option("--decoder-hidden", t.config.decoder_hidden, "Decoder LSTM width (dot attention: 2 x "
-                                                                 "--encoder-hidden)")
-      ->capture_default_str();
-  train->add_option("--attention", t.attention, "additive (Bahdanau), dot or general (Luong)")
-      ->check(CLI::IsMember({"additive", "dot", "general"}))
-      ->capture_default_str();
-  train->add_option("--attention-dim", t.config.attention_dim, "Width of the additive score")->capture_default_str();
+  // the LSTM's sizes
+  std::vector<CLI::Option*> lstm_options{
+      train->add_option("--embedding", t.lstm.embedding_dim, "lstm: character embedding width")->capture_default_str(),
+      train->add_option("--encoder-hidden", t.lstm.encoder_hidden, "lstm: encoder LSTM width per direction")
+          ->capture_default_str(),
+      train->add_option("--encoder-layers", t.lstm.encoder_layers, "lstm: encoder LSTM layers")->capture_default_str(),
+      train->add_option("--decoder-hidden", t.lstm.decoder_hidden, "lstm: decoder LSTM width (dot attention: 2 x "
+                                                                   "--encoder-hidden)")
+          ->capture_default_str(),
+      train->add_option("--attention", t.attention, "lstm: additive (Bahdanau), dot or general (Luong)")
+          ->check(CLI::IsMember({"additive", "dot", "general"}))
+          ->capture_default_str(),
+      train->add_option("--attention-dim", t.lstm.attention_dim, "lstm: width of the additive score")
+          ->capture_default_str()};
+  // the Transformer's
+  std::vector<CLI::Option*> transformer_options{
+      train->add_option("--width", t.transformer.width, "transformer: d_model")->capture_default_str(),
+      train->add_option("--heads", t.transformer.heads, "transformer: attention heads (dividing --width)")
+          ->capture_default_str(),
+      train->add_option("--layers", t.transformer.encoder_layers, "transformer: encoder layers, and decoder layers "
+                                                                  "unless --decoder-layers (N of the paper)")
+          ->capture_default_str(),
+      train->add_option("--decoder-layers", t.transformer.decoder_layers, "transformer: decoder layers (default: "
+                                                                          "--layers)"),
+      train->add_option("--feed-forward", t.transformer.intermediate, "transformer: dim_feedforward")
+          ->capture_default_str(),
+      train->add_option("--dropout", t.transformer.dropout, "transformer: dropout of every layer and the "
+                                                            "embeddings")
+          ->capture_default_str(),
+      train->add_option("--positions", t.positions, "transformer: sinusoidal or learned positions")
+          ->check(CLI::IsMember({"sinusoidal", "learned"}))
+          ->capture_default_str(),
+      train->add_flag("--norm-first", t.transformer.norm_first, "transformer: pre-norm layers (post-norm, the "
+                                                                "paper's, without it)")};
   train->add_option("--batch", t.batch_size, "Example pairs per micro-batch")->capture_default_str();
   train->add_option("--label-smoothing", t.label_smoothing, "Label smoothing of the training loss")
       ->capture_default_str();
@@ -671,7 +823,15 @@ int main(int argc, char** argv) {
   elm::examples::add_training_options(train, t.training, "model.safetensors, source_vocab.txt, target_vocab.txt, "
                                                          "loss.csv, loss.svg, training_state.safetensors");
   train->add_flag("--quiet", t.quiet, "No progress bar");
-  commands.add(train, [&t] { return run_train(t); });
+  commands.add(train, [&t, train, lstm_options, transformer_options] {
+    // an option of the other architecture is a mistake worth naming, not something to ignore
+    for (const auto* o : t.model == "lstm" ? transformer_options : lstm_options)
+      if (o->count() > 0)
+        throw elm::InvalidArgument(fmt::format("train: {} is an option of --model {}, this run trains --model {}",
+                                               o->get_name(), t.model == "lstm" ? "transformer" : "lstm", t.model));
+    if (train->get_option("--decoder-layers")->count() == 0) t.transformer.decoder_layers = t.transformer.encoder_layers;
+    return run_train(t);
+  });
 
   // ---- translate ----
   TranslateArgs tr;

@@ -96,9 +96,11 @@ struct DateFormat {
 };
 
 /// Every format the generator writes, in a fixed order (a format's index is its id). Held out: three layouts whose
-/// parts all occur in training formats ("yyyy/mm/dd": the slash of dd/mm/yyyy, the order of the ISO form;
-/// "d-Mon-yyyy": the words of "d Mon yyyy", the hyphen of the ISO form; "Weekday, Month dth, yyyy": the weekday
-/// prefix of "Weekday, d Month yyyy" before the layout of "Month dth, yyyy").
+/// parts all occur in training formats, each part with more than one partner, so that a model can learn that the
+/// parts vary independently: "yyyy/mm/dd" (year-first order seen with "-" and "." separators, the slash seen in
+/// dd/mm/yyyy and dd/Mon/yyyy), "d-Mon-yyyy" (day and abbreviated month seen with space and slash separators, the
+/// hyphen in dd-mm-yyyy and the ISO form), "Weekday, Month dth, yyyy" (a weekday prefix seen before two other
+/// layouts, the layout seen without it).
 inline const std::vector<DateFormat>& date_formats() {
   static const std::vector<DateFormat> formats{
       {"d Mon yyyy", "29 Nov 2026", false},
@@ -113,6 +115,10 @@ inline const std::vector<DateFormat>& date_formats() {
       {"Weekday, d Month yyyy", "Sunday, 29 November 2026", false},
       {"MONTH d yyyy", "NOVEMBER 29 2026", false},
       {"dth of Month, yyyy", "29th of November, 2026", false},
+      {"yyyy.mm.dd", "2026.11.29", false},
+      {"dd-mm-yyyy", "29-11-2026", false},
+      {"dd/Mon/yyyy", "29/Nov/2026", false},
+      {"Weekday dd.mm.yyyy", "Sunday 29.11.2026", false},
       {"yyyy/mm/dd", "2026/11/29", true},
       {"d-Mon-yyyy", "29-Nov-2026", true},
       {"Weekday, Month dth, yyyy", "Sunday, November 29th, 2026", true},
@@ -144,8 +150,12 @@ inline std::string write_date(const CalendarDate& d, std::size_t format) {
     case 9: return fmt::format("{}, {} {} {}", day_name, d.day, month, d.year);
     case 10: return fmt::format("{} {} {}", upper(month), d.day, d.year);
     case 11: return fmt::format("{} of {}, {}", ordinal_suffixed(d.day), month, d.year);
-    case 12: return fmt::format("{}/{:02d}/{:02d}", d.year, d.month, d.day);
-    case 13: return fmt::format("{}-{}-{}", d.day, mon, d.year);
+    case 12: return fmt::format("{}.{:02d}.{:02d}", d.year, d.month, d.day);
+    case 13: return fmt::format("{:02d}-{:02d}-{}", d.day, d.month, d.year);
+    case 14: return fmt::format("{:02d}/{}/{}", d.day, mon, d.year);
+    case 15: return fmt::format("{} {:02d}.{:02d}.{}", day_name, d.day, d.month, d.year);
+    case 16: return fmt::format("{}/{:02d}/{:02d}", d.year, d.month, d.day);
+    case 17: return fmt::format("{}-{}-{}", d.day, mon, d.year);
     default: return fmt::format("{}, {} {}, {}", day_name, month, ordinal_suffixed(d.day), d.year);
   }
 }

@@ -16,6 +16,7 @@
 #include "elm/nn/optim/adamw.hpp"
 #include "elm/train/token_windows.hpp"
 #include "elm/train/trainer.hpp"
+#include "../common/metadata_refusals.hpp"
 #include "gradcheck.hpp"
 
 namespace nn = elm::nn;
@@ -210,31 +211,15 @@ TEST_CASE("LstmLm::config_from rejects files that are not a saved LstmLm", "[nn]
   const std::string path = (std::filesystem::temp_directory_path() / "elm-nn-lstm-lm-bad.safetensors").string();
   elm::Rng rng(3);
   const models::LstmLm<float> lm({5, 2, 3, 1}, rng);
-  const auto config_of = [&](const std::map<std::string, std::string>& meta) {
-    elm::io::save_parameters(path, lm, meta);
-    return models::LstmLm<float>::config_from(elm::io::SafetensorsReader(path));
-  };
-  CHECK(config_of(lm.metadata()).vocab_size == 5);
-  struct Case {
-    const char* key;
-    const char* value;  // null: the key removed
-    const char* message;
-  };
-  const std::vector<Case> cases{
-      {"architecture", "gpt2", "holds architecture 'gpt2', expected 'elm-lstm-lm'"},
-      {"vocab_size", "4000000000", "tensor 'embedding.weight'"},  // refused before anything that size is allocated
-      {"vocab_size", "five", "vocab_size = 'five', expected a positive integer"},
-      {"num_layers", "3", "is missing tensor 'lstm.weight_hh_l2'"},
-      {"hidden_size", nullptr, "lacks the 'hidden_size'"}};
-  for (const auto& c : cases) {
-    auto meta = lm.metadata();
-    if (c.value != nullptr)
-      meta[c.key] = c.value;
-    else
-      meta.erase(c.key);
-    INFO(c.key << " = " << (c.value != nullptr ? c.value : "(none)"));
-    REQUIRE_THROWS_MATCHES(config_of(meta), elm::FormatError, elm_test::MessageContains(c.message));
-  }
+  elm::io::save_parameters(path, lm, lm.metadata());
+  CHECK(models::LstmLm<float>::config_from(elm::io::SafetensorsReader(path)).vocab_size == 5);
+  elm_test::check_metadata_refusals(
+      lm, path, "elm::models::LstmLm::config_from",
+      {{"architecture", "gpt2", "holds architecture 'gpt2', expected 'elm-lstm-lm'"},
+       {"vocab_size", "4000000000", "tensor 'embedding.weight'"},  // refused before anything that size is allocated
+       {"vocab_size", "five", "vocab_size = 'five', expected a positive integer"},
+       {"num_layers", "3", "is missing tensor 'lstm.weight_hh_l2'"},
+       {"hidden_size", nullptr, "lacks the 'hidden_size'"}});
   std::remove(path.c_str());
 }
 

@@ -14,6 +14,7 @@
 
 #include "../attention/fixture.hpp"
 #include "../common/error_message.hpp"
+#include "../common/metadata_refusals.hpp"
 #include "elm/io/checkpoint.hpp"
 #include "elm/io/safetensors.hpp"
 #include "elm/models/beam_search.hpp"
@@ -302,39 +303,22 @@ TEST_CASE("LstmSeq2Seq::config_from and load_parameters refuse a file of another
   const std::string path = (std::filesystem::temp_directory_path() / "elm-seq2seq-lstm-bad.safetensors").string();
   elm::Rng rng(4);
   const LstmSeq2Seq<float> model(lstm_s2s_test::tiny_config(), rng);
-  const auto config_of = [&](const std::map<std::string, std::string>& meta) {
-    elm::io::save_parameters(path, model, meta);
-    return LstmSeq2Seq<float>::config_from(elm::io::SafetensorsReader(path));
-  };
-  CHECK(config_of(model.metadata()).decoder_hidden == 4);
-  struct Case {
-    const char* key;
-    const char* value;  // null: the key removed
-    const char* message;
-  };
-  const std::vector<Case> cases{
-      {"architecture", "elm-lstm-lm", "holds architecture 'elm-lstm-lm', expected 'elm-lstm-seq2seq'"},
-      {"src_vocab", "4000000000", "tensor 'src_embed.weight'"},  // refused before anything that size is allocated
-      {"tgt_vocab", "7", "tensor 'tgt_embed.weight'"},
-      {"encoder_hidden", "3", "tensor 'encoder.weight_hh_l0_reverse'"},
-      {"encoder_layers", "2", "is missing tensor 'encoder.weight_hh_l1_reverse'"},
-      {"decoder_hidden", "five", "decoder_hidden = 'five', expected a positive integer"},
-      {"pad_id", "-1", "pad_id = '-1', expected a non-negative integer"},
-      {"bos_id", "3000000000", "bos_id = 3000000000, expected at most 2147483647"},
-      {"attention", "additive", "is missing tensor 'attention.v.weight'"},
-      {"attention", "cosine", "attention = 'cosine', expected additive, dot or general"},
-      {"eos_id", "6", "holds a configuration LstmSeq2Seq refuses"},
-      {"bos_id", nullptr, "lacks the 'bos_id' metadata"}};
-  for (const auto& k : cases) {
-    auto meta = model.metadata();
-    if (k.value != nullptr)
-      meta[k.key] = k.value;
-    else
-      meta.erase(k.key);
-    INFO(k.key << " = " << (k.value != nullptr ? k.value : "(none)"));
-    CHECK_THAT(error_message<elm::FormatError>([&] { config_of(meta); }),
-               Contains("elm::models::LstmSeq2Seq::config_from") && Contains(k.message));
-  }
+  elm::io::save_parameters(path, model, model.metadata());
+  CHECK(LstmSeq2Seq<float>::config_from(elm::io::SafetensorsReader(path)).decoder_hidden == 4);
+  elm_test::check_metadata_refusals(
+      model, path, "elm::models::LstmSeq2Seq::config_from",
+      {{"architecture", "elm-lstm-lm", "holds architecture 'elm-lstm-lm', expected 'elm-lstm-seq2seq'"},
+       {"src_vocab", "4000000000", "tensor 'src_embed.weight'"},  // refused before anything that size is allocated
+       {"tgt_vocab", "7", "tensor 'tgt_embed.weight'"},
+       {"encoder_hidden", "3", "tensor 'encoder.weight_hh_l0_reverse'"},
+       {"encoder_layers", "2", "is missing tensor 'encoder.weight_hh_l1_reverse'"},
+       {"decoder_hidden", "five", "decoder_hidden = 'five', expected a positive integer"},
+       {"pad_id", "-1", "pad_id = '-1', expected a non-negative integer"},
+       {"bos_id", "3000000000", "bos_id = 3000000000, expected at most 2147483647"},
+       {"attention", "additive", "is missing tensor 'attention.v.weight'"},
+       {"attention", "cosine", "attention = 'cosine', expected additive, dot or general"},
+       {"eos_id", "6", "holds a configuration LstmSeq2Seq refuses"},
+       {"bos_id", nullptr, "lacks the 'bos_id' metadata"}});
   // A model of another configuration loads nothing from the file and stays as it was.
   elm::io::save_parameters(path, model, model.metadata());
   LstmSeq2SeqConfig other = lstm_s2s_test::tiny_config();

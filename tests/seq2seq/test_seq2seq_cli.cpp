@@ -25,10 +25,19 @@ std::pair<std::string, int> run(const std::string& args) { return elm_test::run_
 // A tiny model on the date task: --decay linear with --min-lr-fraction 1 keeps the rate constant after the warmup,
 // so a run's first k steps do not depend on its length and a run resumed at step k can match one that never stopped.
 std::string tiny_train(const fs::path& out, int steps, int decoder_hidden = 64) {
-  return "train --task dates --train-examples 2000 --held-out-examples 150 --eval-examples 30 --embedding 16 "
+  return "train --model lstm --task dates --train-examples 2000 --held-out-examples 150 --eval-examples 30 "
+         "--embedding 16 "
          "--encoder-hidden 32 --decoder-hidden " +
          std::to_string(decoder_hidden) +
          " --batch 16 --lr 0.01 --warmup 10 --decay linear --min-lr-fraction 1 --seconds 0 --quiet --steps " +
+         std::to_string(steps) + " --out '" + out.string() + "'";
+}
+
+// A tiny Transformer on the date task, as tiny_train's LSTM (dropout on: a resumed run must replay its draws).
+std::string tiny_transformer(const fs::path& out, int steps) {
+  return "train --model transformer --task dates --train-examples 2000 --held-out-examples 150 --eval-examples 30 "
+         "--width 32 --heads 2 --layers 1 --feed-forward 64 --dropout 0.1 --batch 16 --lr 0.003 --warmup 10 "
+         "--decay linear --min-lr-fraction 1 --seconds 0 --quiet --steps " +
          std::to_string(steps) + " --out '" + out.string() + "'";
 }
 
@@ -158,12 +167,81 @@ TEST_CASE("elm-seq2seq trains on dates, translates with beam search, evaluates, 
     elm::io::save_parameters((other / "model.safetensors").string(), loaded, meta);
   }
   fails_with("translate --model '" + other.string() + "' < '" + input.string() + "'",
-             "holds architecture 'elm-lstm-lm', expected 'elm-lstm-seq2seq'");
+             "holds architecture 'elm-lstm-lm', expected 'elm-lstm-seq2seq' or 'elm-transformer-seq2seq'");
   fails_with("translate --model '" + (dir / "nowhere").string() + "' < '" + input.string() + "'", "model.safetensors");
   for (const char* command : {"train", "translate", "evaluate"}) {
     const auto help = run(std::string(command) + " --help");
     CHECK(help.second == 0);
     CHECK_THAT(help.first, Contains("--"));
   }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("elm-seq2seq trains the Transformer, translates with its cross-attention drawn, evaluates, and resumes",
+          "[seq2seq][cli][transformer]") {
+  using seq2seq_cli_test::run;
+  elm_test::require_program("elm-seq2seq");
+  const fs::path dir = elm_test::fresh_directory("seq2seq-cli-transformer");
+  fs::create_directories(dir);
+  const fs::path model = dir / "model";
+  const auto trained = run(seq2seq_cli_test::tiny_transformer(model, 240));
+  INFO(trained.first);
+  REQUIRE(trained.second == 0);
+  CHECK_THAT(trained.first, Contains("model: Transformer encoder-decoder, width 32, 2 heads, 1 + 1 layers, "
+                                     "feed-forward 64, sinusoidal positions, post-norm, dropout 0.1") &&
+                                Contains("trained 240 steps"));
+  std::smatch m;
+  REQUIRE(std::regex_search(trained.first, m, std::regex(R"(teacher-forced loss after step 240: ([0-9.]+))")));
+  CHECK(std::stod(m[1].str()) < 1.6);  // the uniform guess over the 15 target characters: ln 15 = 2.7
+  {
+    const elm::io::SafetensorsReader reader((model / "model.safetensors").string());
+    CHECK(reader.metadata().at("architecture") == "elm-transformer-seq2seq");
+    CHECK(reader.metadata().at("width") == "32");
+  }
+
+  // translate with beam search and an n-best list; the picture has a cell per source character and output token
+  const fs::path input = dir / "dates.txt", picture = dir / "alignment.svg";
+  elm_test::write_bytes(input, "1 May 2001\n2026.11.29\n");
+  const std::string translate = "translate --model '" + model.string() + "' --quiet ";
+  const auto nbest = run(translate + "--json --beam 3 --n-best 3 --alignment '" + picture.string() + "' < '" +
+                         input.string() + "'");
+  INFO(nbest.first);
+  REQUIRE(nbest.second == 0);
+  const auto lines = elm_test::json_lines(nbest.first);
+  REQUIRE(lines.size() == 6);
+  for (std::size_t i = 0; i + 1 < lines.size(); ++i)
+    if (lines[i].at("line") == lines[i + 1].at("line"))
+      CHECK(lines[i].at("score").get<double>() >= lines[i + 1].at("score").get<double>());
+  const std::string first_output = lines[0].at("text").get<std::string>();
+  const std::string svg = elm_test::file_bytes(picture);
+  std::size_t cells = 0;
+  for (std::size_t at = svg.find("fill-opacity"); at != std::string::npos; at = svg.find("fill-opacity", at + 1))
+    ++cells;
+  CHECK(cells == 10 * (first_output.size() + 1));
+
+  const auto evaluated = run("evaluate --model '" + model.string() + "' --examples 19 --beam 2 --quiet");
+  INFO(evaluated.first);
+  REQUIRE(evaluated.second == 0);
+  CHECK_THAT(evaluated.first, Contains("(scoring the first 19)") && Contains("beam 2: held-out exact match"));
+
+  // resume, with dropout drawing: 160 steps then 80 more equal 240 in one run, bit for bit
+  const fs::path part = dir / "part";
+  REQUIRE(run(seq2seq_cli_test::tiny_transformer(part, 160)).second == 0);
+  const auto resumed = run(seq2seq_cli_test::tiny_transformer(part, 240) + " --resume '" +
+                           (part / "training_state.safetensors").string() + "'");
+  INFO(resumed.first);
+  REQUIRE(resumed.second == 0);
+  CHECK(elm_test::file_bytes(part / "model.safetensors") == elm_test::file_bytes(model / "model.safetensors"));
+
+  // an option of the other architecture is refused, not ignored; a resume across architectures names what differs
+  const auto mixed = run(seq2seq_cli_test::tiny_transformer(dir / "mixed", 10) + " --encoder-hidden 64");
+  CHECK(mixed.second == 1);
+  CHECK_THAT(mixed.first, Contains("--encoder-hidden is an option of --model lstm, this run trains --model "
+                                   "transformer"));
+  const auto across = run(seq2seq_cli_test::tiny_train(dir / "across", 300) + " --resume '" +
+                          (model / "training_state.safetensors").string() + "'");
+  CHECK(across.second == 1);
+  CHECK_THAT(across.first, Contains("was written with architecture = elm-transformer-seq2seq, this run has "
+                                    "architecture = elm-lstm-seq2seq"));
   fs::remove_all(dir);
 }

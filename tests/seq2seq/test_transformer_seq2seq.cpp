@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,7 @@
 #include "../attention/fixture.hpp"
 #include "../common/error_message.hpp"
 #include "../common/files.hpp"
+#include "../common/metadata_refusals.hpp"
 #include "seq2seq_fixture.hpp"
 
 using namespace attention_test;
@@ -403,6 +406,126 @@ TEST_CASE("TransformerSeq2Seq checkpoints: saved and loaded under its names; ano
   // a zero model but for its layer norms' weights (ones): nothing was assigned
   CHECK(nonzero == config.width * (config.encoder_layers * 2 + config.decoder_layers * 3 + 2));
   std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+TEST_CASE("TransformerSeq2Seq saved with its metadata is rebuilt from the file alone", "[seq2seq][transformer][io]") {
+  // every field away from its default, so that a field metadata() forgot or config_from misreads shows
+  TransformerSeq2SeqConfig c;
+  c.source_vocab_size = 9;
+  c.target_vocab_size = 7;
+  c.width = 8;
+  c.heads = 2;
+  c.encoder_layers = 2;
+  c.decoder_layers = 1;
+  c.intermediate = 12;
+  c.dropout = 0.125;
+  c.activation = ActivationKind::gelu;
+  c.norm_first = true;
+  c.layer_norm_eps = 1e-6;
+  c.final_norms = false;
+  c.max_positions = 24;
+  c.positions = PositionKind::learned;
+  c.scale_embeddings = false;
+  c.tie_output = false;
+  c.output_bias = false;
+  c.pad_id = 3;
+  c.bos_id = 4;
+  c.eos_id = 5;
+  elm::Rng rng(8);
+  const TransformerSeq2Seq<float> model(c, rng);
+  const auto dir = elm_test::fresh_directory("transformer-seq2seq-metadata");
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "model.safetensors").string();
+  elm::io::save_parameters(path, model, model.metadata());
+  const elm::io::SafetensorsReader reader(path);
+  TransformerSeq2Seq<float> loaded(TransformerSeq2Seq<float>::config_from(reader));
+  elm::io::load_parameters(reader, loaded);
+  const TransformerSeq2SeqConfig& got = loaded.config();
+  CHECK(got.source_vocab_size == 9);
+  CHECK(got.target_vocab_size == 7);
+  CHECK_FALSE(got.shared_vocabulary);
+  CHECK(got.width == 8);
+  CHECK(got.heads == 2);
+  CHECK(got.encoder_layers == 2);
+  CHECK(got.decoder_layers == 1);
+  CHECK(got.intermediate == 12);
+  CHECK(got.dropout == 0.125);
+  CHECK(got.activation == ActivationKind::gelu);
+  CHECK(got.norm_first);
+  CHECK(got.layer_norm_eps == 1e-6);  // read back exactly
+  CHECK_FALSE(got.final_norms);
+  CHECK(got.max_positions == 24);
+  CHECK(got.positions == PositionKind::learned);
+  CHECK_FALSE(got.scale_embeddings);
+  CHECK_FALSE(got.tie_output);
+  CHECK_FALSE(got.output_bias);
+  CHECK(got.pad_id == 3);
+  CHECK(got.bos_id == 4);
+  CHECK(got.eos_id == 5);
+  CHECK(loaded.metadata() == model.metadata());
+  std::vector<Index> labels;
+  const Seq2SeqBatch batch = model.make_batch({{1, 2, 8}, {6, 0}}, {{1, 2}, {6}}, labels);
+  Matrix<float> want, have;
+  model.forward(batch, want);
+  loaded.forward(batch, have);
+  CHECK(have == want);  // bit for bit
+  // a shared vocabulary and sinusoidal positions round-trip too
+  c.target_vocab_size = 9;
+  c.shared_vocabulary = true;
+  c.positions = PositionKind::sinusoidal;
+  const TransformerSeq2Seq<float> shared(c, rng);
+  elm::io::save_parameters(path, shared, shared.metadata());
+  CHECK(TransformerSeq2Seq<float>::config_from(elm::io::SafetensorsReader(path)).shared_vocabulary);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("TransformerSeq2Seq::config_from refuses a file of another model or a configuration its tensors deny",
+          "[seq2seq][transformer][io][bad-input]") {
+  using elm_test::error_message;
+  TransformerSeq2SeqConfig c;
+  c.source_vocab_size = 9;
+  c.target_vocab_size = 7;
+  c.width = 8;
+  c.heads = 2;
+  c.encoder_layers = 2;
+  c.decoder_layers = 2;
+  c.intermediate = 12;
+  c.max_positions = 16;
+  elm::Rng rng(9);
+  const TransformerSeq2Seq<float> model(c, rng);
+  const auto dir = elm_test::fresh_directory("transformer-seq2seq-bad-metadata");
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "model.safetensors").string();
+  elm::io::save_parameters(path, model, model.metadata());
+  CHECK(TransformerSeq2Seq<float>::config_from(elm::io::SafetensorsReader(path)).intermediate == 12);
+  elm_test::check_metadata_refusals(
+      model, path, "elm::models::TransformerSeq2Seq::config_from",
+      {{"architecture", "elm-lstm-seq2seq", "holds architecture 'elm-lstm-seq2seq', expected 'elm-transformer-seq2seq'"},
+       {"source_vocab_size", "4000000", "tensor 'source_embedding.weight'"},  // refused before allocating
+       {"width", "16", "tensor 'source_embedding.weight'"},
+       {"encoder_layers", "3", "is missing tensor 'encoder.layers.2.self_attn.in_proj_weight'"},
+       {"intermediate", "twelve", "intermediate = 'twelve', expected a positive integer"},
+       {"heads", "3", "holds a configuration TransformerSeq2Seq refuses"},
+       {"dropout", "1.5", "dropout = '1.5', expected a number in [0, 1]"},
+       {"layer_norm_eps", "nan", "layer_norm_eps = 'nan', expected a number"},
+       {"norm_first", "yes", "norm_first = 'yes', expected true or false"},
+       {"positions", "rotary", "positions = 'rotary', expected sinusoidal or learned"},
+       {"positions", "learned", "is missing tensor 'target_positions.weight'"},
+       {"max_positions", "100000000", "max_positions = 100000000 with sinusoidal positions, expected at most 65536"},
+       {"activation", "swish", "unknown activation \"swish\""},
+       {"tie_output", "false", "is missing tensor 'output_projection.weight'"},
+       {"shared_vocabulary", "true", "holds a configuration TransformerSeq2Seq refuses"},
+       {"eos_id", "7", "holds a configuration TransformerSeq2Seq refuses"},
+       {"bos_id", nullptr, "lacks the 'bos_id' metadata"}});
+  // a file claiming fewer decoder layers than it holds reads as a smaller model, whose load names the extra ones
+  auto fewer_layers = model.metadata();
+  fewer_layers["decoder_layers"] = "1";
+  elm::io::save_parameters(path, model, fewer_layers);
+  const elm::io::SafetensorsReader reader(path);
+  TransformerSeq2Seq<float> fewer(TransformerSeq2Seq<float>::config_from(reader));
+  CHECK_THAT(error_message<elm::FormatError>([&] { elm::io::load_parameters(reader, fewer); }),
+             Contains("decoder.layers.1."));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("TransformerSeq2Seq rejects bad input with what, where, expected and got", "[seq2seq][transformer][errors]") {

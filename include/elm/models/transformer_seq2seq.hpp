@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +20,8 @@
 #include "elm/core/error.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/io/safetensors.hpp"
+#include "elm/models/detail/config_metadata.hpp"
 #include "elm/nn/activations.hpp"
 #include "elm/nn/attention.hpp"
 #include "elm/nn/dropout.hpp"
@@ -328,6 +332,111 @@ class TransformerSeq2Seq : public nn::Composite<TransformerSeq2Seq<Scalar>> {
     logits.resize(0, 0);
     backward(cache, dlogits);
     return value;
+  }
+
+  /// The value of the "architecture" metadata key in a saved TransformerSeq2Seq.
+  static constexpr const char* architecture = "elm-transformer-seq2seq";
+  /// The most sinusoidal positions config_from accepts from a file.
+  static constexpr Index max_sinusoid_positions = Index(1) << 16;
+
+  /// The configuration as file metadata (every field of TransformerSeq2SeqConfig, as text; numbers with enough
+  /// digits to read back the same double), for io::save_parameters(path, model, model.metadata()).
+  std::map<std::string, std::string> metadata() const {
+    const TransformerSeq2SeqConfig& c = config_;
+    const auto flag = [](bool b) { return std::string(b ? "true" : "false"); };
+    const auto real = [](double x) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.17g", x);
+      return std::string(text);
+    };
+    return {{"architecture", architecture},
+            {"source_vocab_size", std::to_string(c.source_vocab_size)},
+            {"target_vocab_size", std::to_string(c.target_vocab_size)},
+            {"shared_vocabulary", flag(c.shared_vocabulary)},
+            {"width", std::to_string(c.width)},
+            {"heads", std::to_string(c.heads)},
+            {"encoder_layers", std::to_string(c.encoder_layers)},
+            {"decoder_layers", std::to_string(c.decoder_layers)},
+            {"intermediate", std::to_string(c.intermediate)},
+            {"dropout", real(c.dropout)},
+            {"activation", nn::activation_name(c.activation)},
+            {"norm_first", flag(c.norm_first)},
+            {"layer_norm_eps", real(c.layer_norm_eps)},
+            {"final_norms", flag(c.final_norms)},
+            {"max_positions", std::to_string(c.max_positions)},
+            {"positions", c.positions == PositionKind::sinusoidal ? "sinusoidal" : "learned"},
+            {"scale_embeddings", flag(c.scale_embeddings)},
+            {"tie_output", flag(c.tie_output)},
+            {"output_bias", flag(c.output_bias)},
+            {"pad_id", std::to_string(c.pad_id)},
+            {"bos_id", std::to_string(c.bos_id)},
+            {"eos_id", std::to_string(c.eos_id)}};
+  }
+
+  /// The configuration that metadata() wrote into a safetensors file (or a trainer's checkpoint with it in its
+  /// metadata), checked against the file's tensors before a model of those sizes is allocated; then
+  /// io::load_parameters(reader, model) reads the parameters. Throws FormatError naming the file when the
+  /// architecture is another, a field is missing or out of its domain, or a size disagrees with a tensor's shape.
+  static TransformerSeq2SeqConfig config_from(const io::SafetensorsReader& reader) {
+    constexpr const char* where = "elm::models::TransformerSeq2Seq::config_from";
+    const detail::ConfigMetadata meta(reader, where, architecture);
+    const auto size = [&](const char* key) {
+      return static_cast<Index>(meta.integer(key, 1, nn::max_transformer_dimension));
+    };
+    const auto id = [&](const char* key) { return static_cast<Index>(meta.integer(key, 0, nn::max_transformer_dimension)); };
+    TransformerSeq2SeqConfig c;
+    c.source_vocab_size = size("source_vocab_size");
+    c.target_vocab_size = size("target_vocab_size");
+    c.shared_vocabulary = meta.flag("shared_vocabulary");
+    c.width = size("width");
+    c.heads = size("heads");
+    c.encoder_layers = size("encoder_layers");
+    c.decoder_layers = size("decoder_layers");
+    c.intermediate = size("intermediate");
+    c.dropout = meta.real("dropout", 0.0, 1.0);
+    c.norm_first = meta.flag("norm_first");
+    c.layer_norm_eps = meta.real("layer_norm_eps", 0.0, 1.0);
+    c.final_norms = meta.flag("final_norms");
+    c.max_positions = size("max_positions");
+    c.scale_embeddings = meta.flag("scale_embeddings");
+    c.tie_output = meta.flag("tie_output");
+    c.output_bias = meta.flag("output_bias");
+    c.pad_id = id("pad_id");
+    c.bos_id = id("bos_id");
+    c.eos_id = id("eos_id");
+    const std::string& positions = meta.text("positions");
+    ELM_EXPECT(positions == "sinusoidal" || positions == "learned", FormatError, where, ": ", reader.path(),
+               " has positions = '", positions, "', expected sinusoidal or learned");
+    c.positions = positions == "sinusoidal" ? PositionKind::sinusoidal : PositionKind::learned;
+    try {
+      c.activation = nn::parse_activation(meta.text("activation"));
+      c.check(where);
+    } catch (const FormatError&) {
+      throw;
+    } catch (const Error& e) {
+      throw FormatError(elm::detail::concat(where, ": ", reader.path(),
+                                            " holds a configuration TransformerSeq2Seq refuses: ", e.what()));
+    }
+    const Index C = c.width;
+    if (c.shared_vocabulary) {
+      meta.expect_shape("embedding.weight", {c.source_vocab_size, C});
+    } else {
+      meta.expect_shape("source_embedding.weight", {c.source_vocab_size, C});
+      meta.expect_shape("target_embedding.weight", {c.target_vocab_size, C});
+    }
+    if (c.positions == PositionKind::learned) meta.expect_shape("target_positions.weight", {c.max_positions, C});
+    // The sinusoid table is computed, not read: its size is the one claim no tensor vouches for, so it is bounded.
+    ELM_EXPECT(c.positions == PositionKind::learned || c.max_positions <= max_sinusoid_positions, FormatError, where,
+               ": ", reader.path(), " has max_positions = ", c.max_positions, " with sinusoidal positions, expected "
+               "at most ", max_sinusoid_positions, " (the table is computed at load time)");
+    const std::string last_encoder = "encoder.layers." + std::to_string(c.encoder_layers - 1) + ".";
+    const std::string last_decoder = "decoder.layers." + std::to_string(c.decoder_layers - 1) + ".";
+    meta.expect_shape(last_encoder + "self_attn.in_proj_weight", {3 * C, C});
+    meta.expect_shape(last_encoder + "linear1.weight", {c.intermediate, C});
+    meta.expect_shape(last_decoder + "multihead_attn.in_proj_weight", {3 * C, C});
+    meta.expect_shape(last_decoder + "linear2.weight", {C, c.intermediate});
+    if (!c.tie_output) meta.expect_shape("output_projection.weight", {c.target_vocab_size, C});
+    return c;
   }
 
   /// Encodes each source once (its real tokens, no padding or bos needed) and prepares hypotheses_per_source

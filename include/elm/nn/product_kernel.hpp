@@ -66,6 +66,29 @@ inline ProductKernel parse_product_kernel(std::string_view name) {
                                             "\", expected one of reference, generic, avx2, avx512"));
 }
 
+/// Whether `kernel` uses wider vector instructions than the program is compiled for: AVX2 or AVX-512 in a build
+/// without -mavx2 -mfma or -mavx512f, such as a plain x86-64 Release build, whose Eigen products are SSE2. The
+/// packed kernel then outruns Eigen's products at all but the smallest shapes, which the layers' routing uses.
+inline bool product_kernel_wider_than_build(ProductKernel kernel) {
+  switch (kernel) {
+    case ProductKernel::avx512:
+#if defined(__AVX512F__)
+      return false;
+#else
+      return true;
+#endif
+    case ProductKernel::avx2:
+#if defined(__AVX2__) && defined(__FMA__)
+      return false;
+#else
+      return true;
+#endif
+    case ProductKernel::reference:
+    case ProductKernel::generic: return false;
+  }
+  return false;
+}
+
 namespace detail {
 
 /// The kernel in force, as an int (-1: not chosen yet). An atomic so that threads may read it while another

@@ -3,6 +3,7 @@
 // wrote): the architecture checked, integers parsed, tensor shapes compared with the sizes read.
 #pragma once
 
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <map>
@@ -50,6 +51,26 @@ class ConfigMetadata {
     ELM_EXPECT(n <= most, FormatError, where_, ": ", reader_.path(), " has ", key, " = ", n, ", expected at most ",
                most);
     return n;
+  }
+
+  /// The decimal number under `key`, finite and within [least, most]. Throws FormatError when it is missing, not a
+  /// number, or out of range.
+  double real(const char* key, double least, double most) const {
+    const std::string& value = text(key);
+    char* end = nullptr;
+    const double x = std::strtod(value.c_str(), &end);
+    ELM_EXPECT(!value.empty() && *end == '\0' && std::isfinite(x) && x >= least && x <= most, FormatError, where_,
+               ": ", reader_.path(), " has ", key, " = '", value, "', expected a number in [", least, ", ", most,
+               "]");
+    return x;
+  }
+
+  /// "true" or "false" under `key`. Throws FormatError otherwise.
+  bool flag(const char* key) const {
+    const std::string& value = text(key);
+    ELM_EXPECT(value == "true" || value == "false", FormatError, where_, ": ", reader_.path(), " has ", key, " = '",
+               value, "', expected true or false");
+    return value == "true";
   }
 
   /// Throws FormatError when the file lacks tensor `name` or its shape is not `shape` (the one the sizes read give).

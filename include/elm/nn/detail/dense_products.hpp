@@ -20,14 +20,19 @@ namespace elm::nn::detail {
 /// - the reference path is in force (product_kernel() == reference);
 /// - the build routes products to a BLAS (ELM_USE_BLAS, which defines EIGEN_USE_BLAS): Eigen's product then
 ///   calls the BLAS, which is what the user asked for;
-/// - the shape is small: the kernel pads the packed side to whole panels (wasteful below a few panels of
-///   features) and packs an operand per call (wasteful for a few columns, e.g. one token at a time).
+/// - the shape is small: the kernel pads the packed side to whole panels and packs an operand per call. Against
+///   Eigen compiled for the same instructions (-march=native) that costs more than it gains below a few panels
+///   of features; against Eigen in narrower ones (a plain build's SSE2) the kernel wins from 32 features and 16
+///   columns up (1.5x at 128 x 128 over 16 columns, 2.8x at 128 x 128 over 736: docs/benchmarks.md, "Dense
+///   products at small widths").
 template <typename Scalar>
 bool dense_uses_packed_products(Index in, Index out, Index n) {
-  // four panels of the widest kernel (three 64-byte packets of rows each)
-  constexpr Index min_features = 4 * 3 * 64 / Index(sizeof(Scalar));
-  return has_packed_kernel<Scalar> && !products_use_blas && n >= 64 && in >= min_features && out >= min_features &&
-         product_kernel() != ProductKernel::reference;
+  if (!has_packed_kernel<Scalar> || products_use_blas) return false;
+  const ProductKernel kernel = product_kernel();
+  if (kernel == ProductKernel::reference) return false;
+  if (product_kernel_wider_than_build(kernel)) return n >= 16 && in >= 32 && out >= 32;
+  constexpr Index min_features = 4 * 3 * 64 / Index(sizeof(Scalar));  // four panels of the widest kernel
+  return n >= 64 && in >= min_features && out >= min_features;
 }
 
 /// y = a x, plus bias (out scalars) in every column when given.  a: (out, in), a matrix in memory or the
