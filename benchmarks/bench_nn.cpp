@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Neural core against PyTorch on the same shapes in the same run: 2-layer LSTM and GRU training steps (B = 32,
 // T = 64, I = 256, H = 512, forward + backward through time) and Linear (768 -> 3072), LayerNorm (768) and GELU (tanh,
-// 3072) forward + backward on B T = 1024 tokens (GPT-2 small's MLP and norms at T = 256, B = 4), and Conv2d 3x3
+// 3072) forward + backward on B T = 1024 tokens (GPT-2 small's MLP and norms at T = 256, B = 4), a narrow Linear
+// (128 -> 512 over 736 tokens: the date Transformer's feed-forward on a batch of 32 sources), and Conv2d 3x3
 // (padding 1) forward + backward, input gradient included: a batch of 32 64-channel 32x32 images (64 -> 64), and
 // the digits CNN's two layers on 8x8 digits in batches of 64 (1 -> 32 at 8x8, 32 -> 64 at 4x4).
 //
@@ -78,6 +79,12 @@ dyl = torch.randn(N, 4 * C)
 def lin_step():
     lin(xl).backward(dyl)
 print("linear", timeit(lin_step, 10))
+lin_narrow = torch.nn.Linear(128, 512)
+xs = torch.randn(736, 128, requires_grad=True)
+dys = torch.randn(736, 512)
+def narrow_step():
+    lin_narrow(xs).backward(dys)
+print("linear_narrow", timeit(narrow_step, 50))
 ln = torch.nn.LayerNorm(C)
 xn = torch.randn(N, C, requires_grad=True)
 dyn = torch.randn(N, C)
@@ -159,12 +166,12 @@ void BM_GruTrainStep(benchmark::State& state) {
   recurrent_train_step<nn::Gru<Scalar>>(state, "gru");
 }
 
+// Linear in -> out, forward and backward (input and parameter gradients) over n tokens.
 template <typename Scalar>
-void BM_LinearForwardBackward(benchmark::State& state) {
-  const Index n = 1024, c = 768;
+void linear_step(benchmark::State& state, const std::string& name, Index n, Index in, Index out) {
   elm::Rng rng(2);
-  nn::Linear<Scalar> lin(c, 4 * c, rng);
-  Matrix<Scalar> x(c, n), dy(4 * c, n), y, dx;
+  nn::Linear<Scalar> lin(in, out, rng);
+  Matrix<Scalar> x(in, n), dy(out, n), y, dx;
   rng.fill_normal(x, 0.0, 1.0);
   rng.fill_normal(dy, 0.0, 1.0);
   typename nn::Linear<Scalar>::Cache cache;
@@ -176,7 +183,19 @@ void BM_LinearForwardBackward(benchmark::State& state) {
   step();  // untimed warm-up, as the PyTorch peer's
   const std::clock_t cpu_start = std::clock();
   for (auto _ : state) step();
-  report(state, "linear", n, cpu_start);
+  report(state, name, n, cpu_start);
+}
+
+template <typename Scalar>
+void BM_LinearForwardBackward(benchmark::State& state) {
+  linear_step<Scalar>(state, "linear", 1024, 768, 4 * 768);
+}
+
+// A Linear too narrow for the shape above to say anything about it: 128 -> 512 over 736 tokens, where a plain
+// build's routing decides between the packed kernel and Eigen's (SSE2) product.
+template <typename Scalar>
+void BM_LinearNarrowForwardBackward(benchmark::State& state) {
+  linear_step<Scalar>(state, "linear_narrow", 736, 128, 512);
 }
 
 template <typename Scalar>
@@ -259,6 +278,7 @@ void BM_Conv2dDigits2ForwardBackward(benchmark::State& state) {
 BENCHMARK_TEMPLATE(BM_LstmTrainStep, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_GruTrainStep, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_LinearForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_LinearNarrowForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_LayerNormForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_GeluTanhForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_Conv2d32x32ForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
