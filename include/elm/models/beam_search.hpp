@@ -39,6 +39,10 @@ struct BeamSearchConfig {
   EarlyStopping early_stopping = EarlyStopping::heuristic;
   Index num_return_sequences = 1;   ///< n-best list size per source, in [1, num_beams]
   Index max_length = 20;            ///< the target's length counting the start token: at most max_length - 1 tokens
+  /// Hugging Face's min_length (MinLengthLogitsProcessor): while the target, counting the start token, is shorter
+  /// than min_length, the end token's log-probability is -inf, so no hypothesis ends before min_length - 1 tokens.
+  /// 0 (the default) or 1: no constraint; min_length >= max_length: the end token never comes.
+  Index min_length = 0;
   int bos_id = -1;                  ///< the decoder's start token; -1: the model's bos_id()
   int eos_id = -1;                  ///< the end token; -1: the model's eos_id()
 };
@@ -79,6 +83,8 @@ inline void check_decoding_input(const std::vector<std::vector<int>>& sources, c
                                  std::string_view where) {
   ELM_EXPECT(config.max_length >= 2, InvalidArgument, where, ": max_length = ", config.max_length,
              ", expected >= 2 (the start token and at least one generated token)");
+  ELM_EXPECT(config.min_length >= 0, InvalidArgument, where, ": min_length = ", config.min_length,
+             ", expected >= 0");
   ELM_EXPECT(std::isfinite(config.length_penalty), InvalidArgument, where, ": length_penalty = ",
              config.length_penalty, ", expected a finite number");
   for (std::size_t s = 0; s < sources.size(); ++s)
@@ -97,6 +103,14 @@ void log_softmax_column(const Eigen::MatrixBase<Derived>& logits, std::vector<do
   for (Index v = 0; v < v_size; ++v) sum += std::exp(static_cast<double>(logits(v)) - max);
   const double log_sum = std::log(sum);  // (x - max) - log sum: the large max leaves first (core/math.hpp)
   for (Index v = 0; v < v_size; ++v) out[to_size(v)] = (static_cast<double>(logits(v)) - max) - log_sum;
+}
+
+/// Hugging Face's MinLengthLogitsProcessor on one hypothesis's log-probabilities: the end token's becomes -inf
+/// while the target's length, counting the start token (before this step's token: `length`), is below min_length.
+/// Applied after the log-softmax, as transformers applies logits processors to the scores of beam search (the
+/// other tokens' log-probabilities are not renormalised).
+inline void ban_end_before_min_length(std::vector<double>& log_p, int eos, Index length, Index min_length) {
+  if (length < min_length) log_p[static_cast<std::size_t>(eos)] = -std::numeric_limits<double>::infinity();
 }
 
 /// Checks what decode_step returned: (V, rows), V above both ids.
@@ -121,8 +135,8 @@ void check_step_logits(const Matrix<Scalar>& logits, Index rows, int bos, int eo
 /// begin_decoding receives max_steps = max_length - 1, the most decode_step calls that follow (a model with a KV
 /// cache sizes it from this).
 /// Returns one Hypothesis per source; its score is sum_logprobs / length ** length_penalty as beam_search scores.
-/// Throws InvalidArgument for an empty source, max_length < 2 or missing ids, RangeError for ids outside [0, V),
-/// ShapeError when decode_step's logits are not (V, live rows); the model's own errors propagate.
+/// Throws InvalidArgument for an empty source, max_length < 2, min_length < 0 or missing ids, RangeError for ids
+/// outside [0, V), ShapeError when decode_step's logits are not (V, live rows); the model's own errors propagate.
 template <typename Model>
 std::vector<Hypothesis> greedy(const Model& model, const std::vector<std::vector<int>>& sources,
                                const BeamSearchConfig& config = {}) {
@@ -146,6 +160,7 @@ std::vector<Hypothesis> greedy(const Model& model, const std::vector<std::vector
     std::vector<int> next;
     for (std::size_t r = 0; r < live.size(); ++r) {
       detail::log_softmax_column(logits.col(to_index(r)), log_p);
+      detail::ban_end_before_min_length(log_p, eos, step + 1, config.min_length);
       const auto best = std::max_element(log_p.begin(), log_p.end()) - log_p.begin();
       Hypothesis& h = out[to_size(live[r])];
       h.tokens.push_back(static_cast<int>(best));
@@ -169,8 +184,9 @@ std::vector<Hypothesis> greedy(const Model& model, const std::vector<std::vector
 /// BeamSearchScorer), for every source of a batch at once. Per source and step:
 ///  1) every running hypothesis h (num_beams of them; at the start one holds the start token with score 0 and the
 ///     others -1e9, so that the first step expands one) and every token v give a candidate of score
-///     sum_logprobs(h) + log p(v | h); the 2 num_beams best are kept (higher score first, then lower h V + v), so
-///     that num_beams of them continue even if num_beams end;
+///     sum_logprobs(h) + log p(v | h) (log p(eos | h) = -inf while the target is shorter than min_length); the
+///     2 num_beams best are kept (higher score first, then lower h V + v), so that num_beams of them continue even
+///     if num_beams end;
 ///  2) a candidate that ends (v = eos, or the target reaching max_length) and ranks among the first num_beams is
 ///     finished, scored sum_logprobs / length ** length_penalty, length = its tokens after the start token, the end
 ///     token included (the same number Hugging Face's cur_len + 1 - decoder_prompt_len counts); the finished list
@@ -201,8 +217,9 @@ std::vector<Hypothesis> greedy(const Model& model, const std::vector<std::vector
 ///
 /// The model's calls are greedy()'s, with num_beams hypotheses per source, source-major. Returns per source its
 /// n-best list. Throws InvalidArgument for num_beams < 1, num_return_sequences outside [1, num_beams], an empty
-/// source, max_length < 2, a non-finite length_penalty or missing ids; RangeError for ids outside [0, V);
-/// ShapeError when decode_step's logits are not (V, live rows). Cost per step O(B num_beams V) on top of the model.
+/// source, max_length < 2, min_length < 0, a non-finite length_penalty or missing ids; RangeError for ids outside
+/// [0, V); ShapeError when decode_step's logits are not (V, live rows). Cost per step O(B num_beams V) on top of
+/// the model.
 template <typename Model>
 std::vector<std::vector<Hypothesis>> beam_search(const Model& model, const std::vector<std::vector<int>>& sources,
                                                  const BeamSearchConfig& config) {
@@ -264,6 +281,7 @@ std::vector<std::vector<Hypothesis>> beam_search(const Model& model, const std::
       candidates.reserve(to_size(k * v_size));
       for (Index b = 0; b < k; ++b) {
         detail::log_softmax_column(logits.col(row0 + b), log_p);
+        detail::ban_end_before_min_length(log_p, eos, length, config.min_length);
         const double base = src.running[to_size(b)].sum;
         for (Index v = 0; v < v_size; ++v) candidates.push_back({base + log_p[to_size(v)], b * v_size + v});
       }
