@@ -338,7 +338,7 @@ def beam_cases(log_probs_fn, n_sources, bos, eos, max_length):
 def min_length_cases(log_probs_fn, n_sources, bos, eos, max_length):
     """A few searches under Hugging Face's min_length, up to min_length = max_length (the end token never comes)."""
     out = []
-    for num_beams, length_penalty, early, min_length in ((1, 1.0, True, 4), (3, 1.0, False, 4), (3, 2.0, True, 5),
+    for num_beams, length_penalty, early, min_length in ((1, 1.0, True, 5), (3, 1.0, False, 6), (3, 2.0, True, 5),
                                                          (4, 0.6, "never", 3), (3, 1.0, False, max_length)):
         results = hf_beam_search(log_probs_fn, n_sources, bos, eos, num_beams, length_penalty, early, num_beams,
                                  max_length, min_length)

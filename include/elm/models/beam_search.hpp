@@ -92,17 +92,51 @@ inline void check_decoding_input(const std::vector<std::vector<int>>& sources, c
                " is empty, expected at least one token (an empty line has nothing to translate)");
 }
 
+/// A column's log-softmax in double, log p(v) = (x_v - max) - log_sum (the large max leaves first, as in
+/// core/math.hpp): the column's max and log sum exp(x - max), by Eigen's vectorised exp (every step runs it over
+/// each live hypothesis's V logits).
+struct LogSoftmaxShift {
+  double max = 0.0;
+  double log_sum = 0.0;
+  double operator()(double x) const { return (x - max) - log_sum; }
+};
+
+template <typename Derived>
+LogSoftmaxShift log_softmax_shift(const Eigen::MatrixBase<Derived>& logits) {
+  LogSoftmaxShift shift;
+  shift.max = static_cast<double>(logits.maxCoeff());
+  shift.log_sum = std::log((logits.template cast<double>().array() - shift.max).exp().sum());
+  return shift;
+}
+
 /// Log-softmax of one column of logits, in double: the scores are sums over many steps.
 template <typename Derived>
 void log_softmax_column(const Eigen::MatrixBase<Derived>& logits, std::vector<double>& out) {
-  const Index v_size = logits.size();
-  out.resize(to_size(v_size));
-  double max = -std::numeric_limits<double>::infinity();
-  for (Index v = 0; v < v_size; ++v) max = std::max(max, static_cast<double>(logits(v)));
-  double sum = 0.0;
-  for (Index v = 0; v < v_size; ++v) sum += std::exp(static_cast<double>(logits(v)) - max);
-  const double log_sum = std::log(sum);  // (x - max) - log sum: the large max leaves first (core/math.hpp)
-  for (Index v = 0; v < v_size; ++v) out[to_size(v)] = (static_cast<double>(logits(v)) - max) - log_sum;
+  const LogSoftmaxShift shift = log_softmax_shift(logits);
+  out.resize(to_size(logits.size()));
+  for (Index v = 0; v < logits.size(); ++v) out[to_size(v)] = shift(static_cast<double>(logits(v)));
+}
+
+/// The `count` tokens of one hypothesis with the highest log-probabilities (log_softmax_column's), best first and
+/// the lower id first among equal ones, as (log p, token); `banned` (the end token before min_length, or -1) at
+/// -inf. A hypothesis's candidates rank as its log-probabilities do, so only these can be among a source's 2
+/// num_beams best: beam search ranks k count candidates instead of k V.
+template <typename Derived>
+void best_tokens(const Eigen::MatrixBase<Derived>& logits, Index count, int banned,
+                 std::vector<std::pair<double, Index>>& out) {
+  const LogSoftmaxShift shift = log_softmax_shift(logits);
+  out.clear();
+  for (Index v = 0; v < logits.size(); ++v) {
+    const double log_p =
+        v == banned ? -std::numeric_limits<double>::infinity() : shift(static_cast<double>(logits(v)));
+    if (to_index(out.size()) == count) {
+      if (!(log_p > out.back().first)) continue;  // an equal one has a higher id: it ranks after
+      out.pop_back();
+    }
+    const auto at = std::upper_bound(out.begin(), out.end(), log_p,
+                                     [](double a, const std::pair<double, Index>& e) { return a > e.first; });
+    out.insert(at, {log_p, v});
+  }
 }
 
 /// Hugging Face's MinLengthLogitsProcessor on one hypothesis's log-probabilities: the end token's becomes -inf
@@ -260,7 +294,7 @@ std::vector<std::vector<Hypothesis>> beam_search(const Model& model, const std::
   auto state = model.begin_decoding(sources, k, config.max_length - 1);
   std::vector<int> last(sources.size() * to_size(k), bos);
   Matrix<Scalar> logits;
-  std::vector<double> log_p;
+  std::vector<std::pair<double, Index>> best;
   std::vector<Candidate> candidates;
   const auto better = [](const Candidate& a, const Candidate& b) {
     return a.sum > b.sum || (a.sum == b.sum && a.flat < b.flat);
@@ -276,14 +310,12 @@ std::vector<std::vector<Hypothesis>> beam_search(const Model& model, const std::
     for (std::size_t si = 0; si < live.size(); ++si) {
       Source& src = live[si];
       const Index row0 = to_index(si) * k;
-      // 1) the 2k best candidates over the k running hypotheses
+      // 1) the 2k best candidates over the k running hypotheses, from each one's 2k best tokens
       candidates.clear();
-      candidates.reserve(to_size(k * v_size));
       for (Index b = 0; b < k; ++b) {
-        detail::log_softmax_column(logits.col(row0 + b), log_p);
-        detail::ban_end_before_min_length(log_p, eos, length, config.min_length);
+        detail::best_tokens(logits.col(row0 + b), 2 * k, length < config.min_length ? eos : -1, best);
         const double base = src.running[to_size(b)].sum;
-        for (Index v = 0; v < v_size; ++v) candidates.push_back({base + log_p[to_size(v)], b * v_size + v});
+        for (const auto& [log_p, v] : best) candidates.push_back({base + log_p, b * v_size + v});
       }
       const Index kept = std::min(2 * k, to_index(candidates.size()));
       std::partial_sort(candidates.begin(), candidates.begin() + kept, candidates.end(), better);
