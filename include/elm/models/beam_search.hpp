@@ -92,9 +92,10 @@ inline void check_decoding_input(const std::vector<std::vector<int>>& sources, c
                " is empty, expected at least one token (an empty line has nothing to translate)");
 }
 
-/// A column's log-softmax in double, log p(v) = (x_v - max) - log_sum (the large max leaves first, as in
-/// core/math.hpp): the column's max and log sum exp(x - max), by Eigen's vectorised exp (every step runs it over
-/// each live hypothesis's V logits).
+/// A column's log-softmax, log p(v) = (x_v - max) - log_sum in double (the large max leaves first, as in
+/// core/math.hpp): the column's max and log sum exp(x - max). The exponentials and their sum are computed in the
+/// logits' own Scalar (float32 for a float model, as Hugging Face computes its log-softmax) by Eigen's vectorised
+/// exp: every step runs it over each live hypothesis's V logits.
 struct LogSoftmaxShift {
   double max = 0.0;
   double log_sum = 0.0;
@@ -103,9 +104,10 @@ struct LogSoftmaxShift {
 
 template <typename Derived>
 LogSoftmaxShift log_softmax_shift(const Eigen::MatrixBase<Derived>& logits) {
+  const auto max = logits.maxCoeff();
   LogSoftmaxShift shift;
-  shift.max = static_cast<double>(logits.maxCoeff());
-  shift.log_sum = std::log((logits.template cast<double>().array() - shift.max).exp().sum());
+  shift.max = static_cast<double>(max);
+  shift.log_sum = std::log(static_cast<double>((logits.array() - max).exp().sum()));
   return shift;
 }
 
@@ -126,16 +128,24 @@ void best_tokens(const Eigen::MatrixBase<Derived>& logits, Index count, int bann
                  std::vector<std::pair<double, Index>>& out) {
   const LogSoftmaxShift shift = log_softmax_shift(logits);
   out.clear();
+  // log p is non-decreasing in the logit: once `count` are kept, a logit below the last one's cannot enter (unless
+  // the last one is the banned token, whose log p is -inf whatever its logit). This test is all most logits get.
+  using Scalar = typename Derived::Scalar;
+  Scalar threshold = -std::numeric_limits<Scalar>::infinity();
+  bool full = false;
   for (Index v = 0; v < logits.size(); ++v) {
-    const double log_p =
-        v == banned ? -std::numeric_limits<double>::infinity() : shift(static_cast<double>(logits(v)));
-    if (to_index(out.size()) == count) {
+    const Scalar x = logits(v);
+    if (full && !(x >= threshold)) continue;
+    const double log_p = v == banned ? -std::numeric_limits<double>::infinity() : shift(static_cast<double>(x));
+    if (full) {
       if (!(log_p > out.back().first)) continue;  // an equal one has a higher id: it ranks after
       out.pop_back();
     }
     const auto at = std::upper_bound(out.begin(), out.end(), log_p,
                                      [](double a, const std::pair<double, Index>& e) { return a > e.first; });
     out.insert(at, {log_p, v});
+    full = static_cast<Index>(out.size()) == count;
+    if (full && out.back().second != banned) threshold = logits(out.back().second);
   }
 }
 
