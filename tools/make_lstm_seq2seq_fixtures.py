@@ -19,6 +19,8 @@ data in PyTorch's row-major order (elm's column-major matrices with rows = last 
    (top 2 num_beams candidates, finished hypotheses, length penalty, early-stopping heuristic). Two models: a toy
    table model (the C++ test defines the same one) and the LSTM model above (Luong general attention). Each list is
    also checked against transformers' generate run on the same model (check_against_generate).
+3. min_length_toy: the table model's n-best lists under generate's min_length (MinLengthLogitsProcessor), a few
+   searches up to min_length = max_length, checked against generate likewise.
 
 Usage: python3 tools/make_lstm_seq2seq_fixtures.py [--out tests/data/seq2seq/lstm]
 """
@@ -190,9 +192,10 @@ def model_case(out_dir, name, seed, kind, layers, **sizes):
 
 
 def hf_beam_search(log_probs_fn, n_sources, bos, eos, num_beams, length_penalty, early_stopping,
-                   num_return_sequences, max_length):
+                   num_return_sequences, max_length, min_length=0):
     """The loop of GenerationMixin._beam_search (transformers 5) with a start token as the decoder prompt, no
-    logits processors, and stopping criteria max_length and eos. log_probs_fn(source, prefix) -> (V,) float64.
+    logits processor but MinLengthLogitsProcessor(min_length, eos) (none when min_length is 0), and stopping criteria
+    max_length and eos. log_probs_fn(source, prefix) -> (V,) float64.
     Returns per source its n-best list [{"tokens": tokens after the start token, "score": score}]."""
     B, k = n_sources, num_beams
     cur_len = prompt_len = 1
@@ -209,8 +212,11 @@ def hf_beam_search(log_probs_fn, n_sources, bos, eos, num_beams, length_penalty,
     running_beam_indices = torch.full((B, k, max_length - cur_len), -1, dtype=torch.int32)
     beam_indices = running_beam_indices.clone()
     while True:
-        rows = [log_probs_fn(b, running_sequences[b, j, :cur_len].tolist()) for b in range(B) for j in range(k)]
-        log_probs = torch.stack(rows).reshape(B, k, -1) + running_beam_scores[:, :, None]
+        rows = torch.stack([log_probs_fn(b, running_sequences[b, j, :cur_len].tolist())
+                            for b in range(B) for j in range(k)])
+        if cur_len < min_length:  # MinLengthLogitsProcessor, on the log-softmax's output as _beam_search applies it
+            rows[:, eos] = -math.inf
+        log_probs = rows.reshape(B, k, -1) + running_beam_scores[:, :, None]
         log_probs = log_probs.reshape(B, -1)
         topk_log_probs, topk_running_sequences, topk_running_beam_indices = GM._get_top_k_continuations(
             GM, accumulated_log_probs=log_probs, running_sequences=running_sequences,
@@ -298,6 +304,7 @@ def check_against_generate(log_probs_fn, sources, vocab_size, bos, eos, pad, cas
             continue
         out = model.generate(input_ids=ids, attention_mask=mask, num_beams=k, length_penalty=c["length_penalty"],
                              early_stopping=early, num_return_sequences=k, max_length=c["max_length"],
+                             min_length=c.get("min_length", 0),
                              decoder_start_token_id=bos, bos_token_id=bos, eos_token_id=eos, pad_token_id=pad,
                              do_sample=False, use_cache=False, output_scores=True, return_dict_in_generate=True)
         for b in range(len(sources)):
@@ -328,7 +335,20 @@ def beam_cases(log_probs_fn, n_sources, bos, eos, max_length):
     return out
 
 
-def toy_case(out_dir, seed=5, V=7, n_sources=4, max_length=7):
+def min_length_cases(log_probs_fn, n_sources, bos, eos, max_length):
+    """A few searches under Hugging Face's min_length, up to min_length = max_length (the end token never comes)."""
+    out = []
+    for num_beams, length_penalty, early, min_length in ((1, 1.0, True, 5), (3, 1.0, False, 6), (3, 2.0, True, 5),
+                                                         (4, 0.6, "never", 3), (3, 1.0, False, max_length)):
+        results = hf_beam_search(log_probs_fn, n_sources, bos, eos, num_beams, length_penalty, early, num_beams,
+                                 max_length, min_length)
+        out.append({"num_beams": num_beams, "length_penalty": length_penalty, "min_length": min_length,
+                    "early_stopping": early if isinstance(early, str) else ("true" if early else "false"),
+                    "max_length": max_length, "results": results})
+    return out
+
+
+def toy_case(out_dir, seed=5, V=7, n_sources=4, max_length=7, name="beam_toy", make_cases=beam_cases):
     """A table model: logits(next | source, prefix) = last[prefix[-1]] + sum_{w in source} src[w] + step[t],
     t = len(prefix) - 1. tests/seq2seq/test_beam_search.cpp defines the same model from these tables."""
     gen = torch.Generator().manual_seed(seed)
@@ -344,10 +364,10 @@ def toy_case(out_dir, seed=5, V=7, n_sources=4, max_length=7):
         logits = last[prefix[-1]] + sum(src[w] for w in sources[b]) + step[len(prefix) - 1]
         return torch.log_softmax(logits, -1)
 
-    cases = beam_cases(log_probs, len(sources), bos, eos, max_length)
+    cases = make_cases(log_probs, len(sources), bos, eos, max_length)
     check_against_generate(log_probs, sources, V, bos, eos, 0, cases)
     meta = {"vocab": V, "bos": bos, "eos": eos, "sources": sources, "beam_cases": cases}
-    write(out_dir, "beam_toy", meta, {"last": last, "src": src, "step": step})
+    write(out_dir, name, meta, {"last": last, "src": src, "step": step})
 
 
 def lstm_beam_case(out_dir, seed=41, max_length=9):
@@ -373,6 +393,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     torch.use_deterministic_algorithms(True)
     jobs = {"beam_toy": lambda: toy_case(args.out),
+            "min_length_toy": lambda: toy_case(args.out, name="min_length_toy", make_cases=min_length_cases),
             "lstm_additive": lambda: model_case(args.out, "lstm_additive", 11, "additive", 2),
             "lstm_general": lambda: model_case(args.out, "lstm_general", 12, "general", 1),
             "lstm_dot": lambda: model_case(args.out, "lstm_dot", 13, "dot", 1, E=4, He=3, Hd=6),

@@ -39,7 +39,8 @@ void check_beam_cases(const Model& model, const std::vector<std::vector<int>>& s
     config.length_penalty = c.at("length_penalty").get<double>();
     config.early_stopping = early_stopping_of(c.at("early_stopping").get<std::string>());
     config.max_length = c.at("max_length").get<Index>();
-    INFO("num_beams " << config.num_beams << ", length_penalty " << config.length_penalty << ", early_stopping "
+    config.min_length = c.value("min_length", Index(0));
+    INFO("num_beams " << config.num_beams << ", min_length " << config.min_length << ", length_penalty " << config.length_penalty << ", early_stopping "
                       << c.at("early_stopping").get<std::string>());
     const auto got = elm::models::beam_search(model, sources, config);
     // a shorter n-best list is the full one's head

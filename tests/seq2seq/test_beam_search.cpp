@@ -4,6 +4,7 @@
 // narrower ones, batched decoding against one source at a time, and the refusals of bad input.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,29 @@ TEST_CASE("beam_search's n-best lists and scores are transformers' on the table 
   seq2seq_test::check_beam_cases(model, sources, f.meta.at("beam_cases"), 1e-9);
 }
 
+TEST_CASE("beam_search and greedy under min_length: transformers' n-best lists, no end token before it",
+          "[seq2seq][beam]") {
+  const auto f = attention_test::load_fixture("min_length_toy", "seq2seq/lstm");
+  const TableModel model = beam_test::table_model(f);
+  const auto sources = f.meta.at("sources").get<std::vector<std::vector<int>>>();
+  seq2seq_test::check_beam_cases(model, sources, f.meta.at("beam_cases"), 1e-9);
+  // greedy honours it too: the first case (width 1, early stopping) is what generate's greedy decoding gave
+  const auto& first = f.meta.at("beam_cases").at(0);
+  REQUIRE(first.at("num_beams").get<Index>() == 1);
+  BeamSearchConfig config;
+  config.max_length = first.at("max_length").get<Index>();
+  config.min_length = first.at("min_length").get<Index>();
+  const auto got = elm::models::greedy(model, sources, config);
+  for (std::size_t s = 0; s < sources.size(); ++s)
+    CHECK(got[s].tokens == first.at("results").at(s).at(0).at("tokens").get<std::vector<int>>());
+  // with min_length = max_length every source runs max_length - 1 tokens, none of them the end token
+  config.min_length = config.max_length;
+  for (const Hypothesis& h : elm::models::greedy(model, sources, config)) {
+    CHECK(static_cast<Index>(h.tokens.size()) == config.max_length - 1);
+    CHECK(std::count(h.tokens.begin(), h.tokens.end(), model.eos) == 0);
+  }
+}
+
 TEST_CASE("beam_search of width 1 is greedy decoding when it stops at the first finished hypothesis",
           "[seq2seq][beam]") {
   const auto f = attention_test::load_fixture("beam_toy", "seq2seq/lstm");
@@ -168,6 +192,10 @@ TEST_CASE("beam_search and greedy refuse bad input, saying what, where, expected
   CHECK_THAT(error_message<InvalidArgument>([&] { elm::models::beam_search(model, sources, config); }),
              Contains("max_length = 1") && Contains("expected >= 2"));
   config.max_length = 5;
+  config.min_length = -1;
+  CHECK_THAT(error_message<InvalidArgument>([&] { elm::models::beam_search(model, sources, config); }),
+             Contains("min_length = -1") && Contains("expected >= 0"));
+  config.min_length = 0;
   config.length_penalty = std::numeric_limits<double>::quiet_NaN();
   CHECK_THAT(error_message<InvalidArgument>([&] { elm::models::greedy(model, sources, config); }),
              Contains("length_penalty = nan") && Contains("expected a finite number"));

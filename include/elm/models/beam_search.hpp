@@ -39,6 +39,10 @@ struct BeamSearchConfig {
   EarlyStopping early_stopping = EarlyStopping::heuristic;
   Index num_return_sequences = 1;   ///< n-best list size per source, in [1, num_beams]
   Index max_length = 20;            ///< the target's length counting the start token: at most max_length - 1 tokens
+  /// Hugging Face's min_length (MinLengthLogitsProcessor): while the target, counting the start token, is shorter
+  /// than min_length, the end token's log-probability is -inf, so no hypothesis ends before min_length - 1 tokens.
+  /// 0 (the default) or 1: no constraint; min_length >= max_length: the end token never comes.
+  Index min_length = 0;
   int bos_id = -1;                  ///< the decoder's start token; -1: the model's bos_id()
   int eos_id = -1;                  ///< the end token; -1: the model's eos_id()
 };
@@ -79,6 +83,8 @@ inline void check_decoding_input(const std::vector<std::vector<int>>& sources, c
                                  std::string_view where) {
   ELM_EXPECT(config.max_length >= 2, InvalidArgument, where, ": max_length = ", config.max_length,
              ", expected >= 2 (the start token and at least one generated token)");
+  ELM_EXPECT(config.min_length >= 0, InvalidArgument, where, ": min_length = ", config.min_length,
+             ", expected >= 0");
   ELM_EXPECT(std::isfinite(config.length_penalty), InvalidArgument, where, ": length_penalty = ",
              config.length_penalty, ", expected a finite number");
   for (std::size_t s = 0; s < sources.size(); ++s)
@@ -86,17 +92,69 @@ inline void check_decoding_input(const std::vector<std::vector<int>>& sources, c
                " is empty, expected at least one token (an empty line has nothing to translate)");
 }
 
+/// A column's log-softmax, log p(v) = (x_v - max) - log_sum in double (the large max leaves first, as in
+/// core/math.hpp): the column's max and log sum exp(x - max). The exponentials and their sum are computed in the
+/// logits' own Scalar (float32 for a float model, as Hugging Face computes its log-softmax) by Eigen's vectorised
+/// exp: every step runs it over each live hypothesis's V logits.
+struct LogSoftmaxShift {
+  double max = 0.0;
+  double log_sum = 0.0;
+  double operator()(double x) const { return (x - max) - log_sum; }
+};
+
+template <typename Derived>
+LogSoftmaxShift log_softmax_shift(const Eigen::MatrixBase<Derived>& logits) {
+  const auto max = logits.maxCoeff();
+  LogSoftmaxShift shift;
+  shift.max = static_cast<double>(max);
+  shift.log_sum = std::log(static_cast<double>((logits.array() - max).exp().sum()));
+  return shift;
+}
+
 /// Log-softmax of one column of logits, in double: the scores are sums over many steps.
 template <typename Derived>
 void log_softmax_column(const Eigen::MatrixBase<Derived>& logits, std::vector<double>& out) {
-  const Index v_size = logits.size();
-  out.resize(to_size(v_size));
-  double max = -std::numeric_limits<double>::infinity();
-  for (Index v = 0; v < v_size; ++v) max = std::max(max, static_cast<double>(logits(v)));
-  double sum = 0.0;
-  for (Index v = 0; v < v_size; ++v) sum += std::exp(static_cast<double>(logits(v)) - max);
-  const double log_sum = std::log(sum);  // (x - max) - log sum: the large max leaves first (core/math.hpp)
-  for (Index v = 0; v < v_size; ++v) out[to_size(v)] = (static_cast<double>(logits(v)) - max) - log_sum;
+  const LogSoftmaxShift shift = log_softmax_shift(logits);
+  out.resize(to_size(logits.size()));
+  for (Index v = 0; v < logits.size(); ++v) out[to_size(v)] = shift(static_cast<double>(logits(v)));
+}
+
+/// The `count` tokens of one hypothesis with the highest log-probabilities (log_softmax_column's), best first and
+/// the lower id first among equal ones, as (log p, token); `banned` (the end token before min_length, or -1) at
+/// -inf. A hypothesis's candidates rank as its log-probabilities do, so only these can be among a source's 2
+/// num_beams best: beam search ranks k count candidates instead of k V.
+template <typename Derived>
+void best_tokens(const Eigen::MatrixBase<Derived>& logits, Index count, int banned,
+                 std::vector<std::pair<double, Index>>& out) {
+  const LogSoftmaxShift shift = log_softmax_shift(logits);
+  out.clear();
+  // log p is non-decreasing in the logit: once `count` are kept, a logit below the last one's cannot enter (unless
+  // the last one is the banned token, whose log p is -inf whatever its logit). This test is all most logits get.
+  using Scalar = typename Derived::Scalar;
+  Scalar threshold = -std::numeric_limits<Scalar>::infinity();
+  bool full = false;
+  for (Index v = 0; v < logits.size(); ++v) {
+    const Scalar x = logits(v);
+    if (full && !(x >= threshold)) continue;
+    const double log_p = v == banned ? -std::numeric_limits<double>::infinity() : shift(static_cast<double>(x));
+    if (full) {
+      if (!(log_p > out.back().first)) continue;  // an equal one has a higher id: it ranks after
+      out.pop_back();
+    }
+    const auto at = std::upper_bound(out.begin(), out.end(), log_p,
+                                     [](double a, const std::pair<double, Index>& e) { return a > e.first; });
+    out.insert(at, {log_p, v});
+    full = static_cast<Index>(out.size()) == count;
+    if (full && out.back().second != banned) threshold = logits(out.back().second);
+  }
+}
+
+/// Hugging Face's MinLengthLogitsProcessor on one hypothesis's log-probabilities: the end token's becomes -inf
+/// while the target's length, counting the start token (before this step's token: `length`), is below min_length.
+/// Applied after the log-softmax, as transformers applies logits processors to the scores of beam search (the
+/// other tokens' log-probabilities are not renormalised).
+inline void ban_end_before_min_length(std::vector<double>& log_p, int eos, Index length, Index min_length) {
+  if (length < min_length) log_p[static_cast<std::size_t>(eos)] = -std::numeric_limits<double>::infinity();
 }
 
 /// Checks what decode_step returned: (V, rows), V above both ids.
@@ -121,8 +179,8 @@ void check_step_logits(const Matrix<Scalar>& logits, Index rows, int bos, int eo
 /// begin_decoding receives max_steps = max_length - 1, the most decode_step calls that follow (a model with a KV
 /// cache sizes it from this).
 /// Returns one Hypothesis per source; its score is sum_logprobs / length ** length_penalty as beam_search scores.
-/// Throws InvalidArgument for an empty source, max_length < 2 or missing ids, RangeError for ids outside [0, V),
-/// ShapeError when decode_step's logits are not (V, live rows); the model's own errors propagate.
+/// Throws InvalidArgument for an empty source, max_length < 2, min_length < 0 or missing ids, RangeError for ids
+/// outside [0, V), ShapeError when decode_step's logits are not (V, live rows); the model's own errors propagate.
 template <typename Model>
 std::vector<Hypothesis> greedy(const Model& model, const std::vector<std::vector<int>>& sources,
                                const BeamSearchConfig& config = {}) {
@@ -146,6 +204,7 @@ std::vector<Hypothesis> greedy(const Model& model, const std::vector<std::vector
     std::vector<int> next;
     for (std::size_t r = 0; r < live.size(); ++r) {
       detail::log_softmax_column(logits.col(to_index(r)), log_p);
+      detail::ban_end_before_min_length(log_p, eos, step + 1, config.min_length);
       const auto best = std::max_element(log_p.begin(), log_p.end()) - log_p.begin();
       Hypothesis& h = out[to_size(live[r])];
       h.tokens.push_back(static_cast<int>(best));
@@ -169,8 +228,9 @@ std::vector<Hypothesis> greedy(const Model& model, const std::vector<std::vector
 /// BeamSearchScorer), for every source of a batch at once. Per source and step:
 ///  1) every running hypothesis h (num_beams of them; at the start one holds the start token with score 0 and the
 ///     others -1e9, so that the first step expands one) and every token v give a candidate of score
-///     sum_logprobs(h) + log p(v | h); the 2 num_beams best are kept (higher score first, then lower h V + v), so
-///     that num_beams of them continue even if num_beams end;
+///     sum_logprobs(h) + log p(v | h) (log p(eos | h) = -inf while the target is shorter than min_length); the
+///     2 num_beams best are kept (higher score first, then lower h V + v), so that num_beams of them continue even
+///     if num_beams end;
 ///  2) a candidate that ends (v = eos, or the target reaching max_length) and ranks among the first num_beams is
 ///     finished, scored sum_logprobs / length ** length_penalty, length = its tokens after the start token, the end
 ///     token included (the same number Hugging Face's cur_len + 1 - decoder_prompt_len counts); the finished list
@@ -201,8 +261,9 @@ std::vector<Hypothesis> greedy(const Model& model, const std::vector<std::vector
 ///
 /// The model's calls are greedy()'s, with num_beams hypotheses per source, source-major. Returns per source its
 /// n-best list. Throws InvalidArgument for num_beams < 1, num_return_sequences outside [1, num_beams], an empty
-/// source, max_length < 2, a non-finite length_penalty or missing ids; RangeError for ids outside [0, V);
-/// ShapeError when decode_step's logits are not (V, live rows). Cost per step O(B num_beams V) on top of the model.
+/// source, max_length < 2, min_length < 0, a non-finite length_penalty or missing ids; RangeError for ids outside
+/// [0, V); ShapeError when decode_step's logits are not (V, live rows). Cost per step O(B num_beams V) on top of
+/// the model.
 template <typename Model>
 std::vector<std::vector<Hypothesis>> beam_search(const Model& model, const std::vector<std::vector<int>>& sources,
                                                  const BeamSearchConfig& config) {
@@ -243,7 +304,7 @@ std::vector<std::vector<Hypothesis>> beam_search(const Model& model, const std::
   auto state = model.begin_decoding(sources, k, config.max_length - 1);
   std::vector<int> last(sources.size() * to_size(k), bos);
   Matrix<Scalar> logits;
-  std::vector<double> log_p;
+  std::vector<std::pair<double, Index>> best;
   std::vector<Candidate> candidates;
   const auto better = [](const Candidate& a, const Candidate& b) {
     return a.sum > b.sum || (a.sum == b.sum && a.flat < b.flat);
@@ -259,13 +320,12 @@ std::vector<std::vector<Hypothesis>> beam_search(const Model& model, const std::
     for (std::size_t si = 0; si < live.size(); ++si) {
       Source& src = live[si];
       const Index row0 = to_index(si) * k;
-      // 1) the 2k best candidates over the k running hypotheses
+      // 1) the 2k best candidates over the k running hypotheses, from each one's 2k best tokens
       candidates.clear();
-      candidates.reserve(to_size(k * v_size));
       for (Index b = 0; b < k; ++b) {
-        detail::log_softmax_column(logits.col(row0 + b), log_p);
+        detail::best_tokens(logits.col(row0 + b), 2 * k, length < config.min_length ? eos : -1, best);
         const double base = src.running[to_size(b)].sum;
-        for (Index v = 0; v < v_size; ++v) candidates.push_back({base + log_p[to_size(v)], b * v_size + v});
+        for (const auto& [log_p, v] : best) candidates.push_back({base + log_p, b * v_size + v});
       }
       const Index kept = std::min(2 * k, to_index(candidates.size()));
       std::partial_sort(candidates.begin(), candidates.begin() + kept, candidates.end(), better);

@@ -90,14 +90,17 @@ class KvCache {
     }
     if (identity) return;
     const Index n = to_index(parents.size());
-    Matrix<Scalar> keys(width_, n * max_length_), values(width_, n * max_length_);
+    // into the storage the previous reorder left: no allocation while the batch keeps its size (every step of a
+    // beam search until a source finishes)
+    spare_keys_.resize(width_, n * max_length_);
+    spare_values_.resize(width_, n * max_length_);
     for (Index i = 0; i < n; ++i) {
       const Index p = parents[to_size(i)];
-      keys.middleCols(i * max_length_, length_) = keys_.middleCols(p * max_length_, length_);
-      values.middleCols(i * max_length_, length_) = values_.middleCols(p * max_length_, length_);
+      spare_keys_.middleCols(i * max_length_, length_) = keys_.middleCols(p * max_length_, length_);
+      spare_values_.middleCols(i * max_length_, length_) = values_.middleCols(p * max_length_, length_);
     }
-    keys_.swap(keys);
-    values_.swap(values);
+    keys_.swap(spare_keys_);
+    values_.swap(spare_values_);
     batch_ = n;
   }
 
@@ -112,6 +115,7 @@ class KvCache {
   Index width_, batch_, max_length_;
   Index length_ = 0;
   Matrix<Scalar> keys_, values_;
+  Matrix<Scalar> spare_keys_, spare_values_;  // what reorder writes into; empty until the first reorder
 };
 
 }  // namespace elm::nn
