@@ -65,7 +65,7 @@ constexpr int pad_id = 0, bos_id = 1, eos_id = 2;
 struct TaskOptions {
   std::string name = "dates", data_dir;
   std::uint64_t seed = 11;
-  std::size_t train_examples = 20000, held_out_examples = 1900, max_chars = 80;
+  std::size_t train_examples = 20000, held_out_examples = 2600, max_chars = 80;
 };
 
 struct Task {
@@ -275,11 +275,13 @@ struct Score {
   double exact_match() const { return examples == 0 ? 0.0 : double(exact) / double(examples); }
 };
 
-// Exact match and character error rate of the first `limit` held-out examples (0: all), overall and per group.
+// Exact match and character error rate of the first `limit` held-out examples (0: all), overall and per group;
+// then up to `errors` of the examples decoded wrong.
 template <typename Model>
 void score_held_out(const Model& model, const elm::text::SplitTokenizer& source,
                     const elm::text::SplitTokenizer& target, const Task& task, std::size_t limit,
-                    const elm::models::BeamSearchConfig& config, Index batch, const std::string& label, bool quiet) {
+                    const elm::models::BeamSearchConfig& config, Index batch, const std::string& label, bool quiet,
+                    std::size_t errors = 0) {
   const std::size_t n = limit == 0 ? task.held_out.size() : std::min(limit, task.held_out.size());
   std::vector<std::vector<int>> sources;
   for (std::size_t i = 0; i < n; ++i) sources.push_back(to_ints(source.encode(task.held_out[i].source)));
@@ -288,10 +290,13 @@ void score_held_out(const Model& model, const elm::text::SplitTokenizer& source,
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   Score overall;
   std::map<std::string, Score> groups;
-  std::vector<std::string> order;
+  std::vector<std::string> order, wrong;
   for (std::size_t i = 0; i < n; ++i) {
     const std::string hypothesis = hypothesis_text(target, lists[i].front().tokens);
     overall.add(hypothesis, task.held_out[i].target);
+    if (hypothesis != task.held_out[i].target && wrong.size() < errors)
+      wrong.push_back(fmt::format("  {}  ->  {}  (expected {})", task.held_out[i].source, hypothesis,
+                                  task.held_out[i].target));
     if (i < task.groups.size()) {
       if (groups.count(task.groups[i]) == 0) order.push_back(task.groups[i]);
       groups[task.groups[i]].add(hypothesis, task.held_out[i].target);
@@ -304,6 +309,8 @@ void score_held_out(const Model& model, const elm::text::SplitTokenizer& source,
   for (const auto& g : order)
     fmt::print("  {:<48} {:7.2f} %  ({}/{})\n", g, 100.0 * groups[g].exact_match(), groups[g].exact,
                groups[g].examples);
+  if (!wrong.empty()) fmt::print("{}: the first {} decoded wrong\n", label, wrong.size());
+  for (const auto& w : wrong) fmt::print("{}\n", w);
 }
 
 elm::models::BeamSearchConfig decoding_config(Index beam, Index n_best, double length_penalty, Index max_target) {
@@ -708,7 +715,7 @@ struct EvaluateArgs {
   std::string program_path, model_dir, data_dir;
   Index beam = 4, batch = 32;
   double length_penalty = 1.0;
-  std::size_t examples = 0;
+  std::size_t examples = 0, errors = 0;
   bool quiet = false;
 };
 
@@ -723,10 +730,11 @@ int run_evaluate(const EvaluateArgs& a) {
                a.examples > 0 && a.examples < task.held_out.size() ? fmt::format(" (scoring the first {})", a.examples)
                                                                    : std::string());
     score_held_out(saved.model, saved.source, saved.target, task, a.examples,
-                   decoding_config(1, 1, a.length_penalty, saved.max_target_length), a.batch, "greedy", a.quiet);
+                   decoding_config(1, 1, a.length_penalty, saved.max_target_length), a.batch, "greedy", a.quiet,
+                   a.errors);
     score_held_out(saved.model, saved.source, saved.target, task, a.examples,
                    decoding_config(a.beam, 1, a.length_penalty, saved.max_target_length), a.batch,
-                   fmt::format("beam {}", a.beam), a.quiet);
+                   fmt::format("beam {}", a.beam), a.quiet, a.errors);
     return 0;
   });
 }
@@ -862,6 +870,9 @@ int main(int argc, char** argv) {
   evaluate->add_option("--beam", ev.beam, "Beam width of the beam-search row")->capture_default_str();
   evaluate->add_option("--length-penalty", ev.length_penalty, "As translate's")->capture_default_str();
   evaluate->add_option("--examples", ev.examples, "Score the first N held-out examples (0: all)")
+      ->capture_default_str();
+  evaluate->add_option("--errors", ev.errors, "Print up to N examples each search decoded wrong (source, output, "
+                                              "expected)")
       ->capture_default_str();
   evaluate->add_option("--data", ev.data_dir, "Folder of the Austen novels (restore; default: the bundled ones)");
   evaluate->add_option("--batch", ev.batch, "Sources decoded together")->check(CLI::PositiveNumber)

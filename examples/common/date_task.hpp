@@ -2,7 +2,7 @@
 // Date normalisation, a sequence-to-sequence task made by a seeded generator: a date written one of many ways
 // ("29 Nov 2026", "November 29th, 2026", "29/11/2026", "2026年11月29日", "the twenty-ninth of November 2026", ...)
 // to its ISO 8601 form "2026-11-29". Some formats are held out of training entirely, so the held-out split
-// measures whether a model composed what it learnt (a weekday prefix seen with one layout, a layout seen with
+// measures whether a model composed what it learnt (a weekday prefix seen with other layouts, a layout seen with
 // other separators) rather than memorised each format.
 #pragma once
 
@@ -97,10 +97,10 @@ struct DateFormat {
 
 /// Every format the generator writes, in a fixed order (a format's index is its id). Held out: three layouts whose
 /// parts all occur in training formats, each part with more than one partner, so that a model can learn that the
-/// parts vary independently: "yyyy/mm/dd" (year-first order seen with "-" and "." separators, the slash seen in
-/// dd/mm/yyyy and dd/Mon/yyyy), "d-Mon-yyyy" (day and abbreviated month seen with space and slash separators, the
-/// hyphen in dd-mm-yyyy and the ISO form), "Weekday, Month dth, yyyy" (a weekday prefix seen before two other
-/// layouts, the layout seen without it).
+/// parts vary independently: "yyyy/mm/dd" (the year-first order seen with "-", "." and " ", the slash in
+/// dd/mm/yyyy and dd/Mon/yyyy), "d-Mon-yyyy" (day and abbreviated month seen with " ", "/" and ".", the hyphen in
+/// dd-mm-yyyy and the ISO form), "Weekday, Month dth, yyyy" (a weekday prefix seen before five other layouts, one
+/// of them "Month d, yyyy"; "Month dth, yyyy" seen without it).
 inline const std::vector<DateFormat>& date_formats() {
   static const std::vector<DateFormat> formats{
       {"d Mon yyyy", "29 Nov 2026", false},
@@ -119,6 +119,13 @@ inline const std::vector<DateFormat>& date_formats() {
       {"dd-mm-yyyy", "29-11-2026", false},
       {"dd/Mon/yyyy", "29/Nov/2026", false},
       {"Weekday dd.mm.yyyy", "Sunday 29.11.2026", false},
+      {"Weekday, Mon d, yyyy", "Sunday, Nov 29, 2026", false},
+      {"Weekday yyyy-mm-dd", "Sunday 2026-11-29", false},
+      {"Month d, yyyy", "November 29, 2026", false},
+      {"Weekday, Month d, yyyy", "Sunday, November 29, 2026", false},
+      {"d.Mon.yyyy", "29.Nov.2026", false},
+      {"yyyy mm dd", "2026 11 29", false},
+      {"dd mm yyyy", "29 11 2026", false},
       {"yyyy/mm/dd", "2026/11/29", true},
       {"d-Mon-yyyy", "29-Nov-2026", true},
       {"Weekday, Month dth, yyyy", "Sunday, November 29th, 2026", true},
@@ -154,8 +161,15 @@ inline std::string write_date(const CalendarDate& d, std::size_t format) {
     case 13: return fmt::format("{:02d}-{:02d}-{}", d.day, d.month, d.year);
     case 14: return fmt::format("{:02d}/{}/{}", d.day, mon, d.year);
     case 15: return fmt::format("{} {:02d}.{:02d}.{}", day_name, d.day, d.month, d.year);
-    case 16: return fmt::format("{}/{:02d}/{:02d}", d.year, d.month, d.day);
-    case 17: return fmt::format("{}-{}-{}", d.day, mon, d.year);
+    case 16: return fmt::format("{}, {} {}, {}", day_name, mon, d.day, d.year);
+    case 17: return fmt::format("{} {}", day_name, iso_date(d));
+    case 18: return fmt::format("{} {}, {}", month, d.day, d.year);
+    case 19: return fmt::format("{}, {} {}, {}", day_name, month, d.day, d.year);
+    case 20: return fmt::format("{}.{}.{}", d.day, mon, d.year);
+    case 21: return fmt::format("{} {:02d} {:02d}", d.year, d.month, d.day);
+    case 22: return fmt::format("{:02d} {:02d} {}", d.day, d.month, d.year);
+    case 23: return fmt::format("{}/{:02d}/{:02d}", d.year, d.month, d.day);
+    case 24: return fmt::format("{}-{}-{}", d.day, mon, d.year);
     default: return fmt::format("{}, {} {}, {}", day_name, month, ordinal_suffixed(d.day), d.year);
   }
 }

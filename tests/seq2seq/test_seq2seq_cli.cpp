@@ -219,10 +219,14 @@ TEST_CASE("elm-seq2seq trains the Transformer, translates with its cross-attenti
     ++cells;
   CHECK(cells == 10 * (first_output.size() + 1));
 
-  const auto evaluated = run("evaluate --model '" + model.string() + "' --examples 19 --beam 2 --quiet");
+  // --errors lists what was decoded wrong: after 240 steps most of the 19 dates are, so 3 are shown per search
+  const auto evaluated = run("evaluate --model '" + model.string() + "' --examples 19 --beam 2 --errors 3 --quiet");
   INFO(evaluated.first);
   REQUIRE(evaluated.second == 0);
-  CHECK_THAT(evaluated.first, Contains("(scoring the first 19)") && Contains("beam 2: held-out exact match"));
+  CHECK_THAT(evaluated.first, Contains("(scoring the first 19)") && Contains("beam 2: held-out exact match") &&
+                                  Contains("greedy: the first 3 decoded wrong") &&
+                                  Contains("beam 2: the first 3 decoded wrong"));
+  CHECK(std::regex_search(evaluated.first, std::regex(R"(\n  [^\n]+  ->  [^\n]*  \(expected \d{4}-\d{2}-\d{2}\)\n)")));
 
   // resume, with dropout drawing: 160 steps then 80 more equal 240 in one run, bit for bit
   const fs::path part = dir / "part";
