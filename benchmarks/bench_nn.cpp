@@ -198,6 +198,13 @@ void BM_LinearNarrowForwardBackward(benchmark::State& state) {
   linear_step<Scalar>(state, "linear_narrow", 736, 128, 512);
 }
 
+// Linear at the shapes where the dense routing's thresholds lie (in, out, tokens), elm alone: run it once as it is
+// and once with ELM_PRODUCT_KERNEL=reference (every product Eigen's) to compare the two paths.
+template <typename Scalar>
+void BM_LinearRouting(benchmark::State& state) {
+  linear_step<Scalar>(state, "", state.range(2), state.range(0), state.range(1));
+}
+
 template <typename Scalar>
 void BM_LayerNormForwardBackward(benchmark::State& state) {
   const Index n = 1024, c = 768;
@@ -279,6 +286,10 @@ BENCHMARK_TEMPLATE(BM_LstmTrainStep, float)->Unit(benchmark::kMillisecond)->UseR
 BENCHMARK_TEMPLATE(BM_GruTrainStep, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_LinearForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_LinearNarrowForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_TEMPLATE(BM_LinearRouting, float)
+    ->ArgNames({"in", "out", "n"})
+    ->Args({64, 64, 256})->Args({96, 96, 128})->Args({128, 128, 16})->Args({128, 128, 64})->Args({128, 128, 736})
+    ->Args({128, 512, 736})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_LayerNormForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_GeluTanhForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_Conv2d32x32ForwardBackward, float)->Unit(benchmark::kMillisecond)->UseRealTime();

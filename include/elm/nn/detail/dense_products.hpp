@@ -21,18 +21,18 @@ namespace elm::nn::detail {
 /// - the build routes products to a BLAS (ELM_USE_BLAS, which defines EIGEN_USE_BLAS): Eigen's product then
 ///   calls the BLAS, which is what the user asked for;
 /// - the shape is small: the kernel pads the packed side to whole panels and packs an operand per call. Against
-///   Eigen compiled for the same instructions (-march=native) that costs more than it gains below a few panels
-///   of features; against Eigen in narrower ones (a plain build's SSE2) the kernel wins from 32 features and 16
-///   columns up (1.5x at 128 x 128 over 16 columns, 2.8x at 128 x 128 over 736: docs/benchmarks.md, "Dense
-///   products at small widths").
+///   Eigen compiled for the same instructions (-march=native) that costs more than it gains below 128 x 128
+///   features or 64 columns (Eigen 1.2x faster at 96 x 96 over 128 columns; the kernel 1.02x at 128 x 128 over 64,
+///   1.3x at 128 x 512 over 736); against Eigen in narrower ones (a plain build's SSE2) the kernel wins from 32
+///   features and 16 columns up (1.5x at 128 x 128 over 16 columns, 2.8x at 128 x 128 over 736). Forward and both
+///   backward products of one layer, AVX-512 host: docs/benchmarks.md, "Dense products at small widths".
 template <typename Scalar>
 bool dense_uses_packed_products(Index in, Index out, Index n) {
   if (!has_packed_kernel<Scalar> || products_use_blas) return false;
   const ProductKernel kernel = product_kernel();
   if (kernel == ProductKernel::reference) return false;
   if (product_kernel_wider_than_build(kernel)) return n >= 16 && in >= 32 && out >= 32;
-  constexpr Index min_features = 4 * 3 * 64 / Index(sizeof(Scalar));  // four panels of the widest kernel
-  return n >= 64 && in >= min_features && out >= min_features;
+  return n >= 64 && in >= 64 && out >= 64 && in * out >= 128 * 128;
 }
 
 /// y = a x, plus bias (out scalars) in every column when given.  a: (out, in), a matrix in memory or the
