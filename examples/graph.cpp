@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// elm-graph: node classification with a two-layer graph convolutional network (Kipf and Welling 2017) on Zachary's
-// karate club (one labelled member per club) and on the Brown corpus's word graph (beside the same network
-// without the graph).
+// elm-graph: node classification with two-layer graph networks on Zachary's karate club (graph convolutions of Kipf
+// and Welling 2017, one labelled member per club) and on the Brown corpus's word graph (graph convolutions, and
+// GraphSAGE layers over the words' neighbours in text order, beside the same networks without the graph).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -28,6 +28,7 @@
 #include "elm/nn/graph.hpp"
 #include "elm/nn/graph_attention.hpp"
 #include "elm/nn/graph_convolution.hpp"
+#include "elm/nn/graph_sage.hpp"
 #include "elm/nn/layer.hpp"
 #include "elm/nn/loss.hpp"
 #include "elm/nn/optim/adam.hpp"
@@ -39,6 +40,56 @@ using elm::Index;
 using elm::Matrix;
 namespace nn = elm::nn;
 namespace fs = std::filesystem;
+
+/// The words' neighbours in text order, as two graphs over the same nodes: `before` sends each word to the words
+/// seen just after it (so each word hears from the words seen just before it), `after` the reverse.
+struct WordOrder {
+  nn::Graph<float> before, after;
+};
+
+/// One layer over both orders, two GraphSage layers summed (the second without its own root weight and bias):
+///   y_t = W_b mean(words seen just before t) + W_a mean(words seen just after t) + W_r x_t + b,
+/// the relational graph convolution of Schlichtkrull et al. (2018) with two relations and mean normalisation. A
+/// word's own features keep their own weight, and what precedes it stays apart from what follows it: "the ___"
+/// and "___ the" say different things about a word's part of speech.
+class WordOrderSage {
+ public:
+  struct Cache {
+    nn::GraphSage<float>::Cache before, after;
+  };
+
+  WordOrderSage(Index in, Index out, elm::Rng& rng) : before_({in, out}, rng), after_({in, out, false, false}, rng) {}
+
+  void forward(const Matrix<float>& x, const WordOrder& graphs, Matrix<float>& y, Cache* c) const {
+    Matrix<float> from_after;
+    before_.forward(x, graphs.before, y, c ? &c->before : nullptr);
+    after_.forward(x, graphs.after, from_after, c ? &c->after : nullptr);
+    y += from_after;
+  }
+  void backward(const Cache& c, const Matrix<float>& dy, Matrix<float>& dx) {
+    Matrix<float> dx_after;
+    before_.backward(c.before, dy, dx);
+    after_.backward(c.after, dy, dx_after);
+    dx += dx_after;
+  }
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) {
+    before_.for_each_parameter(nn::join_name(prefix, "before"), f);
+    after_.for_each_parameter(nn::join_name(prefix, "after"), f);
+  }
+  template <typename F>
+  void for_each_parameter(std::string_view prefix, F&& f) const {
+    before_.for_each_parameter(nn::join_name(prefix, "before"), f);
+    after_.for_each_parameter(nn::join_name(prefix, "after"), f);
+  }
+  void zero_grad() {
+    before_.zero_grad();
+    after_.zero_grad();
+  }
+
+ private:
+  nn::GraphSage<float> before_, after_;
+};
 
 /// Two graph layers: logits = L2(dropout(relu(L1(dropout(x))))), as in Kipf and Welling's section 3 with
 /// L = GraphConvolution. With L = GraphAttention, L1 has `heads` heads side by side and L2 one head (Velickovic et
@@ -58,8 +109,9 @@ class GraphNet : public nn::Composite<GraphNet<Layer>> {
   GraphNet(Index in, Index hidden, Index heads, Index classes, double dropout, elm::Rng& rng)
       : conv1_(make(in, hidden, heads, rng)), conv2_(make(hidden * heads, classes, 1, rng)), dropout_(dropout) {}
 
-  /// x: (F, N) -> logits: (classes, N).
-  void forward(const Matrix<float>& x, const nn::Graph<float>& graph, Matrix<float>& logits, Cache& c,
+  /// x: (F, N) -> logits: (classes, N). Graph: what Layer propagates over (an nn::Graph, or WordOrder).
+  template <typename Graph>
+  void forward(const Matrix<float>& x, const Graph& graph, Matrix<float>& logits, Cache& c,
                const nn::ForwardContext& context) const {
     Matrix<float> a, b;
     dropout_.forward(x, a, &c.drop_in, context);
@@ -89,6 +141,8 @@ class GraphNet : public nn::Composite<GraphNet<Layer>> {
   static Layer make(Index in, Index out, Index heads, elm::Rng& rng) {
     if constexpr (std::is_same_v<Layer, nn::GraphAttention<float>>)
       return Layer({in, out, heads, /*concat=*/true}, rng);
+    else if constexpr (std::is_same_v<Layer, WordOrderSage>)
+      return Layer(in, out, rng);
     else
       return Layer({in, out}, rng);
   }
@@ -148,8 +202,8 @@ std::vector<Index> targets_of(const NodeTask& task, const std::vector<Index>& no
 
 /// Trains a GraphNet of Layer (full batch, Adam with L2 weight decay, as Kipf and Welling) and scores the held-out
 /// nodes.
-template <typename Layer = nn::GraphConvolution<float>>
-TrainOutcome train_gcn(const NodeTask& task, const nn::Graph<float>& graph, const TrainSettings& s) {
+template <typename Layer = nn::GraphConvolution<float>, typename Graph = nn::Graph<float>>
+TrainOutcome train_gcn(const NodeTask& task, const Graph& graph, const TrainSettings& s) {
   const auto t0 = std::chrono::steady_clock::now();
   elm::Rng init(s.seed);
   GraphNet<Layer> model(task.features.rows(), s.hidden, s.heads, task.classes, s.dropout, init);
@@ -351,6 +405,7 @@ struct BrownArgs {
   TrainSettings train{64, 1, 200, 0.01, 5e-4, 0.5, 1, false};
   double held_out_fraction = 0.5;
   double self_loop = 1.0;
+  std::vector<std::string> networks{"gcn", "order"};
 };
 
 int run_brown_words(const BrownArgs& a) {
@@ -414,22 +469,41 @@ int run_brown_words(const BrownArgs& a) {
   fmt::print("split (seed {}): {} training words, {} held-out words; always {} scores {:.4f} on them\n", a.train.seed,
              task.train_nodes.size(), task.held_out_nodes.size(), universal_tags[std::size_t(majority)],
              double(majority_hits) / double(std::max<Index>(held_out, 1)));
-  fmt::print("model: GCN({} -> {}) relu GCN({} -> {}), dropout {}, Adam lr {} weight decay {}, {} epochs\n",
-             g.features.rows(), a.train.hidden, a.train.hidden, task.classes, a.train.dropout, a.train.lr,
-             a.train.weight_decay, a.train.epochs);
-  const TrainOutcome gcn = train_gcn(task, graph, a.train);
-  fmt::print("GCN on the word graph:   held-out accuracy {:.4f} ({} of {}), {:.1f} s\n", gcn.held_out_accuracy,
-             gcn.held_out_correct, task.held_out_nodes.size(), gcn.seconds);
-  const TrainOutcome mlp = train_gcn(task, no_edges, a.train);
-  fmt::print("MLP (the same network without edges): held-out accuracy {:.4f} ({} of {}), {:.1f} s\n",
-             mlp.held_out_accuracy, mlp.held_out_correct, task.held_out_nodes.size(), mlp.seconds);
-  if (!a.out.empty()) {
+  fmt::print("training: dropout {}, Adam lr {} weight decay {}, {} epochs, hidden width {}\n", a.train.dropout,
+             a.train.lr, a.train.weight_decay, a.train.epochs, a.train.hidden);
+  // each network on its graph, then the same network, initialisation and training on the same nodes without edges
+  // (a two-layer perceptron of each word's own features: the no-graph baseline)
+  const auto report = [&](const std::string& name, const TrainOutcome& with, const TrainOutcome& without) {
+    fmt::print("{}: held-out accuracy {:.4f} ({} of {}), {:.1f} s; without edges {:.4f} ({} of {}), {:.1f} s\n", name,
+               with.held_out_accuracy, with.held_out_correct, task.held_out_nodes.size(), with.seconds,
+               without.held_out_accuracy, without.held_out_correct, task.held_out_nodes.size(), without.seconds);
+    if (a.out.empty()) return;
     fs::create_directories(a.out);
-    write_text(fs::path(a.out) / "brown_gcn_loss.csv", loss_csv(gcn.result));
-    write_text(fs::path(a.out) / "brown_mlp_loss.csv", loss_csv(mlp.result));
-    write_text(fs::path(a.out) / "brown_gcn_loss.svg", loss_svg(gcn.result, "GCN on the Brown word graph"));
-    write_text(fs::path(a.out) / "brown_mlp_loss.svg", loss_svg(mlp.result, "The same network without edges"));
-    fmt::print("wrote {}/brown_{{gcn,mlp}}_loss.{{csv,svg}}\n", a.out);
+    const std::string stem = (fs::path(a.out) / ("brown_" + name)).string();
+    write_text(stem + "_loss.csv", loss_csv(with.result));
+    write_text(stem + "_no_edges_loss.csv", loss_csv(without.result));
+    write_text(stem + "_loss.svg", loss_svg(with.result, name + " on the Brown word graph"));
+    write_text(stem + "_no_edges_loss.svg", loss_svg(without.result, name + " without edges"));
+    fmt::print("wrote {}{{,_no_edges}}_loss.{{csv,svg}}\n", stem);
+  };
+  for (const std::string& network : a.networks) {
+    if (network == "gcn") {
+      fmt::print("gcn: GCN({} -> {}) relu GCN({} -> {}) on the co-occurrence graph\n", g.features.rows(),
+                 a.train.hidden, a.train.hidden, task.classes);
+      const TrainOutcome with = train_gcn(task, graph, a.train);
+      report("gcn", with, train_gcn(task, no_edges, a.train));
+    } else {
+      // every distinct pair "u v" of neighbouring nodes: v hears from u in `before`, u from v in `after`
+      std::vector<nn::GraphEdge> reversed;
+      for (const nn::GraphEdge& e : g.next_word) reversed.push_back({e.target, e.source, e.weight});
+      const WordOrder word_order{nn::Graph<float>(n, g.next_word), nn::Graph<float>(n, reversed)};
+      const WordOrder none{nn::Graph<float>(n, {}), nn::Graph<float>(n, {})};
+      fmt::print("order: SAGE({} -> {}) relu SAGE({} -> {}) over the words seen just before and just after each word "
+                 "({} distinct neighbouring pairs)\n",
+                 g.features.rows(), a.train.hidden, a.train.hidden, task.classes, g.next_word.size());
+      const TrainOutcome with = train_gcn<WordOrderSage>(task, word_order, a.train);
+      report("order", with, train_gcn<WordOrderSage>(task, none, a.train));
+    }
   }
   return 0;
 }
@@ -472,9 +546,9 @@ int main(int argc, char** argv) {
 
   BrownArgs brown;
   CLI::App* b = app.add_subcommand("brown-words",
-                                   "GCN on the Brown word graph (words as nodes, co-occurrence "
-                                   "edges, part-of-speech labels) beside the same network without "
-                                   "edges");
+                                   "Graph networks on the Brown word graph (words as nodes, "
+                                   "co-occurrence and word-order edges, part-of-speech labels), each beside "
+                                   "the same network without edges");
   b->add_option("--corpus", brown.corpus, "Folder of the Brown files")->capture_default_str();
   b->add_option("--out", brown.out, "Folder for the loss curves");
   b->add_option("--min-count", brown.graph.min_count, "A word is a node from this many occurrences")
@@ -496,6 +570,12 @@ int main(int argc, char** argv) {
   b->add_option("--self-loop", brown.self_loop,
                 "Each word's self-loop weight, times the summed weight of its edges (0: weight 1, GCNConv's default)")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  b->add_option("--networks", brown.networks,
+                "Networks to train, each beside itself without edges: gcn (graph convolutions on the co-occurrence "
+                "graph), order (GraphSAGE layers over the words seen just before and just after each word)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"gcn", "order"}))
       ->capture_default_str();
   add_train_options(b, brown.train);
   commands.add(b, [&] { return run_brown_words(brown); });

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -74,7 +75,7 @@ struct WordGraphOptions {
 /// often than chance: pointwise mutual information log(c(u, v) T / (c(u) c(v))) > 0, with c(u) = sum_v c(u, v) and
 /// T = sum_u c(u) (frequent words such as "the" co-occur with nearly everything and would otherwise tie the whole
 /// graph together); undirected, weighted log(1 + c(u, v)). (Weighting by the PMI itself, which favours rare pairs,
-/// gave lower accuracies.) Features (F, N), 0 or 1: the lower-cased word's last 1, 2 and 3 letters when at least
+/// gave lower accuracies.) Word order: the distinct pairs of nodes seen side by side, as directed edges. Features (F, N), 0 or 1: the lower-cased word's last 1, 2 and 3 letters when at least
 /// min_suffix_words nodes share them; the word's shape (capitalised, all capitals, digit, all digits, hyphen,
 /// apostrophe, no letter or digit, length 1, 2, 3, 4-5, 6-8, 9+); and, for the frequent_words most frequent words,
 /// the word itself ("word:the"), so that a neighbour such as "the" or "to" is recognisable.
@@ -82,6 +83,10 @@ struct WordGraph {
   std::vector<std::string> words;          ///< node i's word
   std::vector<Index> labels;               ///< node i's universal tag
   std::vector<nn::GraphEdge> edges;        ///< source < target, read undirected
+  /// Word order: an edge u -> v for every distinct pair of nodes seen side by side as "u v" in a sentence (weight
+  /// 1, each pair once however often it occurs), sorted. Read as directed, each word hears from the words seen
+  /// just before it; reversed, from those seen just after it.
+  std::vector<nn::GraphEdge> next_word;
   Matrix<float> features;                  ///< (F, N)
   std::vector<std::string> feature_names;  ///< F names: "suffix:ing", "shape:capitalised", ...
   std::int64_t tokens = 0;                 ///< tokens read
@@ -118,12 +123,15 @@ inline WordGraph brown_word_graph(const std::vector<std::pair<std::string, std::
   const Index n = to_index(g.words.size());
   // 3) co-occurrence counts of node pairs within the window; the pairs above chance become edges
   std::unordered_map<std::uint64_t, Index> pairs;
+  std::unordered_set<std::uint64_t> adjacent;  // u * n + v for "u v"
   for (const auto& words : sentences) {
     std::vector<Index> ids(words.size(), -1);
     for (std::size_t i = 0; i < words.size(); ++i) {
       const auto it = node.find(words[i]);
       if (it != node.end()) ids[i] = it->second;
     }
+    for (std::size_t i = 0; i + 1 < ids.size(); ++i)
+      if (ids[i] >= 0 && ids[i + 1] >= 0) adjacent.insert(std::uint64_t(ids[i]) * std::uint64_t(n) + std::uint64_t(ids[i + 1]));
     for (std::size_t i = 0; i < ids.size(); ++i)
       for (std::size_t j = i + 1; j < ids.size() && j <= i + std::size_t(options.window); ++j)
         if (ids[i] >= 0 && ids[j] >= 0 && ids[i] != ids[j]) {
@@ -144,9 +152,13 @@ inline WordGraph brown_word_graph(const std::vector<std::pair<std::string, std::
     const double pmi = std::log(double(count) * total / (marginal[std::size_t(a)] * marginal[std::size_t(b)]));
     if (pmi > 0.0) g.edges.push_back({a, b, std::log1p(double(count))});
   }
-  std::sort(g.edges.begin(), g.edges.end(), [](const nn::GraphEdge& x, const nn::GraphEdge& y) {
+  for (const std::uint64_t key : adjacent)
+    g.next_word.push_back({Index(key / std::uint64_t(n)), Index(key % std::uint64_t(n)), 1.0});
+  const auto by_ends = [](const nn::GraphEdge& x, const nn::GraphEdge& y) {
     return std::make_pair(x.source, x.target) < std::make_pair(y.source, y.target);
-  });
+  };
+  std::sort(g.edges.begin(), g.edges.end(), by_ends);
+  std::sort(g.next_word.begin(), g.next_word.end(), by_ends);
   // 4) features: frequent suffixes, then the shape
   const auto lower = [](std::string w) {
     std::transform(w.begin(), w.end(), w.begin(), [](unsigned char c) { return char(std::tolower(c)); });

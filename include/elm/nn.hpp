@@ -19,6 +19,7 @@
 #include "elm/nn/graph.hpp"
 #include "elm/nn/graph_attention.hpp"
 #include "elm/nn/graph_convolution.hpp"
+#include "elm/nn/graph_sage.hpp"
 #include "elm/nn/gru.hpp"
 #include "elm/nn/gru_cell.hpp"
 #include "elm/nn/image_shape.hpp"

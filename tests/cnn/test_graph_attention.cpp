@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "cnn_fixture.hpp"
+#include "graph_fixture.hpp"
 #include "elm/nn/graph.hpp"
 #include "elm/nn/graph_attention.hpp"
 
@@ -44,11 +44,7 @@ TEMPLATE_TEST_CASE("GraphAttention matches torch_geometric's GATConv: output and
   const std::string name = GENERATE(as<std::string>{}, "gat_concat_directed", "gat_mean_undirected", "gat_one_head");
   INFO("fixture " << name);
   const Fixture f = attention_test::load_fixture(name, "graph");
-  std::vector<GraphEdge> edges;
-  for (const auto& e : f.meta.at("edges")) edges.push_back({e.at(0).get<Index>(), e.at(1).get<Index>()});
-  const auto direction =
-      f.meta.at("direction").get<std::string>() == "undirected" ? EdgeDirection::undirected : EdgeDirection::directed;
-  const Graph<TestType> graph(f.dim("num_nodes"), edges, direction);
+  const Graph<TestType> graph = fixture_graph<TestType>(f);
   GraphAttention<TestType> gat(GraphAttentionConfig{f.dim("in_channels"), f.dim("out_channels"), f.dim("heads"),
                                                     f.meta.at("concat").get<bool>(), 0.2,
                                                     f.meta.at("bias").get<bool>()});

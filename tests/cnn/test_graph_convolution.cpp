@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "../common/run_program.hpp"
-#include "cnn_fixture.hpp"
+#include "graph_fixture.hpp"
 #include "elm/nn/graph.hpp"
 #include "elm/nn/graph_convolution.hpp"
 
@@ -20,24 +20,6 @@ using elm::nn::GraphEdge;
 
 static_assert(elm::nn::is_layer_v<GraphConvolution<float>>, "GraphConvolution keeps the layer contract");
 static_assert(elm::nn::has_reset_parameters_v<GraphConvolution<float>>, "GraphConvolution initialises as GCNConv");
-
-namespace {
-
-std::vector<GraphEdge> fixture_edges(const Fixture& f) {
-  std::vector<GraphEdge> edges;
-  for (const auto& e : f.meta.at("edges"))
-    edges.push_back({e.at(0).get<Index>(), e.at(1).get<Index>(), e.at(2).get<double>()});
-  return edges;
-}
-
-template <typename Scalar>
-Graph<Scalar> fixture_graph(const Fixture& f) {
-  const auto direction =
-      f.meta.at("direction").get<std::string>() == "undirected" ? EdgeDirection::undirected : EdgeDirection::directed;
-  return Graph<Scalar>(f.dim("num_nodes"), fixture_edges(f), direction);
-}
-
-}  // namespace
 
 TEST_CASE("GraphConvolution on a hand-sized path of three nodes", "[cnn][graph]") {
   // 0 - 1 - 2 with self-loops: degrees 2, 3, 2, so A_hat = [[1/2, 1/sqrt6, 0], [1/sqrt6, 1/3, 1/sqrt6],

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: MIT
-// Graph: a graph's nodes and weighted edges with its GCN-normalised adjacency, built once from an edge list.
+// Graph: a graph's nodes and weighted edges with its GCN-normalised adjacency and its neighbour-mean matrix, built
+// once from an edge list; graph_gather, the sparse product every graph layer runs.
 #pragma once
 
 #include <Eigen/SparseCore>
 
+#include <algorithm>
 #include <cmath>
 #include <string_view>
 #include <type_traits>
 #include <vector>
 
 #include "elm/core/error.hpp"
+#include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
 
 namespace elm::nn {
@@ -33,7 +36,11 @@ enum class EdgeDirection { directed, undirected };
 ///  - self-loops: every node gets exactly one (add_remaining_self_loops): a node with a self-loop in the list keeps
 ///    that loop's weight (the last one listed, when there are several), every other node gets a loop of weight 1;
 ///  - a node with no edges has only its loop: A_hat[i, i] = 1.
-/// The matrix is kept transposed, S = A_hat^T as an (N, N) column-major sparse matrix, because node features are
+/// For GraphSAGE's mean aggregator (PyTorch Geometric's SAGEConv, aggr="mean") it also holds the mean matrix
+///   M[t, s] = (the number of times s -> t is listed) / (the number of edges listed into t),
+/// which takes the edge list as it is: a listed self-loop is one more message from the node itself, a duplicate
+/// counts twice, the weights play no part, and a node with no edge into it gets the zero vector.
+/// The matrices are kept transposed, S = A_hat^T as an (N, N) column-major sparse matrix, because node features are
 /// the columns of a (C, N) matrix: propagating is Y = H S (column t of Y gathers column t of S), and backward's
 /// dH = dY S^T gathers the columns of S^T, kept too. Building costs O(E log E) time and O(N + E) memory.
 /// Throws InvalidArgument for N < 1, an edge naming a node outside [0, N) (the edge's index and ends in the
@@ -52,6 +59,7 @@ class Graph {
     ELM_EXPECT(num_nodes >= 1, InvalidArgument, where, ": expected at least one node, got ", num_nodes);
     // 1) the edges as triplets (source, target, weight), self-loops set aside (each node gets one in step 2)
     std::vector<double> loop(static_cast<std::size_t>(num_nodes), 1.0);
+    std::vector<Index> listed_loops(static_cast<std::size_t>(num_nodes), 0);
     std::vector<Eigen::Triplet<double, Index>> links;
     links.reserve(edges.size() * (direction == EdgeDirection::undirected ? 2 : 1) +
                   static_cast<std::size_t>(num_nodes));
@@ -65,6 +73,7 @@ class Graph {
                  edge.source, " -> ", edge.target, ") has weight ", edge.weight, ", expected a finite weight >= 0");
       if (edge.source == edge.target) {
         loop[static_cast<std::size_t>(edge.source)] = edge.weight;
+        listed_loops[static_cast<std::size_t>(edge.source)] += 1;
         continue;
       }
       links.emplace_back(edge.source, edge.target, edge.weight);
@@ -94,6 +103,28 @@ class Graph {
     multiplicity_.resize(num_nodes, num_nodes);
     multiplicity_.setFromTriplets(counted.begin(), counted.end());
     multiplicity_.makeCompressed();
+    // 5) SAGEConv's mean: the edges as listed (one message per listing, self-loops included), each column t
+    //    divided by the number of messages into t
+    std::vector<Eigen::Triplet<Scalar, Index>> messages;
+    std::vector<double> in_count(static_cast<std::size_t>(num_nodes), 0.0);
+    messages.reserve(links.size());
+    for (std::size_t k = 0; k + static_cast<std::size_t>(num_nodes) < links.size(); ++k) {
+      messages.emplace_back(links[k].row(), links[k].col(), Scalar(1));
+      in_count[static_cast<std::size_t>(links[k].col())] += 1.0;
+    }
+    for (Index i = 0; i < num_nodes; ++i)
+      if (const Index n = listed_loops[static_cast<std::size_t>(i)]; n > 0) {
+        messages.emplace_back(i, i, static_cast<Scalar>(n));
+        in_count[static_cast<std::size_t>(i)] += double(n);
+      }
+    for (auto& m : messages)
+      m = Eigen::Triplet<Scalar, Index>(m.row(), m.col(),
+                                        static_cast<Scalar>(double(m.value()) / in_count[static_cast<std::size_t>(m.col())]));
+    mean_.resize(num_nodes, num_nodes);
+    mean_.setFromTriplets(messages.begin(), messages.end());  // duplicates add up
+    mean_.makeCompressed();
+    mean_transposed_ = mean_.transpose();
+    mean_transposed_.makeCompressed();
     propagation_transposed_ = propagation_.transpose();
     propagation_.makeCompressed();
     propagation_transposed_.makeCompressed();
@@ -113,6 +144,12 @@ class Graph {
   /// and 1 on the diagonal (every node's one self-loop). The neighbourhoods GATConv's softmax runs over: a duplicate
   /// edge takes part twice, the weights play no part.
   const SparseMatrix& multiplicity() const { return multiplicity_; }
+  /// M^T, (N, N): column t holds 1/k at each source of the k messages into t (a source listed twice, 2/k), and
+  /// nothing for a node no edge reaches. For features X (C, N), X M^T's column t is the mean of the features sent
+  /// to t.
+  const SparseMatrix& mean() const { return mean_; }
+  /// M, (N, N): backward's gather.
+  const SparseMatrix& mean_transposed() const { return mean_transposed_; }
 
  private:
   Index num_nodes_ = 0;
@@ -120,6 +157,42 @@ class Graph {
   SparseMatrix propagation_;
   SparseMatrix propagation_transposed_;
   SparseMatrix multiplicity_;
+  SparseMatrix mean_;
+  SparseMatrix mean_transposed_;
 };
+
+namespace detail {
+
+/// A graph layer's input check: x (C, N) must have `in_channels` rows and one column per node of `graph`
+/// (ShapeError naming `where`, what was expected and what came).
+template <typename Scalar>
+void check_node_features(const Eigen::Ref<const Matrix<Scalar>>& x, Index in_channels, const Graph<Scalar>& graph,
+                         std::string_view where) {
+  ELM_EXPECT(x.rows() == in_channels, ShapeError, where, ": x has ", x.rows(), " rows (channels), expected in_channels = ",
+             in_channels);
+  ELM_EXPECT(x.cols() == graph.num_nodes(), ShapeError, where, ": x has ", x.cols(),
+             " columns, expected one per node of the graph, ", graph.num_nodes());
+}
+
+/// y[:, t] = bias + sum over column t of s of s(k, t) h[:, k]: the product h s of a dense (C, N) and a sparse (N, N)
+/// matrix, every graph layer's propagation. Each output column reads whole contiguous columns of h; the columns run
+/// on OpenMP threads in chunks of about parallel_grain multiply-adds. bias: C values or null.
+template <typename Scalar, typename Sparse>
+void graph_gather(const Eigen::Ref<const Matrix<Scalar>>& h, const Sparse& s, const Scalar* bias, Matrix<Scalar>& y) {
+  y.resize(h.rows(), s.cols());
+  const Index per_column = h.rows() * std::max<Index>(1, s.nonZeros() / std::max<Index>(1, s.cols()));
+  elm::detail::parallel_chunks(s.cols(), elm::detail::column_chunk(per_column), [&](Index, Index c0, Index c1) {
+    for (Index t = c0; t < c1; ++t) {
+      auto out = y.col(t);
+      if (bias)
+        out = Eigen::Map<const Vector<Scalar>>(bias, h.rows());
+      else
+        out.setZero();
+      for (typename Sparse::InnerIterator it(s, t); it; ++it) out.noalias() += it.value() * h.col(it.row());
+    }
+  });
+}
+
+}  // namespace detail
 
 }  // namespace elm::nn

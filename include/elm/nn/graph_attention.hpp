@@ -87,10 +87,7 @@ class GraphAttention : public Composite<GraphAttention<Scalar>> {
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, const Graph<Scalar>& graph, Matrix<Scalar>& y,
                Cache* cache = nullptr, const ForwardContext& = {}) const {
     constexpr std::string_view where = "elm::nn::GraphAttention::forward";
-    ELM_EXPECT(x.rows() == config_.in_channels, ShapeError, where, ": x has ", x.rows(),
-               " rows (channels), expected in_channels = ", config_.in_channels);
-    ELM_EXPECT(x.cols() == graph.num_nodes(), ShapeError, where, ": x has ", x.cols(),
-               " columns, expected one per node of the graph, ", graph.num_nodes());
+    detail::check_node_features(x, config_.in_channels, graph, where);
     Cache local;
     Cache& c = cache ? *cache : local;
     const Index heads = config_.heads, width = config_.out_channels, n = graph.num_nodes();

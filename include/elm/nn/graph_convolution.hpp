@@ -2,13 +2,11 @@
 // GraphConvolution: Kipf and Welling's graph convolution (PyTorch Geometric's GCNConv), with its backward pass.
 #pragma once
 
-#include <algorithm>
 #include <cmath>
 #include <string_view>
 #include <type_traits>
 
 #include "elm/core/check.hpp"
-#include "elm/core/parallel.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
 #include "elm/nn/graph.hpp"
@@ -71,15 +69,12 @@ class GraphConvolution {
   void forward(const Eigen::Ref<const Matrix<Scalar>>& x, const Graph<Scalar>& graph, Matrix<Scalar>& y,
                Cache* cache = nullptr, const ForwardContext& = {}) const {
     constexpr std::string_view where = "elm::nn::GraphConvolution::forward";
-    ELM_EXPECT(x.rows() == config_.in_channels, ShapeError, where, ": x has ", x.rows(),
-               " rows (channels), expected in_channels = ", config_.in_channels);
-    ELM_EXPECT(x.cols() == graph.num_nodes(), ShapeError, where, ": x has ", x.cols(),
-               " columns, expected one per node of the graph, ", graph.num_nodes());
+    detail::check_node_features(x, config_.in_channels, graph, where);
     // 1) h = W x, every node on its own (GCNConv's lin)
     Matrix<Scalar> h;
     lin_.forward(x, h, cache ? &cache->lin : nullptr);
     // 2) y[:, t] = b + sum_s A_hat[t, s] h[:, s]: the gather over column t of S = A_hat^T
-    gather(h, graph.propagation(), config_.bias ? bias_.value.data() : nullptr, y);
+    detail::graph_gather<Scalar>(h, graph.propagation(), config_.bias ? bias_.value.data() : nullptr, y);
     if (cache) cache->graph = &graph;
   }
 
@@ -92,7 +87,7 @@ class GraphConvolution {
     check_shape(dy, config_.out_channels, cache.graph->num_nodes(), where, "dy");
     if (config_.bias && bias_.trainable) bias_.gradient().col(0) += dy.rowwise().sum();
     Matrix<Scalar> dh;
-    gather(dy, cache.graph->propagation_transposed(), nullptr, dh);
+    detail::graph_gather<Scalar>(dy, cache.graph->propagation_transposed(), nullptr, dh);
     lin_.backward(cache.lin, dh, dx);
   }
 
@@ -118,26 +113,6 @@ class GraphConvolution {
                "elm::nn::GraphConvolution: expected in_channels > 0 and out_channels > 0, got ", c.in_channels, " and ",
                c.out_channels);
     return c;
-  }
-
-  /// y[:, t] = bias + sum over column t of s of s(k, t) h[:, k]. h: (C, N), s: (N, N) -> y: (C, N). Each output
-  /// column reads whole contiguous columns of h; the columns run on OpenMP threads in chunks of about
-  /// parallel_grain multiply-adds.
-  static void gather(const Matrix<Scalar>& h, const typename Graph<Scalar>::SparseMatrix& s, const Scalar* bias,
-                     Matrix<Scalar>& y) {
-    y.resize(h.rows(), s.cols());
-    const Index per_column = h.rows() * std::max<Index>(1, s.nonZeros() / std::max<Index>(1, s.cols()));
-    elm::detail::parallel_chunks(s.cols(), elm::detail::column_chunk(per_column), [&](Index, Index c0, Index c1) {
-      for (Index t = c0; t < c1; ++t) {
-        auto out = y.col(t);
-        if (bias)
-          out = Eigen::Map<const Vector<Scalar>>(bias, h.rows());
-        else
-          out.setZero();
-        for (typename Graph<Scalar>::SparseMatrix::InnerIterator it(s, t); it; ++it)
-          out.noalias() += it.value() * h.col(it.row());
-      }
-    });
   }
 
   GraphConvolutionConfig config_;
