@@ -133,8 +133,9 @@ int run_estimate(const EstimateArgs& a, elm::dist::Communicator& comm) {
   }
   const elm::classic::NgramCounts& counts = *sharded;
   if (!a.quiet)
-    fmt::print(stderr, "Unigram tokens {} types {} sentences {}\n", counts.tokens(), counts.vocabulary().size(),
-               counts.sentences());
+    fmt::print(stderr, "Unigram tokens {} types {} sentences {}, read and counted in {:.3f} s\n", counts.tokens(),
+               counts.vocabulary().size(), counts.sentences(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   elm::classic::NgramTables tables;
   if (opt.smoothing == elm::classic::Smoothing::kneser_ney) {
     std::vector<elm::classic::KneserNeyDiscount> discounts;

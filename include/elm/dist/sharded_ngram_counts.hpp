@@ -67,16 +67,23 @@ struct NgramPartition {
     append_raw(out, count);
     append_raw(out, first);
   }
-  // Adds every record of a buffer, summing counts and keeping the earliest first appearance.
-  void merge(const std::string& in) {
+  // Calls f(words, n, count, first) for every record of a buffer.
+  template <typename F>
+  static void for_each(const std::string& in, F&& f) {
     classic::WordId words[classic::max_ngram_order];
     for (std::size_t pos = 0; pos < in.size();) {
       const int n = static_cast<unsigned char>(in[pos++]);
-      ELM_ASSERT(n >= 1 && n <= int(stores.size()));
+      ELM_ASSERT(n >= 1 && n <= classic::max_ngram_order);
       std::memcpy(words, in.data() + pos, sizeof(classic::WordId) * std::size_t(n));
       pos += sizeof(classic::WordId) * std::size_t(n);
       const auto count = read_raw<std::int64_t>(in, pos);
-      const auto at = read_raw<std::uint64_t>(in, pos);
+      const auto first = read_raw<std::uint64_t>(in, pos);
+      f(static_cast<const classic::WordId*>(words), n, count, first);
+    }
+  }
+  // Adds every record of a buffer, summing counts and keeping the earliest first appearance.
+  void merge(const std::string& in) {
+    for_each(in, [&](const classic::WordId* words, int n, std::int64_t count, std::uint64_t at) {
       const auto k = std::size_t(n - 1);
       const auto [idx, inserted] = stores[k].insert(words);
       if (inserted) {
@@ -86,7 +93,7 @@ struct NgramPartition {
         counts[k][idx] += count;
         first[k][idx] = std::min(first[k][idx], at);
       }
-    }
+    });
   }
   // Every entry as records.
   std::string records() const {
@@ -197,22 +204,27 @@ inline std::optional<classic::NgramCounts> count_ngrams_sharded(Communicator& co
   received = comm.all_to_all(send);
   std::vector<std::string>().swap(send);
   if (rank != root) return std::nullopt;
-  detail::NgramPartition all(order);
+  // The parts are disjoint: root only lists their n-grams per order, then adds them by first appearance.
+  std::vector<std::vector<WordId>> grams(std::size_t(order), std::vector<WordId>{});
+  std::vector<std::vector<std::int64_t>> counts(std::size_t(order), std::vector<std::int64_t>{});
+  std::vector<std::vector<std::pair<std::uint64_t, std::size_t>>> by_first(static_cast<std::size_t>(order));
   for (std::string& in : received) {
-    all.merge(in);  // the parts are disjoint: this only collects them
+    detail::NgramPartition::for_each(in, [&](const WordId* w, int n, std::int64_t count, std::uint64_t first) {
+      const auto k = std::size_t(n - 1);
+      by_first[k].emplace_back(first, counts[k].size());
+      grams[k].insert(grams[k].end(), w, w + n);
+      counts[k].push_back(count);
+    });
     std::string().swap(in);
   }
   classic::NgramCounts result(order);
   for (WordId id = 3; id < global.size(); ++id) result.add_word(global.word(id));
   result.add_sentences(totals[0], totals[1]);
-  std::vector<std::size_t> by_first;
   for (int n = 1; n <= order; ++n) {
     const auto k = std::size_t(n - 1);
-    by_first.resize(all.stores[k].size());
-    for (std::size_t i = 0; i < by_first.size(); ++i) by_first[i] = i;
-    std::sort(by_first.begin(), by_first.end(),
-              [&](std::size_t a, std::size_t b) { return all.first[k][a] < all.first[k][b]; });
-    for (std::size_t i : by_first) result.add_counted(all.stores[k].words(i), n, all.counts[k][i]);
+    std::sort(by_first[k].begin(), by_first[k].end());
+    for (const auto& [first, i] : by_first[k])
+      result.add_counted(grams[k].data() + i * std::size_t(n), n, counts[k][i]);
   }
   return result;
 }
