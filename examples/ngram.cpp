@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "elm/dist/communicator.hpp"
 #include "elm/dist/sharded_ngram_counts.hpp"
 #include "elm/io/arpa.hpp"
+#include "elm/io/line_shard.hpp"
 #include "elm/io/ngram_binary.hpp"
 #ifdef ELM_MPI
 #include "elm/dist/mpi_communicator.hpp"
@@ -112,19 +114,21 @@ int run_estimate(const EstimateArgs& a, elm::dist::Communicator& comm) {
   const auto t0 = std::chrono::steady_clock::now();
   std::optional<elm::classic::NgramCounts> sharded;
   if (comm.size() > 1) {
+    // Each process reads its byte range of the file (the lines that start in it); the line counts of the ranks
+    // before it number its lines in error messages.
     std::vector<std::string> lines;
-    elm::dist::LineRange share;
     elm::dist::run_collectively(comm, [&] {
       ELM_EXPECT(a.text != "-", elm::InvalidArgument,
                  "elm-ngram estimate: --text - (stdin) with several processes, expected a file every process reads");
-      lines = read_lines(a.text);
-      share = elm::dist::shard_lines(lines.size(), comm.rank(), comm.size());
-      lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(share.end), lines.end());
-      lines.erase(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(share.begin));
+      lines = elm::io::read_line_shard(a.text, comm.rank(), comm.size());
     });
+    std::vector<std::int64_t> shard_sizes(static_cast<std::size_t>(comm.size()), 0);
+    shard_sizes[static_cast<std::size_t>(comm.rank())] = static_cast<std::int64_t>(lines.size());
+    comm.allreduce_sum(shard_sizes.data(), shard_sizes.size());
+    const std::int64_t lines_before =
+        std::accumulate(shard_sizes.begin(), shard_sizes.begin() + comm.rank(), std::int64_t(0));
     if (root && !a.quiet) fmt::print(stderr, "counting on {} processes\n", comm.size());
-    sharded = elm::dist::count_ngrams_sharded(comm, lines, static_cast<std::int64_t>(share.begin), opt.order,
-                                              opt.chars);
+    sharded = elm::dist::count_ngrams_sharded(comm, lines, lines_before, opt.order, opt.chars);
     if (!root) return 0;
   } else {
     sharded.emplace(opt.order);
