@@ -127,7 +127,9 @@ class MpiCommunicator final : public Communicator {
   // Sizes first (MPI_Alltoall of 64-bit sizes), then one pairwise exchange per distance k = 1 .. size - 1: receive
   // from rank - k and send to rank + k, non-blocking, in pieces of at most INT_MAX bytes (both sides know every size,
   // so they agree on the pieces; an empty buffer is no message), so neither side waits on a send with no matching
-  // receive, and no int displacement of MPI_Alltoallv can overflow.
+  // receive, and no int displacement of MPI_Alltoallv can overflow. A failed call throws with requests possibly
+  // still pending on these buffers: after it the processes are out of step, and the program should end them all
+  // (MpiCommunicator::abort), as elm-ngram does.
   std::vector<std::string> exchange(const std::vector<std::string>& send) override {
     const auto n = std::size_t(size_);
     std::vector<std::uint64_t> send_sizes(n), recv_sizes(n);
