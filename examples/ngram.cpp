@@ -363,13 +363,13 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 #ifdef ELM_MPI
-  std::optional<elm::dist::MpiSession> session;
+  std::optional<elm::dist::MpiEnvironment> environment;
   std::optional<elm::dist::MpiCommunicator> mpi;
 #endif
   try {
     if (*e) {
 #ifdef ELM_MPI
-      session.emplace(nullptr, nullptr);
+      environment.emplace(nullptr, nullptr);
       mpi.emplace();
       try {
         return run_estimate(est, *mpi);

@@ -362,7 +362,7 @@ namespace {
 
 // MPI for the whole run of the test program: started by the first [mpi] case, finalised at exit.
 elm::dist::MpiCommunicator& world() {
-  static elm::dist::MpiSession session(nullptr, nullptr);
+  static elm::dist::MpiEnvironment environment(nullptr, nullptr);
   static elm::dist::MpiCommunicator comm;
   return comm;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // MpiCommunicator: the Communicator of processes started by mpirun or srun, on MPI (programs built with the
-// CMake option ELM_MPI, which links MPI::MPI_CXX); MpiSession initialises and finalises MPI.
+// CMake option ELM_MPI, which links MPI::MPI_CXX); MpiEnvironment initialises and finalises MPI.
 #pragma once
 
 #include <mpi.h>
@@ -33,12 +33,12 @@ inline void check_mpi(int code, const char* call, int rank) {
 }  // namespace detail
 
 /// Initialises MPI for the lifetime of the object (MPI_Init_thread, funneled: only the thread that made the
-/// session makes MPI calls) and finalises it on destruction, unless MPI was already initialised by someone else,
+/// environment makes MPI calls) and finalises it on destruction, unless MPI was already initialised by someone else,
 /// in which case it does neither. Make one in main before any MpiCommunicator, and let every communicator go
 /// before it. Throws CommunicationError when MPI cannot start.
-class MpiSession {
+class MpiEnvironment {
  public:
-  MpiSession(int* argc, char*** argv) {
+  MpiEnvironment(int* argc, char*** argv) {
     int initialized = 0;
     detail::check_mpi(MPI_Initialized(&initialized), "MPI_Initialized", -1);
     if (initialized) return;
@@ -46,9 +46,9 @@ class MpiSession {
     detail::check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread", -1);
     owner_ = true;
   }
-  MpiSession(const MpiSession&) = delete;
-  MpiSession& operator=(const MpiSession&) = delete;
-  ~MpiSession() {
+  MpiEnvironment(const MpiEnvironment&) = delete;
+  MpiEnvironment& operator=(const MpiEnvironment&) = delete;
+  ~MpiEnvironment() {
     int finalized = 1;
     if (owner_ && MPI_Finalized(&finalized) == MPI_SUCCESS && !finalized) (void)MPI_Finalize();
   }
@@ -77,7 +77,7 @@ class MpiCommunicator final : public Communicator {
     int initialized = 0;
     detail::check_mpi(MPI_Initialized(&initialized), "MPI_Initialized", -1);
     ELM_EXPECT(initialized, CommunicationError,
-               "elm::dist::MpiCommunicator: MPI is not initialised, expected an MpiSession (or MPI_Init) first");
+               "elm::dist::MpiCommunicator: MPI is not initialised, expected an MpiEnvironment (or MPI_Init) first");
     detail::check_mpi(MPI_Comm_dup(comm, &comm_), "MPI_Comm_dup", -1);
     detail::check_mpi(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler", -1);
     detail::check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank", -1);
