@@ -7,6 +7,8 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,8 +22,14 @@
 #include "elm/classic/ngram_model.hpp"
 #include "elm/core/error.hpp"
 #include "elm/core/rng.hpp"
+#include "elm/dist/communicator.hpp"
+#include "elm/dist/sharded_ngram_counts.hpp"
 #include "elm/io/arpa.hpp"
+#include "elm/io/line_shard.hpp"
 #include "elm/io/ngram_binary.hpp"
+#ifdef ELM_MPI
+#include "elm/dist/mpi_communicator.hpp"
+#endif
 
 namespace {
 
@@ -87,7 +95,9 @@ struct EstimateArgs {
   double add_k = 1.0, alpha = 0.4;
 };
 
-int run_estimate(const EstimateArgs& a) {
+// Under mpirun (a build with ELM_MPI), each process counts its share of the lines, the counts are merged on rank 0
+// (elm/dist/sharded_ngram_counts.hpp), and rank 0 alone estimates and writes the files.
+int run_estimate(const EstimateArgs& a, elm::dist::Communicator& comm) {
   ELM_EXPECT(!a.arpa.empty() || !a.binary.empty(), elm::InvalidArgument,
              "elm-ngram estimate: give --arpa OUT.arpa and/or --binary OUT.bin");
   elm::classic::NgramEstimateOptions opt;
@@ -99,15 +109,37 @@ int run_estimate(const EstimateArgs& a) {
   opt.kneser_ney.discount_fallback = a.discount_fallback || !a.fallback.empty();
   if (!a.fallback.empty()) opt.kneser_ney.fallback_discounts = a.fallback;
   opt.kneser_ney.prune = a.prune;
-  Progress progress(a.quiet);
+  const bool root = comm.rank() == 0;
+  Progress progress(a.quiet || !root);
   const auto t0 = std::chrono::steady_clock::now();
-  const auto lines = read_lines(a.text);
-  elm::classic::NgramCounts counts(opt.order);
-  counts.add_lines(lines, opt.chars, std::ref(progress));
-  progress.done();
+  std::optional<elm::classic::NgramCounts> sharded;
+  if (comm.size() > 1) {
+    // Each process reads its byte range of the file (the lines that start in it); the line counts of the ranks
+    // before it number its lines in error messages.
+    std::vector<std::string> lines;
+    elm::dist::run_collectively(comm, [&] {
+      ELM_EXPECT(a.text != "-", elm::InvalidArgument,
+                 "elm-ngram estimate: --text - (stdin) with several processes, expected a file every process reads");
+      lines = elm::io::read_line_shard(a.text, comm.rank(), comm.size());
+    });
+    std::vector<std::int64_t> shard_sizes(static_cast<std::size_t>(comm.size()), 0);
+    shard_sizes[static_cast<std::size_t>(comm.rank())] = static_cast<std::int64_t>(lines.size());
+    comm.allreduce_sum(shard_sizes.data(), shard_sizes.size());
+    const std::int64_t lines_before =
+        std::accumulate(shard_sizes.begin(), shard_sizes.begin() + comm.rank(), std::int64_t(0));
+    if (root && !a.quiet) fmt::print(stderr, "counting on {} processes\n", comm.size());
+    sharded = elm::dist::count_ngrams_sharded(comm, lines, lines_before, opt.order, opt.chars);
+    if (!root) return 0;
+  } else {
+    sharded.emplace(opt.order);
+    sharded->add_lines(read_lines(a.text), opt.chars, std::ref(progress));
+    progress.done();
+  }
+  const elm::classic::NgramCounts& counts = *sharded;
   if (!a.quiet)
-    fmt::print(stderr, "Unigram tokens {} types {} sentences {}\n", counts.tokens(), counts.vocabulary().size(),
-               counts.sentences());
+    fmt::print(stderr, "Unigram tokens {} types {} sentences {}, read and counted in {:.3f} s\n", counts.tokens(),
+               counts.vocabulary().size(), counts.sentences(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   elm::classic::NgramTables tables;
   if (opt.smoothing == elm::classic::Smoothing::kneser_ney) {
     std::vector<elm::classic::KneserNeyDiscount> discounts;
@@ -330,8 +362,30 @@ int main(int argc, char** argv) {
   au->add_flag("--quiet,-q", aus.quiet, "no progress on stderr");
 
   CLI11_PARSE(app, argc, argv);
+#ifdef ELM_MPI
+  std::optional<elm::dist::MpiEnvironment> environment;
+  std::optional<elm::dist::MpiCommunicator> mpi;
+#endif
   try {
-    if (*e) return run_estimate(est);
+    if (*e) {
+#ifdef ELM_MPI
+      environment.emplace(nullptr, nullptr);
+      mpi.emplace();
+      try {
+        return run_estimate(est, *mpi);
+      } catch (const elm::dist::PeerError&) {
+        return 1;  // another process failed and says why; all know, so all finalise normally
+      } catch (const elm::dist::CommunicationError& err) {
+        // The processes may be out of step (a peer gone, a collective half done): end them all rather than wait.
+        fmt::print(stderr, "{}\n", err.what());
+        if (mpi->size() > 1) mpi->abort(1);
+        return 1;
+      }
+#else
+      elm::dist::LocalCommunicator local;
+      return run_estimate(est, local);
+#endif
+    }
     if (*p) return run_perplexity(ppl);
     if (*qc) return run_query(q);
     if (*g) return run_generate(gen);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what elm needs to build its tests, examples and benchmarks, from Debian's packages, if missing.
 set -euo pipefail
-packages=(g++ cmake ninja-build ccache libeigen3-dev nlohmann-json3-dev libfmt-dev catch2 libcli11-dev libbenchmark-dev libopenblas-dev libstb-dev clang libomp-dev)
+packages=(g++ cmake ninja-build ccache libeigen3-dev nlohmann-json3-dev libfmt-dev catch2 libcli11-dev libbenchmark-dev libopenblas-dev libstb-dev clang libomp-dev libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -15,8 +15,10 @@ echo "== optimised build (Release at -O1, C++17, -Werror)"
 # -O3's time (tests/models alone, 2026-12-03, under the same load: 159 s against 263 s of CPU) while the suite still runs in about a minute.
 # scripts/demo.sh and the benchmarks (docs/benchmarks.md) build at -O3. The benchmarks are built here as a check that
 # they compile.
+# ELM_MPI (Open MPI, installed by setup.sh): elm-ngram and the dist tests are MPI programs here, and CTest runs the
+# sharded n-gram estimates and the communicator's tests in two processes under mpirun (tests/dist/mpirun.sh).
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DELM_DEV_OPTIMIZATION=-O1 -DELM_WERROR=ON \
-  -DELM_BUILD_BENCHMARKS=ON -DELM_BENCHMARKS_COMPILE_CHECK=ON -DELM_SKIP_TEST_FOLDERS=threads
+  -DELM_BUILD_BENCHMARKS=ON -DELM_BENCHMARKS_COMPILE_CHECK=ON -DELM_SKIP_TEST_FOLDERS=threads -DELM_MPI=ON
 cmake --build build -j "$jobs"
 echo "== build took $((SECONDS - start)) s"
 ctest --test-dir build -j "$jobs" --output-on-failure --timeout 900

@@ -6,6 +6,7 @@
 #include "elm/core.hpp"
 
 #include "elm/classic.hpp"
+#include "elm/dist.hpp"
 #include "elm/io.hpp"
 #include "elm/models.hpp"
 #include "elm/nn.hpp"

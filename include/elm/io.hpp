@@ -11,6 +11,7 @@
 #include "elm/io/gpt2_hf.hpp"
 #include "elm/io/hf_config.hpp"
 #include "elm/io/hmm_json.hpp"
+#include "elm/io/line_shard.hpp"
 #include "elm/io/mapped_file.hpp"
 #include "elm/io/ngram_binary.hpp"
 #include "elm/io/pos_tagger.hpp"

@@ -231,6 +231,54 @@ class NgramCounts {
     if (progress) progress("counting", 1.0);
   }
 
+  /// Line numbers in error messages go on after `lines` more lines (a part of a file counted alone names the
+  /// lines by their number in the file).
+  void skip_line_numbers(std::int64_t lines) noexcept { line_number_ += lines; }
+
+  /// The id of word, added to the vocabulary when new (as counting adds words: the next id). For merging counts
+  /// made elsewhere (add_counted).
+  WordId add_word(std::string_view word) { return word_id(word); }
+
+  /// Adds count occurrences of an n-gram counted elsewhere, to merge counts made in parts (elm/dist/
+  /// sharded_ngram_counts.hpp counts parts of a text in several processes). words holds n ids of vocabulary().
+  /// Only the windows that counting hashes itself are accepted: the n-grams of the highest order N and, below it,
+  /// those starting with <s> (with N = 1: every unigram but <s>, which add_sentences counts); the other n-grams
+  /// are derived from them, as after counting lines. A new n-gram takes the next index of its order, so adding
+  /// each n-gram at its first appearance in the text (with its total count) and the vocabulary in the same order
+  /// gives the tables, indices included, of counting the text in one object. Throws InvalidArgument otherwise.
+  void add_counted(const WordId* words, int n, std::int64_t count) {
+    constexpr WordId bos = 1;
+    ELM_EXPECT(n >= 1 && n <= order_, InvalidArgument, "elm::classic::NgramCounts::add_counted: n = ", n,
+               ", expected 1 <= n <= ", order_);
+    ELM_EXPECT(count >= 0, InvalidArgument, "elm::classic::NgramCounts::add_counted: count = ", count,
+               ", expected >= 0");
+    for (int k = 0; k < n; ++k)
+      ELM_EXPECT(words[k] < vocab_.size() && (words[k] != bos || (k == 0 && n > 1)), InvalidArgument,
+                 "elm::classic::NgramCounts::add_counted: word ", k, " of the ", n, "-gram has id ", words[k],
+                 ", expected an id below ", vocab_.size(), " and <s> (id 1) only first in an n-gram of order >= 2");
+    ELM_EXPECT(n == order_ || words[0] == bos, InvalidArgument, "elm::classic::NgramCounts::add_counted: a ", n,
+               "-gram below the highest order (", order_, ") that does not start with <s>, expected only the ",
+               "windows counting hashes (the lower orders are derived from them)");
+    dirty_ = true;
+    if (n == 1) {
+      counts_[0][words[0]] += count;
+      return;
+    }
+    const auto [idx, inserted] = stores_[std::size_t(n - 1)].insert(words);
+    if (inserted) grow(n);
+    counts_[std::size_t(n - 1)][idx] += count;
+  }
+
+  /// Adds sentences and tokens counted elsewhere (with add_counted): each sentence is also one <s>.
+  void add_sentences(std::int64_t sentences, std::int64_t tokens) {
+    ELM_EXPECT(sentences >= 0 && tokens >= 0, InvalidArgument, "elm::classic::NgramCounts::add_sentences: ",
+               sentences, " sentences and ", tokens, " tokens, expected counts >= 0");
+    sentences_ += sentences;
+    tokens_count_ += tokens;
+    counts_[0][1] += sentences;
+    dirty_ = true;
+  }
+
   /// Number of distinct n-grams of order n (n in [1, order]).
   std::size_t size(int n) const { return store(n).size(); }
   /// The distinct n-grams of order n (index i has words store(n).words(i)) and their counts.
@@ -438,8 +486,13 @@ class NgramCounts {
       }
       const auto& prev = previous_[std::size_t(n - 1)];
       const auto& sfx = suffix_[std::size_t(n - 1)];
+      const detail::NgramStore& lo = stores_[std::size_t(n - 2)];
       for (std::size_t i = 0; i < st.size(); ++i) {
-        if (st.words(i)[0] == 1) {
+        if ((st.words(i)[0] == 1 || n == N) && prev[i] == none) {
+          const std::size_t found = lo.find(st.words(i));  // added by add_counted: looked up
+          ELM_ASSERT(found != detail::NgramStore::npos);
+          pfx[i] = static_cast<std::uint32_t>(found);
+        } else if (st.words(i)[0] == 1) {
           pfx[i] = prev[i];  // a window starting at <s>: the window before it is its prefix
         } else if (n == N) {
           pfx[i] = sfx[prev[i]];  // the N-gram before it ends with its prefix
