@@ -22,6 +22,7 @@
 #include "elm/io/bert_hf.hpp"
 #include "elm/io/hf_config.hpp"
 #include "elm/models/bert.hpp"
+#include "elm/nn/quantized_weights.hpp"
 #include "elm/text/wordpiece_tokenizer.hpp"
 
 namespace elm::examples::bert {
@@ -100,10 +101,12 @@ struct SentenceEncoder {
     return io::load_bert_hf<models::Bert<float>>(dir);
   }
 
-  explicit SentenceEncoder(const std::string& dir)
+  /// The directory's model, its dense weights kept in `dtype` (f32, bf16, int8: Bert::set_weight_dtype).
+  explicit SentenceEncoder(const std::string& dir, const std::string& dtype = "f32")
       : model(load_body(dir)), tokenizer(io::load_bert_tokenizer(dir)), recipe(io::sentence_transformer_config(dir)) {
     if (recipe.max_seq_length <= 0 || recipe.max_seq_length > model.config().max_position_embeddings)
       recipe.max_seq_length = model.config().max_position_embeddings;
+    model.set_weight_dtype(nn::parse_weight_dtype(dtype));
   }
 
   /// The embeddings of texts, (C, N), column i that of texts[i]: [CLS] text [SEP] truncated to the recipe's
@@ -131,6 +134,15 @@ struct SentenceEncoder {
     return out;
   }
 };
+
+/// Registers --dtype on cmd: how the encoder keeps its dense weights (SentenceEncoder).
+inline void add_weight_dtype_option(CLI::App* cmd, std::string& dtype) {
+  cmd->add_option("--dtype", dtype,
+                  "Dense weights in f32, bf16 (half the bytes) or int8 (blocks of 32 with a scale, as llama.cpp's "
+                  "Q8_0); activations stay float32")
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}))
+      ->capture_default_str();
+}
 
 /// Registers --batch on cmd.
 inline void add_batch_option(CLI::App* cmd, Index& batch) {

@@ -15,7 +15,7 @@
 namespace elm::examples::bert {
 
 struct EmbedArgs {
-  std::string model_dir, jsonl;
+  std::string model_dir, dtype = "f32", jsonl;
   std::vector<std::string> texts;
   Index batch = 32;
   bool json = false, quiet = false;
@@ -23,7 +23,7 @@ struct EmbedArgs {
 
 inline int run_embed(const EmbedArgs& a) {
   const std::vector<std::string> texts = read_texts(a.texts, a.jsonl);
-  const SentenceEncoder encoder(a.model_dir);
+  const SentenceEncoder encoder(a.model_dir, a.dtype);
   const Matrix<float> e = encoder.embed(texts, a.batch, a.quiet);
   for (Index i = 0; i < e.cols(); ++i) {
     if (a.json) {
@@ -49,6 +49,7 @@ inline CLI::App* add_embed_command(CLI::App& app, Commands& commands) {
   cmd->add_flag("--json", a->json, "Print one JSON object {\"embedding\": [C floats]} per line, in order "
                                    "(without: the C numbers separated by spaces)");
   add_batch_option(cmd, a->batch);
+  add_weight_dtype_option(cmd, a->dtype);
   cmd->add_flag("--quiet", a->quiet, "No progress bar");
   commands.add(cmd, [a] { return run_embed(*a); });
   return cmd;

@@ -20,7 +20,7 @@
 namespace elm::examples::bert {
 
 struct SearchArgs {
-  std::string program, model_dir, corpus_dir, query;
+  std::string program, model_dir, corpus_dir, query, dtype = "f32";
   Index top_k = 5, batch = 32;
   std::size_t max_sentences = 2000;
   bool json = false, quiet = false;
@@ -46,7 +46,7 @@ inline std::vector<std::string> corpus_sentences(const std::string& dir, std::si
 inline int run_search(const SearchArgs& a) {
   const std::string dir = a.corpus_dir.empty() ? find_data_dir(a.program.c_str(), "austen") : a.corpus_dir;
   const std::vector<std::string> sentences = corpus_sentences(dir, a.max_sentences);
-  const SentenceEncoder encoder(a.model_dir);
+  const SentenceEncoder encoder(a.model_dir, a.dtype);
   Matrix<float> e = encoder.embed(sentences, a.batch, a.quiet);
   const Matrix<float> q = encoder.embed({a.query}, 1, true);
   e.conservativeResize(Eigen::NoChange, e.cols() + 1);
@@ -91,6 +91,7 @@ inline CLI::App* add_search_command(CLI::App& app, Commands& commands, const cha
   cmd->add_flag("--json", a->json, "Print one JSON object {\"rank\", \"score\", \"index\", \"text\"} per "
                                    "neighbour");
   add_batch_option(cmd, a->batch);
+  add_weight_dtype_option(cmd, a->dtype);
   cmd->add_flag("--quiet", a->quiet, "No progress bar");
   commands.add(cmd, [a] { return run_search(*a); });
   return cmd;

@@ -13,7 +13,7 @@
 namespace elm::examples::bert {
 
 struct SimilarityArgs {
-  std::string model_dir, jsonl;
+  std::string model_dir, dtype = "f32", jsonl;
   std::vector<std::string> texts;
   Index batch = 32;
   bool json = false, quiet = false;
@@ -29,7 +29,7 @@ inline int run_similarity(const SimilarityArgs& a) {
   const std::vector<std::string> texts = read_texts(a.texts, a.jsonl);
   ELM_EXPECT(texts.size() >= 2, InvalidArgument, "elm-bert similarity: ", texts.size(),
              " text given, expected at least two to compare");
-  const Matrix<float> e = SentenceEncoder(a.model_dir).embed(texts, a.batch, a.quiet);
+  const Matrix<float> e = SentenceEncoder(a.model_dir, a.dtype).embed(texts, a.batch, a.quiet);
   const Index n = e.cols();
   if (a.json) {  // {"similarity": [[n floats], ...]}
     Matrix<double> similarity(n, n);
@@ -54,6 +54,7 @@ inline CLI::App* add_similarity_command(CLI::App& app, Commands& commands) {
   add_text_options(cmd, a->texts, a->jsonl);
   cmd->add_flag("--json", a->json, "Print one JSON object {\"similarity\": [[n floats], ...]}, the n x n matrix");
   add_batch_option(cmd, a->batch);
+  add_weight_dtype_option(cmd, a->dtype);
   cmd->add_flag("--quiet", a->quiet, "No progress bar");
   commands.add(cmd, [a] { return run_similarity(*a); });
   return cmd;

@@ -14,6 +14,7 @@
 #include "elm/io/bert_hf.hpp"
 #include "elm/models/bert.hpp"
 #include "elm/nn/loss.hpp"
+#include "elm/nn/quantized_weights.hpp"
 
 namespace bert_parity_test {
 
@@ -208,6 +209,32 @@ TEST_CASE("BERT's initialisation is Hugging Face's", "[models][bert][init]") {
   });
   // the padding token's vector starts at zero (nn.Embedding's padding_idx)
   CHECK(model.bert().word_embeddings().weight().value.col(5).isZero(0.0));
+}
+
+TEST_CASE("BERT with its dense weights in bf16 or int8: hidden states close to float32's, f32 restores them exactly",
+          "[models][bert][quantized]") {
+  // C = 48: one and a half int8 blocks, so the padded block is exercised
+  const elm::models::BertConfig config = bert_test::config_of(97, 32, 48, 2, 4, 96);
+  auto model = bert_test::random_model<Bert<float>>(config, 23);
+  const BertBatch batch = bert_test::fixed_batch(config, {9, 5});
+  Matrix<float> f32, f32_pooled, hidden, pooled;
+  model.forward(batch, f32, f32_pooled);
+  const double spread = double(f32.cwiseAbs().maxCoeff());
+  const elm::nn::WeightDType dtype = GENERATE(elm::nn::WeightDType::bf16, elm::nn::WeightDType::int8);
+  model.set_weight_dtype(dtype);
+  CHECK(model.weight_dtype() == dtype);
+  model.forward(batch, hidden, pooled);
+  const double error = double((hidden - f32).cwiseAbs().maxCoeff()) / spread;
+  INFO(elm::nn::weight_dtype_name(dtype) << ": max |hidden - float32 hidden| / max |float32 hidden| = " << error);
+  CHECK(error < (dtype == elm::nn::WeightDType::bf16 ? 0.01 : 0.04));
+  CHECK(error > 0.0);  // the stored copies were used
+  CHECK((pooled - f32_pooled).cwiseAbs().maxCoeff() > 0.0f);  // the pooler's weight too
+  // training needs the float32 weights
+  CHECK_THROWS_AS(model.backward(elm::models::Bert<float>::Cache{}, f32, f32_pooled), elm::InvalidArgument);
+  model.set_weight_dtype(elm::nn::WeightDType::f32);
+  model.forward(batch, hidden, pooled);
+  CHECK(hidden == f32);
+  CHECK(pooled == f32_pooled);
 }
 
 }  // namespace bert_parity_test

@@ -144,6 +144,20 @@ TEST_CASE("elm-bert embed --json prints all-MiniLM-L6-v2's sentence-transformers
   const auto matrix = nlohmann::json::parse(sim).at("similarity");
   CHECK(std::abs(matrix[0][1].get<double>() - dot) < 1e-5);
   CHECK(std::abs(matrix[0][0].get<double>() - 1.0) < 1e-6);
+  // --dtype int8: the dense weights in Q8_0 blocks, each embedding within cosine 0.99 of sentence-transformers'
+  const auto [q8, q8_code] = run_bert("embed" + model + " --jsonl '" + jsonl + "' --json --dtype int8 --quiet");
+  REQUIRE(q8_code == 0);
+  const auto q8_lines = json_lines(q8);
+  REQUIRE(q8_lines.size() == sentences.size());
+  for (std::size_t i = 0; i < q8_lines.size(); ++i) {
+    const auto got = q8_lines[i].at("embedding").get<std::vector<double>>();
+    double cosine = 0.0;  // both unit length
+    for (std::size_t c = 0; c < got.size(); ++c) cosine += got[c] * expected[i][c];
+    INFO("sentence " << i << ", int8 weights: cosine " << cosine);
+    CHECK(cosine >= 0.99);
+    CHECK(cosine < 1.0 - 1e-9);
+  }
+  CHECK(run_bert("embed" + model + " --text x --dtype q4").second != 0);
   std::filesystem::remove(jsonl);
 }
 

@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -13,6 +15,7 @@
 
 #include "elm/io/bert_hf.hpp"
 #include "elm/models/bert.hpp"
+#include "elm/nn/quantized_weights.hpp"
 
 namespace bert_minilm_test {
 
@@ -80,6 +83,24 @@ TEST_CASE("all-MiniLM-L6-v2's sentence embeddings are sentence-transformers'", "
   }
   WARN("all-MiniLM-L6-v2, " << sentences.size() << " sentences: max abs difference " << worst
                             << " per component, 1 - min cosine " << 1.0 - worst_cosine << " (float32 against float64)");
+
+  // 4) the dense weights in bf16 and in int8 (Q8_0 blocks): each sentence's embedding against float32's, the
+  //    weight-compression issue's acceptance (cosine >= 0.99 in int8), the same batch
+  auto compressed = model;
+  for (const elm::nn::WeightDType dtype : {elm::nn::WeightDType::bf16, elm::nn::WeightDType::int8}) {
+    INFO("weights in " << elm::nn::weight_dtype_name(dtype));
+    compressed.set_weight_dtype(dtype);
+    Matrix<float> h, p;
+    compressed.forward(batch, h, p);
+    const Matrix<float> e = elm::models::pool_sentences<float>(h, batch, recipe.pooling, recipe.normalize);
+    double min_cosine = 1.0;
+    for (Index b = 0; b < e.cols(); ++b)  // both unit length
+      min_cosine = std::min(min_cosine, double(e.col(b).cast<double>().dot(embeddings.col(b).cast<double>())));
+    CHECK(min_cosine >= 0.99);
+    CHECK(min_cosine < 1.0 - 1e-9);  // the compressed weights were used: not the float32 numbers again
+    WARN("all-MiniLM-L6-v2 with " << elm::nn::weight_dtype_name(dtype) << " weights: min cosine "
+                                  << min_cosine << " to float32's embeddings over " << e.cols() << " sentences");
+  }
 }
 
 }  // namespace bert_minilm_test

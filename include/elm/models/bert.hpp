@@ -29,6 +29,7 @@
 #include "elm/nn/loss.hpp"
 #include "elm/nn/parameter.hpp"
 #include "elm/nn/positional_encoding.hpp"
+#include "elm/nn/quantized_weights.hpp"
 #include "elm/nn/transformer_block.hpp"
 
 namespace elm::models {
@@ -309,11 +310,38 @@ class Bert : public nn::Composite<Bert<Scalar>> {
     pooler_activation_.forward(t, pooled, cache ? &cache->pooler_activation : nullptr);
   }
 
+  /// Keeps the weights of the encoder's dense layers (attention's query, key, value and output projections, the
+  /// feed-forward's two layers) and the pooler's in `dtype` for inference: forward multiplies by them
+  /// (nn::QuantizedWeights: bf16, or int8 blocks as llama.cpp's Q8_0; activations, LayerNorms and the embeddings'
+  /// lookups stay float32); f32 goes back to the float32 parameters. The parameters stay float32 (saving writes
+  /// them); training needs f32 (backward throws otherwise), and a parameter changed after this call is not seen
+  /// until it is called again. Throws InvalidArgument for bf16 or int8 on a model whose Scalar is not float,
+  /// NumericalError for a weight that is not finite (the model is then unchanged).
+  void set_weight_dtype(nn::WeightDType dtype) {
+    ELM_EXPECT(dtype == nn::WeightDType::f32 || (std::is_same_v<Scalar, float>), InvalidArgument,
+               "elm::models::Bert::set_weight_dtype: weights in ", nn::weight_dtype_name(dtype),
+               " need a float model, got another Scalar (expected f32)");
+    if constexpr (std::is_same_v<Scalar, float>) {
+      nn::set_inference_weights(*this, dtype, [](const std::string& name, const nn::Parameter<Scalar>& p) {
+        // every dense weight is torch.nn.Linear's (out, in); the embeddings are lookups
+        const bool lookup = name.rfind("embeddings.", 0) == 0;
+        return p.shape.size() == 2 && !lookup ? nn::InferenceOrientation::transposed : nn::InferenceOrientation::none;
+      });
+    }
+    weight_dtype_ = dtype;
+  }
+
+  /// How the dense layers' weights are kept for inference (set_weight_dtype; f32 unless changed).
+  nn::WeightDType weight_dtype() const noexcept { return weight_dtype_; }
+
   /// Adds every parameter's gradient from dhidden: (C, B T) and dpooled: (C, B); either may be empty (0 x 0),
   /// meaning zero (a masked-LM head uses only the first, a classifier only the second).
   void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dhidden,
                 const Eigen::Ref<const Matrix<Scalar>>& dpooled) {
     constexpr std::string_view where = "elm::models::Bert::backward";
+    ELM_EXPECT(weight_dtype_ == nn::WeightDType::f32, InvalidArgument, where, ": the weights are kept in ",
+               nn::weight_dtype_name(weight_dtype_),
+               " for inference, expected f32 for training (set_weight_dtype(WeightDType::f32) first)");
     const Index B = cache.batch, N = to_index(cache.words.ids.size()), T = N / B;
     Matrix<Scalar> g, dx, t;
     if (dhidden.size() == 0)
@@ -368,6 +396,7 @@ class Bert : public nn::Composite<Bert<Scalar>> {
   bool has_pooler_;
   nn::Linear<Scalar> pooler_;
   nn::Activation<Scalar> pooler_activation_;
+  nn::WeightDType weight_dtype_ = nn::WeightDType::f32;
 };
 
 /// How sentence-transformers' Pooling module makes one vector of a sequence's token vectors: their mean or maximum

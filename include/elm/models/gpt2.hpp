@@ -186,17 +186,11 @@ class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
                "elm::models::Gpt2::set_weight_dtype: weights in ", nn::weight_dtype_name(dtype),
                " need a float model, got another Scalar (expected f32)");
     if constexpr (std::is_same_v<Scalar, float>) {
-      // 1) every copy made first, 2) then set: a weight that cannot be quantized leaves the model as it was
-      std::vector<std::pair<nn::Parameter<Scalar>*, nn::detail::InferenceWeightPtr>> stored;
-      this->for_each_parameter("", [&](const std::string& name, nn::Parameter<Scalar>& p) {
-        nn::detail::InferenceWeightPtr w;
-        if (dtype != nn::WeightDType::f32 && name == "wte.weight")  // the head: logits = wte^T h
-          w = std::make_shared<const nn::QuantizedWeights>(p.value.transpose(), dtype);
-        else if (dtype != nn::WeightDType::f32 && p.shape.size() == 2 && name != "wpe.weight")  // Conv1D: A = value
-          w = std::make_shared<const nn::QuantizedWeights>(p.value, dtype);
-        stored.emplace_back(&p, std::move(w));
+      nn::set_inference_weights(*this, dtype, [](const std::string& name, const nn::Parameter<Scalar>& p) {
+        if (name == "wte.weight") return nn::InferenceOrientation::transposed;  // the head: logits = wte^T h
+        if (p.shape.size() == 2 && name != "wpe.weight") return nn::InferenceOrientation::value;  // Conv1D: A = value
+        return nn::InferenceOrientation::none;
       });
-      for (auto& [p, w] : stored) p->inference = std::move(w);
     }
     weight_dtype_ = dtype;
   }

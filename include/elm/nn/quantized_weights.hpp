@@ -7,9 +7,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Core>
@@ -23,6 +26,7 @@
 #include "elm/nn/detail/matrix_vector.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
 #include "elm/nn/detail/quantized_kernels.hpp"
+#include "elm/nn/parameter.hpp"
 #include "elm/nn/product_kernel.hpp"
 
 namespace elm::nn {
@@ -238,5 +242,31 @@ class QuantizedWeights final : public detail::InferenceWeight {
   std::vector<std::int8_t, elm::detail::HugePageAllocator<std::int8_t>> q_;
   std::vector<float, elm::detail::HugePageAllocator<float>> scales_;
 };
+
+/// How a model's parameter is multiplied at inference, for set_inference_weights: not a dense layer's weight
+/// (none: embeddings' lookups, LayerNorms, biases), or a weight A (out, in) of y = A x stored as A itself (value: a
+/// Conv1D's (in, out) bytes, a token table read as the head) or as A^T (transposed: torch.nn.Linear's (out, in)
+/// bytes, which the library reads as an (in, out) matrix).
+enum class InferenceOrientation { none, value, transposed };
+
+/// Keeps the dense layers' weights of `module` in `dtype` for inference: every parameter for which
+/// orientation(name, parameter) is not none gets a QuantizedWeights of A in Parameter::inference, which the layers'
+/// forward multiplies by (Linear, MultiHeadAttention, Embedding's head); f32 clears them all, back to the float32
+/// values. Every copy is made before any is set, so a weight that cannot be stored (not finite: NumericalError)
+/// leaves the module as it was. The float32 values stay (saving writes them; training needs f32).
+template <typename Module, typename Orientation>
+void set_inference_weights(Module& module, WeightDType dtype, Orientation&& orientation) {
+  std::vector<std::pair<Parameter<float>*, detail::InferenceWeightPtr>> stored;
+  module.for_each_parameter("", [&](const std::string& name, Parameter<float>& p) {
+    detail::InferenceWeightPtr w;
+    const InferenceOrientation how = dtype == WeightDType::f32 ? InferenceOrientation::none : orientation(name, p);
+    if (how == InferenceOrientation::value)
+      w = std::make_shared<const QuantizedWeights>(p.value, dtype);
+    else if (how == InferenceOrientation::transposed)
+      w = std::make_shared<const QuantizedWeights>(p.value.transpose(), dtype);
+    stored.emplace_back(&p, std::move(w));
+  });
+  for (auto& [p, w] : stored) p->inference = std::move(w);
+}
 
 }  // namespace elm::nn
