@@ -318,16 +318,14 @@ class Bert : public nn::Composite<Bert<Scalar>> {
   /// until it is called again. Throws InvalidArgument for bf16 or int8 on a model whose Scalar is not float,
   /// NumericalError for a weight that is not finite (the model is then unchanged).
   void set_weight_dtype(nn::WeightDType dtype) {
-    ELM_EXPECT(dtype == nn::WeightDType::f32 || (std::is_same_v<Scalar, float>), InvalidArgument,
-               "elm::models::Bert::set_weight_dtype: weights in ", nn::weight_dtype_name(dtype),
-               " need a float model, got another Scalar (expected f32)");
-    if constexpr (std::is_same_v<Scalar, float>) {
-      nn::set_inference_weights(*this, dtype, [](const std::string& name, const nn::Parameter<Scalar>& p) {
-        // every dense weight is torch.nn.Linear's (out, in); the embeddings are lookups
-        const bool lookup = name.rfind("embeddings.", 0) == 0;
-        return p.shape.size() == 2 && !lookup ? nn::InferenceOrientation::transposed : nn::InferenceOrientation::none;
-      });
-    }
+    // every dense weight is torch.nn.Linear's (out, in); the embeddings are lookups
+    nn::set_inference_weights<Scalar>(
+        *this, dtype,
+        [](const std::string& name, const nn::Parameter<float>& p) {
+          const bool lookup = name.rfind("embeddings.", 0) == 0;
+          return p.shape.size() == 2 && !lookup ? nn::InferenceOrientation::transposed : nn::InferenceOrientation::none;
+        },
+        "elm::models::Bert::set_weight_dtype");
     weight_dtype_ = dtype;
   }
 
@@ -339,9 +337,7 @@ class Bert : public nn::Composite<Bert<Scalar>> {
   void backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dhidden,
                 const Eigen::Ref<const Matrix<Scalar>>& dpooled) {
     constexpr std::string_view where = "elm::models::Bert::backward";
-    ELM_EXPECT(weight_dtype_ == nn::WeightDType::f32, InvalidArgument, where, ": the weights are kept in ",
-               nn::weight_dtype_name(weight_dtype_),
-               " for inference, expected f32 for training (set_weight_dtype(WeightDType::f32) first)");
+    nn::require_f32_weights(weight_dtype_, where);
     const Index B = cache.batch, N = to_index(cache.words.ids.size()), T = N / B;
     Matrix<Scalar> g, dx, t;
     if (dhidden.size() == 0)

@@ -182,16 +182,14 @@ class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
   /// it is called again. Throws InvalidArgument for bf16 or int8 on a model whose Scalar is not float,
   /// NumericalError for a weight that is not finite (the model is then unchanged).
   void set_weight_dtype(nn::WeightDType dtype) {
-    ELM_EXPECT(dtype == nn::WeightDType::f32 || (std::is_same_v<Scalar, float>), InvalidArgument,
-               "elm::models::Gpt2::set_weight_dtype: weights in ", nn::weight_dtype_name(dtype),
-               " need a float model, got another Scalar (expected f32)");
-    if constexpr (std::is_same_v<Scalar, float>) {
-      nn::set_inference_weights(*this, dtype, [](const std::string& name, const nn::Parameter<Scalar>& p) {
-        if (name == "wte.weight") return nn::InferenceOrientation::transposed;  // the head: logits = wte^T h
-        if (p.shape.size() == 2 && name != "wpe.weight") return nn::InferenceOrientation::value;  // Conv1D: A = value
-        return nn::InferenceOrientation::none;
-      });
-    }
+    nn::set_inference_weights<Scalar>(
+        *this, dtype,
+        [](const std::string& name, const nn::Parameter<float>& p) {
+          if (name == "wte.weight") return nn::InferenceOrientation::transposed;  // the head: logits = wte^T h
+          if (p.shape.size() == 2 && name != "wpe.weight") return nn::InferenceOrientation::value;  // Conv1D: A = value
+          return nn::InferenceOrientation::none;
+        },
+        "elm::models::Gpt2::set_weight_dtype");
     weight_dtype_ = dtype;
   }
 
@@ -290,11 +288,7 @@ class Gpt2 : public nn::Composite<Gpt2<Scalar>> {
     return o;
   }
 
-  void require_f32_weights(std::string_view where) const {
-    ELM_EXPECT(weight_dtype_ == nn::WeightDType::f32, InvalidArgument, where, ": the weights are kept in ",
-               nn::weight_dtype_name(weight_dtype_),
-               " for inference, expected f32 for training (set_weight_dtype(WeightDType::f32) first)");
-  }
+  void require_f32_weights(std::string_view where) const { nn::require_f32_weights(weight_dtype_, where); }
 
   // B, after checking that lengths and targets describe B padded sequences of the ids.
   static Index check_lengths(const std::vector<Index>& ids, const std::vector<Index>& lengths,

@@ -253,20 +253,32 @@ enum class InferenceOrientation { none, value, transposed };
 /// orientation(name, parameter) is not none gets a QuantizedWeights of A in Parameter::inference, which the layers'
 /// forward multiplies by (Linear, MultiHeadAttention, Embedding's head); f32 clears them all, back to the float32
 /// values. Every copy is made before any is set, so a weight that cannot be stored (not finite: NumericalError)
-/// leaves the module as it was. The float32 values stay (saving writes them; training needs f32).
-template <typename Module, typename Orientation>
-void set_inference_weights(Module& module, WeightDType dtype, Orientation&& orientation) {
-  std::vector<std::pair<Parameter<float>*, detail::InferenceWeightPtr>> stored;
-  module.for_each_parameter("", [&](const std::string& name, Parameter<float>& p) {
-    detail::InferenceWeightPtr w;
-    const InferenceOrientation how = dtype == WeightDType::f32 ? InferenceOrientation::none : orientation(name, p);
-    if (how == InferenceOrientation::value)
-      w = std::make_shared<const QuantizedWeights>(p.value, dtype);
-    else if (how == InferenceOrientation::transposed)
-      w = std::make_shared<const QuantizedWeights>(p.value.transpose(), dtype);
-    stored.emplace_back(&p, std::move(w));
-  });
-  for (auto& [p, w] : stored) p->inference = std::move(w);
+/// leaves the module as it was. The float32 values stay (saving writes them; training needs f32). bf16 and int8
+/// need a float module (Scalar): InvalidArgument naming `where` otherwise.
+template <typename Scalar, typename Module, typename Orientation>
+void set_inference_weights(Module& module, WeightDType dtype, Orientation&& orientation, std::string_view where) {
+  ELM_EXPECT(dtype == WeightDType::f32 || (std::is_same_v<Scalar, float>), InvalidArgument, where, ": weights in ",
+             weight_dtype_name(dtype), " need a float model, got another Scalar (expected f32)");
+  if constexpr (std::is_same_v<Scalar, float>) {
+    std::vector<std::pair<Parameter<float>*, detail::InferenceWeightPtr>> stored;
+    module.for_each_parameter("", [&](const std::string& name, Parameter<float>& p) {
+      detail::InferenceWeightPtr w;
+      const InferenceOrientation how = dtype == WeightDType::f32 ? InferenceOrientation::none : orientation(name, p);
+      if (how == InferenceOrientation::value)
+        w = std::make_shared<const QuantizedWeights>(p.value, dtype);
+      else if (how == InferenceOrientation::transposed)
+        w = std::make_shared<const QuantizedWeights>(p.value.transpose(), dtype);
+      stored.emplace_back(&p, std::move(w));
+    });
+    for (auto& [p, w] : stored) p->inference = std::move(w);
+  }
+}
+
+/// Training multiplies by the float32 weights: InvalidArgument naming `where` when a model keeps them in `dtype`
+/// (bf16, int8) for inference.
+inline void require_f32_weights(WeightDType dtype, std::string_view where) {
+  ELM_EXPECT(dtype == WeightDType::f32, InvalidArgument, where, ": the weights are kept in ", weight_dtype_name(dtype),
+             " for inference, expected f32 for training (set_weight_dtype(WeightDType::f32) first)");
 }
 
 }  // namespace elm::nn
