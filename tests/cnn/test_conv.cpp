@@ -298,3 +298,32 @@ TEST_CASE("Conv2d over many pixels (the products gathered from the image) agrees
     check_against_definition(Conv2dConfig{1, 16, {3, 3}, {1, 1}, {1, 1}}, ImageShape{5, 8, 8}, 25);
   }
 }
+
+TEST_CASE("Conv2d through the direct products (channels in whole vectors) agrees with the definition, in every "
+          "product kernel", "[cnn][conv]") {
+  // channel counts that are multiples of 16 take the direct products under the AVX2 and AVX-512 kernels (the
+  // im2col route under the others, which must agree as well): row tiles of 1 to 4 vectors, a weight-gradient
+  // tile of 6 input channels and its remainder, pixels past a column table's 96, more than 16 taps, strides and
+  // dilations, and more than 4096 pixels (the weight gradient in partial sums)
+  const std::vector<ProductKernel> kernels = elm::nn::supported_product_kernels();
+  const ProductKernel kernel = GENERATE_COPY(from_range(kernels));
+  elm::nn::ScopedProductKernel scoped(kernel);
+  INFO("kernel " << elm::nn::product_kernel_name(kernel));
+  const bool wide = kernel == ProductKernel::avx2 || kernel == ProductKernel::avx512;
+  CHECK(elm::nn::detail::conv_uses_direct_products<float>(16, 32) == wide);
+  CHECK_FALSE(elm::nn::detail::conv_uses_direct_products<float>(16, 24 + 1));
+  CHECK_FALSE(elm::nn::detail::conv_uses_direct_products<double>(16, 32));
+  SECTION("3x3, padding 1, 16 -> 32 channels over 297 pixels") {
+    check_against_definition(Conv2dConfig{16, 32, {3, 3}, {1, 1}, {1, 1}}, ImageShape{3, 9, 11}, 31);
+  }
+  SECTION("5x3 kernel, stride (2, 1), padding (2, 1), dilation (1, 2), 32 -> 80 channels, no bias") {
+    check_against_definition(Conv2dConfig{32, 80, {5, 3}, {2, 1}, {2, 1}, {1, 2}, false}, ImageShape{2, 13, 12},
+                             32);
+  }
+  SECTION("5x5 kernel (25 taps), stride 3, padding 2, 48 -> 16 channels") {
+    check_against_definition(Conv2dConfig{48, 16, {5, 5}, {3, 3}, {2, 2}}, ImageShape{2, 14, 16}, 33);
+  }
+  SECTION("3x3 over 4500 output pixels, 16 -> 16 channels") {
+    check_against_definition(Conv2dConfig{16, 16, {3, 3}, {1, 1}, {1, 1}}, ImageShape{5, 30, 30}, 34);
+  }
+}

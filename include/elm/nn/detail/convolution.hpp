@@ -14,6 +14,7 @@
 #include "elm/core/types.hpp"
 #include "elm/core/workspace.hpp"
 #include "elm/nn/detail/dense_products.hpp"
+#include "elm/nn/detail/direct_conv.hpp"
 #include "elm/nn/detail/window.hpp"
 #include "elm/nn/image_shape.hpp"
 #include "elm/nn/parameter.hpp"
@@ -244,6 +245,24 @@ class Convolution {
     const Geometry g = make_geometry<Scalar>(x, in_channels_, shape, window_, where);
     PackedLhs<Scalar> local_products;
     PackedLhs<Scalar>& products = cache ? *cache->products : local_products;
+    if (conv_uses_direct_products<Scalar>(in_channels_, out_channels_)) {
+      // y(:, p) = b + sum over taps of W_t x(:, the pixel tap t of p's window covers), read in place
+      const ConvColumns<Scalar> windows{&g, x.data(), x.outerStride()};
+      const DirectConvWeight<Scalar> w = weight_by_tap(/*output_rows=*/true);
+      const std::vector<Scalar> zeros(to_size(in_channels_), Scalar(0));
+      y.resize(out_channels_, g.out_columns());
+      with_direct_conv_kernels<Scalar>([&](auto kernels) {
+        kernels.product({w.data(), out_channels_, out_channels_, g.taps(), in_channels_, g.out_columns(),
+                         windows.of_windows(), zeros.data(), y.data(), y.outerStride(),
+                         has_bias_ ? bias_.value.data() : nullptr, /*accumulate=*/false});
+      });
+      if (cache) {
+        cache->input = x;
+        cache->cols.resize(0, 0);
+        cache->geometry = g;
+      }
+      return;
+    }
     const Matrix<Scalar> wp = tap_major_weight();
     if (conv_uses_packed_products<Scalar>(g.out_columns(), out_channels_)) {
       // y^T = cols^T Wp: the output pixels are the packed side, gathered from x panel by panel (im2col's matrix
@@ -281,6 +300,10 @@ class Convolution {
                "dilation)");
     check_shape(dy, out_channels_, g.out_columns(), where, "dy");
     const bool bias_grad = has_bias_ && bias_.trainable;
+    if (conv_uses_direct_products<Scalar>(in_channels_, out_channels_)) {
+      direct_backward(cache, dy, dx, bias_grad);
+      return;
+    }
     const Index tap_rows = tap_count() * in_channels_;
     // the weight gradient's packed side is im2col's matrix (taps x in rows); the input gradient's, the pixels
     const bool packed_weight_grad = conv_uses_packed_products<Scalar>(tap_rows, out_channels_);
@@ -358,6 +381,54 @@ class Convolution {
   static void visit(Self& self, std::string_view prefix, F& f) {
     f(join_name(prefix, "weight"), self.weight_);
     if (self.has_bias_) f(join_name(prefix, "bias"), self.bias_);
+  }
+
+  // The backward pass through the direct products: dW_t = sum over pixels p of dy(:, p) x(:, tap t of p)^T, and
+  // dx(:, q) = sum over taps of W_t^T dy(:, the output pixel whose tap t covers q): the transposed convolution,
+  // one product, any stride.
+  void direct_backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx,
+                       bool bias_grad) {
+    const Geometry& g = cache.geometry;
+    const Index C = in_channels_, O = out_channels_, taps = tap_count();
+    const std::vector<Scalar> zeros(to_size(std::max(C, O)), Scalar(0));
+    with_direct_conv_kernels<Scalar>([&](auto kernels) {
+      if (weight_.trainable) {
+        const ConvColumns<Scalar> windows{&g, cache.input.data(), cache.input.outerStride()};
+        Matrix<Scalar>& dw = *dcols_;  // dW_t(o, c) at column t * C + c
+        dw.setZero(O, taps * C);
+        kernels.weight_product({dy.data(), dy.outerStride(), O, taps, C, g.out_columns(), windows.of_windows(),
+                                zeros.data(), dw.data(), dw.outerStride()});
+        Scalar* grad = weight_.gradient().data();  // (o, i, t) in PyTorch's order
+        const Scalar* d = dw.data();                // read in order, as weight_by_tap writes
+        for (Index t = 0; t < taps; ++t)
+          for (Index i = 0; i < C; ++i)
+            for (Index o = 0; o < O; ++o) grad[(o * C + i) * taps + t] += *d++;
+      }
+      if (bias_grad) bias_.gradient().col(0) += elm::row_sums(dy);
+      const ConvColumns<Scalar> covering{&g, dy.data(), dy.outerStride()};
+      const DirectConvWeight<Scalar> w = weight_by_tap(/*output_rows=*/false);
+      dx.resize(C, g.in_columns());
+      kernels.product({w.data(), C, C, taps, O, g.in_columns(), covering.of_covering_outputs(), zeros.data(),
+                       dx.data(), dx.outerStride(), nullptr, /*accumulate=*/false});
+    });
+  }
+
+  /// The weight by tap for the direct products: with output_rows, W_t(c, o) at (t * in + c) * out + o (the
+  /// forward pass's); else W_t(o, c) at (t * out + o) * in + c (the input gradient's).
+  DirectConvWeight<Scalar> weight_by_tap(bool output_rows) const {
+    const Index C = in_channels_, O = out_channels_, taps = tap_count();
+    DirectConvWeight<Scalar> w(to_size(taps * C * O));
+    const Scalar* src = weight_.value.data();  // (o, i, t) in PyTorch's order
+    // written in order, read a stride apart (the other way round, the writes a tap apart, C * O scalars, fall in
+    // the same cache set and were most of a small layer's copy)
+    Scalar* dst = w.data();
+    for (Index t = 0; t < taps; ++t)
+      for (Index a = 0; a < (output_rows ? C : O); ++a)
+        for (Index b = 0; b < (output_rows ? O : C); ++b) {
+          const Index o = output_rows ? b : a, i = output_rows ? a : b;
+          *dst++ = src[(o * C + i) * taps + t];
+        }
+    return w;
   }
 
   // weight[o, i, r, s] sits at ((o*in + i)*kh + r)*kw + s of the parameter's bytes; Wp((r*kw + s)*in + i, o)
