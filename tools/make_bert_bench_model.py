@@ -14,6 +14,8 @@ Into OUT (default build/tmp/bert-bench; never committed, some 1.5 GB in all), fo
 - OUT/M/onnx/model.onnx: torch.onnx.export of BertModel's last_hidden_state through a wrapper that calls the
   model with keyword arguments (input_ids, attention_mask), dynamo=False, opset 17, batch and length dynamic;
   when onnx is installed.
+- OUT/M/onnx/model_int8.onnx: onnxruntime.quantization.quantize_dynamic of that export (int8 weights, per
+  tensor, activations quantized at run time), when onnxruntime is installed.
 - OUT/M/ct2: CTranslate2's conversion (ct2-transformers-converter --quantization float32), when ctranslate2 is
   installed.
 A peer whose package is missing is skipped here with a message; the benchmark reports it as absent.
@@ -111,6 +113,20 @@ def make_onnx(hf):
     print("wrote", path)
 
 
+def make_onnx_int8(hf):
+    path = os.path.join(os.path.dirname(hf), "onnx", "model.onnx")
+    out = os.path.join(os.path.dirname(path), "model_int8.onnx")
+    if not os.path.exists(path) or importlib.util.find_spec("onnxruntime") is None:
+        print("no ONNX model or onnxruntime: no int8 ONNX model")
+        return
+    if os.path.exists(out):
+        print("kept", out)
+        return
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    quantize_dynamic(path, out, weight_type=QuantType.QInt8)
+    print("wrote", out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=os.path.join(ROOT, "build", "tmp", "bert-bench"))
@@ -119,6 +135,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     for hf in (make_minilm(args.out), make_bert_base(args.out, args.seed)):
         make_onnx(hf)
+        make_onnx_int8(hf)
         make_ct2(os.path.dirname(hf), hf)  # into M/ct2
 
 
