@@ -25,6 +25,7 @@
 #include "elm/nn/detail/inference_weight.hpp"
 #include "elm/nn/detail/matrix_vector.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
+#include "elm/nn/detail/q8_integer_product.hpp"
 #include "elm/nn/detail/quantized_kernels.hpp"
 #include "elm/nn/parameter.hpp"
 #include "elm/nn/product_kernel.hpp"
@@ -123,6 +124,10 @@ class QuantizedWeights final : public detail::InferenceWeight {
     return scales_[to_size(detail::tile_offset(blocks_, r, b * detail::q8_block) / detail::q8_block)];
   }
 
+  /// The int8 storage the kernels read (detail::Q8Rows; empty for bf16): what the integer product's reference
+  /// reads in tests.
+  detail::Q8Rows q8_rows() const noexcept { return {q_.data(), scales_.data(), blocks_}; }
+
   /// The float matrix the kernels multiply by (every stored weight widened exactly).  -> (out, in)
   Matrix<float> dequantize() const {
     Matrix<float> a(rows_, cols_);
@@ -134,8 +139,10 @@ class QuantizedWeights final : public detail::InferenceWeight {
 
   /// y = A[r0 : r0 + count, :] x (+ bias in every column) with the kernel in force (product_kernel()): for up to
   /// 4 columns the matrix-vector kernel, the rows shared among the OpenMP threads (each row computed alike
-  /// whatever their number); for more, the packed kernel on float panels dequantized as it packs them. Throws
-  /// ShapeError when x does not have `in` rows or the rows are out of range.
+  /// whatever their number); for more (a prompt), int8 weights under the AVX-512 kernel on a CPU with AVX-512
+  /// VNNI take the integer product (detail/q8_integer_product.hpp: x quantized as llama.cpp's Q8_0 blocks too,
+  /// integer dot products per block), and otherwise the packed kernel runs on float panels dequantized as it
+  /// packs them. Throws ShapeError when x does not have `in` rows or the rows are out of range.
   void multiply(const Eigen::Ref<const Matrix<float>>& x, Index r0, Index count, Matrix<float>& y,
                 const float* bias) const override {
     multiply_with(product_kernel(), x, r0, count, y, bias);
@@ -162,6 +169,14 @@ class QuantizedWeights final : public detail::InferenceWeight {
         matrix_vector(kernel, q8_rows(), x, r0, count, y, bias);
       return;
     }
+#if ELM_X86_KERNELS
+    if (dtype_ == WeightDType::int8 && kernel == ProductKernel::avx512 && detail::q8_integer_product_supported()) {
+      detail::Q8Activations activations;
+      detail::vnni::quantize_activations(x.data(), x.outerStride(), cols_, n, activations);
+      detail::vnni::product(q8_rows(), activations, r0, count, y.data(), y.outerStride(), bias);
+      return;
+    }
+#endif
     // a prompt: y = bias, then y += A x on the packed kernel, A's panels dequantized as the kernel packs them
     if (bias)
       y.colwise() = Eigen::Map<const Vector<float>>(bias, count);
@@ -182,7 +197,6 @@ class QuantizedWeights final : public detail::InferenceWeight {
   };
 
   detail::Bf16Rows bf16_rows() const noexcept { return {bf16_.data(), blocks_}; }
-  detail::Q8Rows q8_rows() const noexcept { return {q_.data(), scales_.data(), blocks_}; }
 
   // llama.cpp's quantize_row_q8_0_reference on one row (padded with zeros to whole blocks): per block,
   // d = amax / 127, q = roundf(w * (1 / d)), the scale kept in float32.
