@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/austen.hpp"
+#include "common/data_parallel.hpp"
 #include "common/lm_corpus.hpp"
 #include "common/ngram_baseline.hpp"
 #include "common/training_options.hpp"
@@ -104,7 +105,10 @@ struct TrainArgs {
   bool quiet = false, skip_ngram = false;
 };
 
-int train(const TrainArgs& a) {
+// On several processes (mpirun), each trains on its share of every batch (--batch is the global batch) and rank 0
+// alone writes the files and scores the result.
+int train(const TrainArgs& a, elm::dist::Communicator& comm) {
+  if (!elm::examples::global_batch_divides("elm-lstm-lm train", a.batch_size, comm)) return 1;
   const bool chars = a.level == "char";
   auto split = elm::examples::load_austen(a.data_dir);
   if (a.eval_sentences > 0 && std::size_t(a.eval_sentences) < split.test.size()) split.test.resize(std::size_t(a.eval_sentences));
@@ -121,11 +125,13 @@ int train(const TrainArgs& a) {
   elm::models::LstmLm<float> model(config, init_rng);
   elm::nn::AdamW<float> optimizer = elm::examples::make_optimizer(t);
   elm::train::TokenWindows windows(corpus.train_stream, a.batch_size, a.seq_len, t.seed);
+  windows.shard(comm.rank(), comm.size());
   auto meta = model.metadata();
   meta["level"] = a.level;
   meta["unk_types"] = std::to_string(corpus.unk_types());
   elm::train::Trainer trainer(model, optimizer, windows, elm::train::language_model_step(model),
                               elm::examples::trainer_options(t, meta));
+  trainer.set_communicator(comm);
   if (t.eval_every > 0)
     trainer.set_evaluation(
         elm::train::consecutive_windows(elm::train::sentence_stream(corpus.test_sentences, corpus.boundary_id),
@@ -136,10 +142,13 @@ int train(const TrainArgs& a) {
              config.embedding_dim, config.num_layers, config.hidden_size, config.vocab_size,
              elm::nn::count_parameters(model), t.steps, t.accumulation, a.batch_size, a.seq_len);
 
-  const auto result = elm::examples::run_with_progress_bar(trainer, a.quiet);
-  fmt::print("trained {} steps ({} tokens) in {:.1f} s: {:.0f} tokens/s; last loss {:.3f}{}\n", result.losses.size(),
+  const auto result = elm::examples::run_with_progress_bar(trainer, a.quiet || comm.rank() != 0);
+  if (comm.rank() != 0) return 0;  // the other processes' parameters are rank 0's
+  fmt::print("trained {} steps ({} tokens) in {:.1f} s: {:.0f} tokens/s; last loss {:.3f}{}{}\n", result.losses.size(),
              result.tokens, result.seconds, result.seconds > 0 ? double(result.tokens) / result.seconds : 0.0,
-             result.losses.empty() ? 0.0 : result.losses.back(), result.out_of_time ? " (time budget reached)" : "");
+             result.losses.empty() ? 0.0 : result.losses.back(), result.out_of_time ? " (time budget reached)" : "",
+             elm::examples::communication_note(comm, result.communication_seconds,
+                                               result.seconds - result.eval_seconds));
   for (const auto& e : result.evaluations)
     fmt::print("held-out windows after step {}: loss {:.4f}, perplexity {:.3f} ({} tokens)\n", e.step, e.loss,
                e.perplexity(), e.tokens);
@@ -249,7 +258,8 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--embedding", t.config.embedding_dim, "Embedding width")->capture_default_str();
   train_cmd->add_option("--hidden", t.config.hidden_size, "LSTM width H")->capture_default_str();
   train_cmd->add_option("--layers", t.config.num_layers, "LSTM layers")->capture_default_str();
-  train_cmd->add_option("--batch", t.batch_size, "Windows per micro-batch")->capture_default_str();
+  train_cmd->add_option("--batch", t.batch_size, "Windows per micro-batch (under mpirun: of all processes together, "
+                                                 "a multiple of their number)")->capture_default_str();
   train_cmd->add_option("--seq-len", t.seq_len, "Tokens per window (truncated BPTT length)")->capture_default_str();
   t.training.out_dir = "lstm-lm-out";
   t.training.lr = 0.01;
@@ -289,7 +299,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    if (*train_cmd) return train(t);
+    if (*train_cmd)
+      return elm::examples::run_on_processes("elm-lstm-lm train",
+                                             [&](elm::dist::Communicator& comm) { return train(t, comm); });
     if (*eval_cmd) return eval(eval_model, eval_vocab, eval_text);
     return generate(g);
   } catch (const elm::Error& e) {

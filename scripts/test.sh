@@ -29,8 +29,9 @@ ctest --test-dir build -j "$jobs" --output-on-failure --timeout 900
 # edge (test_packed_lhs, which compares every kernel with the reference path) with nn's file tests (training state,
 # checkpoints, pretrained embeddings) and parameter visits. Left to the optimised stage: nn's gradient checks and
 # PyTorch parity sweeps (Eigen expressions over Eigen-owned memory) and the second run of the nn tests on the
-# reference path, the train folder (the loop over those layers), the attention and cnn folders (parity sweeps; their
-# products are the kernels tested here), the models folder (models composed of those blocks; the files they load go
+# reference path, the train folder (the loop over those layers), the dist folder's data-parallel training runs (that
+# loop over a GPT-2 and an LSTM LM; the gradient buckets' packing and the batch shards stay here), the attention and
+# cnn folders (parity sweeps; their products are the kernels tested here), the models folder (models composed of those blocks; the files they load go
 # through io's checked reader), the umbrella folder (a compile-time check) and the BLAS routing test (where products
 # go, not memory).
 # The threads folder is left to the ThreadSanitizer stage below, the one build where its checks can fail on a race.
@@ -44,7 +45,7 @@ cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS
   -DCMAKE_CXX_STANDARD=20 -DELM_SANITIZE=address,undefined -DELM_WERROR=ON \
   -DELM_BUILD_EXAMPLES=OFF -DELM_BUILD_BENCHMARKS=OFF -DELM_HEADER_HYGIENE=OFF -DELM_DOC_SNIPPETS=OFF \
   -DELM_SKIP_TEST_FOLDERS="attention;cnn;models;seq2seq;threads;train;umbrella;blas" \
-  -DELM_TEST_FOLDER_FILTERS="nn=test_packed_lhs|test_training_state|test_embedding_pretrained|test_parameter" \
+  -DELM_TEST_FOLDER_FILTERS="nn=test_packed_lhs|test_training_state|test_embedding_pretrained|test_parameter;dist=test_communicator|test_gradient_allreduce" \
   -DELM_TEST_BIN_DIR="$PWD/build/bin" -DELM_FUZZ_SMOKE=ON -DELM_FUZZ_SMOKE_SECONDS=1 -DELM_REFERENCE_PATH_RUNS=OFF
 cmake --build build-sanitize -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../common/austen.hpp"
+#include "../common/data_parallel.hpp"
 #include "../common/training_options.hpp"
 #include "../common/training_report.hpp"
 #include "elm/io/atomic_file.hpp"
@@ -71,9 +72,12 @@ struct TrainArgs {
   bool quiet = false;
 };
 
-/// Trains as told: the task, the model (new or --init), the trainer, the model directory, the final score.
-inline int run_train(const TrainArgs& a) {
+/// Trains as told: the task, the model (new or --init), the trainer, the model directory, the final score. On
+/// several processes (mpirun), each trains on its share of every batch (--batch is the global batch) and rank 0
+/// alone writes the files and scores the result.
+inline int run_train(const TrainArgs& a, dist::Communicator& comm) {
   const TrainingArgs& t = a.training;
+  if (!global_batch_divides("elm-gpt train", a.batch_size, comm)) return 1;
   const std::string data_dir = a.data_dir.empty() ? find_data_dir(a.program.c_str(), task_data_name(a.task)) : a.data_dir;
   // 1) the model: a Hugging Face checkpoint to fine-tune, or a new one of the given sizes
   std::optional<models::Gpt2<float>> loaded;
@@ -108,19 +112,23 @@ inline int run_train(const TrainArgs& a) {
   // 2) the trainer: windows of the training stream, AdamW, warmup + cosine, clipping, held-out perplexity
   nn::AdamW<float> optimizer = make_optimizer(t);
   train::TokenWindows windows(task.train_stream, a.batch_size, context, t.seed);
+  windows.shard(comm.rank(), comm.size());
   train::TrainerOptions options = trainer_options(t, {{"architecture", "gpt2"}, {"task", task.name}});
   options.eval_every_seconds = a.eval_every_seconds;
   train::Trainer trainer(model, optimizer, windows, train::language_model_step(model), options);
+  trainer.set_communicator(comm);
   trainer.set_evaluation([&] {
     const auto ppl = task_perplexity(model, task, a.eval_units);
     return train::Loss{-ppl.log_prob, ppl.tokens};
   });
   resume_if_asked(trainer, t);
-  const auto result = run_with_progress_bar(trainer, a.quiet);
-  fmt::print("trained {} steps ({} tokens) in {:.1f} s of training: {:.0f} tokens/s; last loss {:.3f}{}\n",
-             result.losses.size(), result.tokens, result.seconds - result.eval_seconds,
-             result.tokens / std::max(1e-9, result.seconds - result.eval_seconds),
-             result.losses.empty() ? 0.0 : result.losses.back(), result.out_of_time ? " (time budget reached)" : "");
+  const auto result = run_with_progress_bar(trainer, a.quiet || comm.rank() != 0);
+  if (comm.rank() != 0) return 0;  // the other processes' parameters are rank 0's
+  const double training_seconds = result.seconds - result.eval_seconds;
+  fmt::print("trained {} steps ({} tokens) in {:.1f} s of training: {:.0f} tokens/s; last loss {:.3f}{}{}\n",
+             result.losses.size(), result.tokens, training_seconds, result.tokens / std::max(1e-9, training_seconds),
+             result.losses.empty() ? 0.0 : result.losses.back(), result.out_of_time ? " (time budget reached)" : "",
+             communication_note(comm, result.communication_seconds, training_seconds));
   for (const auto& e : result.evaluations)
     fmt::print("held-out after step {} ({:.0f} s of training): perplexity {:.3f} per token\n", e.step, e.seconds,
                e.perplexity());
@@ -192,7 +200,8 @@ inline CLI::App* add_train_command(CLI::App& app, Commands& commands, const char
   c->add_option("--context", a->config.n_positions, "Context T (n_positions): the training windows' length")
       ->capture_default_str();
   c->add_option("--dropout", a->dropout, "Dropout of embeddings, attention and residuals")->capture_default_str();
-  c->add_option("--batch", a->batch_size, "Windows per micro-batch")->capture_default_str();
+  c->add_option("--batch", a->batch_size, "Windows per micro-batch (under mpirun: of all processes together, a "
+                                         "multiple of their number)")->capture_default_str();
   a->training.out_dir = "gpt-out";
   a->training.warmup = 50;
   a->training.seconds = 300;
@@ -211,7 +220,9 @@ inline CLI::App* add_train_command(CLI::App& app, Commands& commands, const char
   c->add_option("--top-k", a->top_k, "Sample among the k most likely tokens (0: all)")->capture_default_str();
   c->add_option("--sample-seed", a->sample_seed, "Seed of the samples")->capture_default_str();
   c->add_flag("--quiet", a->quiet, "No progress bar");
-  commands.add(c, [a] { return run_train(*a); });
+  commands.add(c, [a] {
+    return run_on_processes("elm-gpt train", [&](dist::Communicator& comm) { return run_train(*a, comm); });
+  });
   return c;
 }
 

@@ -46,7 +46,7 @@ inline std::vector<Index> sentence_stream(const std::vector<std::vector<Index>>&
 /// The training data of a language model: each batch is B windows of T + 1 consecutive tokens (inputs and
 /// the targets one further) starting at uniformly drawn positions of the stream. Batch k is drawn from
 /// batch_rng(seed, k) alone, so position() = k says everything about where the data is: a resumed run seeks to
-/// it and draws the same batches. A Trainer Source.
+/// it and draws the same batches. A Trainer Source; shard() makes it one process's share of a data-parallel run.
 class TokenWindows {
  public:
   using batch_type = TokenBatch;
@@ -61,26 +61,53 @@ class TokenWindows {
                    " tokens, expected at least seq_len + 1 = ", seq_len + 1);
   }
 
-  /// Batch k (the same for the same stream, sizes, seed and k).
+  /// Batch k (the same for the same stream, sizes, seed and k): its local_batch_size() windows, this shard's
+  /// rows of the batch_size() windows drawn.
   TokenBatch batch(std::uint64_t k) const {
+    const Index rows = local_batch_size(), first = shard_rank_ * rows;
     TokenBatch b;
-    b.batch_size = batch_size_;
+    b.batch_size = rows;
     b.seq_len = seq_len_;
-    b.inputs.resize(to_size(batch_size_ * seq_len_));
+    b.inputs.resize(to_size(rows * seq_len_));
     b.targets.resize(b.inputs.size());
-    b.lengths.assign(to_size(batch_size_), seq_len_);
-    b.tokens = batch_size_ * seq_len_;
+    b.lengths.assign(to_size(rows), seq_len_);
+    b.tokens = rows * seq_len_;
     const auto starts = static_cast<std::uint64_t>(to_index(stream_.size()) - seq_len_);  // windows that fit
     Rng rng = batch_rng(seed_, k);
-    for (Index w = 0; w < batch_size_; ++w) {
+    // every window of the whole batch is drawn, in order, so that a shard's rows are the ones one process has
+    for (Index w = 0; w < first + rows; ++w) {
       const auto start = to_size(static_cast<Index>(rng.below(starts)));
+      if (w < first) continue;
+      const Index row = w - first;
       for (Index t = 0; t < seq_len_; ++t) {
-        b.inputs[to_size(w * seq_len_ + t)] = stream_[start + to_size(t)];
-        b.targets[to_size(w * seq_len_ + t)] = stream_[start + to_size(t) + 1];
+        b.inputs[to_size(row * seq_len_ + t)] = stream_[start + to_size(t)];
+        b.targets[to_size(row * seq_len_ + t)] = stream_[start + to_size(t) + 1];
       }
     }
     return b;
   }
+
+  /// Makes this source process `rank`'s share of a data-parallel run of `ranks` processes: batch k still draws
+  /// the batch_size() window starts of batch_rng(seed, k) and keeps windows [rank B / ranks, (rank + 1) B /
+  /// ranks), so the processes' batches k, side by side in rank order, are the one-process batch k row for row,
+  /// and position() counts the same (global) batches for any number of processes: a checkpoint of a run on N
+  /// processes resumes on M. batch_size() stays the whole batch B. shard(0, 1) is the whole batch again. Throws
+  /// InvalidArgument for rank outside [0, ranks) or a B that ranks does not divide.
+  void shard(int rank, int ranks) {
+    constexpr const char* where = "elm::train::TokenWindows::shard";
+    check_argument(ranks >= 1 && rank >= 0 && rank < ranks, where, "expected 0 <= rank < ranks, got rank ", rank,
+                   " of ", ranks);
+    check_argument(batch_size_ % ranks == 0, where, "the batch of ", batch_size_, " windows does not divide among ",
+                   ranks, " processes, expected a multiple of ", ranks);
+    shard_rank_ = rank;
+    shard_count_ = ranks;
+  }
+  /// The process this source is the share of (0 unless shard() was called).
+  int shard_rank() const { return static_cast<int>(shard_rank_); }
+  /// The processes the batches are shared among (1 unless shard() was called).
+  int shard_count() const { return static_cast<int>(shard_count_); }
+  /// Windows of each batch this source returns: batch_size() / shard_count().
+  Index local_batch_size() const { return batch_size_ / shard_count_; }
 
   /// The batch at position(), then one position further.
   TokenBatch next() { return batch(position_++); }
@@ -90,6 +117,7 @@ class TokenWindows {
   void seek(std::uint64_t position) { position_ = position; }
 
   const std::vector<Index>& stream() const { return stream_; }
+  /// Windows of the whole batch (all processes' shares together).
   Index batch_size() const { return batch_size_; }
   Index seq_len() const { return seq_len_; }
 
@@ -98,6 +126,7 @@ class TokenWindows {
   Index batch_size_, seq_len_;
   std::uint64_t seed_;
   std::uint64_t position_ = 0;
+  Index shard_rank_ = 0, shard_count_ = 1;
 };
 
 /// Held-out data of a language model: the stream cut in order into windows of T targets (every token after

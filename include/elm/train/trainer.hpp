@@ -24,6 +24,8 @@
 #include "elm/core/error.hpp"
 #include "elm/core/rng.hpp"
 #include "elm/core/types.hpp"
+#include "elm/dist/communicator.hpp"
+#include "elm/dist/gradient_allreduce.hpp"
 #include "elm/io/safetensors.hpp"
 #include "elm/io/training_state.hpp"
 #include "elm/nn/layer.hpp"
@@ -77,6 +79,9 @@ struct TrainerOptions {
   double max_seconds = 0.0;
   TrainingClock clock = TrainingClock::wall;  ///< what every second above and in the results is measured on
   std::uint64_t seed = 1;  ///< of the generator training forwards draw from (dropout, sampling in the loss)
+  /// Data-parallel runs (Trainer::set_communicator): the gradients are summed over the processes in allreduces
+  /// of this many bytes each (dist::GradientAllreduce).
+  std::size_t allreduce_bucket_bytes = dist::default_bucket_bytes;
 };
 
 /// What the progress callback sees after each step.
@@ -92,6 +97,8 @@ struct Progress {
   double tokens_per_second = 0.0;  ///< tokens / training_seconds
   double fraction = 0.0;            ///< of the run done, in [0, 1] (by steps, or by time under max_seconds)
   std::optional<double> eval_loss;  ///< the held-out mean loss, when this step evaluated
+  /// Of training_seconds, the time spent summing losses and gradients over the processes (0 in one process).
+  double communication_seconds = 0.0;
 };
 
 /// A held-out evaluation: the mean loss over every item of the held-out data after `step` steps.
@@ -114,6 +121,8 @@ struct TrainResult {
   std::int64_t tokens = 0;
   double seconds = 0.0;       ///< time of the call (options.clock)
   double eval_seconds = 0.0;  ///< of which evaluating
+  /// of which summing losses and gradients over the processes of a data-parallel run (0 in one process)
+  double communication_seconds = 0.0;
   bool out_of_time = false;   ///< stopped by max_seconds before options.steps
 };
 
@@ -166,6 +175,14 @@ inline std::uint64_t parse_count(const std::map<std::string, std::string>& meta,
   return value;
 }
 
+/// Whether a Source can be sharded among processes (shard_rank() and shard_count(), as TokenWindows::shard sets).
+template <typename Source, typename = void>
+struct is_sharded_source : std::false_type {};
+template <typename Source>
+struct is_sharded_source<Source, std::void_t<decltype(std::declval<const Source&>().shard_rank()),
+                                             decltype(std::declval<const Source&>().shard_count())>>
+    : std::true_type {};
+
 }  // namespace detail
 
 /// The training loop, written once for every model. Each step: the gradients are zeroed; `accumulation`
@@ -192,6 +209,19 @@ inline std::uint64_t parse_count(const std::map<std::string, std::string>& meta,
 /// optimizer's state, the step, the trainer's generator, the data position and options.checkpoint_metadata.
 /// resume() restores all of it, so a run stopped and resumed gives bit-identical parameters to one that never
 /// stopped (for a run of fixed steps; single-threaded, or with thread-count-independent kernels).
+/// Data-parallel training (set_communicator, a communicator of several processes): every process runs the same
+/// program with its own share of each micro-batch (a source sharded to the communicator's rank and size, such as
+/// TokenWindows::shard). After the micro-batches of a step, the processes sum their loss sums, item counts and
+/// gradients (dist::GradientAllreduce, buckets of options.allreduce_bucket_bytes), so each divides by the global
+/// count and clips and steps identically: the parameters stay equal, and N processes with local batch B train as
+/// one with batch N B (within float rounding: the gradient is summed in another order). run() first copies rank
+/// 0's parameters to every process and checks that all are at the same step and data position; checkpoints are
+/// written by rank 0 alone and every process waits for the write; a failure of one process in a step's forward
+/// and backward, or in a checkpoint's write or read, reaches every process as an exception (dist::PeerError on
+/// the others) instead of leaving them waiting. Time-based decisions (max_seconds, eval_every_seconds) follow rank
+/// 0's clock. Each process evaluates the held-out data whole. With dropout, each process draws its masks from a
+/// generator of its own, forked each step from the trainer's (so such a run is not the one-process run).
+///
 /// Throws InvalidArgument for bad options, NumericalError when a loss or gradient norm is not finite.
 template <typename Model, typename Optimizer, typename Source>
 class Trainer {
@@ -247,6 +277,32 @@ class Trainer {
   /// Called after every step of run().
   void set_progress(ProgressFunction progress) { progress_ = std::move(progress); }
 
+  /// Trains data-parallel over comm's processes (see the class comment); every process must make the same calls
+  /// (set_communicator, resume, run, save_checkpoint) in the same order. comm is the caller's and must outlive the
+  /// trainer. A communicator of one process changes nothing. Throws InvalidArgument when comm has several
+  /// processes and the source is not sharded to this one (shard_rank() == comm.rank(), shard_count() ==
+  /// comm.size(); a source without them cannot be shared).
+  void set_communicator(dist::Communicator& comm) {
+    const auto check = [&] {
+      constexpr const char* where = "elm::train::Trainer::set_communicator";
+      if constexpr (detail::is_sharded_source<Source>::value) {
+        check_argument(data_.shard_rank() == comm.rank() && data_.shard_count() == comm.size(), where,
+                       "the source is shard ", data_.shard_rank(), " of ", data_.shard_count(), ", expected shard ",
+                       comm.rank(), " of ", comm.size(), " (the communicator's rank and size)");
+      } else {
+        check_argument(comm.size() == 1, where, "the source cannot be sharded (no shard_rank() and shard_count()), ",
+                       "expected one process, got ", comm.size());
+      }
+    };
+    if (comm.size() == 1) {
+      check();
+    } else {
+      dist::run_collectively(comm, check);  // a process whose source is wrong must not leave the others waiting
+    }
+    comm_ = &comm;
+    if (distributed()) gradients_.emplace(options_.allreduce_bucket_bytes);
+  }
+
   const TrainerOptions& options() const { return options_; }
   /// Steps done (restored by resume).
   std::int64_t step() const { return step_; }
@@ -255,16 +311,15 @@ class Trainer {
 
   /// Trains from step() up to options.steps (or until max_seconds), evaluating and checkpointing on the way.
   TrainResult run() {
-    const auto now = [this] {
-      if (options_.clock == TrainingClock::cpu) return static_cast<double>(std::clock()) / CLOCKS_PER_SEC;
-      return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-    };
     const double t0 = now();
     const auto elapsed = [&] { return now() - t0; };
     TrainResult result;
     result.first_step = step_;
+    communication_seconds_ = 0.0;
+    if (distributed()) start_together();
     std::int64_t last_checkpoint = -1;
-    const auto training = [&] { return elapsed() - result.eval_seconds; };  // evaluations excluded
+    // evaluations excluded; in a data-parallel run, rank 0's clock, so that every process decides alike
+    const auto training = [&] { return agreed(elapsed() - result.eval_seconds); };
     double last_evaluation = 0.0;                                             // training seconds at the last one
     const auto evaluate_now = [&] {
       const double t = now();
@@ -274,7 +329,7 @@ class Trainer {
       result.evaluations.push_back(e);
     };
     while (step_ < options_.steps) {
-      const double seconds = training();
+      const double seconds = options_.max_seconds > 0.0 ? training() : 0.0;
       const double by_time = options_.max_seconds > 0.0 ? seconds / options_.max_seconds : 0.0;
       if (by_time >= 1.0) {
         result.out_of_time = true;
@@ -287,7 +342,7 @@ class Trainer {
       p.loss = loss.mean();
       result.losses.push_back(p.loss);
       result.tokens += loss.count;
-      if (should_evaluate(training() - last_evaluation)) {
+      if (should_evaluate(options_.eval_every_seconds > 0.0 ? training() - last_evaluation : 0.0)) {
         evaluate_now();
         p.eval_loss = result.evaluations.back().loss;
       }
@@ -302,6 +357,7 @@ class Trainer {
         p.seconds = elapsed();
         p.training_seconds = p.seconds - result.eval_seconds;
         p.tokens_per_second = p.training_seconds > 0.0 ? static_cast<double>(p.tokens) / p.training_seconds : 0.0;
+        p.communication_seconds = communication_seconds_;
         const double by_steps = static_cast<double>(step_) / static_cast<double>(options_.steps);
         const double by_budget = options_.max_seconds > 0.0 ? p.training_seconds / options_.max_seconds : 0.0;
         p.fraction = std::min(1.0, std::max(by_steps, by_budget));
@@ -312,6 +368,7 @@ class Trainer {
     if (!options_.checkpoint_path.empty() && last_checkpoint != step_) save_checkpoint(options_.checkpoint_path);
     result.steps_done = step_;
     result.seconds = elapsed();
+    result.communication_seconds = communication_seconds_;
     return result;
   }
 
@@ -328,21 +385,39 @@ class Trainer {
     return e;
   }
 
-  /// Writes the checkpoint (see the class comment) to `path`, atomically: a crash leaves the previous one.
+  /// Writes the checkpoint (see the class comment) to `path`, atomically: a crash leaves the previous one. In a
+  /// data-parallel run, rank 0 writes and no process returns before the write is done (run_collectively's
+  /// agreement waits for rank 0), so none reads a half-written file; a failed write throws on every process.
   void save_checkpoint(const std::string& path) {
-    auto meta = options_.checkpoint_metadata;
-    meta[checkpoint_rng_key] = detail::rng_state_text(rng_.state());
-    meta[checkpoint_position_key] = std::to_string(data_.position());
-    meta[checkpoint_accumulation_key] = std::to_string(options_.accumulation);
-    io::save_training_state(path, model_, optimizer_, step_, meta);
+    const auto write = [&] {
+      auto meta = options_.checkpoint_metadata;
+      meta[checkpoint_rng_key] = detail::rng_state_text(rng_.state());
+      meta[checkpoint_position_key] = std::to_string(data_.position());
+      meta[checkpoint_accumulation_key] = std::to_string(options_.accumulation);
+      io::save_training_state(path, model_, optimizer_, step_, meta);
+    };
+    if (!distributed()) return write();
+    dist::run_collectively(*comm_, [&] {
+      if (comm_->rank() == 0) write();
+    });
   }
 
   /// Restores a checkpoint of save_checkpoint: parameters, optimizer state, step, generator and data position.
   /// Returns the checkpoint's metadata. Throws what io::load_training_state throws (FormatError, ShapeError,
   /// IoError: then nothing has changed), FormatError for missing or malformed trainer metadata, and
   /// InvalidArgument when the checkpoint's accumulation differs from options.accumulation (its batches would
-  /// not be the same).
+  /// not be the same). The data position counts whole batches, whatever the number of processes that shared them,
+  /// so a data-parallel run may resume on another number of processes. In a data-parallel run every process reads
+  /// the file (the same path), and a failure on one throws on all (dist::PeerError on the others).
   std::map<std::string, std::string> resume(const std::string& path) {
+    if (!distributed()) return restore(path);
+    std::map<std::string, std::string> meta;
+    dist::run_collectively(*comm_, [&] { meta = restore(path); });
+    return meta;
+  }
+
+ private:
+  std::map<std::string, std::string> restore(const std::string& path) {
     // 1) the trainer's own metadata, checked before anything changes
     std::map<std::string, std::string> meta;
     {
@@ -368,7 +443,35 @@ class Trainer {
     return full;
   }
 
- private:
+  double now() const {
+    if (options_.clock == TrainingClock::cpu) return static_cast<double>(std::clock()) / CLOCKS_PER_SEC;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+
+  bool distributed() const { return comm_ != nullptr && comm_->size() > 1; }
+
+  // Rank 0's value of x on every process of a data-parallel run (x itself otherwise).
+  double agreed(double x) {
+    if (distributed()) comm_->broadcast(&x, 1, 0);
+    return x;
+  }
+
+  // The start of a data-parallel run: every process at rank 0's step and data position with the same options'
+  // shape (else all throw), then rank 0's parameters everywhere.
+  void start_together() {
+    const std::int64_t mine[4] = {step_, static_cast<std::int64_t>(data_.position()), options_.steps,
+                                  static_cast<std::int64_t>(options_.accumulation)};
+    std::int64_t root[4] = {mine[0], mine[1], mine[2], mine[3]};
+    comm_->broadcast(reinterpret_cast<std::byte*>(root), sizeof root, 0);
+    dist::run_collectively(*comm_, [&] {
+      ELM_EXPECT(std::equal(mine, mine + 4, root), InvalidArgument, "elm::train::Trainer::run: rank ", comm_->rank(),
+                 " is at step ", mine[0], ", data position ", mine[1], " of a run of ", mine[2],
+                 " steps with accumulation ", mine[3], ", expected rank 0's ", root[0], ", ", root[1], ", ", root[2],
+                 " and ", root[3], " (every process must resume from the same checkpoint with the same options)");
+    });
+    dist::broadcast_parameters(*comm_, model_, 0);
+  }
+
   // The step the schedule is read at: the step itself, or under a time budget, once the warmup is over, the
   // point of the decay that the elapsed fraction of the budget has reached, if that is further.
   std::int64_t schedule_step(double by_time) const {
@@ -386,11 +489,17 @@ class Trainer {
   }
 
   // 1) zero, 2) forward and backward of each micro-batch, 3) mean, 4) clip, 5) update.
+  // Data-parallel: 2) on this process's shares, then the sums over the processes of the loss, its count and
+  // the gradients, so that 3) to 5) are the same everywhere.
   Loss one_step(double lr, double& norm) {
     model_.for_each_parameter("", [](const std::string&, auto& p) { p.zero_grad(); });
     Loss loss;
-    for (Index k = 0; k < options_.accumulation; ++k)
-      loss += step_function_(data_.next(), nn::ForwardContext::train(rng_));
+    if (distributed()) {
+      loss = distributed_micro_batches();
+    } else {
+      for (Index k = 0; k < options_.accumulation; ++k)
+        loss += step_function_(data_.next(), nn::ForwardContext::train(rng_));
+    }
     ELM_EXPECT(loss.count > 0, InvalidArgument, "elm::train::Trainer: step ", step_,
                ": the step function reported 0 items, expected a positive count to average over");
     const double scale = 1.0 / static_cast<double>(loss.count);
@@ -408,6 +517,23 @@ class Trainer {
     return loss;
   }
 
+  Loss distributed_micro_batches() {
+    // this process's generator for the step: forked from the trainer's (one draw on every process, so the
+    // trainer's stays the same everywhere and in the checkpoint) and the rank, so dropout masks differ by process
+    Rng local(rng_.next_u64() ^ (0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(comm_->rank() + 1)));
+    Loss loss;
+    dist::run_collectively(*comm_, [&] {
+      for (Index k = 0; k < options_.accumulation; ++k)
+        loss += step_function_(data_.next(), nn::ForwardContext::train(local));
+    });
+    const double t = now();
+    double sums[2] = {loss.sum, static_cast<double>(loss.count)};  // counts below 2^53 are exact
+    comm_->allreduce_sum(sums, 2);
+    (*gradients_)(*comm_, model_);
+    communication_seconds_ += now() - t;
+    return Loss{sums[0], static_cast<std::int64_t>(sums[1])};
+  }
+
   Model& model_;
   Optimizer& optimizer_;
   Source& data_;
@@ -417,6 +543,9 @@ class Trainer {
   std::int64_t step_ = 0;
   std::function<Loss()> evaluate_;
   ProgressFunction progress_;
+  dist::Communicator* comm_ = nullptr;
+  std::optional<dist::GradientAllreduce> gradients_;
+  double communication_seconds_ = 0.0;
 };
 
 }  // namespace elm::train
