@@ -80,18 +80,24 @@ TEST_CASE("GPT-2 with int8 or bf16 weights decodes as its full forward, on every
   auto kv = model.make_kv_caches(1, 16);
   Matrix<float> logits, full;
   // the prompt (7 columns: the packed kernel on dequantized panels), then one token at a time (the
-  // matrix-vector kernel): both multiply by the same dequantized weights, so only float rounding differs
+  // matrix-vector kernel): both multiply by the same dequantized weights, so only float rounding differs; but
+  // int8 prompts on a CPU with AVX-512 VNNI take the integer product, whose activations are rounded to int8 too
+  // (the decoding steps' are not): there the full forward's logits sit within that rounding of the decoded ones
+  // (1.1-1.4 % of their largest magnitude on this model, measured), against 100 % for a wrong token or position
+  const bool integer_prompts = dtype == WeightDType::int8 && kernel == elm::nn::ProductKernel::avx512 &&
+                               elm::nn::detail::q8_integer_product_supported();
+  const double tolerance = integer_prompts ? 3e-2 : 1e-5;
   model.forward_incremental(tokens, kv, logits);
   model.forward(tokens, 1, {}, full);
   const double scale = double(full.cwiseAbs().maxCoeff());
-  CHECK(double((logits - full).cwiseAbs().maxCoeff()) <= 1e-5 * scale);
+  CHECK(double((logits - full).cwiseAbs().maxCoeff()) <= 1e-5 * scale);  // both prompts: the same product
   for (int step = 0; step < 5; ++step) {
     Index next = 0;
     logits.col(logits.cols() - 1).maxCoeff(&next);
     tokens.push_back(next);
     model.forward_incremental({next}, kv, logits);
     model.forward(tokens, 1, {}, full);
-    CHECK(double((logits.col(0) - full.col(full.cols() - 1)).cwiseAbs().maxCoeff()) <= 1e-5 * scale);
+    CHECK(double((logits.col(0) - full.col(full.cols() - 1)).cwiseAbs().maxCoeff()) <= tolerance * scale);
   }
 }
 
