@@ -302,7 +302,7 @@ TEST_CASE("Conv2d over many pixels (the products gathered from the image) agrees
 TEST_CASE("Conv2d through the direct products (channels in whole vectors) agrees with the definition, in every "
           "product kernel", "[cnn][conv]") {
   // channel counts that are multiples of 16 take the direct products under the AVX2 and AVX-512 kernels (the
-  // im2col route under the others, which must agree as well): row tiles of 1 to 4 vectors, a weight-gradient
+  // im2col route under the others, which must agree as well), each product on its own: row tiles of 1 to 4 vectors, a weight-gradient
   // tile of 6 input channels and its remainder, pixels past a column table's 96, more than 16 taps, strides and
   // dilations, and more than 4096 pixels (the weight gradient in partial sums)
   const std::vector<ProductKernel> kernels = elm::nn::supported_product_kernels();
@@ -310,9 +310,9 @@ TEST_CASE("Conv2d through the direct products (channels in whole vectors) agrees
   elm::nn::ScopedProductKernel scoped(kernel);
   INFO("kernel " << elm::nn::product_kernel_name(kernel));
   const bool wide = kernel == ProductKernel::avx2 || kernel == ProductKernel::avx512;
-  CHECK(elm::nn::detail::conv_uses_direct_products<float>(16, 32) == wide);
-  CHECK_FALSE(elm::nn::detail::conv_uses_direct_products<float>(16, 24 + 1));
-  CHECK_FALSE(elm::nn::detail::conv_uses_direct_products<double>(16, 32));
+  CHECK(elm::nn::detail::direct_conv_serves<float>(32) == wide);
+  CHECK_FALSE(elm::nn::detail::direct_conv_serves<float>(24 + 1));
+  CHECK_FALSE(elm::nn::detail::direct_conv_serves<double>(32));
   SECTION("3x3, padding 1, 16 -> 32 channels over 297 pixels") {
     check_against_definition(Conv2dConfig{16, 32, {3, 3}, {1, 1}, {1, 1}}, ImageShape{3, 9, 11}, 31);
   }
@@ -325,5 +325,17 @@ TEST_CASE("Conv2d through the direct products (channels in whole vectors) agrees
   }
   SECTION("3x3 over 4500 output pixels, 16 -> 16 channels") {
     check_against_definition(Conv2dConfig{16, 16, {3, 3}, {1, 1}, {1, 1}}, ImageShape{5, 30, 30}, 34);
+  }
+  // one side's channels in whole vectors, the other's not: the forward pass and the weight gradient direct and
+  // the input gradient through im2col, or the other way round (weight-gradient tiles of 6, 2 and 1 channels)
+  SECTION("1 -> 32 channels (a first layer), 3x3, padding 1") {
+    check_against_definition(Conv2dConfig{1, 32, {3, 3}, {1, 1}, {1, 1}}, ImageShape{4, 8, 8}, 35);
+  }
+  SECTION("9 -> 16 channels, 5x3 kernel, stride (1, 2), no bias") {
+    check_against_definition(Conv2dConfig{9, 16, {5, 3}, {1, 2}, {2, 1}, {1, 1}, false}, ImageShape{2, 10, 11},
+                             36);
+  }
+  SECTION("32 -> 5 channels, stride 2, dilation 2") {
+    check_against_definition(Conv2dConfig{32, 5, {3, 3}, {2, 2}, {2, 2}, {2, 2}}, ImageShape{2, 12, 13}, 37);
   }
 }

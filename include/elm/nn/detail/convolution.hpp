@@ -245,7 +245,7 @@ class Convolution {
     const Geometry g = make_geometry<Scalar>(x, in_channels_, shape, window_, where);
     PackedLhs<Scalar> local_products;
     PackedLhs<Scalar>& products = cache ? *cache->products : local_products;
-    if (conv_uses_direct_products<Scalar>(in_channels_, out_channels_)) {
+    if (direct_conv_serves<Scalar>(out_channels_)) {
       // y(:, p) = b + sum over taps of W_t x(:, the pixel tap t of p's window covers), read in place
       const ConvColumns<Scalar> windows{&g, x.data(), x.outerStride()};
       const DirectConvWeight<Scalar> w = weight_by_tap(/*output_rows=*/true);
@@ -300,10 +300,10 @@ class Convolution {
                "dilation)");
     check_shape(dy, out_channels_, g.out_columns(), where, "dy");
     const bool bias_grad = has_bias_ && bias_.trainable;
-    if (conv_uses_direct_products<Scalar>(in_channels_, out_channels_)) {
-      direct_backward(cache, dy, dx, bias_grad);
-      return;
-    }
+    // the direct products where the channels of their rows fill whole vectors: the output channels for the
+    // weight gradient, the input channels for the input gradient (each product chosen on its own)
+    const bool direct_weight_grad = direct_conv_serves<Scalar>(out_channels_);
+    const bool direct_input_grad = direct_conv_serves<Scalar>(in_channels_);
     const Index tap_rows = tap_count() * in_channels_;
     // the weight gradient's packed side is im2col's matrix (taps x in rows); the input gradient's, the pixels
     const bool packed_weight_grad = conv_uses_packed_products<Scalar>(tap_rows, out_channels_);
@@ -312,12 +312,15 @@ class Convolution {
                                        conv_uses_packed_products<Scalar>(g.in_columns(), in_channels_);
     // im2col's matrix, where Eigen's product reads it (small layers): the forward pass's, or formed again
     Matrix<Scalar> formed_cols;
-    const bool cols_needed =
-        (weight_.trainable && !packed_weight_grad) || (!transposed_input_grad && !packed_input_grad);
+    const bool cols_needed = (weight_.trainable && !direct_weight_grad && !packed_weight_grad) ||
+                             (!direct_input_grad && !transposed_input_grad && !packed_input_grad);
     const bool cols_cached = cache.cols.rows() == tap_rows && cache.cols.cols() == g.out_columns();
     if (cols_needed && !cols_cached) im2col<Scalar>(g, cache.input, formed_cols);
     const Matrix<Scalar>& cols = cols_cached ? cache.cols : formed_cols;
-    if (weight_.trainable) {
+    if (weight_.trainable && direct_weight_grad) {
+      direct_weight_gradient(cache, dy);
+      if (bias_grad) bias_.gradient().col(0) += elm::row_sums(dy);
+    } else if (weight_.trainable) {
       Matrix<Scalar> dwp = Matrix<Scalar>::Zero(tap_rows, out_channels_);
       if (packed_weight_grad) {
         // dWp = cols dy^T, a product over the pixels: cols the packed side, gathered from x panel by panel
@@ -331,6 +334,10 @@ class Convolution {
       add_from_tap_major(dwp, weight_.gradient());
     } else if (bias_grad) {
       bias_.gradient().col(0) += elm::row_sums(dy);
+    }
+    if (direct_input_grad) {
+      direct_input_gradient(cache, dy, dx);
+      return;
     }
     if (transposed_input_grad) {
       // dx^T = (dy gathered per input pixel) W': the transposed convolution as one product (see
@@ -383,32 +390,36 @@ class Convolution {
     if (self.has_bias_) f(join_name(prefix, "bias"), self.bias_);
   }
 
-  // The backward pass through the direct products: dW_t = sum over pixels p of dy(:, p) x(:, tap t of p)^T, and
-  // dx(:, q) = sum over taps of W_t^T dy(:, the output pixel whose tap t covers q): the transposed convolution,
-  // one product, any stride.
-  void direct_backward(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx,
-                       bool bias_grad) {
+  // The backward pass's direct products: dW_t = sum over pixels p of dy(:, p) x(:, tap t of p)^T (added to the
+  // weight's gradient), and dx(:, q) = sum over taps of W_t^T dy(:, the output pixel whose tap t covers q): the
+  // transposed convolution, one product, any stride.
+  void direct_weight_gradient(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy) {
     const Geometry& g = cache.geometry;
     const Index C = in_channels_, O = out_channels_, taps = tap_count();
-    const std::vector<Scalar> zeros(to_size(std::max(C, O)), Scalar(0));
+    const std::vector<Scalar> zeros(to_size(C), Scalar(0));
+    const ConvColumns<Scalar> windows{&g, cache.input.data(), cache.input.outerStride()};
+    Matrix<Scalar>& dw = *dcols_;  // dW_t(o, c) at column t * C + c
+    dw.setZero(O, taps * C);
     with_direct_conv_kernels<Scalar>([&](auto kernels) {
-      if (weight_.trainable) {
-        const ConvColumns<Scalar> windows{&g, cache.input.data(), cache.input.outerStride()};
-        Matrix<Scalar>& dw = *dcols_;  // dW_t(o, c) at column t * C + c
-        dw.setZero(O, taps * C);
-        kernels.weight_product({dy.data(), dy.outerStride(), O, taps, C, g.out_columns(), windows.of_windows(),
-                                zeros.data(), dw.data(), dw.outerStride()});
-        Scalar* grad = weight_.gradient().data();  // (o, i, t) in PyTorch's order
-        const Scalar* d = dw.data();                // read in order, as weight_by_tap writes
-        for (Index t = 0; t < taps; ++t)
-          for (Index i = 0; i < C; ++i)
-            for (Index o = 0; o < O; ++o) grad[(o * C + i) * taps + t] += *d++;
-      }
-      if (bias_grad) bias_.gradient().col(0) += elm::row_sums(dy);
-      const ConvColumns<Scalar> covering{&g, dy.data(), dy.outerStride()};
-      const DirectConvWeight<Scalar> w = weight_by_tap(/*output_rows=*/false);
-      dx.resize(C, g.in_columns());
-      kernels.product({w.data(), C, C, taps, O, g.in_columns(), covering.of_covering_outputs(), zeros.data(),
+      kernels.weight_product({dy.data(), dy.outerStride(), O, taps, C, g.out_columns(), windows.of_windows(),
+                              zeros.data(), dw.data(), dw.outerStride()});
+    });
+    Scalar* grad = weight_.gradient().data();  // (o, i, t) in PyTorch's order
+    const Scalar* d = dw.data();                // read in order, as weight_by_tap writes
+    for (Index t = 0; t < taps; ++t)
+      for (Index i = 0; i < C; ++i)
+        for (Index o = 0; o < O; ++o) grad[(o * C + i) * taps + t] += *d++;
+  }
+
+  void direct_input_gradient(const Cache& cache, const Eigen::Ref<const Matrix<Scalar>>& dy, Matrix<Scalar>& dx) {
+    const Geometry& g = cache.geometry;
+    const Index C = in_channels_, O = out_channels_;
+    const std::vector<Scalar> zeros(to_size(O), Scalar(0));
+    const ConvColumns<Scalar> covering{&g, dy.data(), dy.outerStride()};
+    const DirectConvWeight<Scalar> w = weight_by_tap(/*output_rows=*/false);
+    dx.resize(C, g.in_columns());
+    with_direct_conv_kernels<Scalar>([&](auto kernels) {
+      kernels.product({w.data(), C, C, tap_count(), O, g.in_columns(), covering.of_covering_outputs(), zeros.data(),
                        dx.data(), dx.outerStride(), nullptr, /*accumulate=*/false});
     });
   }

@@ -113,14 +113,15 @@ bool with_direct_conv_kernels(F&& f) {
   return false;
 }
 
-/// Whether a convolution from in_channels to out_channels takes the direct products: float, an AVX2 or AVX-512
-/// kernel in force, and both channel counts multiples of its vector width (the channels fill whole vectors).
-/// Other layers, a first layer over 1 to 3 channels among them, take the im2col route.
+/// Whether the direct products serve a product whose output rows are `channels` channels (the output channels
+/// for the forward pass and the weight gradient, the input channels for the input gradient): float, an AVX2 or
+/// AVX-512 kernel in force, and the channels a whole number of its vectors (they fill the register tile's rows;
+/// the depth, the other side's channels, may be anything). Other products take the im2col route.
 template <typename Scalar>
-bool conv_uses_direct_products(Index in_channels, Index out_channels) {
+bool direct_conv_serves(Index channels) {
   Index width = 0;
   with_direct_conv_kernels<Scalar>([&](auto kernels) { width = decltype(kernels)::packet_size; });
-  return width > 0 && in_channels % width == 0 && out_channels % width == 0;
+  return width > 0 && channels % width == 0;
 }
 
 /// The column tables of a convolution's products: the forward pass and the weight gradient read, at tap t of

@@ -163,7 +163,7 @@ struct DirectConvKernels {
   static void weight_product(const DirectConvWeightProduct<float>& job) {
     constexpr Index block = Tile::chunk_pixels, C = Tile::weight_columns;
     const Index taps = job.taps, depth = job.depth, row_step = Tile::max_row_packets * packet_size;
-    eigen_assert(depth % 2 == 0 && job.rows % packet_size == 0);
+    eigen_assert(job.rows % packet_size == 0);
     const Index blocks = elm::detail::chunk_count(job.columns, block);
     // pixel blocks in chunks of a fixed size, each summed into its own partial gradient, the partials added in
     // chunk order: the same sums on any number of threads
@@ -180,19 +180,19 @@ struct DirectConvKernels {
         const float* a = job.a + p0 * job.a_stride;
         for (Index t = 0; t < taps; ++t) {
           const float* const* src = columns.data() + t * block;
-          // tiles of 6 input channels, then one of 4 or 2 (the depth is a whole number of vectors, so even)
+          // tiles of 6 input channels, then of 2, then of 1 for what is left
           for (Index c0 = 0; c0 < depth;) {
-            const Index width = std::min<Index>(C, depth - c0);
+            const Index left = depth - c0, width = left >= C ? C : left >= 2 ? 2 : 1;
             float* dw_tile = dw + (t * depth + c0) * job.dw_stride;
             for (Index r0 = 0; r0 < job.rows; r0 += row_step)
               with_row_packets<float>((job.rows - r0) / packet_size, [&](auto packets) {
                 constexpr int R = decltype(packets)::value;
                 const auto tile = width == C   ? &direct_conv_weight_tile<float, R, int(C)>
-                                  : width >= 4 ? &direct_conv_weight_tile<float, R, 4>
-                                               : &direct_conv_weight_tile<float, R, 2>;
+                                  : width == 2 ? &direct_conv_weight_tile<float, R, 2>
+                                               : &direct_conv_weight_tile<float, R, 1>;
                 tile(a + r0, job.a_stride, src, count, c0, dw_tile + r0, job.dw_stride);
               });
-            c0 += width >= C ? C : width >= 4 ? 4 : 2;
+            c0 += width;
           }
         }
       }
