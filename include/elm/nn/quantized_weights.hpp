@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // QuantizedWeights: a dense layer's weight stored in bf16 or in int8 blocks (llama.cpp's Q8_0) for inference,
-// multiplied with float activations by run-time chosen kernels: a matrix-vector product for decoding, the packed
-// kernel on panels dequantized on the fly for prompts.
+// multiplied by run-time chosen kernels: a matrix-vector product with float activations for decoding; for prompts,
+// int8 activations and integer dot products on CPUs with AVX-512 VNNI, else the packed kernel on panels
+// dequantized on the fly.
 #pragma once
 
 #include <algorithm>
