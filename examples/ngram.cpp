@@ -77,6 +77,15 @@ class Progress {
   int percent_ = -1;
 };
 
+// The process's peak resident set so far in MB (VmHWM of /proc/self/status; 0 where there is none).
+double peak_rss_mb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0.0;
+}
+
 // An ARPA or binary model, told apart by the binary magic.
 NgramModel load_model(const std::string& path) {
   std::ifstream probe(path, std::ios::binary);
@@ -159,9 +168,9 @@ int run_estimate(const EstimateArgs& a, elm::dist::Communicator& comm) {
   }
   const elm::classic::NgramCounts& counts = *sharded;
   if (!a.quiet)
-    fmt::print(stderr, "Unigram tokens {} types {} sentences {}, read and counted in {:.3f} s\n", counts.tokens(),
-               counts.vocabulary().size(), counts.sentences(),
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    fmt::print(stderr, "Unigram tokens {} types {} sentences {}, read and counted in {:.3f} s (peak RSS {:.0f} MB)\n",
+               counts.tokens(), counts.vocabulary().size(), counts.sentences(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), peak_rss_mb());
   elm::classic::NgramTables tables;
   if (opt.smoothing == elm::classic::Smoothing::kneser_ney) {
     std::vector<elm::classic::KneserNeyDiscount> discounts;
@@ -177,7 +186,8 @@ int run_estimate(const EstimateArgs& a, elm::dist::Communicator& comm) {
   if (!a.arpa.empty()) elm::io::write_arpa(tables, a.arpa);
   if (!a.binary.empty()) elm::io::save_ngram_binary(NgramModel(tables), a.binary);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (!a.quiet) fmt::print(stderr, "{} n-grams in {:.3f} s\n", tables.total_size(), seconds);
+  if (!a.quiet)
+    fmt::print(stderr, "{} n-grams in {:.3f} s (peak RSS {:.0f} MB)\n", tables.total_size(), seconds, peak_rss_mb());
   return 0;
 }
 

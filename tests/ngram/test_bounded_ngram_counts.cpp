@@ -67,6 +67,21 @@ TEST_CASE("count_ngrams_bounded: the ARPA of counting in memory, byte for byte, 
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("count_ngrams_bounded: more runs than may be open at once are merged in rounds", "[ngram][bounded]") {
+  const std::filesystem::path dir = elm_test::fresh_directory("bounded-ngram-rounds");
+  std::filesystem::create_directories(dir);
+  NgramCounts in_memory(5);
+  in_memory.add_lines(austen_slice());
+  BoundedCountOptions options{5, false, elm::classic::min_ngram_memory, dir.string()};
+  options.max_open_runs = 3;  // about 20 runs: rounds of 3 down to 3
+  std::istringstream text(joined(austen_slice()));
+  CHECK(arpa_of(count_ngrams_bounded(text, options)) == arpa_of(in_memory));
+  CHECK(elm_test::file_names(dir).empty());
+  options.max_open_runs = 1;
+  CHECK_THROWS_WITH(count_ngrams_bounded(text, options), Contains("max_open_runs = 1, expected at least 2"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("count_ngrams_bounded: character n-grams, and a bad line's error with no run left", "[ngram][bounded]") {
   const std::filesystem::path dir = elm_test::fresh_directory("bounded-ngram-chars");
   std::filesystem::create_directories(dir);

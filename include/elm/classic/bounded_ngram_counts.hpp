@@ -35,6 +35,7 @@ struct BoundedCountOptions {
   bool chars = false;         // sentences of code points instead of words (NgramCounts::add_char_line)
   std::size_t memory = 0;     // bytes of the counting tables of one part (>= min_ngram_memory)
   std::string temp_dir = {};  // where the runs go (a fresh folder inside it); empty: the system's temporary folder
+  std::size_t max_open_runs = 128;  // runs merged at once (open files, >= 2); more are first merged in rounds
 };
 
 /// Parses a byte count with an optional binary suffix: "1048576", "512K", "64M", "2G" (K = 1024). Throws
@@ -222,8 +223,8 @@ class NgramRunReader {
   NgramRunRecord last_;
 };
 
-/// Calls f(record) for the records of every run in the sort order (a k-way merge: one open file and one record
-/// per run in memory).
+/// Calls f(record) for the records of every run in the sort order, records of the same n-gram in several runs as
+/// one (counts summed, the earliest first appearance): a k-way merge, one open file and one record per run in memory.
 template <typename F>
 void merge_ngram_runs(const std::vector<std::string>& paths, int order, NgramRunOrder by, std::size_t vocabulary_size,
                       F&& f) {
@@ -235,12 +236,21 @@ void merge_ngram_runs(const std::vector<std::string>& paths, int order, NgramRun
     readers.push_back(std::make_unique<NgramRunReader>(paths[i], order, by, vocabulary_size));
     if (readers.back()->next(heads[i])) queue.push(i);
   }
+  std::optional<NgramRunRecord> pending;
   while (!queue.empty()) {
     const std::size_t i = queue.top();
     queue.pop();
-    f(static_cast<const NgramRunRecord&>(heads[i]));
+    const NgramRunRecord& r = heads[i];
+    if (pending && !ngram_run_less(*pending, r, by)) {  // the same n-gram (the records come in order)
+      pending->count += r.count;
+      pending->first = std::min(pending->first, r.first);
+    } else {
+      if (pending) f(static_cast<const NgramRunRecord&>(*pending));
+      pending = r;
+    }
     if (readers[i]->next(heads[i])) queue.push(i);
   }
+  if (pending) f(static_cast<const NgramRunRecord&>(*pending));
 }
 
 /// A fresh folder for the runs inside parent (the system's temporary folder when empty), removed with everything
@@ -249,7 +259,8 @@ class NgramRunFolder {
  public:
   explicit NgramRunFolder(const std::string& parent) {
     std::error_code ec;
-    const std::filesystem::path base = parent.empty() ? std::filesystem::temp_directory_path(ec) : std::filesystem::path(parent);
+    const std::filesystem::path base =
+        parent.empty() ? std::filesystem::temp_directory_path(ec) : std::filesystem::path(parent);
     ELM_EXPECT(!ec, IoError, "elm::classic::count_ngrams_bounded: no temporary folder: ", ec.message());
     std::random_device seed;
     for (int attempt = 0; attempt < 100 && path_.empty(); ++attempt) {
@@ -276,6 +287,32 @@ class NgramRunFolder {
   std::size_t files_ = 0;
 };
 
+/// Merges runs sorted by `by` in groups of at most max_open into one run each, round after round, until at most
+/// max_open are left, so the final merge opens no more files than that.
+inline void merge_ngram_runs_in_rounds(std::vector<std::string>& paths, int order, NgramRunOrder by,
+                                       std::size_t vocabulary_size, std::size_t max_open, NgramRunFolder& folder) {
+  while (paths.size() > max_open) {
+    std::vector<std::string> merged;
+    for (std::size_t begin = 0; begin < paths.size(); begin += max_open) {
+      const std::vector<std::string> group(paths.begin() + std::ptrdiff_t(begin),
+                                           paths.begin() + std::ptrdiff_t(std::min(paths.size(), begin + max_open)));
+      if (group.size() == 1) {
+        merged.push_back(group[0]);
+        continue;
+      }
+      merged.push_back(folder.next_file("merged"));
+      NgramRunWriter out(merged.back(), order, by);
+      merge_ngram_runs(group, order, by, vocabulary_size, [&](const NgramRunRecord& r) { out.add(r); });
+      out.finish();
+      for (const std::string& path : group) {
+        std::error_code ignored;
+        std::filesystem::remove(path, ignored);
+      }
+    }
+    paths.swap(merged);
+  }
+}
+
 /// How many n-grams of the highest order one part holds within memory bytes: per n-gram its words, count, link
 /// to the window before (order >= 3) and sort entry (24 bytes), plus the hash slots (8 bytes each, a power of two
 /// at least 4/3 of the n-grams); an eighth of the budget is left to the lower orders' windows starting with <s>.
@@ -297,16 +334,19 @@ namespace elm::classic {
 /// new part starts. Then (1) a k-way merge of the runs sums each n-gram's counts and keeps its first appearance,
 /// writing runs sorted by first appearance (buffers of at most options.memory bytes), and (2) a k-way merge of
 /// those adds the n-grams in order of first appearance to the result (NgramCounts::add_counted), so word ids,
-/// entries and every table estimated from them equal those of counting the text in memory.
+/// entries and every table estimated from them equal those of counting the text in memory. A merge opens at most
+/// options.max_open_runs files: more runs are first merged in groups of that many, round after round.
 /// Bounded: the text (never held whole) and the counting tables of a part. Not bounded: the vocabulary, one
-/// record and one open file per run during the merges, and the returned counts, which hold every n-gram as
-/// NgramCounts does (estimation needs them all). Runs go to a fresh folder in options.temp_dir, removed on return
-/// and on failure. Throws InvalidArgument for a budget below min_ngram_memory or a bad order, what add_line
-/// throws (with the line number in the text), IoError when the runs cannot be written, FormatError when a run
-/// read back is truncated or corrupt.
+/// record per open run during the merges, and the returned counts, which hold every n-gram as NgramCounts does
+/// (estimation needs them all). Runs go to a fresh folder in options.temp_dir, removed on return and on failure.
+/// Throws InvalidArgument for a budget below min_ngram_memory, max_open_runs below 2 or a bad order, what add_line
+/// throws (with the line number in the text), IoError when the runs cannot be written, FormatError when a run read
+/// back is truncated or corrupt.
 inline NgramCounts count_ngrams_bounded(std::istream& text, const BoundedCountOptions& options) {
   ELM_EXPECT(options.memory >= min_ngram_memory, InvalidArgument, "elm::classic::count_ngrams_bounded: memory = ",
              options.memory, " bytes, expected at least ", min_ngram_memory, " (256K)");
+  ELM_EXPECT(options.max_open_runs >= 2, InvalidArgument, "elm::classic::count_ngrams_bounded: max_open_runs = ",
+             options.max_open_runs, ", expected at least 2");
   const int N = options.order;
   NgramCounts result(N);  // checks the order
   detail::NgramRunFolder folder(options.temp_dir);
@@ -378,8 +418,9 @@ inline NgramCounts count_ngrams_bounded(std::istream& text, const BoundedCountOp
              lines);
   if (part) flush();
 
-  // 2) merge by words: one n-gram's records are adjacent; their sum goes out in runs sorted by first appearance
+  // 2) merge by words (the records of one n-gram summed), out in runs sorted by first appearance
   std::vector<std::string> by_first;
+  std::size_t highest = 0;  // distinct n-grams of the highest order
   {
     std::vector<detail::NgramRunRecord> buffer;
     buffer.reserve(std::max<std::size_t>(1, options.memory / sizeof(detail::NgramRunRecord)));
@@ -393,22 +434,14 @@ inline NgramCounts count_ngrams_bounded(std::istream& text, const BoundedCountOp
       out.finish();
       buffer.clear();
     };
-    std::optional<detail::NgramRunRecord> pending;
-    const auto emit = [&] {
-      if (buffer.size() == buffer.capacity()) write();
-      buffer.push_back(*pending);
-    };
+    detail::merge_ngram_runs_in_rounds(by_words, N, detail::NgramRunOrder::words, vocabulary.size(),
+                                       options.max_open_runs, folder);
     detail::merge_ngram_runs(by_words, N, detail::NgramRunOrder::words, vocabulary.size(),
                              [&](const detail::NgramRunRecord& r) {
-                               if (pending && !detail::ngram_run_less(*pending, r, detail::NgramRunOrder::words)) {
-                                 pending->count += r.count;
-                                 pending->first = std::min(pending->first, r.first);
-                                 return;
-                               }
-                               if (pending) emit();
-                               pending = r;
+                               highest += r.n == std::uint32_t(N);
+                               if (buffer.size() == buffer.capacity()) write();
+                               buffer.push_back(r);
                              });
-    if (pending) emit();
     if (!buffer.empty()) write();
   }
   for (const std::string& path : by_words) {
@@ -419,6 +452,9 @@ inline NgramCounts count_ngrams_bounded(std::istream& text, const BoundedCountOp
   // 3) merge by first appearance into the result, after the vocabulary in its order
   for (WordId id = 3; id < vocabulary.size(); ++id) result.add_word(vocabulary.word(id));
   result.add_sentences(sentences, tokens);
+  if (N >= 2) result.reserve_counted(highest);  // the largest order's tables at their final size, never doubled
+  detail::merge_ngram_runs_in_rounds(by_first, N, detail::NgramRunOrder::first, vocabulary.size(),
+                                     options.max_open_runs, folder);
   detail::merge_ngram_runs(by_first, N, detail::NgramRunOrder::first, vocabulary.size(),
                            [&](const detail::NgramRunRecord& r) { result.add_counted(r.words, int(r.n), r.count); });
   return result;
