@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <fmt/core.h>
 
 #include "common/austen.hpp"
+#include "elm/classic/bounded_ngram_counts.hpp"
 #include "elm/classic/kneser_ney.hpp"
 #include "elm/classic/ngram_counts.hpp"
 #include "elm/classic/ngram_estimate.hpp"
@@ -75,6 +77,15 @@ class Progress {
   int percent_ = -1;
 };
 
+// The process's peak resident set so far in MB (VmHWM of /proc/self/status; 0 where there is none).
+double peak_rss_mb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0.0;
+}
+
 // An ARPA or binary model, told apart by the binary magic.
 NgramModel load_model(const std::string& path) {
   std::ifstream probe(path, std::ios::binary);
@@ -88,7 +99,7 @@ NgramModel load_model(const std::string& path) {
 
 struct EstimateArgs {
   int order = 3;
-  std::string text, arpa, binary, smoothing = "kneser-ney";
+  std::string text, arpa, binary, smoothing = "kneser-ney", memory, temp_dir;
   std::vector<double> fallback;
   std::vector<std::int64_t> prune;
   bool discount_fallback = false, chars = false, quiet = false;
@@ -113,7 +124,27 @@ int run_estimate(const EstimateArgs& a, elm::dist::Communicator& comm) {
   Progress progress(a.quiet || !root);
   const auto t0 = std::chrono::steady_clock::now();
   std::optional<elm::classic::NgramCounts> sharded;
-  if (comm.size() > 1) {
+  if (!a.memory.empty()) {
+    // Bounded counting: the text streamed, counted in parts within the budget, the parts merged from disk.
+    ELM_EXPECT(comm.size() == 1, elm::InvalidArgument, "elm-ngram estimate: --memory with ", comm.size(),
+               " processes, expected one process (sharded counting holds each share in memory)");
+    elm::classic::BoundedCountOptions bounded;
+    bounded.order = opt.order;
+    bounded.chars = opt.chars;
+    bounded.memory = elm::classic::parse_memory_size(a.memory);
+    bounded.temp_dir = a.temp_dir;
+    if (bounded.temp_dir.empty())  // next to the output: the runs are about as large as the model
+      bounded.temp_dir = std::filesystem::absolute(a.arpa.empty() ? a.binary : a.arpa).parent_path().string();
+    std::ifstream file;
+    if (a.text != "-") {
+      file.open(a.text, std::ios::binary);
+      ELM_EXPECT(file.good(), elm::IoError, "elm-ngram: cannot open ", a.text, " for reading");
+    }
+    progress("counting", 0.0);
+    sharded.emplace(elm::classic::count_ngrams_bounded(a.text == "-" ? std::cin : file, bounded));
+    progress("counting", 1.0);
+    progress.done();
+  } else if (comm.size() > 1) {
     // Each process reads its byte range of the file (the lines that start in it); the line counts of the ranks
     // before it number its lines in error messages.
     std::vector<std::string> lines;
@@ -137,9 +168,9 @@ int run_estimate(const EstimateArgs& a, elm::dist::Communicator& comm) {
   }
   const elm::classic::NgramCounts& counts = *sharded;
   if (!a.quiet)
-    fmt::print(stderr, "Unigram tokens {} types {} sentences {}, read and counted in {:.3f} s\n", counts.tokens(),
-               counts.vocabulary().size(), counts.sentences(),
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    fmt::print(stderr, "Unigram tokens {} types {} sentences {}, read and counted in {:.3f} s (peak RSS {:.0f} MB)\n",
+               counts.tokens(), counts.vocabulary().size(), counts.sentences(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), peak_rss_mb());
   elm::classic::NgramTables tables;
   if (opt.smoothing == elm::classic::Smoothing::kneser_ney) {
     std::vector<elm::classic::KneserNeyDiscount> discounts;
@@ -155,7 +186,8 @@ int run_estimate(const EstimateArgs& a, elm::dist::Communicator& comm) {
   if (!a.arpa.empty()) elm::io::write_arpa(tables, a.arpa);
   if (!a.binary.empty()) elm::io::save_ngram_binary(NgramModel(tables), a.binary);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (!a.quiet) fmt::print(stderr, "{} n-grams in {:.3f} s\n", tables.total_size(), seconds);
+  if (!a.quiet)
+    fmt::print(stderr, "{} n-grams in {:.3f} s (peak RSS {:.0f} MB)\n", tables.total_size(), seconds, peak_rss_mb());
   return 0;
 }
 
@@ -322,6 +354,10 @@ int main(int argc, char** argv) {
   e->add_flag("--chars", est.chars, "character n-grams (code points) instead of words");
   e->add_option("--add-k", est.add_k, "k of add-k smoothing");
   e->add_option("--alpha", est.alpha, "back-off factor of stupid back-off");
+  e->add_option("--memory,-S", est.memory,
+                "count within this many bytes of tables (suffix K, M or G, e.g. 64M; at least 256K), spilling sorted "
+                "runs to --temp-dir and merging them (as lmplz -S); the same ARPA as without");
+  e->add_option("--temp-dir,-T", est.temp_dir, "folder of the runs of --memory (default: the output's folder)");
   e->add_flag("--quiet,-q", est.quiet, "no progress on stderr");
 
   ScoreArgs ppl;

@@ -103,6 +103,10 @@ class NgramStore {
     (void)key;
 #endif
   }
+  /// Bytes held by the entries' words and the slots (capacities, not sizes).
+  std::size_t bytes() const noexcept {
+    return words_.capacity() * sizeof(std::uint32_t) + slots_.capacity() * sizeof(Slot);
+  }
   /// Room for count n-grams without rehashing.
   void reserve(std::size_t count) {
     words_.reserve(count * std::size_t(n_));
@@ -267,6 +271,36 @@ class NgramCounts {
     const auto [idx, inserted] = stores_[std::size_t(n - 1)].insert(words);
     if (inserted) grow(n);
     counts_[std::size_t(n - 1)][idx] += count;
+  }
+
+  /// Calls f(words, n, count, index) for every window counting hashes itself (the n-grams add_counted accepts:
+  /// the highest order, and below it those starting with <s>; with N = 1 every unigram but <s>), order by order
+  /// and in order of first appearance (index is the entry in its order). Does not derive the lower orders, so a
+  /// part of a text can be written out (elm/classic/bounded_ngram_counts.hpp) at the cost of its windows alone.
+  template <typename F>
+  void for_each_counted(F&& f) const {
+    constexpr WordId bos = 1;
+    for (int n = 1; n <= order_; ++n) {
+      const detail::NgramStore& st = stores_[std::size_t(n - 1)];
+      const auto& c = counts_[std::size_t(n - 1)];
+      for (std::size_t i = 0; i < st.size(); ++i) {
+        const WordId* w = st.words(i);
+        const bool hashed = n == order_ ? !(n == 1 && w[0] == bos) : n > 1 && w[0] == bos;
+        if (hashed) f(w, n, c[i], i);
+      }
+    }
+  }
+  /// Entries hashed so far in the tables of order n (without deriving the lower orders).
+  std::size_t counted_size(int n) const noexcept { return stores_[std::size_t(n - 1)].size(); }
+  /// Room for count n-grams of the highest order without growing its tables.
+  void reserve_counted(std::size_t count) { reserve_order(order_, count); }
+  /// Bytes held by the counting tables (capacities of the stores, counts and links; the vocabulary left out).
+  std::size_t table_bytes() const noexcept {
+    std::size_t bytes = 0;
+    for (std::size_t k = 0; k < stores_.size(); ++k)
+      bytes += stores_[k].bytes() + counts_[k].capacity() * sizeof(std::int64_t) +
+               (previous_[k].capacity() + prefix_[k].capacity() + suffix_[k].capacity()) * sizeof(std::uint32_t);
+    return bytes;
   }
 
   /// Adds sentences and tokens counted elsewhere (with add_counted): each sentence is also one <s>.

@@ -134,7 +134,6 @@ inline std::optional<classic::NgramCounts> count_ngrams_sharded(Communicator& co
                                                                 std::int64_t first_line, int order, bool chars = false,
                                                                 int root = 0) {
   using classic::WordId;
-  constexpr WordId bos = 1;
   ELM_EXPECT(root >= 0 && root < comm.size(), InvalidArgument, "elm::dist::count_ngrams_sharded: root = ", root,
              ", expected 0 <= root < ", comm.size());
   const int rank = comm.rank(), size = comm.size();
@@ -174,19 +173,12 @@ inline std::optional<classic::NgramCounts> count_ngrams_sharded(Communicator& co
   //    their slots with the low bits, which a partition by the low bits would make all alike)
   std::vector<std::string> send(parts);
   WordId gram[classic::max_ngram_order];
-  for (int n = 1; n <= order; ++n) {
-    const classic::detail::NgramStore& st = local->store(n);
-    const auto& counts = local->counts(n);
-    for (std::size_t i = 0; i < st.size(); ++i) {
-      const WordId* w = st.words(i);
-      const bool hashed = n == order ? !(n == 1 && w[0] == bos) : w[0] == bos && n > 1;
-      if (!hashed) continue;
-      for (int k = 0; k < n; ++k) gram[k] = to_global[w[k]];
-      const std::uint64_t key = classic::detail::ngram_key(gram, n);
-      const auto owner = static_cast<std::size_t>(((key >> 32) * std::uint64_t(size)) >> 32);
-      detail::NgramPartition::append(send[owner], gram, n, counts[i], (std::uint64_t(rank) << 32) | i);
-    }
-  }
+  local->for_each_counted([&](const WordId* w, int n, std::int64_t count, std::size_t i) {
+    for (int k = 0; k < n; ++k) gram[k] = to_global[w[k]];
+    const std::uint64_t key = classic::detail::ngram_key(gram, n);
+    const auto owner = static_cast<std::size_t>(((key >> 32) * std::uint64_t(size)) >> 32);
+    detail::NgramPartition::append(send[owner], gram, n, count, (std::uint64_t(rank) << 32) | i);
+  });
   std::int64_t totals[2] = {local->sentences(), local->tokens()};
   local.reset();
   std::vector<std::string> received = comm.all_to_all(send);
