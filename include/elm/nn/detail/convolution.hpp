@@ -257,7 +257,7 @@ class Convolution {
                          has_bias_ ? bias_.value.data() : nullptr, /*accumulate=*/false});
       });
       if (cache) {
-        cache->input = x;
+        copy_input(x, cache->input);
         cache->cols.resize(0, 0);
         cache->geometry = g;
       }
@@ -388,6 +388,16 @@ class Convolution {
   static void visit(Self& self, std::string_view prefix, F& f) {
     f(join_name(prefix, "weight"), self.weight_);
     if (self.has_bias_) f(join_name(prefix, "bias"), self.bias_);
+  }
+
+  // The cache's copy of x, in column chunks on the OpenMP threads (a 64-channel batch of 32 32x32 images is 8 MB:
+  // a millisecond on one thread, 3 % of the layer's forward and backward on two).
+  static void copy_input(const Eigen::Ref<const Matrix<Scalar>>& x, Matrix<Scalar>& input) {
+    input.resize(x.rows(), x.cols());
+    const Index chunk = std::max<Index>(1, (Index(1) << 18) / std::max<Index>(1, x.rows()));  // 1 MB a chunk
+    elm::detail::parallel_chunks(x.cols(), chunk, [&](Index, Index c0, Index c1) {
+      input.middleCols(c0, c1 - c0) = x.middleCols(c0, c1 - c0);
+    });
   }
 
   // The backward pass's direct products: dW_t = sum over pixels p of dy(:, p) x(:, tap t of p)^T (added to the

@@ -64,8 +64,8 @@ struct DirectConvWeightProduct {
   Index dw_stride;
 };
 
-/// Pixels whose weight-gradient terms one partial sum takes: fixed, so that the partials, and their sum, are the
-/// same on any number of threads.
+/// Pixels whose weight-gradient terms one partial sum takes at most (fewer when that makes fewer than 16 partial
+/// sums): set by the pixel count alone, so that the partials, and their sum, are the same on any number of threads.
 inline constexpr Index direct_conv_weight_chunk_pixels = 4096;
 
 }  // namespace elm::nn::detail

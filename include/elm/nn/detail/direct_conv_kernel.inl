@@ -128,8 +128,13 @@ struct DirectConvKernels {
   static constexpr Index packet_size = Tile::packet_size;
 
   static void product(const DirectConvProduct<float>& job) {
-    constexpr Index chunk = Tile::chunk_pixels, P = Tile::pixels;
+    constexpr Index P = Tile::pixels;
     const Index taps = job.taps, row_step = Tile::max_row_packets * packet_size;
+    // chunks of up to chunk_pixels, at least 8 a thread where the pixels allow (a small batch's 11 chunks on 2
+    // threads left one idle a twelfth of the time); each output column is one tile's, so the chunks change nothing
+    // in the sums
+    const Index per_thread = elm::detail::chunk_count(job.columns, 8 * elm::detail::max_threads());
+    const Index chunk = std::clamp<Index>(elm::detail::chunk_count(per_thread, P) * P, P, Tile::chunk_pixels);
     const Index chunks = elm::detail::chunk_count(job.columns, chunk);
     elm::detail::parallel_chunks(chunks, 1, [&](Index, Index first, Index) {
       const Index p0 = first * chunk, count = std::min(chunk, job.columns - p0);
@@ -165,9 +170,12 @@ struct DirectConvKernels {
     const Index taps = job.taps, depth = job.depth, row_step = Tile::max_row_packets * packet_size;
     eigen_assert(job.rows % packet_size == 0);
     const Index blocks = elm::detail::chunk_count(job.columns, block);
-    // pixel blocks in chunks of a fixed size, each summed into its own partial gradient, the partials added in
-    // chunk order: the same sums on any number of threads
-    const Index blocks_per_chunk = std::max<Index>(1, direct_conv_weight_chunk_pixels / block);
+    // pixel blocks in chunks, each summed into its own partial gradient, the partials added in chunk order: the
+    // chunks depend on the pixel count alone (16 of them where blocks allow, up to 4096 pixels each), so the sums
+    // are the same on any number of threads, and the threads get even shares (9 chunks on 2 threads left one idle
+    // a ninth of the time)
+    const Index blocks_per_chunk =
+        std::clamp<Index>((blocks + 15) / 16, 1, std::max<Index>(1, direct_conv_weight_chunk_pixels / block));
     const Index chunks = elm::detail::chunk_count(blocks, blocks_per_chunk);
     const Index grad_size = taps * depth * job.dw_stride;
     std::vector<float> partials(chunks > 1 ? to_size(chunks * grad_size) : 0, 0.0f);
@@ -197,9 +205,13 @@ struct DirectConvKernels {
         }
       }
     });
-    for (Index c = 0; chunks > 1 && c < chunks; ++c) {
-      const float* partial = partials.data() + c * grad_size;
-      for (Index i = 0; i < grad_size; ++i) job.dw[i] += partial[i];
-    }
+    // each gradient element the sum of its partials in chunk order, the elements shared among the threads
+    if (chunks > 1)
+      elm::detail::parallel_chunks(grad_size, elm::detail::parallel_grain, [&](Index, Index i0, Index i1) {
+        for (Index c = 0; c < chunks; ++c) {
+          const float* partial = partials.data() + c * grad_size;
+          for (Index i = i0; i < i1; ++i) job.dw[i] += partial[i];
+        }
+      });
   }
 };
