@@ -7,6 +7,7 @@
 #include "elm/core.hpp"
 
 #include "elm/classic/baum_welch.hpp"
+#include "elm/classic/bounded_ngram_counts.hpp"
 #include "elm/classic/brown_genres.hpp"
 #include "elm/classic/forward_backward.hpp"
 #include "elm/classic/hmm.hpp"
