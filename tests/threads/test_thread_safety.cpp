@@ -23,6 +23,7 @@
 #include "elm/io/arpa.hpp"
 #include "elm/models/gpt2.hpp"
 #include "elm/models/lstm_lm.hpp"
+#include "elm/nn/conv2d.hpp"
 #include "elm/text/bpe_tokenizer.hpp"
 #include "elm/text/wordpiece_tokenizer.hpp"
 
@@ -135,6 +136,34 @@ TEST_CASE("a GPT-2 training step and a KV-cached decode give the one-thread resu
   for (std::size_t p = 0; p < std::get<1>(one).size(); ++p)
     CHECK(std::get<1>(many)[p].isApprox(std::get<1>(one)[p], 1e-4f));
   CHECK(std::get<2>(many).isApprox(std::get<2>(one), 1e-5f));
+}
+
+TEST_CASE("a convolution's forward and backward give the one-thread results, bit for bit", "[threads][conv]") {
+  // 32 -> 32 channels: the direct products where the CPU has AVX2 or AVX-512 (each output column one tile's,
+  // the weight gradient's partial sums set by the pixel count), the im2col route elsewhere
+  elm::Rng rng(17);
+  const elm::nn::Conv2d<float> initial(elm::nn::Conv2dConfig{32, 32, {3, 3}, {1, 1}, {1, 1}}, rng);
+  const elm::nn::ImageShape shape{3, 24, 24};
+  elm::Matrix<float> x(32, 3 * 24 * 24), dy(32, 3 * 24 * 24);
+  rng.fill_normal(x, 0.0, 1.0);
+  rng.fill_normal(dy, 0.0, 1.0);
+  const auto step = [&] {
+    elm::nn::Conv2d<float> conv = initial;
+    conv.zero_grad();
+    elm::nn::Conv2d<float>::Cache cache;
+    std::vector<elm::Matrix<float>> out(4);
+    conv.forward(x, shape, out[0], &cache);
+    conv.backward(cache, dy, out[1]);
+    out[2] = conv.weight().grad;
+    out[3] = conv.bias().grad;
+    return out;
+  };
+  const auto one = with_threads(1, step);
+  const auto many = with_threads(team, step);
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    INFO("y, dx, dweight, dbias: " << i);
+    CHECK(many[i] == one[i]);
+  }
 }
 
 TEST_CASE("an LSTM language model's forward and backward give the one-thread results", "[threads][lstm]") {
