@@ -275,7 +275,7 @@ class Convolution {
         y.setZero();
       products.multiply_add_transposed_from(source.pixel_rows(), g.out_columns(), g.taps() * in_channels_, wp, y);
       if (cache) {
-        cache->input = x;
+        copy_input(x, cache->input);
         cache->cols.resize(0, 0);
       }
     } else {
@@ -283,7 +283,7 @@ class Convolution {
       Matrix<Scalar>& cols = cache ? cache->cols : local_cols;
       im2col<Scalar>(g, x, cols);
       dense_forward<Scalar>(wp.transpose(), cols, y, has_bias_ ? bias_.value.data() : nullptr, products);
-      if (cache) cache->input = x;
+      if (cache) copy_input(x, cache->input);
     }
     if (cache) cache->geometry = g;
   }

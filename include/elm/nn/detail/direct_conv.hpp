@@ -119,8 +119,8 @@ bool with_direct_conv_kernels(F&& f) {
 /// the depth, the other side's channels, may be anything). Other products take the im2col route.
 template <typename Scalar>
 bool direct_conv_serves(Index channels) {
-  Index width = 0;
-  with_direct_conv_kernels<Scalar>([&](auto kernels) { width = decltype(kernels)::packet_size; });
+  Index width = 0;  // the vector width of the kernels in force, 0 without them
+  with_direct_conv_kernels<Scalar>([&](auto kernels) { width = kernels.packet_size; });
   return width > 0 && channels % width == 0;
 }
 
