@@ -35,11 +35,12 @@ inline Matrix<double> summation_bound(const Matrix<float>& a, const Matrix<float
   return gamma * (a.cast<double>().cwiseAbs() * x.cast<double>().cwiseAbs()).array() + 1e-30;
 }
 
-// Whether a product takes the integer path (int8 activations): int8 weights, a prompt's columns, the AVX-512
-// kernel on a CPU with VNNI.
-inline bool integer_product(WeightDType dtype, ProductKernel kernel, Index n) {
-  return dtype == WeightDType::int8 && n > elm::nn::detail::max_quantized_columns &&
-         kernel == ProductKernel::avx512 && elm::nn::detail::q8_integer_product_supported();
+// Whether a product rounds its activations (the test cases below): a prompt's columns under the AVX-512 kernel
+// on AMX tiles (bf16 or int8 activations), or int8 weights on a CPU with VNNI (int8 activations).
+inline bool rounded_activations(WeightDType dtype, ProductKernel kernel, Index n) {
+  if (n <= elm::nn::detail::max_quantized_columns || kernel != ProductKernel::avx512) return false;
+  return elm::nn::amx_products_enabled() ||
+         (dtype == WeightDType::int8 && elm::nn::detail::q8_integer_product_supported());
 }
 
 }  // namespace quantized_test
@@ -161,7 +162,7 @@ TEST_CASE("QuantizedWeights kernels equal the scalar reference", "[quantized]") 
     q.multiply_with(kernel, x, r0, count, y, bias.data());
     REQUIRE(y.rows() == count);
     REQUIRE(y.cols() == n);
-    if (integer_product(dtype, kernel, n)) continue;  // its activations are int8 too: the test case below
+    if (rounded_activations(dtype, kernel, n)) continue;  // the test cases below
     const Matrix<double> diff = (y - reference).cast<double>().cwiseAbs();
     INFO("max |kernel - reference| = " << diff.maxCoeff());
     CHECK((diff.array() <= 2.0 * bound.array()).all());
@@ -180,6 +181,7 @@ TEST_CASE("QuantizedWeights int8 prompts through the integer product (AVX-512 VN
     WARN("this CPU has no AVX-512 VNNI: the integer product is not tested here");
     return;
   }
+  const elm::nn::ScopedAmxProducts vnni_path(false);  // where AMX tiles would serve the prompt instead
   // depth: a partial block, whole blocks; n: one tile of columns and a partial one; rows: a panel and a half
   const Index depth = GENERATE(40, 96, 384);
   const Index n = GENERATE(5, 13);
@@ -283,4 +285,105 @@ TEST_CASE("QuantizedWeights refuses bad input", "[quantized]") {
   CHECK_THROWS_AS(QuantizedWeights(w, WeightDType::bf16), elm::NumericalError);
   w(1, 7) = HUGE_VALF;
   CHECK_THROWS_AS(QuantizedWeights(w, WeightDType::int8), elm::NumericalError);
+}
+
+TEST_CASE("QuantizedWeights prompts on AMX tiles: bf16 activations, and int8 as the VNNI path bit for bit",
+          "[quantized][amx]") {
+  if (!elm::nn::amx_products_supported()) {
+    WARN("this CPU (or OS) has no AMX tiles: the tile products are not tested here");
+    return;
+  }
+  // depth: a partial block, an odd number of blocks, many; n: within one group of 16 tokens, past one, past an
+  // odd number; rows: windows starting and ending inside a storage tile of 8 rows, and an odd count of tiles
+  const Index depth = GENERATE(40, 96, 800);
+  const Index n = GENERATE(5, 17, 50);
+  const Index rows = 90;
+  const auto [r0, count] = GENERATE(table<Index, Index>({{3, 49}, {0, 90}, {16, 8}, {85, 5}}));
+  elm::Rng rng(std::uint64_t(depth * 100 + n + r0));
+  Matrix<float> w(rows, depth), x(depth, n), bias(count, 1);
+  rng.fill_normal(w, 0.0, 1.0);
+  rng.fill_normal(x, 0.0, 1.0);
+  rng.fill_normal(bias, 0.0, 1.0);
+  x(0, 0) = 0.0f;
+  x(1, 0) = std::ldexp(1.0f, -130);  // a subnormal: the tile unit and the conversion flush it to zero
+  INFO("depth " << depth << ", " << n << " columns, rows [" << r0 << ", " << r0 + count << ")");
+  const elm::nn::ScopedAmxProducts tiles(true);
+  {
+    // bf16: the activations rounded to nearest bf16, ties to even, as float_to_bf16 (zero for the subnormal)
+    const QuantizedWeights q(w, WeightDType::bf16);
+    elm::nn::detail::Bf16TileActivations a;
+    elm::nn::detail::amx::pack_bf16_activations(x.data(), x.outerStride(), depth, n, a);
+    Matrix<double> xb(depth, n);
+    Index wrong = 0;
+    for (Index j = 0; j < n; ++j)
+      for (Index k = 0; k < depth; ++k) {
+        const float expected = std::fpclassify(x(k, j)) == FP_SUBNORMAL
+                                   ? 0.0f
+                                   : elm::nn::detail::bf16_to_float(elm::nn::detail::float_to_bf16(x(k, j)));
+        wrong += a.value(j, k) != expected;
+        xb(k, j) = double(a.value(j, k));
+      }
+    CHECK(wrong == 0);
+    // the product: float32 accumulation of exact bf16 products, within the float summation bound of the
+    // double-precision product with those activations
+    Matrix<float> y;
+    q.multiply_with(ProductKernel::avx512, x, r0, count, y, bias.data());
+    REQUIRE(y.rows() == count);
+    REQUIRE(y.cols() == n);
+    const Matrix<double> deq = q.dequantize().middleRows(r0, count).cast<double>();
+    const Matrix<double> exact = (deq * xb).colwise() + bias.col(0).cast<double>();
+    const Matrix<double> bound =
+        2.0 * double(depth + 2) * std::ldexp(1.0, -24) * ((deq.cwiseAbs() * xb.cwiseAbs()).array() +
+                                                           bias.cast<double>().cwiseAbs().replicate(1, n).array()) +
+        1e-30;
+    const Matrix<double> diff = (y.cast<double>() - exact).cwiseAbs();
+    INFO("bf16: max |tiles - exact| = " << diff.maxCoeff());
+    CHECK((diff.array() <= bound.array()).all());
+    // and against the float activations' reference: within the activations' rounding, 2^-8 relative
+    Matrix<float> reference;
+    q.multiply_with(ProductKernel::reference, x, r0, count, reference, bias.data());
+    const Matrix<double> moved = std::ldexp(1.0, -8) * (deq.cwiseAbs() * x.cast<double>().cwiseAbs()).array() +
+                                 2.0 * bound.array() + summation_bound(deq.cast<float>(), x).array();
+    CHECK(((y - reference).cast<double>().cwiseAbs().array() <= moved.array()).all());
+    // without a bias
+    Matrix<float> unbiased;
+    q.multiply_with(ProductKernel::avx512, x, r0, count, unbiased, nullptr);
+    CHECK(((unbiased.cast<double>() - deq * xb).cwiseAbs().array() <= bound.array()).all());
+  }
+  {
+    // int8: the same integer sums and the same float steps as the VNNI product, so the same bits
+    const QuantizedWeights q(w, WeightDType::int8);
+    Matrix<float> y, vnni;
+    q.multiply_with(ProductKernel::avx512, x, r0, count, y, bias.data());
+    {
+      const elm::nn::ScopedAmxProducts off(false);
+      q.multiply_with(ProductKernel::avx512, x, r0, count, vnni, bias.data());
+    }
+    REQUIRE(y.rows() == count);
+    REQUIRE(y.cols() == n);
+    CHECK(y == vnni);
+    // and within float rounding of the integer arithmetic in double
+    elm::nn::detail::Q8Activations a;
+    elm::nn::detail::reference_quantize_activations(x.data(), x.outerStride(), depth, n, a);
+    Matrix<double> exact, magnitude;
+    elm::nn::detail::reference_q8_integer_rows(q.q8_rows(), a, r0, r0 + count, r0, bias.data(), exact, magnitude);
+    const double blocks = double((depth + 31) / 32);
+    const Matrix<double> bound = (3.0 * (blocks + 2.0) * std::ldexp(1.0, -24)) * magnitude.array() + 1e-30;
+    const Matrix<double> diff = (y.cast<double>() - exact).cwiseAbs();
+    INFO("int8: max |tiles - integer reference| = " << diff.maxCoeff());
+    CHECK((diff.array() <= bound.array()).all());
+  }
+}
+
+TEST_CASE("AMX tile products can be turned off and on", "[quantized][amx]") {
+  const bool before = elm::nn::amx_products_enabled();
+  {
+    const elm::nn::ScopedAmxProducts off(false);
+    CHECK_FALSE(elm::nn::amx_products_enabled());
+  }
+  CHECK(elm::nn::amx_products_enabled() == before);
+  if (!elm::nn::amx_products_supported()) {
+    CHECK_FALSE(before);
+    CHECK_THROWS_AS(elm::nn::set_amx_products(true), elm::InvalidArgument);
+  }
 }

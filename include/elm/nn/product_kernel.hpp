@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "elm/core/error.hpp"
+#include "elm/nn/detail/amx.hpp"
 #include "elm/nn/detail/simd.hpp"
 
 namespace elm::nn {
@@ -150,6 +151,58 @@ class ScopedProductKernel {
 
  private:
   ProductKernel previous_;
+};
+
+/// Whether weights kept in bf16 or int8 (QuantizedWeights) may multiply a prompt's activations on AMX tiles
+/// (detail/amx_product.hpp): this build has the tile kernels and the CPU, the OS and the process allow them.
+inline bool amx_products_supported() { return detail::amx_usable(); }
+
+namespace detail {
+
+/// Whether the tile products are on, as an int (-1: not decided yet).
+inline std::atomic<int>& amx_products_slot() {
+  static std::atomic<int> slot{-1};
+  return slot;
+}
+
+}  // namespace detail
+
+/// Whether bf16 and int8 prompts run on AMX tiles when the AVX-512 kernel is in force: on by default where
+/// supported (amx_products_supported); the environment variable ELM_AMX=0 turns them off for the process (the
+/// AVX-512 paths then serve: VNNI integer products for int8, float panels for bf16). Their activations are
+/// rounded to bf16, or quantized to int8 blocks, as the tile units multiply them.
+inline bool amx_products_enabled() {
+  std::atomic<int>& slot = detail::amx_products_slot();
+  int on = slot.load(std::memory_order_relaxed);
+  if (on < 0) {
+    const char* env = std::getenv("ELM_AMX");
+    on = amx_products_supported() && !(env && std::string_view(env) == "0") ? 1 : 0;
+    int unset = -1;
+    if (!slot.compare_exchange_strong(unset, on)) on = unset;
+  }
+  return on == 1;
+}
+
+/// Turns the tile products on or off for every later product (all threads; not while a product runs). Throws
+/// InvalidArgument when turning them on where they are not supported.
+inline void set_amx_products(bool on) {
+  ELM_EXPECT(!on || amx_products_supported(), InvalidArgument,
+             "elm::nn::set_amx_products: AMX tiles are not supported by this build, CPU or OS");
+  detail::amx_products_slot().store(on ? 1 : 0, std::memory_order_relaxed);
+}
+
+/// Sets the tile products on or off for the lifetime of the object and restores the previous setting after
+/// (tests comparing the paths). Not for use while another thread runs products.
+class ScopedAmxProducts {
+ public:
+  /// Throws InvalidArgument when turning them on where they are not supported.
+  explicit ScopedAmxProducts(bool on) : previous_(amx_products_enabled()) { set_amx_products(on); }
+  ScopedAmxProducts(const ScopedAmxProducts&) = delete;
+  ScopedAmxProducts& operator=(const ScopedAmxProducts&) = delete;
+  ~ScopedAmxProducts() { detail::amx_products_slot().store(previous_ ? 1 : 0); }
+
+ private:
+  bool previous_;
 };
 
 }  // namespace elm::nn

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // QuantizedWeights: a dense layer's weight stored in bf16 or in int8 blocks (llama.cpp's Q8_0) for inference,
 // multiplied by run-time chosen kernels: a matrix-vector product with float activations for decoding; for prompts,
-// int8 activations and integer dot products on CPUs with AVX-512 VNNI, else the packed kernel on panels
-// dequantized on the fly.
+// AMX tiles where the CPU has them (bf16 or int8 activations), int8 activations and integer dot products on CPUs
+// with AVX-512 VNNI, else the packed kernel on panels dequantized on the fly.
 #pragma once
 
 #include <algorithm>
@@ -23,6 +23,7 @@
 #include "elm/core/huge_page_allocator.hpp"
 #include "elm/core/parallel.hpp"
 #include "elm/core/types.hpp"
+#include "elm/nn/detail/amx_product.hpp"
 #include "elm/nn/detail/inference_weight.hpp"
 #include "elm/nn/detail/matrix_vector.hpp"
 #include "elm/nn/detail/packed_lhs.hpp"
@@ -140,10 +141,12 @@ class QuantizedWeights final : public detail::InferenceWeight {
 
   /// y = A[r0 : r0 + count, :] x (+ bias in every column) with the kernel in force (product_kernel()): for up to
   /// 4 columns the matrix-vector kernel, the rows shared among the OpenMP threads (each row computed alike
-  /// whatever their number); for more (a prompt), int8 weights under the AVX-512 kernel on a CPU with AVX-512
-  /// VNNI take the integer product (detail/q8_integer_product.hpp: x quantized as llama.cpp's Q8_0 blocks too,
-  /// integer dot products per block), and otherwise the packed kernel runs on float panels dequantized as it
-  /// packs them. Throws ShapeError when x does not have `in` rows or the rows are out of range.
+  /// whatever their number); for more (a prompt), under the AVX-512 kernel: on AMX tiles where they are on
+  /// (amx_products_enabled; detail/amx_product.hpp: x rounded to bf16 for bf16 weights, quantized as below for
+  /// int8), else int8 weights on a CPU with AVX-512 VNNI take the integer product (detail/q8_integer_product.hpp:
+  /// x quantized as llama.cpp's Q8_0 blocks too, integer dot products per block); otherwise the packed kernel runs
+  /// on float panels dequantized as it packs them. Throws ShapeError when x does not have `in` rows or the rows
+  /// are out of range.
   void multiply(const Eigen::Ref<const Matrix<float>>& x, Index r0, Index count, Matrix<float>& y,
                 const float* bias) const override {
     multiply_with(product_kernel(), x, r0, count, y, bias);
@@ -171,6 +174,20 @@ class QuantizedWeights final : public detail::InferenceWeight {
       return;
     }
 #if ELM_X86_KERNELS
+    if (kernel == ProductKernel::avx512 && amx_products_enabled()) {
+      if (dtype_ == WeightDType::bf16) {
+        detail::Bf16TileActivations activations;
+        detail::amx::pack_bf16_activations(x.data(), x.outerStride(), cols_, n, activations);
+        detail::amx::bf16_product(bf16_rows(), activations, r0, count, y.data(), y.outerStride(), bias);
+      } else {
+        detail::Q8Activations quantized;
+        detail::vnni::quantize_activations(x.data(), x.outerStride(), cols_, n, quantized);
+        detail::Q8TileActivations activations;
+        detail::pack_q8_tile_activations(quantized, activations);
+        detail::amx::q8_product(q8_rows(), activations, r0, count, y.data(), y.outerStride(), bias);
+      }
+      return;
+    }
     if (dtype_ == WeightDType::int8 && kernel == ProductKernel::avx512 && detail::q8_integer_product_supported()) {
       detail::Q8Activations activations;
       detail::vnni::quantize_activations(x.data(), x.outerStride(), cols_, n, activations);

@@ -94,12 +94,16 @@ struct SimdGeneric {
 // (one string: _Pragma does not join adjacent literals)
 #define ELM_BEGIN_TARGET_AVX512_VNNI \
   _Pragma("clang attribute push(__attribute__((target(\"avx,avx2,fma,avx512f,avx512bw,avx512vnni\"))), apply_to = function)")
+#define ELM_BEGIN_TARGET_AMX \
+  _Pragma("clang attribute push(__attribute__((target(\"avx,avx2,fma,avx512f,avx512bw,avx512vnni,avx512bf16,amx-tile,amx-int8,amx-bf16\"))), apply_to = function)")
 #define ELM_END_TARGET _Pragma("clang attribute pop")
 #else
 #define ELM_BEGIN_TARGET_AVX2 _Pragma("GCC push_options") _Pragma("GCC target(\"avx,avx2,fma\")")
 #define ELM_BEGIN_TARGET_AVX512 _Pragma("GCC push_options") _Pragma("GCC target(\"avx,avx2,fma,avx512f\")")
 #define ELM_BEGIN_TARGET_AVX512_VNNI \
   _Pragma("GCC push_options") _Pragma("GCC target(\"avx,avx2,fma,avx512f,avx512bw,avx512vnni\")")
+#define ELM_BEGIN_TARGET_AMX \
+  _Pragma("GCC push_options") _Pragma("GCC target(\"avx,avx2,fma,avx512f,avx512bw,avx512vnni,avx512bf16,amx-tile,amx-int8,amx-bf16\")")
 #define ELM_END_TARGET _Pragma("GCC pop_options")
 #endif
 

@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: MIT
+// The prompt products of weights kept in bf16 or int8 (QuantizedWeights) on AMX tiles, chosen at run time where
+// the CPU, the OS and the process allow them (amx.hpp) and the AVX-512 kernel is in force. Included by
+// quantized_weights.hpp only.
+//
+// The tile unit computes C (m x 16) += A (m x K) B (K x 16) with B's K in pairs (bf16) or quads (int8) per 32-bit
+// column. A is read straight from the weights' storage: a storage tile's 8 rows of one block of 32 depth indices
+// are 8 consecutive lines of 64 bytes (bf16) or 32 bytes (int8), one tile load. The activations are laid out once
+// per product as B tiles of 16 columns (tokens), rounded to bf16 (vcvtne2ps2bf16: to nearest, ties to even) or
+// quantized as the VNNI path quantizes them (Q8_0 blocks, q8_integer_product.hpp). C then holds weight rows by
+// tokens, the transpose of y's columns: the results are transposed in registers, 16 by 16, on the way out.
+// - bf16: C accumulates the whole depth in float32 in the tile (the unit's own order of additions).
+// - int8: a Q8_0 product needs each block's integer sum scaled by both blocks' scales, so C holds one block's
+//   sums at a time: stored, converted and scaled into float accumulators by AVX-512 (the int8 path's bound).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "elm/core/huge_page_allocator.hpp"
+#include "elm/core/parallel.hpp"
+#include "elm/core/types.hpp"
+#include "elm/nn/detail/amx.hpp"
+#include "elm/nn/detail/q8_integer_product.hpp"
+#include "elm/nn/detail/quantized_kernels.hpp"
+#include "elm/nn/detail/simd.hpp"
+
+namespace elm::nn::detail {
+
+/// Tokens (columns of x) of a B tile.
+inline constexpr Index amx_group = 16;
+
+/// A prompt's activations x (depth, n) rounded to bf16 as B tiles: group g of 16 tokens, chunk c of 32 depth
+/// indices; tile (g, c) is 16 rows (pairs p) of 16 tokens x 2 values: x(32 c + 2 p + e, 16 g + t) at element
+/// (p 16 + t) 2 + e. Tokens past n and depth past `depth` are zeros; the groups are padded to an even number.
+struct Bf16TileActivations {
+  std::vector<std::uint16_t, elm::detail::HugePageAllocator<std::uint16_t>> data;
+  Index n = 0, groups = 0, chunks = 0;
+  static constexpr Index tile_elements = 512;
+
+  const std::uint16_t* tile(Index g, Index c) const { return data.data() + (g * chunks + c) * tile_elements; }
+  /// The bf16 value standing for x(k, j).
+  float value(Index j, Index k) const {
+    const Index p = (k % q8_block) / 2, e = k % 2;
+    return bf16_to_float(tile(j / amx_group, k / q8_block)[(p * amx_group + j % amx_group) * 2 + e]);
+  }
+};
+
+/// A prompt's activations quantized as Q8Activations (the same bytes less 128, the same scales) as B tiles: tile
+/// (g, c) is 8 rows (quads q) of 16 tokens x 4 values: q(32 c + 4 q + e, 16 g + t) at byte (q 16 + t) 4 + e; the
+/// 16 tokens' scales of block c at scales(g, c). Groups padded to an even number with zero tokens (scale 0).
+struct Q8TileActivations {
+  std::vector<std::int8_t, elm::detail::HugePageAllocator<std::int8_t>> q;
+  std::vector<float, elm::detail::HugePageAllocator<float>> d;
+  Index n = 0, groups = 0, chunks = 0;
+  static constexpr Index tile_bytes = 512;
+
+  const std::int8_t* tile(Index g, Index c) const { return q.data() + (g * chunks + c) * tile_bytes; }
+  const float* scales(Index g, Index c) const { return d.data() + (g * chunks + c) * amx_group; }
+};
+
+/// Repacks activations quantized for the VNNI path (bytes q + 128, column-major blocks) as int8 B tiles.
+inline void pack_q8_tile_activations(const Q8Activations& a, Q8TileActivations& out) {
+  out.n = a.n;
+  out.chunks = a.blocks;
+  out.groups = ((a.n + amx_group - 1) / amx_group + 1) / 2 * 2;
+  out.q.assign(to_size(out.groups * out.chunks * Q8TileActivations::tile_bytes), 0);
+  out.d.assign(to_size(out.groups * out.chunks * amx_group), 0.0f);
+  elm::detail::parallel_chunks(out.groups, 1, [&](Index, Index g, Index) {
+    for (Index t = 0; t < amx_group && g * amx_group + t < a.n; ++t) {
+      const Index j = g * amx_group + t;
+      const std::uint8_t* column = a.column(j);
+      for (Index c = 0; c < a.blocks; ++c) {
+        std::int8_t* tile = out.q.data() + (g * out.chunks + c) * Q8TileActivations::tile_bytes;
+        for (Index k = 0; k < q8_block; ++k)
+          tile[((k / 4) * amx_group + t) * 4 + k % 4] = std::int8_t(int(column[c * q8_block + k]) - 128);
+        out.d[to_size((g * out.chunks + c) * amx_group + t)] = a.scales(j)[c];
+      }
+    }
+  });
+}
+
+}  // namespace elm::nn::detail
+
+#if ELM_X86_KERNELS
+ELM_BEGIN_TARGET_AMX
+namespace elm::nn::detail::amx {
+
+/// The tile configuration (palette 1): rows and bytes a row of each of the 8 tiles.
+struct alignas(64) TileConfig {
+  std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  std::uint16_t bytes_per_row[16] = {};
+  std::uint8_t rows[16] = {};
+};
+
+// GCC's tile intrinsics are asm statements that name no memory: a compiler barrier keeps the stores that fill a
+// buffer before the tile loads from it, and the reads of a stored tile after the store.
+inline void memory_barrier() { __asm__ volatile("" ::: "memory"); }
+
+// (the masked forms with every lane set: the plain ones fill an "undefined" source that GCC 12 warns of as
+// uninitialised once inlined, as in simd.hpp)
+inline __m512i unpacklo32(__m512i a, __m512i b) { return _mm512_mask_unpacklo_epi32(a, 0xFFFF, a, b); }
+inline __m512i unpackhi32(__m512i a, __m512i b) { return _mm512_mask_unpackhi_epi32(a, 0xFFFF, a, b); }
+inline __m512i unpacklo64(__m512i a, __m512i b) { return _mm512_mask_unpacklo_epi64(a, 0xFF, a, b); }
+inline __m512i unpackhi64(__m512i a, __m512i b) { return _mm512_mask_unpackhi_epi64(a, 0xFF, a, b); }
+template <int Selector>
+inline __m512i shuffle128(__m512i a, __m512i b) {
+  return _mm512_mask_shuffle_i32x4(a, 0xFFFF, a, b, Selector);
+}
+
+/// Transposes 16 x 16 32-bit elements in registers: r[i] lane j becomes r[j] lane i.
+inline void transpose16(__m512i (&r)[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = unpacklo32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = unpackhi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // r[4 i + e], 128-bit lane l: element 4 l + e of rows 4 i .. 4 i + 3
+    r[4 * i] = unpacklo64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 1] = unpackhi64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 2] = unpacklo64(t[4 * i + 1], t[4 * i + 3]);
+    r[4 * i + 3] = unpackhi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int e = 0; e < 4; ++e) {  // 128-bit lanes 0, 2 (0x88) or 1, 3 (0xDD) of each operand
+    const __m512i a = shuffle128<0x88>(r[e], r[4 + e]), b = shuffle128<0xDD>(r[e], r[4 + e]);
+    const __m512i c = shuffle128<0x88>(r[8 + e], r[12 + e]), d = shuffle128<0xDD>(r[8 + e], r[12 + e]);
+    t[e] = shuffle128<0x88>(a, c);
+    t[8 + e] = shuffle128<0xDD>(a, c);
+    t[4 + e] = shuffle128<0x88>(b, d);
+    t[12 + e] = shuffle128<0xDD>(b, d);
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+/// Rounds x (depth, n), column j at x + j ldx, to bf16 B tiles (Bf16TileActivations).
+inline void pack_bf16_activations(const float* x, Index ldx, Index depth, Index n, Bf16TileActivations& out) {
+  out.n = n;
+  out.chunks = (depth + q8_block - 1) / q8_block;
+  out.groups = ((n + amx_group - 1) / amx_group + 1) / 2 * 2;
+  out.data.resize(to_size(out.groups * out.chunks * Bf16TileActivations::tile_elements));
+  elm::detail::parallel_chunks(out.groups, 1, [&](Index, Index g, Index) {
+    for (Index c = 0; c < out.chunks; ++c) {
+      const Index k0 = c * q8_block, count = std::min(q8_block, depth - k0);
+      const __mmask16 m0 = count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
+      const __mmask16 m1 = count >= 32 ? __mmask16(0xFFFF) : count > 16 ? __mmask16((1u << (count - 16)) - 1)
+                                                                           : __mmask16(0);
+      __m512i rows[16];
+      for (Index t = 0; t < amx_group; ++t) {
+        const Index j = g * amx_group + t;
+        if (j >= n) {
+          rows[t] = _mm512_setzero_si512();
+          continue;
+        }
+        const __m512 v0 = _mm512_maskz_loadu_ps(m0, x + j * ldx + k0);
+        const __m512 v1 = _mm512_maskz_loadu_ps(m1, x + j * ldx + k0 + 16);
+        rows[t] = (__m512i)_mm512_cvtne2ps_pbh(v1, v0);  // 32-bit lane p: values 2 p (low half), 2 p + 1
+      }
+      transpose16(rows);  // rows[p]: pair p of the 16 tokens
+      std::uint16_t* tile = out.data.data() + (g * out.chunks + c) * Bf16TileActivations::tile_elements;
+      for (int p = 0; p < 16; ++p) _mm512_storeu_si512(tile + p * 32, rows[p]);
+    }
+  });
+}
+
+/// Where a run of output rows lands: rows [base, base + lanes) of the stored weight hold lanes 0 .. lanes - 1 of
+/// a vector; those in [r0, r0 + count) go to y's rows from `first` = max(base, r0) - r0, lane `shift` first.
+struct RowWindow {
+  Index first = 0;
+  int shift = 0;
+  __mmask16 mask = 0;
+
+  RowWindow(Index base, Index lanes, Index r0, Index count) {
+    const Index lo = std::max(base, r0), hi = std::min(base + lanes, r0 + count);
+    first = lo - r0;
+    shift = int(lo - base);
+    mask = hi > lo ? __mmask16((1u << (hi - lo)) - 1) : __mmask16(0);
+  }
+  /// v's lanes from `shift` on, moved to lane 0.
+  __m512 align(__m512 v) const {
+    if (shift == 0) return v;
+    return _mm512_permutexvar_ps(_mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1,
+                                                                   0),
+                                                  _mm512_set1_epi32(shift)),
+                                 v);
+  }
+};
+
+/// Writes token j's results for a window of rows: y(first .. , j) = v's lanes from shift (+ bias).
+inline void store_rows(const RowWindow& window, __m512 v, float* y, Index ldy, Index j, const float* bias) {
+  if (!window.mask) return;
+  __m512 out = window.align(v);
+  if (bias) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(window.mask, bias + window.first));
+  _mm512_mask_storeu_ps(y + j * ldy + window.first, window.mask, out);
+}
+
+/// y(i, j) = bias[i] + (row r0 + i of the bf16 weight) . (activation column j), i < count, j < a.n, y column j at
+/// y + j ldy: units of two storage tiles (16 rows) on the OpenMP threads, by 32 tokens, C = 2 x 2 tiles.
+inline void bf16_product(const Bf16Rows& w, const Bf16TileActivations& a, Index r0, Index count, float* y,
+                         Index ldy, const float* bias) {
+  const Index first_tile = r0 / tile_rows, end_tile = (r0 + count + tile_rows - 1) / tile_rows;
+  const Index units = (end_tile - first_tile + 1) / 2;
+  const Index threads = elm::detail::max_threads();
+  const Index chunk = std::max<Index>(1, (units + threads - 1) / threads);
+  elm::detail::parallel_chunks(units, chunk, [&](Index, Index u0, Index u1) {
+    TileConfig config;
+    for (int i = 0; i < 8; ++i) {
+      config.rows[i] = i == 2 || i == 3 ? 16 : 8;  // A (0, 1): 8 rows; B (2, 3): 16 pairs; C (4 - 7): 8 rows
+      config.bytes_per_row[i] = 64;
+    }
+    _tile_loadconfig(&config);
+    alignas(64) float stored[4][8][16];
+    for (Index u = u0; u < u1; ++u) {
+      const Index tile0 = first_tile + 2 * u;
+      const bool second = tile0 + 1 < end_tile;
+      const std::uint16_t* a0 = w.data + tile_offset(w, tile0 * tile_rows, 0);  // block c at + c 256
+      const std::uint16_t* a1 = second ? w.data + tile_offset(w, (tile0 + 1) * tile_rows, 0) : a0;
+      const RowWindow window(tile0 * tile_rows, second ? 16 : 8, r0, count);
+      for (Index g = 0; g < a.groups; g += 2) {
+        _tile_zero(4);
+        _tile_zero(5);
+        _tile_zero(6);
+        _tile_zero(7);
+        memory_barrier();
+        for (Index c = 0; c < a.chunks; ++c) {
+          _tile_loadd(0, a0 + c * 256, 64);
+          _tile_loadd(1, a1 + c * 256, 64);
+          _tile_loadd(2, a.tile(g, c), 64);
+          _tile_loadd(3, a.tile(g + 1, c), 64);
+          _tile_dpbf16ps(4, 0, 2);
+          _tile_dpbf16ps(5, 0, 3);
+          _tile_dpbf16ps(6, 1, 2);
+          _tile_dpbf16ps(7, 1, 3);
+        }
+        _tile_stored(4, stored[0], 64);
+        _tile_stored(5, stored[1], 64);
+        _tile_stored(6, stored[2], 64);
+        _tile_stored(7, stored[3], 64);
+        memory_barrier();
+        for (int h = 0; h < 2; ++h) {  // token group g + h: rows 0-7 from tile 4 + h, 8-15 from tile 6 + h
+          __m512i r[16];
+          for (int m = 0; m < 8; ++m) {
+            r[m] = _mm512_load_si512(stored[h][m]);
+            r[8 + m] = _mm512_load_si512(stored[2 + h][m]);
+          }
+          transpose16(r);  // r[t]: token t's 16 rows
+          for (Index t = 0; t < amx_group; ++t) {
+            const Index j = (g + h) * amx_group + t;
+            if (j >= a.n) break;
+            store_rows(window, _mm512_castsi512_ps(r[t]), y, ldy, j, bias);
+          }
+        }
+      }
+    }
+    _tile_release();
+  });
+}
+
+/// The same for the int8 weight and Q8 activations: units of one storage tile (8 rows) by 32 tokens, each
+/// block's integer sums (C tiles 4, 5 for even blocks, 6, 7 for odd ones) scaled into 2 x 8 float accumulators
+/// (rows by 16 tokens).
+inline void q8_product(const Q8Rows& w, const Q8TileActivations& a, Index r0, Index count, float* y, Index ldy,
+                       const float* bias) {
+  const Index first_tile = r0 / tile_rows, end_tile = (r0 + count + tile_rows - 1) / tile_rows;
+  const Index units = end_tile - first_tile;
+  const Index threads = elm::detail::max_threads();
+  const Index chunk = std::max<Index>(1, (units + threads - 1) / threads);
+  elm::detail::parallel_chunks(units, chunk, [&](Index, Index u0, Index u1) {
+    TileConfig config;
+    for (int i = 0; i < 8; ++i) {
+      config.rows[i] = 8;  // A (0, 1): 8 rows of 32 bytes; B (2, 3): 8 quads of 64; C (4 - 7): 8 rows of 64
+      config.bytes_per_row[i] = i < 2 ? 32 : 64;
+    }
+    _tile_loadconfig(&config);
+    alignas(64) std::int32_t stored[2][2][8][16];  // by block parity, token group
+    for (Index u = u0; u < u1; ++u) {
+      const Index tile0 = first_tile + u;
+      const Index at = tile_offset(w, tile0 * tile_rows, 0);  // block c's 8 rows at + c 256, scales at / 32 + c 8
+      const std::int8_t* wq = w.q + at;
+      const float* wd = w.scales + at / q8_block;
+      const RowWindow window(tile0 * tile_rows, tile_rows, r0, count);
+      for (Index g = 0; g < a.groups; g += 2) {
+        __m512 acc[2][8];
+        for (int h = 0; h < 2; ++h)
+          for (int m = 0; m < 8; ++m) acc[h][m] = _mm512_setzero_ps();
+        auto scale_block = [&](const std::int32_t (&sums)[8][16], int h, Index c) {
+          const __m512 dx = _mm512_loadu_ps(a.scales(g + h, c));
+          const float* dw = wd + c * tile_rows;
+          for (int m = 0; m < 8; ++m)
+            acc[h][m] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_load_si512(sums[m])),
+                                        _mm512_mul_ps(dx, _mm512_set1_ps(dw[m])), acc[h][m]);
+        };
+        // software-pipelined: block c's products run on the tile unit (C tiles 4, 5 or 6, 7 by c's parity) while
+        // block c - 1's sums are stored and AVX-512 scales block c - 2's (a load of a tile's stored sums waits
+        // for the store to complete, which waits for the products)
+        for (Index c = 0; c < a.chunks + 2; ++c) {
+          if (c < a.chunks) {
+            if (c % 2 == 0) {
+              _tile_zero(4);
+              _tile_zero(5);
+              _tile_loadd(0, wq + c * 256, 32);
+              _tile_loadd(2, a.tile(g, c), 64);
+              _tile_loadd(3, a.tile(g + 1, c), 64);
+              _tile_dpbssd(4, 0, 2);
+              _tile_dpbssd(5, 0, 3);
+            } else {
+              _tile_zero(6);
+              _tile_zero(7);
+              _tile_loadd(1, wq + c * 256, 32);
+              _tile_loadd(2, a.tile(g, c), 64);
+              _tile_loadd(3, a.tile(g + 1, c), 64);
+              _tile_dpbssd(6, 1, 2);
+              _tile_dpbssd(7, 1, 3);
+            }
+          }
+          if (c >= 2) {
+            memory_barrier();
+            scale_block(stored[c % 2][0], 0, c - 2);
+            scale_block(stored[c % 2][1], 1, c - 2);
+            memory_barrier();
+          }
+          if (c >= 1 && c <= a.chunks) {
+            const Index previous = c - 1;
+            if (previous % 2 == 0) {
+              _tile_stored(4, stored[previous % 2][0], 64);
+              _tile_stored(5, stored[previous % 2][1], 64);
+            } else {
+              _tile_stored(6, stored[previous % 2][0], 64);
+              _tile_stored(7, stored[previous % 2][1], 64);
+            }
+          }
+        }
+        memory_barrier();
+        // rows 0-7 of group g and of group g + 1 as 16 rows: transposed, r[t] holds token t of group g in
+        // lanes 0-7 and token t of group g + 1 in lanes 8-15
+        __m512i r[16];
+        for (int m = 0; m < 8; ++m) {
+          r[m] = _mm512_castps_si512(acc[0][m]);
+          r[8 + m] = _mm512_castps_si512(acc[1][m]);
+        }
+        transpose16(r);
+        for (Index t = 0; t < amx_group; ++t) {
+          const __m512 v = _mm512_castsi512_ps(r[t]);
+          const Index j0 = g * amx_group + t, j1 = (g + 1) * amx_group + t;
+          if (j0 < a.n) store_rows(window, v, y, ldy, j0, bias);
+          if (j1 < a.n)
+            store_rows(window, _mm512_castsi512_ps(shuffle128<0xEE>(r[t], r[t])), y, ldy, j1, bias);
+        }
+      }
+    }
+    _tile_release();
+  });
+}
+
+}  // namespace elm::nn::detail::amx
+ELM_END_TARGET
+#endif
