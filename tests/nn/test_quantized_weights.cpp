@@ -55,8 +55,8 @@ TEST_CASE("QuantizedWeights int8 gives llama.cpp's Q8_0 blocks (the gguf package
   const QuantizedWeights q(w, WeightDType::int8);
   REQUIRE(q.rows() == w.rows());
   REQUIRE(q.cols() == w.cols());
-  // 6 rows padded to a tile of 8, 70 columns to 3 blocks: 96 bytes and 3 float scales a row
-  REQUIRE(q.bytes() == std::size_t(8 * (96 + 3 * 4)));
+  // 6 rows padded to a tile of 16, 70 columns to 3 blocks: 96 bytes and 3 float scales a row
+  REQUIRE(q.bytes() == std::size_t(16 * (96 + 3 * 4)));
   const Matrix<float> back = q.dequantize();
   Index mismatches = 0;
   for (Index r = 0; r < w.rows(); ++r)
@@ -92,7 +92,7 @@ TEST_CASE("QuantizedWeights bf16 rounds as PyTorch's float32 -> bfloat16", "[qua
   const Matrix<float> w = fixture_weights(f);
   const Matrix<float> bits = f.matrix<float>("bf16_bits").transpose();
   const QuantizedWeights q(w, WeightDType::bf16);
-  REQUIRE(q.bytes() == std::size_t(8 * 96 * 2));  // padded as int8's: a tile of 8 rows, 3 blocks of 32 columns
+  REQUIRE(q.bytes() == std::size_t(16 * 96 * 2));  // padded as int8's: a tile of 16 rows, 3 blocks of 32 columns
   const Matrix<float> back = q.dequantize();
   for (Index r = 0; r < w.rows(); ++r)
     for (Index k = 0; k < w.cols(); ++k) {
@@ -294,11 +294,11 @@ TEST_CASE("QuantizedWeights prompts on AMX tiles: bf16 activations, and int8 as 
     return;
   }
   // depth: a partial block, an odd number of blocks, many; n: within one group of 16 tokens, past one, past an
-  // odd number; rows: windows starting and ending inside a storage tile of 8 rows, and an odd count of tiles
+  // odd number; rows: windows starting and ending inside a storage tile of 16 rows, and an odd count of tiles
   const Index depth = GENERATE(40, 96, 800);
   const Index n = GENERATE(5, 17, 50);
   const Index rows = 90;
-  const auto [r0, count] = GENERATE(table<Index, Index>({{3, 49}, {0, 90}, {16, 8}, {85, 5}}));
+  const auto [r0, count] = GENERATE(table<Index, Index>({{3, 49}, {0, 90}, {16, 8}, {85, 5}, {40, 30}}));
   elm::Rng rng(std::uint64_t(depth * 100 + n + r0));
   Matrix<float> w(rows, depth), x(depth, n), bias(count, 1);
   rng.fill_normal(w, 0.0, 1.0);

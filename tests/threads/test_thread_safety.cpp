@@ -24,6 +24,8 @@
 #include "elm/models/gpt2.hpp"
 #include "elm/models/lstm_lm.hpp"
 #include "elm/nn/conv2d.hpp"
+#include "elm/nn/product_kernel.hpp"
+#include "elm/nn/quantized_weights.hpp"
 #include "elm/text/bpe_tokenizer.hpp"
 #include "elm/text/wordpiece_tokenizer.hpp"
 
@@ -164,6 +166,34 @@ TEST_CASE("a convolution's forward and backward give the one-thread results, bit
     INFO("y, dx, dweight, dbias: " << i);
     CHECK(many[i] == one[i]);
   }
+}
+
+TEST_CASE("bf16 and int8 weights' products give the one-thread results, bit for bit", "[threads][quantized]") {
+  // a prompt's 40 columns (AMX tiles where the CPU has them, else the VNNI integer product for int8 or float
+  // panels) and decoding's 1 (the matrix-vector kernel), rows starting inside a storage tile of 8
+  elm::Rng rng(23);
+  elm::Matrix<float> w(300, 200), x(200, 40), bias(290, 1);
+  rng.fill_normal(w, 0.0, 1.0);
+  rng.fill_normal(x, 0.0, 1.0);
+  rng.fill_normal(bias, 0.0, 1.0);
+  std::vector<bool> tiles{false};
+  if (elm::nn::amx_products_supported()) tiles.push_back(true);
+  for (const elm::nn::WeightDType dtype : {elm::nn::WeightDType::bf16, elm::nn::WeightDType::int8})
+    for (const bool on : tiles) {
+      const elm::nn::QuantizedWeights q(w, dtype);
+      const elm::nn::ScopedAmxProducts scoped(on);
+      const auto products = [&] {
+        std::vector<elm::Matrix<float>> out(2);
+        q.multiply(x, 5, 290, out[0], bias.data());
+        q.multiply(x.leftCols(1), 5, 290, out[1], bias.data());
+        return out;
+      };
+      const auto one = with_threads(1, products);
+      const auto many = with_threads(team, products);
+      INFO(elm::nn::weight_dtype_name(dtype) << (on ? ", AMX tiles" : ""));
+      CHECK(many[0] == one[0]);
+      CHECK(many[1] == one[1]);
+    }
 }
 
 TEST_CASE("an LSTM language model's forward and backward give the one-thread results", "[threads][lstm]") {

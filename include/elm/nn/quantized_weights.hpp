@@ -63,7 +63,7 @@ inline WeightDType parse_weight_dtype(std::string_view name) {
                                             "\", expected one of f32, bf16, int8"));
 }
 
-/// A weight A (out, in) stored in bf16 or int8 (see WeightDType), in tiles of 8 rows interleaved by blocks of 32
+/// A weight A (out, in) stored in bf16 or int8 (see WeightDType), in tiles of 16 rows interleaved by blocks of 32
 /// columns (detail::tile_offset; rows padded with zeros to whole blocks, the last tile with zero rows), as a
 /// dense layer applies it: y = A x + b. What
 /// Parameter::inference holds for a model quantized at load time (Gpt2::set_weight_dtype).
@@ -79,7 +79,7 @@ class QuantizedWeights final : public detail::InferenceWeight {
     ELM_EXPECT(dtype != WeightDType::f32, InvalidArgument, where,
                ": expected dtype bf16 or int8, got f32 (the float parameter itself serves it)");
     ELM_EXPECT(rows_ > 0 && cols_ > 0, ShapeError, where, ": expected a non-empty matrix, got ", rows_, " x ", cols_);
-    // tiles of 8 rows, each row in whole blocks of 32 (quantized_kernels.hpp), padded with zeros
+    // tiles of 16 rows, each row in whole blocks of 32 (quantized_kernels.hpp), padded with zeros
     blocks_ = (cols_ + detail::q8_block - 1) / detail::q8_block;
     const Index padded_rows = (rows_ + detail::tile_rows - 1) / detail::tile_rows * detail::tile_rows;
     const std::size_t elements = to_size(padded_rows * blocks_ * detail::q8_block);

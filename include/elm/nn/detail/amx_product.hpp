@@ -4,8 +4,9 @@
 // quantized_weights.hpp only.
 //
 // The tile unit computes C (m x 16) += A (m x K) B (K x 16) with B's K in pairs (bf16) or quads (int8) per 32-bit
-// column. A is read straight from the weights' storage: a storage tile's 8 rows of one block of 32 depth indices
-// are 8 consecutive lines of 64 bytes (bf16) or 32 bytes (int8), one tile load. The activations are laid out once
+// column. A is read straight from the weights' storage: a storage tile's 16 rows of one block of 32 depth indices
+// are 16 consecutive lines of 64 bytes (bf16) or 32 bytes (int8), one tile load of the unit's full 16 rows (a
+// tile of 8 rows took as long as one of 16). The activations are laid out once
 // per product as B tiles of 16 columns (tokens), rounded to bf16 (vcvtne2ps2bf16: to nearest, ties to even) or
 // quantized as the VNNI path quantizes them (Q8_0 blocks, q8_integer_product.hpp). C then holds weight rows by
 // tokens, the transpose of y's columns: the results are transposed in registers, 16 by 16, on the way out.
@@ -50,7 +51,7 @@ struct Bf16TileActivations {
 
 /// A prompt's activations quantized as Q8Activations (the same bytes less 128, the same scales) as B tiles: tile
 /// (g, c) is 8 rows (quads q) of 16 tokens x 4 values: q(32 c + 4 q + e, 16 g + t) at byte (q 16 + t) 4 + e; the
-/// 16 tokens' scales of block c at scales(g, c). Groups padded to an even number with zero tokens (scale 0).
+/// 16 tokens' scales of block c at scales(g, c). The last group padded with zero tokens (scale 0).
 struct Q8TileActivations {
   std::vector<std::int8_t, elm::detail::HugePageAllocator<std::int8_t>> q;
   std::vector<float, elm::detail::HugePageAllocator<float>> d;
@@ -65,7 +66,7 @@ struct Q8TileActivations {
 inline void pack_q8_tile_activations(const Q8Activations& a, Q8TileActivations& out) {
   out.n = a.n;
   out.chunks = a.blocks;
-  out.groups = ((a.n + amx_group - 1) / amx_group + 1) / 2 * 2;
+  out.groups = (a.n + amx_group - 1) / amx_group;
   out.q.assign(to_size(out.groups * out.chunks * Q8TileActivations::tile_bytes), 0);
   out.d.assign(to_size(out.groups * out.chunks * amx_group), 0.0f);
   elm::detail::parallel_chunks(out.groups, 1, [&](Index, Index g, Index) {
@@ -195,8 +196,17 @@ inline void store_rows(const RowWindow& window, __m512 v, float* y, Index ldy, I
   _mm512_mask_storeu_ps(y + j * ldy + window.first, window.mask, out);
 }
 
+/// Writes a C tile's results, weight rows by 16 tokens (rows[m] lane t: storage row m, token t), for the tokens of
+/// group g: transposed, token t's 16 rows go to y's column 16 g + t through the window.
+inline void store_tile(__m512i (&rows)[16], const RowWindow& window, Index g, Index n, float* y, Index ldy,
+                       const float* bias) {
+  transpose16(rows);
+  for (Index t = 0; t < amx_group && g * amx_group + t < n; ++t)
+    store_rows(window, _mm512_castsi512_ps(rows[t]), y, ldy, g * amx_group + t, bias);
+}
+
 /// y(i, j) = bias[i] + (row r0 + i of the bf16 weight) . (activation column j), i < count, j < a.n, y column j at
-/// y + j ldy: units of two storage tiles (16 rows) on the OpenMP threads, by 32 tokens, C = 2 x 2 tiles.
+/// y + j ldy: units of two storage tiles (32 rows) on the OpenMP threads, by 32 tokens, C = 2 x 2 tiles.
 inline void bf16_product(const Bf16Rows& w, const Bf16TileActivations& a, Index r0, Index count, float* y,
                          Index ldy, const float* bias) {
   const Index first_tile = r0 / tile_rows, end_tile = (r0 + count + tile_rows - 1) / tile_rows;
@@ -205,18 +215,19 @@ inline void bf16_product(const Bf16Rows& w, const Bf16TileActivations& a, Index 
   const Index chunk = std::max<Index>(1, (units + threads - 1) / threads);
   elm::detail::parallel_chunks(units, chunk, [&](Index, Index u0, Index u1) {
     TileConfig config;
-    for (int i = 0; i < 8; ++i) {
-      config.rows[i] = i == 2 || i == 3 ? 16 : 8;  // A (0, 1): 8 rows; B (2, 3): 16 pairs; C (4 - 7): 8 rows
+    for (int i = 0; i < 8; ++i) {  // A (0, 1): 16 rows; B (2, 3): 16 pairs; C (4 - 7): 16 rows; 64 bytes a row
+      config.rows[i] = 16;
       config.bytes_per_row[i] = 64;
     }
     _tile_loadconfig(&config);
-    alignas(64) float stored[4][8][16];
+    alignas(64) float stored[4][16][16];
     for (Index u = u0; u < u1; ++u) {
       const Index tile0 = first_tile + 2 * u;
       const bool second = tile0 + 1 < end_tile;
-      const std::uint16_t* a0 = w.data + tile_offset(w, tile0 * tile_rows, 0);  // block c at + c 256
+      const std::uint16_t* a0 = w.data + tile_offset(w, tile0 * tile_rows, 0);  // block c at + c 512
       const std::uint16_t* a1 = second ? w.data + tile_offset(w, (tile0 + 1) * tile_rows, 0) : a0;
-      const RowWindow window(tile0 * tile_rows, second ? 16 : 8, r0, count);
+      const RowWindow window0(tile0 * tile_rows, tile_rows, r0, count);
+      const RowWindow window1((tile0 + 1) * tile_rows, second ? tile_rows : 0, r0, count);
       for (Index g = 0; g < a.groups; g += 2) {
         _tile_zero(4);
         _tile_zero(5);
@@ -224,8 +235,8 @@ inline void bf16_product(const Bf16Rows& w, const Bf16TileActivations& a, Index 
         _tile_zero(7);
         memory_barrier();
         for (Index c = 0; c < a.chunks; ++c) {
-          _tile_loadd(0, a0 + c * 256, 64);
-          _tile_loadd(1, a1 + c * 256, 64);
+          _tile_loadd(0, a0 + c * 512, 64);
+          _tile_loadd(1, a1 + c * 512, 64);
           _tile_loadd(2, a.tile(g, c), 64);
           _tile_loadd(3, a.tile(g + 1, c), 64);
           _tile_dpbf16ps(4, 0, 2);
@@ -238,18 +249,10 @@ inline void bf16_product(const Bf16Rows& w, const Bf16TileActivations& a, Index 
         _tile_stored(6, stored[2], 64);
         _tile_stored(7, stored[3], 64);
         memory_barrier();
-        for (int h = 0; h < 2; ++h) {  // token group g + h: rows 0-7 from tile 4 + h, 8-15 from tile 6 + h
-          __m512i r[16];
-          for (int m = 0; m < 8; ++m) {
-            r[m] = _mm512_load_si512(stored[h][m]);
-            r[8 + m] = _mm512_load_si512(stored[2 + h][m]);
-          }
-          transpose16(r);  // r[t]: token t's 16 rows
-          for (Index t = 0; t < amx_group; ++t) {
-            const Index j = (g + h) * amx_group + t;
-            if (j >= a.n) break;
-            store_rows(window, _mm512_castsi512_ps(r[t]), y, ldy, j, bias);
-          }
+        for (int i = 0; i < 4; ++i) {  // tile 4 + i: rows of tile0 (i < 2) or tile0 + 1, tokens of group g + i % 2
+          __m512i rows[16];
+          for (int m = 0; m < 16; ++m) rows[m] = _mm512_load_si512(stored[i][m]);
+          store_tile(rows, i < 2 ? window0 : window1, g + i % 2, a.n, y, ldy, bias);
         }
       }
     }
@@ -257,9 +260,9 @@ inline void bf16_product(const Bf16Rows& w, const Bf16TileActivations& a, Index 
   });
 }
 
-/// The same for the int8 weight and Q8 activations: units of one storage tile (8 rows) by 32 tokens, each
-/// block's integer sums (C tiles 4, 5 for even blocks, 6, 7 for odd ones) scaled into 2 x 8 float accumulators
-/// (rows by 16 tokens).
+/// The same for the int8 weight and Q8 activations: units of one storage tile (16 rows) on the OpenMP threads,
+/// by 16 tokens; each block's integer sums (C tile 4 for even blocks, 5 for odd ones) scaled into 16 float
+/// accumulators (rows, lanes: tokens).
 inline void q8_product(const Q8Rows& w, const Q8TileActivations& a, Index r0, Index count, float* y, Index ldy,
                        const float* bias) {
   const Index first_tile = r0 / tile_rows, end_tile = (r0 + count + tile_rows - 1) / tile_rows;
@@ -268,85 +271,59 @@ inline void q8_product(const Q8Rows& w, const Q8TileActivations& a, Index r0, In
   const Index chunk = std::max<Index>(1, (units + threads - 1) / threads);
   elm::detail::parallel_chunks(units, chunk, [&](Index, Index u0, Index u1) {
     TileConfig config;
-    for (int i = 0; i < 8; ++i) {
-      config.rows[i] = 8;  // A (0, 1): 8 rows of 32 bytes; B (2, 3): 8 quads of 64; C (4 - 7): 8 rows of 64
+    for (int i = 0; i < 8; ++i) {  // A (0, 1): 16 rows of 32 bytes; B (2, 3): 8 quads of 64; C (4, 5): 16 rows of 64
+      config.rows[i] = i == 2 || i == 3 ? 8 : 16;
       config.bytes_per_row[i] = i < 2 ? 32 : 64;
     }
     _tile_loadconfig(&config);
-    alignas(64) std::int32_t stored[2][2][8][16];  // by block parity, token group
+    alignas(64) std::int32_t stored[2][16][16];  // by block parity
     for (Index u = u0; u < u1; ++u) {
       const Index tile0 = first_tile + u;
-      const Index at = tile_offset(w, tile0 * tile_rows, 0);  // block c's 8 rows at + c 256, scales at / 32 + c 8
+      const Index at = tile_offset(w, tile0 * tile_rows, 0);  // block c's 16 rows at + c 512, scales at / 32 + c 16
       const std::int8_t* wq = w.q + at;
       const float* wd = w.scales + at / q8_block;
       const RowWindow window(tile0 * tile_rows, tile_rows, r0, count);
-      for (Index g = 0; g < a.groups; g += 2) {
-        __m512 acc[2][8];
-        for (int h = 0; h < 2; ++h)
-          for (int m = 0; m < 8; ++m) acc[h][m] = _mm512_setzero_ps();
-        auto scale_block = [&](const std::int32_t (&sums)[8][16], int h, Index c) {
-          const __m512 dx = _mm512_loadu_ps(a.scales(g + h, c));
-          const float* dw = wd + c * tile_rows;
-          for (int m = 0; m < 8; ++m)
-            acc[h][m] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_load_si512(sums[m])),
-                                        _mm512_mul_ps(dx, _mm512_set1_ps(dw[m])), acc[h][m]);
-        };
-        // software-pipelined: block c's products run on the tile unit (C tiles 4, 5 or 6, 7 by c's parity) while
-        // block c - 1's sums are stored and AVX-512 scales block c - 2's (a load of a tile's stored sums waits
-        // for the store to complete, which waits for the products)
+      for (Index g = 0; g < a.groups; ++g) {
+        __m512 acc[16];
+        for (int m = 0; m < 16; ++m) acc[m] = _mm512_setzero_ps();
+        // software-pipelined: block c's product runs on the tile unit while block c - 1's sums are stored and
+        // AVX-512 scales block c - 2's (a load of a tile's stored sums waits for the store, which waits for the
+        // product)
         for (Index c = 0; c < a.chunks + 2; ++c) {
           if (c < a.chunks) {
             if (c % 2 == 0) {
               _tile_zero(4);
-              _tile_zero(5);
-              _tile_loadd(0, wq + c * 256, 32);
+              _tile_loadd(0, wq + c * 512, 32);
               _tile_loadd(2, a.tile(g, c), 64);
-              _tile_loadd(3, a.tile(g + 1, c), 64);
               _tile_dpbssd(4, 0, 2);
-              _tile_dpbssd(5, 0, 3);
             } else {
-              _tile_zero(6);
-              _tile_zero(7);
-              _tile_loadd(1, wq + c * 256, 32);
-              _tile_loadd(2, a.tile(g, c), 64);
-              _tile_loadd(3, a.tile(g + 1, c), 64);
-              _tile_dpbssd(6, 1, 2);
-              _tile_dpbssd(7, 1, 3);
+              _tile_zero(5);
+              _tile_loadd(1, wq + c * 512, 32);
+              _tile_loadd(3, a.tile(g, c), 64);
+              _tile_dpbssd(5, 1, 3);
             }
           }
           if (c >= 2) {
             memory_barrier();
-            scale_block(stored[c % 2][0], 0, c - 2);
-            scale_block(stored[c % 2][1], 1, c - 2);
+            const __m512 dx = _mm512_loadu_ps(a.scales(g, c - 2));
+            const float* dw = wd + (c - 2) * tile_rows;
+            const std::int32_t(&sums)[16][16] = stored[c % 2];
+            for (int m = 0; m < 16; ++m)
+              acc[m] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_load_si512(sums[m])),
+                                       _mm512_mul_ps(dx, _mm512_set1_ps(dw[m])), acc[m]);
             memory_barrier();
           }
           if (c >= 1 && c <= a.chunks) {
-            const Index previous = c - 1;
-            if (previous % 2 == 0) {
-              _tile_stored(4, stored[previous % 2][0], 64);
-              _tile_stored(5, stored[previous % 2][1], 64);
-            } else {
-              _tile_stored(6, stored[previous % 2][0], 64);
-              _tile_stored(7, stored[previous % 2][1], 64);
-            }
+            if ((c - 1) % 2 == 0)
+              _tile_stored(4, stored[0], 64);
+            else
+              _tile_stored(5, stored[1], 64);
           }
         }
         memory_barrier();
-        // rows 0-7 of group g and of group g + 1 as 16 rows: transposed, r[t] holds token t of group g in
-        // lanes 0-7 and token t of group g + 1 in lanes 8-15
-        __m512i r[16];
-        for (int m = 0; m < 8; ++m) {
-          r[m] = _mm512_castps_si512(acc[0][m]);
-          r[8 + m] = _mm512_castps_si512(acc[1][m]);
-        }
-        transpose16(r);
-        for (Index t = 0; t < amx_group; ++t) {
-          const __m512 v = _mm512_castsi512_ps(r[t]);
-          const Index j0 = g * amx_group + t, j1 = (g + 1) * amx_group + t;
-          if (j0 < a.n) store_rows(window, v, y, ldy, j0, bias);
-          if (j1 < a.n)
-            store_rows(window, _mm512_castsi512_ps(shuffle128<0xEE>(r[t], r[t])), y, ldy, j1, bias);
-        }
+        __m512i rows[16];
+        for (int m = 0; m < 16; ++m) rows[m] = _mm512_castps_si512(acc[m]);
+        store_tile(rows, window, g, a.n, y, ldy, bias);
       }
     }
     _tile_release();

@@ -7,7 +7,7 @@
 // Each weight is widened to float as it is loaded (bf16: its 16 bits shifted into a float's upper half; int8:
 // converted, its block's products scaled once) and multiplied with the float activations: the product is the
 // float product with the dequantized matrix, up to the order of the additions. Decoding is bound by reading the
-// weights: the tiles' layout (quantized_kernels.hpp) makes a pass over 8 rows one sequential stream.
+// weights: the tiles' layout (quantized_kernels.hpp) makes a pass over a tile's 16 rows one sequential stream.
 
 /// The kernels, as static members so that the instruction set's namespace can be passed as a type.
 struct QuantizedKernels {
@@ -32,10 +32,11 @@ struct QuantizedKernels {
   }
 
   /// Rows read together: R N accumulators and N columns of x per packet of a block in the vector registers; a
-  /// divisor of the tile's 8 rows.
+  /// divisor of the tile's 16 rows. Decoding's one column reads a whole tile's 16 rows where 32 registers hold
+  /// them: one sequential stream.
   template <int N>
   static constexpr int rows_per_pass() {
-    if (Ops::registers >= 32) return N <= 2 ? 8 : 4;
+    if (Ops::registers >= 32) return N == 1 ? 16 : (N == 2 ? 8 : 4);
     return N == 1 ? 8 : (N == 2 ? 4 : 2);
   }
 

@@ -39,12 +39,13 @@ inline std::uint16_t float_to_bf16(float f) noexcept {
   return std::uint16_t(bits >> 16);
 }
 
-/// Rows a tile of the stored matrix interleaves.
-inline constexpr Index tile_rows = 8;
+/// Rows a tile of the stored matrix interleaves: 16, the rows of an AMX tile (amx_product.hpp reads a block of
+/// a storage tile as one tile load).
+inline constexpr Index tile_rows = 16;
 
 // The storage of both formats: the rows in tiles of tile_rows (the last padded with zero rows), each tile's
 // rows interleaved by blocks of q8_block columns (each row padded with zeros to whole blocks): block b of row r
-// at element offset ((r / 8 blocks + b) 8 + r % 8) 32. A pass of the matrix-vector kernel over a tile's rows
+// at element offset ((r / 16 blocks + b) 16 + r % 16) 32. A pass of the matrix-vector kernel over a tile's rows
 // reads one sequential stream: with each row a stream of its own (1.5 KB for 768 bf16 weights), the hardware
 // prefetchers fell behind (GPT-2 small's (3072, 768) weights decoded at 12 GB/s, against 20 for rows of 3072).
 
