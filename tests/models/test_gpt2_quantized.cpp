@@ -79,16 +79,14 @@ TEST_CASE("GPT-2 with int8 or bf16 weights decodes as its full forward, on every
   std::vector<Index> tokens = some_ids(7);
   auto kv = model.make_kv_caches(1, 16);
   Matrix<float> logits, full;
-  // the prompt (7 columns: the packed kernel on dequantized panels), then one token at a time (the
-  // matrix-vector kernel): both multiply by the same dequantized weights, so only float rounding differs; but
-  // under the AVX-512 kernel prompts on AMX tiles round their activations to bf16 or int8, and int8 prompts on a
-  // CPU with AVX-512 VNNI to int8 (the decoding steps' are not rounded): there the full forward's logits sit
-  // within that rounding of the decoded ones (int8: 1.1-1.4 % of their largest magnitude on this model, measured;
-  // bf16 on tiles: 0.35-0.41 %), against 100 % for a wrong token or position
-  const bool rounded_prompts =
-      kernel == elm::nn::ProductKernel::avx512 &&
-      (elm::nn::amx_products_enabled() ||
-       (dtype == WeightDType::int8 && elm::nn::detail::q8_integer_product_supported()));
+  // the prompt (7 columns), then one token at a time (the matrix-vector kernel): both multiply by the same
+  // weights with the same activations, so only float rounding differs (int8 on a CPU with AVX-512 VNNI: both
+  // quantize the activations to int8 blocks alike, as they did not before decoding went through integers, when
+  // they sat 1.1-1.4 % of the largest logit apart); but bf16 prompts on AMX tiles round their activations to bf16
+  // where decoding does not: there the full forward's logits sit within that rounding of the decoded ones
+  // (0.35-0.41 % of their largest magnitude on this model, measured), against 100 % for a wrong token or position
+  const bool rounded_prompts = dtype == WeightDType::bf16 && kernel == elm::nn::ProductKernel::avx512 &&
+                               elm::nn::amx_products_enabled();
   const double tolerance = rounded_prompts ? 3e-2 : 1e-5;
   model.forward_incremental(tokens, kv, logits);
   model.forward(tokens, 1, {}, full);

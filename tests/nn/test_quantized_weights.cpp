@@ -35,12 +35,12 @@ inline Matrix<double> summation_bound(const Matrix<float>& a, const Matrix<float
   return gamma * (a.cast<double>().cwiseAbs() * x.cast<double>().cwiseAbs()).array() + 1e-30;
 }
 
-// Whether a product rounds its activations (the test cases below): a prompt's columns under the AVX-512 kernel
-// on AMX tiles (bf16 or int8 activations), or int8 weights on a CPU with VNNI (int8 activations).
+// Whether a product rounds its activations (the test cases below): under the AVX-512 kernel, int8 weights on a
+// CPU with VNNI (int8 activations, prompts and decoding alike), or a prompt's columns on AMX tiles (bf16 or int8).
 inline bool rounded_activations(WeightDType dtype, ProductKernel kernel, Index n) {
-  if (n <= elm::nn::detail::max_quantized_columns || kernel != ProductKernel::avx512) return false;
-  return elm::nn::amx_products_enabled() ||
-         (dtype == WeightDType::int8 && elm::nn::detail::q8_integer_product_supported());
+  if (kernel != ProductKernel::avx512) return false;
+  if (dtype == WeightDType::int8 && elm::nn::detail::q8_integer_product_supported()) return true;
+  return n > elm::nn::detail::max_quantized_columns && elm::nn::amx_products_enabled();
 }
 
 }  // namespace quantized_test
@@ -256,6 +256,16 @@ TEST_CASE("QuantizedWeights matrix-vector product shared among threads equals th
     INFO(elm::nn::weight_dtype_name(dtype) << ", kernel " << elm::nn::product_kernel_name(kernel));
     Matrix<float> y;
     q.multiply_with(kernel, x, 0, 600, y, nullptr);
+    if (rounded_activations(dtype, kernel, x.cols())) {
+      // int8 decoding in integers: against the integer arithmetic in double (the test case above)
+      elm::nn::detail::Q8Activations a;
+      elm::nn::detail::reference_quantize_activations(x.data(), x.outerStride(), 768, 2, a);
+      Matrix<double> exact, magnitude;
+      elm::nn::detail::reference_q8_integer_rows(q.q8_rows(), a, 0, 600, 0, nullptr, exact, magnitude);
+      const Matrix<double> integer_bound = (4.0 * (24.0 + 10.0) * std::ldexp(1.0, -24)) * magnitude.array();
+      CHECK(((y.cast<double>() - exact).cwiseAbs().array() <= integer_bound.array()).all());
+      continue;
+    }
     CHECK(((y - reference).cast<double>().cwiseAbs().array() <= 2.0 * bound.array()).all());
   }
 }
@@ -285,6 +295,53 @@ TEST_CASE("QuantizedWeights refuses bad input", "[quantized]") {
   CHECK_THROWS_AS(QuantizedWeights(w, WeightDType::bf16), elm::NumericalError);
   w(1, 7) = HUGE_VALF;
   CHECK_THROWS_AS(QuantizedWeights(w, WeightDType::int8), elm::NumericalError);
+}
+
+TEST_CASE("QuantizedWeights int8 decoding through the integer matrix-vector product (AVX-512 VNNI)",
+          "[quantized]") {
+  if (!elm::nn::detail::q8_integer_product_supported() ||
+      !elm::nn::product_kernel_supported(ProductKernel::avx512)) {
+    WARN("this CPU has no AVX-512 VNNI: the integer matrix-vector product is not tested here");
+    return;
+  }
+  // depth: a partial block, whole blocks, many; n: decoding's 1 to 4 columns (pairs, then one); rows: windows
+  // starting and ending inside a storage tile of 16 rows
+  const Index depth = GENERATE(40, 96, 800);
+  const Index n = GENERATE(1, 2, 3, 4);
+  const auto [r0, count] = GENERATE(table<Index, Index>({{3, 49}, {0, 70}, {32, 16}, {61, 9}}));
+  const Index rows = 70;
+  elm::Rng rng(std::uint64_t(depth * 10 + n + r0));
+  Matrix<float> w(rows, depth), x(depth, n), bias(count, 1);
+  rng.fill_normal(w, 0.0, 1.0);
+  rng.fill_normal(x, 0.0, 1.0);
+  rng.fill_normal(bias, 0.0, 1.0);
+  x(1, 0) = 0.0f;
+  x.block(0, n - 1, std::min<Index>(depth, 32), 1).setZero();  // a block of zeros (scale 0)
+  const QuantizedWeights q(w, WeightDType::int8);
+  REQUIRE(q.integer_decoding(ProductKernel::avx512));
+  CHECK_FALSE(q.integer_decoding(ProductKernel::reference));
+  INFO("depth " << depth << ", " << n << " columns, rows [" << r0 << ", " << r0 + count << ")");
+  Matrix<float> y;
+  q.multiply_with(ProductKernel::avx512, x, r0, count, y, bias.data());
+  REQUIRE(y.rows() == count);
+  REQUIRE(y.cols() == n);
+  // against the integer arithmetic in double, with the activations quantized as the prompts' are
+  elm::nn::detail::Q8Activations a;
+  elm::nn::detail::reference_quantize_activations(x.data(), x.outerStride(), depth, n, a);
+  Matrix<double> exact, magnitude;
+  elm::nn::detail::reference_q8_integer_rows(q.q8_rows(), a, r0, r0 + count, r0, bias.data(), exact, magnitude);
+  const double blocks = double((depth + 31) / 32);
+  // each block's term rounded a few times, then up to 8 blocks x 8 lanes summed per lane and the lanes summed
+  const Matrix<double> bound = (4.0 * (blocks + 10.0) * std::ldexp(1.0, -24)) * magnitude.array() + 1e-30;
+  const Matrix<double> diff = (y.cast<double>() - exact).cwiseAbs();
+  INFO("max |kernel - integer reference| = " << diff.maxCoeff());
+  CHECK((diff.array() <= bound.array()).all());
+  // without a bias; and the same integer sums as a prompt of these columns takes (float rounding apart)
+  Matrix<float> unbiased;
+  q.multiply_with(ProductKernel::avx512, x, r0, count, unbiased, nullptr);
+  CHECK(((unbiased.cast<double>() - (exact.colwise() - bias.col(0).cast<double>())).cwiseAbs().array() <=
+         bound.array() + 2.0 * std::ldexp(1.0, -24) * bias.cast<double>().cwiseAbs().replicate(1, n).array())
+            .all());
 }
 
 TEST_CASE("QuantizedWeights prompts on AMX tiles: bf16 activations, and int8 as the VNNI path bit for bit",

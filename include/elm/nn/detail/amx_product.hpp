@@ -100,40 +100,8 @@ struct alignas(64) TileConfig {
 // buffer before the tile loads from it, and the reads of a stored tile after the store.
 inline void memory_barrier() { __asm__ volatile("" ::: "memory"); }
 
-// (the masked forms with every lane set: the plain ones fill an "undefined" source that GCC 12 warns of as
-// uninitialised once inlined, as in simd.hpp)
-inline __m512i unpacklo32(__m512i a, __m512i b) { return _mm512_mask_unpacklo_epi32(a, 0xFFFF, a, b); }
-inline __m512i unpackhi32(__m512i a, __m512i b) { return _mm512_mask_unpackhi_epi32(a, 0xFFFF, a, b); }
-inline __m512i unpacklo64(__m512i a, __m512i b) { return _mm512_mask_unpacklo_epi64(a, 0xFF, a, b); }
-inline __m512i unpackhi64(__m512i a, __m512i b) { return _mm512_mask_unpackhi_epi64(a, 0xFF, a, b); }
-template <int Selector>
-inline __m512i shuffle128(__m512i a, __m512i b) {
-  return _mm512_mask_shuffle_i32x4(a, 0xFFFF, a, b, Selector);
-}
-
-/// Transposes 16 x 16 32-bit elements in registers: r[i] lane j becomes r[j] lane i.
-inline void transpose16(__m512i (&r)[16]) {
-  __m512i t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = unpacklo32(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = unpackhi32(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {  // r[4 i + e], 128-bit lane l: element 4 l + e of rows 4 i .. 4 i + 3
-    r[4 * i] = unpacklo64(t[4 * i], t[4 * i + 2]);
-    r[4 * i + 1] = unpackhi64(t[4 * i], t[4 * i + 2]);
-    r[4 * i + 2] = unpacklo64(t[4 * i + 1], t[4 * i + 3]);
-    r[4 * i + 3] = unpackhi64(t[4 * i + 1], t[4 * i + 3]);
-  }
-  for (int e = 0; e < 4; ++e) {  // 128-bit lanes 0, 2 (0x88) or 1, 3 (0xDD) of each operand
-    const __m512i a = shuffle128<0x88>(r[e], r[4 + e]), b = shuffle128<0xDD>(r[e], r[4 + e]);
-    const __m512i c = shuffle128<0x88>(r[8 + e], r[12 + e]), d = shuffle128<0xDD>(r[8 + e], r[12 + e]);
-    t[e] = shuffle128<0x88>(a, c);
-    t[8 + e] = shuffle128<0xDD>(a, c);
-    t[4 + e] = shuffle128<0x88>(b, d);
-    t[12 + e] = shuffle128<0xDD>(b, d);
-  }
-  for (int i = 0; i < 16; ++i) r[i] = t[i];
-}
+using vnni::shuffle128;
+using vnni::transpose16;
 
 /// Rounds x (depth, n), column j at x + j ldx, to bf16 B tiles (Bf16TileActivations).
 inline void pack_bf16_activations(const float* x, Index ldx, Index depth, Index n, Bf16TileActivations& out) {
@@ -165,36 +133,8 @@ inline void pack_bf16_activations(const float* x, Index ldx, Index depth, Index 
   });
 }
 
-/// Where a run of output rows lands: rows [base, base + lanes) of the stored weight hold lanes 0 .. lanes - 1 of
-/// a vector; those in [r0, r0 + count) go to y's rows from `first` = max(base, r0) - r0, lane `shift` first.
-struct RowWindow {
-  Index first = 0;
-  int shift = 0;
-  __mmask16 mask = 0;
-
-  RowWindow(Index base, Index lanes, Index r0, Index count) {
-    const Index lo = std::max(base, r0), hi = std::min(base + lanes, r0 + count);
-    first = lo - r0;
-    shift = int(lo - base);
-    mask = hi > lo ? __mmask16((1u << (hi - lo)) - 1) : __mmask16(0);
-  }
-  /// v's lanes from `shift` on, moved to lane 0.
-  __m512 align(__m512 v) const {
-    if (shift == 0) return v;
-    return _mm512_permutexvar_ps(_mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1,
-                                                                   0),
-                                                  _mm512_set1_epi32(shift)),
-                                 v);
-  }
-};
-
-/// Writes token j's results for a window of rows: y(first .. , j) = v's lanes from shift (+ bias).
-inline void store_rows(const RowWindow& window, __m512 v, float* y, Index ldy, Index j, const float* bias) {
-  if (!window.mask) return;
-  __m512 out = window.align(v);
-  if (bias) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(window.mask, bias + window.first));
-  _mm512_mask_storeu_ps(y + j * ldy + window.first, window.mask, out);
-}
+using vnni::RowWindow;
+using vnni::store_rows;
 
 /// Writes a C tile's results, weight rows by 16 tokens (rows[m] lane t: storage row m, token t), for the tokens of
 /// group g: transposed, token t's 16 rows go to y's column 16 g + t through the window.
