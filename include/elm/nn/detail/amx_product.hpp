@@ -75,8 +75,13 @@ inline void pack_q8_tile_activations(const Q8Activations& a, Q8TileActivations& 
       const std::uint8_t* column = a.column(j);
       for (Index c = 0; c < a.blocks; ++c) {
         std::int8_t* tile = out.q.data() + (g * out.chunks + c) * Q8TileActivations::tile_bytes;
-        for (Index k = 0; k < q8_block; ++k)
-          tile[((k / 4) * amx_group + t) * 4 + k % 4] = std::int8_t(int(column[c * q8_block + k]) - 128);
+        for (Index quad = 0; quad < q8_block / 4; ++quad) {
+          // four bytes q + 128 at a time; flipping each byte's top bit gives q's two's complement byte
+          std::uint32_t bytes;
+          std::memcpy(&bytes, column + c * q8_block + quad * 4, 4);
+          bytes ^= 0x80808080u;
+          std::memcpy(tile + (quad * amx_group + t) * 4, &bytes, 4);
+        }
         out.d[to_size((g * out.chunks + c) * amx_group + t)] = a.scales(j)[c];
       }
     }
