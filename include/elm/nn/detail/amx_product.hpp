@@ -105,7 +105,7 @@ struct alignas(64) TileConfig {
 // buffer before the tile loads from it, and the reads of a stored tile after the store.
 inline void memory_barrier() { __asm__ volatile("" ::: "memory"); }
 
-using vnni::shuffle128;
+using vnni::LaneMasks;
 using vnni::transpose16;
 
 /// Rounds x (depth, n), column j at x + j ldx, to bf16 B tiles (Bf16TileActivations).
@@ -117,9 +117,8 @@ inline void pack_bf16_activations(const float* x, Index ldx, Index depth, Index 
   elm::detail::parallel_chunks(out.groups, 1, [&](Index, Index g, Index) {
     for (Index c = 0; c < out.chunks; ++c) {
       const Index k0 = c * q8_block, count = std::min(q8_block, depth - k0);
-      const __mmask16 m0 = count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
-      const __mmask16 m1 = count >= 32 ? __mmask16(0xFFFF) : count > 16 ? __mmask16((1u << (count - 16)) - 1)
-                                                                           : __mmask16(0);
+      const LaneMasks masks(count);
+      const __mmask16 m0 = masks.low, m1 = masks.high;
       __m512i rows[16];
       for (Index t = 0; t < amx_group; ++t) {
         const Index j = g * amx_group + t;

@@ -168,6 +168,15 @@ inline constexpr Index panel_rows = 32;
 /// Activation columns of a register tile: 2 x 6 integer and 2 x 6 float accumulators.
 inline constexpr int tile_columns = 6;
 
+/// The masks of the first `count` (at most 32) of 32 lanes, as two vectors' 16: a block's values past the depth,
+/// or a panel's rows past the last, left out.
+struct LaneMasks {
+  __mmask16 low, high;
+  explicit LaneMasks(Index count)
+      : low(count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1)),
+        high(count >= 32 ? __mmask16(0xFFFF) : count > 16 ? __mmask16((1u << (count - 16)) - 1) : __mmask16(0)) {}
+};
+
 /// x quantized as reference_quantize_activations does, 32 values at a time.
 inline void quantize_activations(const float* x, Index ldx, Index depth, Index n, Q8Activations& out) {
   out.resize(n, (depth + q8_block - 1) / q8_block);
@@ -176,9 +185,8 @@ inline void quantize_activations(const float* x, Index ldx, Index depth, Index n
     for (Index j = j0; j < j1; ++j)
       for (Index b = 0; b < out.blocks; ++b) {
         const Index k0 = b * q8_block, count = std::min(q8_block, depth - k0);
-        const __mmask16 m0 = count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
-        const __mmask16 m1 = count >= 32 ? __mmask16(0xFFFF) : count > 16 ? __mmask16((1u << (count - 16)) - 1)
-                                                                             : __mmask16(0);
+        const LaneMasks masks(count);
+        const __mmask16 m0 = masks.low, m1 = masks.high;
         const __m512 v0 = _mm512_maskz_loadu_ps(m0, x + j * ldx + k0);
         const __m512 v1 = _mm512_maskz_loadu_ps(m1, x + j * ldx + k0 + 16);
         const __m512 a = _mm512_mask_max_ps(_mm512_abs_ps(v0), 0xFFFF, _mm512_abs_ps(v0), _mm512_abs_ps(v1));
@@ -269,9 +277,8 @@ inline void product(const Q8Rows& w, const Q8Activations& a, Index r0, Index cou
     std::vector<float> dw(to_size(w.blocks * 32));
     std::vector<std::int32_t> correction(to_size(w.blocks * 32));
     pack_panel(w, r0 + row0, rows, wp.data(), dw.data(), correction.data());
-    const __mmask16 m0 = rows >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << rows) - 1);
-    const __mmask16 m1 = rows >= 32 ? __mmask16(0xFFFF) : rows > 16 ? __mmask16((1u << (rows - 16)) - 1)
-                                                                     : __mmask16(0);
+    const LaneMasks masks(rows);
+    const __mmask16 m0 = masks.low, m1 = masks.high;
     const __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias + row0) : _mm512_setzero_ps();
     const __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + row0 + 16) : _mm512_setzero_ps();
     for (Index j0 = 0; j0 < a.n; j0 += tile_columns) {
