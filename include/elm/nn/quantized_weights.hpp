@@ -252,12 +252,8 @@ class QuantizedWeights final : public detail::InferenceWeight {
 #if ELM_X86_KERNELS
     if constexpr (std::is_same_v<Rows, detail::Q8Rows>) {
       if (integer_decoding(kernel)) {
-        // the calling thread's buffers, kept between calls: decoding allocates nothing per token once they fit
-        // (named through references: a lambda on another thread naming a thread_local would get that thread's)
-        thread_local detail::Q8Activations quantized_buffer;
-        thread_local detail::Q8DecodeColumns columns_buffer;
-        detail::Q8Activations& quantized = quantized_buffer;
-        detail::Q8DecodeColumns& columns = columns_buffer;
+        detail::Q8Activations quantized;
+        detail::Q8DecodeColumns columns;
         detail::vnni::quantize_activations(x.data(), x.outerStride(), cols_, x.cols(), quantized);
         columns.assign(quantized);
         elm::detail::parallel_chunks(count, chunk, [&](Index, Index c0, Index c1) {

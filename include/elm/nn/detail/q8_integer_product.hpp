@@ -128,8 +128,6 @@ namespace elm::nn::detail::vnni {
 // (the masked forms of max and the conversions, every lane set: the plain ones fill an "undefined" source that
 // GCC 12 warns of as uninitialised once inlined, as in simd.hpp)
 
-// (the masked forms with every lane set: the plain ones fill an "undefined" source that GCC 12 warns of as
-// uninitialised once inlined, as in simd.hpp)
 inline __m512i unpacklo32(__m512i a, __m512i b) { return _mm512_mask_unpacklo_epi32(a, 0xFFFF, a, b); }
 inline __m512i unpackhi32(__m512i a, __m512i b) { return _mm512_mask_unpackhi_epi32(a, 0xFFFF, a, b); }
 inline __m512i unpacklo64(__m512i a, __m512i b) { return _mm512_mask_unpacklo_epi64(a, 0xFF, a, b); }
